@@ -1,0 +1,157 @@
+"""The one exception tree of ibstream.
+
+Every error ibstream raises derives from :class:`IBStreamError`. Where a stdlib base makes an
+error catchable the usual way, it is mixed in (``InvalidArgument`` is a ``ValueError``,
+``InvalidState`` a ``RuntimeError``, ``StreamTimeout`` a ``TimeoutError``).
+
+::
+
+    IBStreamError
+    ├── InvalidArgument (ValueError)        you passed a bad argument (spec, config, URL, ...)
+    ├── InvalidState (RuntimeError)         an operation or transition not allowed in this state
+    ├── ProtocolError                       the gateway broke the protocol in a way we must stop on
+    ├── SubscriptionError                   a subscription could not be established or kept
+    │   ├── SubscriptionConflict            same stream, different parameters, no replace asked
+    │   ├── SubscriptionRejected            the gateway answered with an error
+    │   └── SubscriptionTimeout             no confirmation after every retry
+    ├── GatewayError                        talking to the gateway failed
+    │   ├── GatewayUnreachable              DNS, refused, reset: nothing answered
+    │   ├── TLSError                        certificate verification / handshake failed
+    │   ├── HTTPStatusError                 a REST call answered with an unexpected status
+    │   └── ConnectionClosed                the WebSocket closed (carries code and reason)
+    ├── AuthenticationError                 the brokerage session is not usable
+    │   ├── NotAuthenticated                not logged in, or authentication lost for good
+    │   └── CompetingSession                another brokerage session took over
+    ├── SlowConsumerError                   a never-drop buffer overflowed: the consumer is too slow
+    ├── StreamTimeout (TimeoutError)        a wait (ready(), start(), ...) ran out of time
+    └── ClientClosed                        the client was stopped while you were using it
+
+Malformed input from the gateway is *not* an exception: the decoder turns it into a
+``Malformed`` event (see :mod:`ibstream.protocol.events`). Exceptions are for the user's
+misuse, for fatal conditions and for waits that cannot complete.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ClientClosed",
+    "CompetingSession",
+    "ConnectionClosed",
+    "GatewayError",
+    "GatewayUnreachable",
+    "HTTPStatusError",
+    "IBStreamError",
+    "InvalidArgument",
+    "InvalidState",
+    "NotAuthenticated",
+    "ProtocolError",
+    "SlowConsumerError",
+    "StreamTimeout",
+    "SubscriptionConflict",
+    "SubscriptionError",
+    "SubscriptionRejected",
+    "SubscriptionTimeout",
+    "TLSError",
+]
+
+
+class IBStreamError(Exception):
+    """Base class of every error raised by ibstream."""
+
+
+class InvalidArgument(IBStreamError, ValueError):
+    """An argument is not valid; the message names the argument and what is allowed."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        super().__init__(f"{argument}: {message}")
+        self.argument = argument
+
+
+class InvalidState(IBStreamError, RuntimeError):
+    """An operation or state transition that is not allowed in the current state."""
+
+
+class ProtocolError(IBStreamError):
+    """The gateway broke the protocol in a way that cannot be represented as an event."""
+
+
+class SubscriptionError(IBStreamError):
+    """A subscription could not be established or kept."""
+
+
+class SubscriptionConflict(SubscriptionError):
+    """A live stream was requested again with different parameters and no replace was asked."""
+
+
+class SubscriptionRejected(SubscriptionError):
+    """The gateway answered a subscription with an error."""
+
+
+class SubscriptionTimeout(SubscriptionError):
+    """The gateway never confirmed a subscription after every retry."""
+
+
+class GatewayError(IBStreamError):
+    """Talking to the gateway failed."""
+
+
+class GatewayUnreachable(GatewayError):
+    """Nothing answered at the gateway's address (refused, reset, DNS failure)."""
+
+
+class TLSError(GatewayError):
+    """The TLS handshake or certificate verification failed."""
+
+
+class HTTPStatusError(GatewayError):
+    """A REST call answered with an unexpected HTTP status."""
+
+    def __init__(self, method: str, path: str, status: int, body: str = "") -> None:
+        snippet = body if len(body) <= 200 else body[:200] + "..."
+        super().__init__(f"{method} {path} -> HTTP {status}" + (f": {snippet}" if snippet else ""))
+        self.method = method
+        self.path = path
+        self.status = status
+        self.body = body
+
+
+class ConnectionClosed(GatewayError):
+    """The WebSocket connection closed."""
+
+    def __init__(self, code: int | None, reason: str = "") -> None:
+        super().__init__(f"connection closed (code={code}, reason={reason!r})")
+        self.code = code
+        self.reason = reason
+
+
+class AuthenticationError(IBStreamError):
+    """The brokerage session is not usable."""
+
+
+class NotAuthenticated(AuthenticationError):
+    """The gateway is not logged in, or authentication was lost and did not come back."""
+
+
+class CompetingSession(AuthenticationError):
+    """Another brokerage session for the same user took over."""
+
+
+class SlowConsumerError(IBStreamError):
+    """A buffer that must never drop (orders, trades, P&L, account) overflowed."""
+
+    def __init__(self, what: str, capacity: int) -> None:
+        super().__init__(
+            f"{what}: consumer too slow, buffer of {capacity} events is full; "
+            "events of this stream are never dropped silently"
+        )
+        self.what = what
+        self.capacity = capacity
+
+
+class StreamTimeout(IBStreamError, TimeoutError):
+    """A wait ran out of time."""
+
+
+class ClientClosed(IBStreamError):
+    """The client was stopped."""
