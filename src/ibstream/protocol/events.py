@@ -1,0 +1,394 @@
+"""Inbound events: what :func:`ibstream.protocol.decoding.decode` turns gateway frames into.
+
+Every event is a frozen, slotted, keyword-only dataclass. Data events carry ``key`` (the
+:class:`~ibstream.protocol.specs.StreamKey` of the stream they belong to) and ``raw``, the frame
+(or frame entry) as decoded from JSON, so every original string stays reachable.
+
+Mappings held by events (``values``, ``changes``, ``raw``...) are plain dicts for speed: treat
+them as read-only, never mutate them.
+
+Malformed input is not an exception: it becomes :class:`Malformed`. A frame the decoder does not
+know becomes :class:`Unknown`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from ibstream.protocol.fields import FieldValue
+from ibstream.protocol.specs import StreamKey
+
+__all__ = [
+    "AccountInfo",
+    "AccountLedger",
+    "AccountSummary",
+    "AuthStatus",
+    "Bar",
+    "Bulletin",
+    "ErrorMessage",
+    "Event",
+    "Heartbeat",
+    "HistoryUnsubscribed",
+    "LadderRow",
+    "LedgerUnsubscribed",
+    "Malformed",
+    "MarketData",
+    "MarketHistory",
+    "Notification",
+    "OrderUpdate",
+    "Pnl",
+    "PriceLadder",
+    "SummaryUnsubscribed",
+    "SummaryValue",
+    "SystemLogin",
+    "TicReply",
+    "Trade",
+    "TradesOpened",
+    "Unknown",
+    "WaitingForSession",
+]
+
+
+# --- session-level events (unsolicited) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SystemLogin:
+    """``{"topic":"system","success":"<username>"}``: the socket is logged in (§5.1).
+
+    Not proof of brokerage authentication: wait for :class:`AuthStatus`.
+    """
+
+    username: str
+    is_ft: bool | None = None
+    is_paper: bool | None = None
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Heartbeat:
+    """``{"topic":"system","hb":<epoch ms>}``, every 10 s (§5.1).
+
+    The legacy echo reply to ``ech+hb`` also decodes to a ``Heartbeat``, with ``hb_ms=None``.
+    """
+
+    hb_ms: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountInfo:
+    """``act``: the accounts of the session, sent once on connect (§1.4, §5.4)."""
+
+    accounts: tuple[str, ...]
+    selected_account: str | None
+    session_id: str | None
+    server_name: str | None
+    server_version: str | None
+    is_paper: bool | None
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthStatus:
+    """Any ``sts`` frame (§5.3), full or one-key (older builds): absent keys are ``None``."""
+
+    authenticated: bool | None = None
+    competing: bool | None = None
+    connected: bool | None = None
+    established: bool | None = None
+    message: str | None = None
+    fail: str | None = None
+    username: str | None = None
+    server_name: str | None = None
+    server_version: str | None = None
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicReply:
+    """Reply to the client's ``tic`` (sent four times per ``tic``, §5.2)."""
+
+    alive: bool | None
+    session_id: str | None
+    last_accessed_ms: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bulletin:
+    """``blt``: an urgent exchange or system message (§5.5)."""
+
+    bulletin_id: str | None
+    message: str | None
+    raw: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notification:
+    """``ntf``: a trading notice (§5.6); one event per element when ``args`` is a list."""
+
+    notification_id: str | None
+    text: str | None
+    title: str | None
+    url: str | None
+    raw: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorMessage:
+    """``{"topic":"error",...}`` or any frame with a top-level ``error`` key (§5.7).
+
+    ``topic`` is the frame's topic (``"error"``, ``"sor"``...) or ``None`` for topic-less frames.
+    """
+
+    topic: str | None
+    message: str
+    code: int | None
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitingForSession:
+    """``{"message":"waiting for session"}``: send ``session_message()`` (§1.3, §5.8)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryUnsubscribed:
+    """``{"message":"Unsubscribed <serverId>"}``: a market-history stream ended (§4.2)."""
+
+    server_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SummaryUnsubscribed:
+    """``{"result":"unsubscribed from summary"}`` (§4.7)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerUnsubscribed:
+    """``{"result":"unsubscribed from ledger"}`` (§4.7)."""
+
+
+# --- data events --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketData:
+    """One ``smd`` frame (§4.1): the first frame is complete, later ones carry changed fields only.
+
+    ``values`` maps field id -> parsed value (see :mod:`ibstream.protocol.fields`); unknown ids are
+    kept. ``closed``/``halted`` report a ``C``/``H`` prefix on field 31 (last price) in this frame.
+    ``raw`` is the frame dict with the original strings. A frame carrying only ``topic`` gives an
+    event with empty ``values``.
+    """
+
+    key: StreamKey
+    conid: int
+    server_id: str | None
+    updated_ms: int | None
+    values: Mapping[int, FieldValue]
+    raw: Mapping[str, Any]
+    closed: bool = False
+    halted: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bar:
+    """One historical bar; ``time_ms`` is epoch ms."""
+
+    time_ms: int | None
+    open: float | None
+    high: float | None
+    low: float | None
+    close: float | None
+    volume: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketHistory:
+    """One ``smh`` frame (§4.2). ``server_id`` is needed to unsubscribe (``umh+SERVERID``)."""
+
+    key: StreamKey
+    conid: int
+    server_id: str | None
+    symbol: str | None
+    text: str | None
+    bars: tuple[Bar, ...]
+    price_factor: float | None
+    start_time: str | None
+    bar_length_s: int | None
+    points: int | None
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LadderRow:
+    """One price-ladder row; ``focus`` marks the last-trade row."""
+
+    row: int | None
+    focus: bool
+    price: float | None
+    bid_size: float | None
+    ask_size: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriceLadder:
+    """One ``sbd`` frame (§4.3)."""
+
+    key: StreamKey
+    account: str
+    conid: int | None
+    exchange: str | None
+    rows: tuple[LadderRow, ...]
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderUpdate:
+    """One ``sor`` entry (§4.4): a full order record or a small delta, merge by ``order_id``.
+
+    ``changes`` is the entry without the ``bgColor``/``fgColor`` UI noise, with numeric strings
+    of ``price``, ``avgPrice``, ``auxPrice`` and sizes converted to float. ``raw`` is the entry
+    as sent.
+    """
+
+    key: StreamKey
+    account: str | None
+    order_id: int
+    conid: int | None
+    status: str | None
+    changes: Mapping[str, Any]
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradesOpened:
+    """The ``{"topic":"str","args":[]}`` frame that opens a trades stream (§4.5)."""
+
+    key: StreamKey
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trade:
+    """One ``str`` entry (§4.5). The same execution arrives twice; de-duplicate on
+    ``execution_id`` (the second copy adds ``commission``)."""
+
+    key: StreamKey
+    execution_id: str
+    account: str | None
+    conid: int | None
+    symbol: str | None
+    side: str | None
+    size: float | None
+    price: float | None
+    commission: float | None
+    net_amount: float | None
+    trade_time_ms: int | None
+    order_id: int | None
+    exchange: str | None
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pnl:
+    """One ``spl`` row (§4.6). ``row`` is the full row key (``"DU1234.Core"``), ``account`` its
+    account part."""
+
+    key: StreamKey
+    account: str
+    row: str
+    row_type: int | None
+    daily_pnl: float | None
+    unrealized_pnl: float | None
+    net_liquidity: float | None
+    excess_liquidity: float | None
+    market_value: float | None
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SummaryValue:
+    """One account-summary value: ``value`` (number, text or bool) with its currency."""
+
+    value: float | str | bool | None
+    currency: str | None = None
+    severity: int | None = None
+    timestamp: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountSummary:
+    """One ``ssd`` frame (§4.7): ``values`` maps summary key -> :class:`SummaryValue`.
+
+    Entries carrying only ``key`` and ``timestamp`` are skipped. ``timestamp`` is epoch seconds.
+    """
+
+    key: StreamKey
+    account: str
+    timestamp: int | None
+    values: Mapping[str, SummaryValue]
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountLedger:
+    """One non-blank ``sld`` entry (§4.7): the ledger of one currency (``BASE`` for the base).
+
+    ``values`` holds every other key of the entry (numbers as float). ``timestamp`` is epoch s.
+    """
+
+    key: StreamKey
+    account: str
+    currency: str
+    timestamp: int | None
+    values: Mapping[str, float | str | None]
+    raw: Mapping[str, Any]
+
+
+# --- decoder diagnostics ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Malformed:
+    """A frame that could not be decoded: ``raw`` is its text, ``reason`` says why."""
+
+    raw: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unknown:
+    """A well-formed frame the decoder does not know (unknown topic); the payload is kept."""
+
+    topic: str | None
+    payload: Any
+
+
+Event: TypeAlias = (
+    SystemLogin
+    | Heartbeat
+    | AccountInfo
+    | AuthStatus
+    | TicReply
+    | Bulletin
+    | Notification
+    | ErrorMessage
+    | WaitingForSession
+    | HistoryUnsubscribed
+    | SummaryUnsubscribed
+    | LedgerUnsubscribed
+    | MarketData
+    | MarketHistory
+    | PriceLadder
+    | OrderUpdate
+    | TradesOpened
+    | Trade
+    | Pnl
+    | AccountSummary
+    | AccountLedger
+    | Malformed
+    | Unknown
+)
+"""Any event the decoder produces."""
