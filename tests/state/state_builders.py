@@ -6,6 +6,7 @@ its own; ``test_state_samples.py`` runs the real decoder on the same samples.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from ibstream.protocol.events import (
@@ -71,7 +72,8 @@ def sor(entry: dict[str, Any]) -> OrderUpdate:
         if key in ("bgColor", "fgColor"):
             continue
         if key in _ORDER_NUMBERS and isinstance(value, str):
-            value = float(value)
+            with contextlib.suppress(ValueError):
+                value = float(value)
         changes[key] = value
     return OrderUpdate(
         key=StreamKey(Topic.ORDERS, ""),

@@ -75,6 +75,23 @@ _ALWAYS_TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderSt
 _IDENTITY_KEYS = frozenset({"acct", "account", "conid", "conidex", "conidEx", "orderId"})
 _MARKER_KEYS = _IDENTITY_KEYS | {"isEventTrading"}
 _NOISE_KEYS = frozenset({"bgColor", "fgColor"})
+# Keys whose numeric strings become floats, as the decoder does for ``OrderUpdate.changes``
+# (so a REST record and a ``sor`` record of the same order merge to the same values).
+_FLOAT_KEYS = frozenset(
+    {
+        "price",
+        "avgPrice",
+        "auxPrice",
+        "stopPrice",
+        "trailingAmt",
+        "remainingQuantity",
+        "filledQuantity",
+        "totalSize",
+        "size",
+        "quantity",
+        "cashQuantity",
+    }
+)
 
 
 def normalize_order_status(value: object) -> OrderStatus | None:
@@ -104,6 +121,17 @@ def _number(value: object) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def _rest_changes(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A REST order record normalised like ``OrderUpdate.changes`` (noise out, floats in)."""
+    changes: dict[str, Any] = {}
+    for key, value in entry.items():
+        if key in _NOISE_KEYS:
+            continue
+        number = _number(value) if key in _FLOAT_KEYS else None
+        changes[key] = value if number is None else number
+    return changes
 
 
 def _int(value: object) -> int | None:
@@ -263,7 +291,7 @@ class OrderBook(Mapping[int, Order]):
                 self.updates_ignored += 1
                 continue
             account = _text(entry.get("acct", entry.get("account")))
-            order = self._merge(_int(entry.get("orderId")), account, entry)
+            order = self._merge(_int(entry.get("orderId")), account, _rest_changes(entry))
             if order is not None:
                 changed[order.order_id] = order
         return [self._records[order_id].build() for order_id in changed]
