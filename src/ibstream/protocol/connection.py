@@ -1,0 +1,338 @@
+"""``StreamProtocol``: the sans-I/O connection, combining decoder, session machine and book.
+
+The asyncio driver (``ibstream.aio``) wraps one :class:`StreamProtocol` and follows the same four
+steps for every input (style.md principle 4)::
+
+    protocol.receive_frame(data, now)          # 1. feed (or connection_made, tick, subscribe...)
+    events = protocol.events_received()        # 2. drain events
+    send_all(protocol.data_to_send())          # 3. flush writes
+    perform(protocol.actions_requested())      # 4. do what only I/O can do (REST, reconnect)
+
+and keeps a single timer that calls :meth:`StreamProtocol.tick` at
+:meth:`StreamProtocol.next_deadline`.
+
+Every ``connecting()`` must end in ``connection_made()`` or ``connection_lost()``, and every
+``connection_made()`` in ``connection_lost()`` — also after ``close()`` or a ``Reconnect`` /
+``Fatal`` action, which is how the protocol reaches ``DISCONNECTED`` / ``CLOSED``.
+
+Events come out in the order things happened: decoder events in arrival order, each preceded by
+the lifecycle events it caused (a confirming frame follows its ``SubscriptionStateChanged``
+``-> ACTIVE`` and any ``Gap``; an ``sts`` frame follows its ``SessionStateChanged``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ibstream.exceptions import InvalidState
+from ibstream.protocol.decoding import decode
+from ibstream.protocol.events import (
+    AccountLedger,
+    AccountSummary,
+    AuthStatus,
+    ErrorMessage,
+    Event,
+    HistoryUnsubscribed,
+    LedgerUnsubscribed,
+    MarketData,
+    MarketHistory,
+    OrderUpdate,
+    Pnl,
+    PriceLadder,
+    SummaryUnsubscribed,
+    Trade,
+    TradesOpened,
+    WaitingForSession,
+)
+from ibstream.protocol.lifecycle import Action, ProtocolEvent, SessionState, SubscriptionState
+from ibstream.protocol.session import Session, SessionConfig
+from ibstream.protocol.specs import Spec, StreamKey
+from ibstream.protocol.subscriptions import BookConfig, SubscriptionBook
+
+__all__ = ["ProtocolConfig", "StreamProtocol"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProtocolConfig:
+    """Every knob of the session machinery (seconds). Validated at construction."""
+
+    # Session machine (see SessionConfig)
+    heartbeat_timeout: float = 25.0
+    """No frame at all for this long -> ``Reconnect`` (the gateway heartbeats every 10 s)."""
+    tic_interval: float = 30.0
+    """Send ``tic`` this often while authenticated (at most 60 s)."""
+    tickle_interval: float = 60.0
+    """Request a ``Tickle`` (REST ``/tickle``) this often."""
+    auth_poll_interval: float = 5.0
+    """Request ``PollAuthStatus`` this often while not authenticated on an open socket."""
+    auth_timeout: float = 15.0
+    """Wait this long after ``connection_made`` for ``sts authenticated:true`` before polling."""
+    auth_lost_reconnect_after: float = 60.0
+    """``Reconnect`` when a socket stays unauthenticated this long."""
+    max_unauthenticated: float | None = 300.0
+    """``Fatal(NotAuthenticated)`` if never authenticated this long after the first connect."""
+    reclaim_competing: bool = False
+    """Request ``Reauthenticate`` when another session competes (takes the session back)."""
+    send_session_message: bool = False
+    """Send ``{"session":...}`` right after ``connection_made`` if a session id is known."""
+    session_id: str | None = None
+    """The ``/tickle`` session id, if known up front."""
+    # Subscription book (see BookConfig)
+    subscribe_timeout: float = 5.0
+    """Re-send an unconfirmed subscription after this long."""
+    subscribe_attempts: int = 6
+    """Give up (``FAILED``, ``SubscriptionTimeout``) after this many sends."""
+    md_renew_after: float = 540.0
+    """Re-send market data this long after confirmation (IBKR expires it after 10-15 min)."""
+    md_stall_after: float | None = None
+    """Re-send a market-data stream silent for this long; ``None`` turns the check off."""
+
+    def __post_init__(self) -> None:
+        self.session_config()
+        self.book_config()
+
+    def session_config(self) -> SessionConfig:
+        """The session machine's part of this configuration."""
+        return SessionConfig(
+            heartbeat_timeout=self.heartbeat_timeout,
+            tic_interval=self.tic_interval,
+            tickle_interval=self.tickle_interval,
+            auth_poll_interval=self.auth_poll_interval,
+            auth_timeout=self.auth_timeout,
+            auth_lost_reconnect_after=self.auth_lost_reconnect_after,
+            max_unauthenticated=self.max_unauthenticated,
+            reclaim_competing=self.reclaim_competing,
+            send_session_message=self.send_session_message,
+            session_id=self.session_id,
+        )
+
+    def book_config(self) -> BookConfig:
+        """The subscription book's part of this configuration."""
+        return BookConfig(
+            subscribe_timeout=self.subscribe_timeout,
+            subscribe_attempts=self.subscribe_attempts,
+            md_renew_after=self.md_renew_after,
+            md_stall_after=self.md_stall_after,
+        )
+
+
+_DATA_EVENTS: tuple[type[Any], ...] = (
+    MarketHistory,
+    PriceLadder,
+    OrderUpdate,
+    TradesOpened,
+    Trade,
+    Pnl,
+    AccountSummary,
+    AccountLedger,
+)
+_BOOK_EVENTS: tuple[type[Any], ...] = (
+    HistoryUnsubscribed,
+    SummaryUnsubscribed,
+    LedgerUnsubscribed,
+    ErrorMessage,
+)
+
+
+class StreamProtocol:
+    """The sans-I/O streaming connection. See the module docstring for how to drive it.
+
+    Args:
+        config: every knob; defaults to :class:`ProtocolConfig()`.
+    """
+
+    def __init__(self, config: ProtocolConfig | None = None) -> None:
+        self.config = config if config is not None else ProtocolConfig()
+        # Outputs, shared by the session machine and the book so everything stays in order.
+        self._events: list[ProtocolEvent] = []
+        self._outgoing: list[str] = []
+        self._actions: list[Action] = []
+        # The two machines
+        self._session = Session(
+            self.config.session_config(),
+            events=self._events,
+            outgoing=self._outgoing,
+            actions=self._actions,
+        )
+        self._book = SubscriptionBook(self.config.book_config(), events=self._events)
+        # What the book was last told about authentication (suspend on the falling edge).
+        self._authenticated = False
+        # Event type -> handler; MarketData (the hot path) is handled inline.
+        self._handlers: dict[type[Any], Callable[[Any, float], None]] = {
+            AuthStatus: self._on_auth_status,
+            WaitingForSession: self._on_waiting_for_session,
+        }
+        for cls in _DATA_EVENTS:
+            self._handlers[cls] = self._on_data
+        for cls in _BOOK_EVENTS:
+            self._handlers[cls] = self._book.on_event
+
+    def __repr__(self) -> str:
+        counts: dict[str, int] = {}
+        for _, state in self._book.view().values():
+            counts[state.name] = counts.get(state.name, 0) + 1
+        detail = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
+        return (
+            f"<StreamProtocol {self._session.state.name} {len(self._book)} streams"
+            + (f" ({detail})" if detail else "")
+            + ">"
+        )
+
+    # --- read-only views ------------------------------------------------------------------------
+
+    @property
+    def state(self) -> SessionState:
+        """The session machine's state."""
+        return self._session.state
+
+    @property
+    def authenticated(self) -> bool:
+        """True when subscriptions flow."""
+        return self._session.authenticated
+
+    @property
+    def subscriptions(self) -> Mapping[StreamKey, tuple[Spec, SubscriptionState]]:
+        """A snapshot of the book: key -> (spec, state)."""
+        return self._book.view()
+
+    @property
+    def session(self) -> Session:
+        """The session machine (for inspection; drive the protocol, not the machine)."""
+        return self._session
+
+    @property
+    def book(self) -> SubscriptionBook:
+        """The subscription book (for inspection; drive the protocol, not the book)."""
+        return self._book
+
+    # --- inputs ---------------------------------------------------------------------------------
+
+    def connecting(self, now: float) -> None:
+        """The I/O layer starts opening a socket."""
+        self._session.connecting(now)
+
+    def connection_made(self, now: float, session_id: str | None = None) -> None:
+        """The socket is open; ``session_id`` is the ``/tickle`` session id if known."""
+        self._session.connection_made(now, session_id)
+
+    def receive_frame(self, data: str | bytes, now: float) -> None:
+        """A frame arrived: decode it, update the machines, queue what follows."""
+        self._session.frame_received(now)
+        out = self._events
+        on_data = self._book.on_data
+        handlers = self._handlers
+        for event in decode(data):
+            cls = type(event)
+            if cls is MarketData:
+                on_data(event, event.key, now)  # type: ignore[union-attr]
+            else:
+                handler = handlers.get(cls)
+                if handler is not None:
+                    handler(event, now)
+            out.append(event)
+        if self._book.dirty or self._session.authenticated != self._authenticated:
+            self._sync(now)
+
+    def connection_lost(self, now: float, code: int | None = None, reason: str = "") -> None:
+        """The socket closed, or the connect attempt failed."""
+        self._session.connection_lost(now, code, reason)
+        self._sync(now)
+
+    def auth_status_polled(
+        self, now: float, authenticated: bool, competing: bool, connected: bool
+    ) -> None:
+        """The result of a ``PollAuthStatus`` action; stale results (no socket) are ignored."""
+        self._session.auth_status_polled(now, authenticated, competing, connected)
+        self._sync(now)
+
+    def subscribe(self, spec: Spec, now: float, replace: bool = False) -> StreamKey:
+        """Want ``spec``'s stream (sent once authenticated). Idempotent for an equal spec.
+
+        Raises:
+            SubscriptionConflict: the stream is live with another spec and ``replace`` is false.
+            InvalidState: the protocol is closing or closed.
+        """
+        self._check_running("subscribe")
+        key = self._book.subscribe(spec, now, replace=replace)
+        self._sync(now)
+        return key
+
+    def unsubscribe(self, key: StreamKey, now: float) -> None:
+        """Stop wanting ``key``'s stream. Idempotent; unknown keys are ignored."""
+        self._book.unsubscribe(key, now)
+        self._sync(now)
+
+    def tick(self, now: float) -> None:
+        """Handle every deadline that has passed (call it at :meth:`next_deadline`)."""
+        self._session.tick(now)
+        self._sync(now)
+
+    def close(self, now: float) -> None:
+        """Stop for good: ``CLOSING`` until ``connection_lost``, then ``CLOSED``. Idempotent."""
+        self._session.close(now)
+        self._sync(now)
+
+    # --- outputs --------------------------------------------------------------------------------
+
+    def events_received(self) -> list[ProtocolEvent]:
+        """Drain decoder and lifecycle events, in the order they happened."""
+        events = self._events
+        if not events:
+            return []
+        out = events[:]
+        events.clear()
+        return out
+
+    def data_to_send(self) -> list[str]:
+        """Drain the text messages to send on the socket, in order."""
+        outgoing = self._outgoing
+        if not outgoing:
+            return []
+        out = outgoing[:]
+        outgoing.clear()
+        return out
+
+    def actions_requested(self) -> list[Action]:
+        """Drain the actions the I/O layer must perform."""
+        actions = self._actions
+        if not actions:
+            return []
+        out = actions[:]
+        actions.clear()
+        return out
+
+    def next_deadline(self) -> float | None:
+        """The earliest time :meth:`tick` has work to do, or ``None`` (may be early, never late)."""
+        a = self._session.next_deadline()
+        b = self._book.next_deadline()
+        if a is None:
+            return b
+        if b is None:
+            return a
+        return a if a < b else b
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _on_auth_status(self, event: AuthStatus, now: float) -> None:
+        self._session.auth_status(now, event.authenticated, event.competing)
+
+    def _on_waiting_for_session(self, event: WaitingForSession, now: float) -> None:
+        self._session.waiting_for_session(now)
+
+    def _on_data(self, event: Event, now: float) -> None:
+        self._book.on_data(event, event.key, now)  # type: ignore[union-attr]
+
+    def _sync(self, now: float) -> None:
+        """Tell the book about authentication edges and send what it decides."""
+        authenticated = self._session.authenticated
+        if authenticated != self._authenticated:
+            self._authenticated = authenticated
+            if not authenticated:
+                self._book.suspend(now, self._session.reason)
+        self._outgoing.extend(self._book.reconcile(now, authenticated))
+
+    def _check_running(self, what: str) -> None:
+        if self._session.stopping:
+            raise InvalidState(f"cannot {what}: the protocol is {self._session.state.name}")
