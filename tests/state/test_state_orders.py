@@ -308,5 +308,5 @@ def test_colour_noise_never_merged_and_batch_skips_ignored() -> None:
     book = OrderBook()
     event = sor(FULL)
     noisy = dataclasses.replace(event, changes={**event.changes, "bgColor": "#000000"})
-    changed = book.apply_all([noisy, sor(LIFE_CYCLE[1])])
+    changed = book.apply_all([noisy, "not an order", sor(LIFE_CYCLE[1])])
     assert len(changed) == 1 and "bgColor" not in changed[0].fields

@@ -87,3 +87,12 @@ def test_update_of_unindexed_trade() -> None:
         TradeChange.UPDATED
     )
     assert book["x"].commission == 0.5
+
+
+def test_apply_all_returns_stored_changes() -> None:
+    book = TradeBook()
+    changed = book.apply_all(
+        [trade("a"), "noise", trade("a", commission=1.0), trade("a"), trade("b"), trade("")]
+    )
+    assert [t.execution_id for t in changed] == ["a", "b"]
+    assert changed[0].commission == 1.0

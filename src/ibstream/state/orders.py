@@ -268,10 +268,13 @@ class OrderBook(Mapping[int, Order]):
         """
         return self._merge(event.order_id, event.account, event.changes)
 
-    def apply_all(self, events: Iterable[OrderUpdate]) -> list[Order]:
-        """Apply updates in order; return each changed order once, in order of first change."""
+    def apply_all(self, events: Iterable[object]) -> list[Order]:
+        """Apply a batch in order (other event types are skipped); return each changed order
+        once, in order of first change."""
         changed: dict[int, Order] = {}
         for event in events:
+            if not isinstance(event, OrderUpdate):
+                continue
             order = self.apply(event)
             if order is not None:
                 changed[order.order_id] = order

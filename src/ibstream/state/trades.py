@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from bisect import bisect_left, insort
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from enum import Enum
 from typing import Any
 
@@ -41,6 +41,8 @@ class TradeChange(Enum):
     DUPLICATE = "duplicate"
     IGNORED = "ignored"  # no execution id: cannot be de-duplicated, not stored
 
+
+_STORED = frozenset({TradeChange.NEW, TradeChange.UPDATED})
 
 _SortKey = tuple[int, str]
 
@@ -98,6 +100,15 @@ class TradeBook(Mapping[str, Trade]):
         self._remove(exec_id)
         self._insert(merged)
         return TradeChange.UPDATED
+
+    def apply_all(self, events: Iterable[object]) -> list[Trade]:
+        """Apply a batch (other event types are skipped); return the new or updated trades,
+        once each, in order of first change."""
+        changed: dict[str, Trade] = {}
+        for event in events:
+            if isinstance(event, Trade) and self.apply(event) in _STORED:
+                changed[event.execution_id] = event
+        return [self._trades[e] for e in changed if e in self._trades]
 
     def _insert(self, trade: Trade) -> None:
         exec_id = trade.execution_id
