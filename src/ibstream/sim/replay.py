@@ -1,0 +1,99 @@
+"""Replay a recorded stream to every socket that authenticates.
+
+Recording format (JSON lines, one object per line; the client's recorder writes the same)::
+
+    {"t": 1777552110.061, "dir": "in", "frame": "{\\"topic\\":\\"system\\",\\"hb\\":1}"}
+
+* ``t``: receive time, epoch seconds (float).
+* ``dir``: ``"in"`` = server→client (replayed), ``"out"`` = client→server (ignored here).
+* ``frame``: the frame text. Optional ``"enc": "b64"`` means ``frame`` is base64 of raw bytes
+  (for non-UTF-8 payloads, §8.15); optional ``"binary": true`` replays as a binary frame.
+
+Lines that are blank or start with ``#`` are skipped. Timing: the gaps between ``t`` values
+divided by ``speed``; ``speed=None`` sends as fast as the socket drains. REST keeps working so
+clients obtain a session as usual; sockets authenticate as usual (cookie or session frame) and
+then receive the recording instead of the live model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from ibstream.exceptions import InvalidArgument
+from ibstream.sim.connection import Connection
+from ibstream.sim.gateway import Gateway
+from ibstream.sim.wire import OP_BINARY
+
+__all__ = ["Replay", "ReplayFrame"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayFrame:
+    """One recorded server→client frame."""
+
+    t: float
+    payload: bytes
+    binary: bool = False
+
+
+class Replay:
+    """A loaded recording and its playback speed."""
+
+    def __init__(self, frames: list[ReplayFrame], speed: float | None) -> None:
+        self.frames = frames
+        self.speed = speed
+
+    @classmethod
+    def load(cls, path: str, speed: float | None = 1.0) -> Replay:
+        """Parse a JSON-lines recording (see module docstring)."""
+        frames: list[ReplayFrame] = []
+        with open(path, "rb") as fh:
+            for n, line in enumerate(fh, 1):
+                line = line.strip()
+                if not line or line.startswith(b"#"):
+                    continue
+                try:
+                    rec = orjson.loads(line)
+                    if rec.get("dir", "in") != "in":
+                        continue
+                    raw = rec["frame"]
+                    payload = (base64.b64decode(raw) if rec.get("enc") == "b64"
+                               else str(raw).encode())
+                    frames.append(ReplayFrame(float(rec["t"]), payload, bool(rec.get("binary"))))
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                    raise InvalidArgument("replay", f"line {n}: {exc}") from exc
+        return cls(frames, speed)
+
+    def starter(self, gw: Gateway) -> Callable[[Connection], None]:
+        """The callback the WS handler calls when a socket authenticates."""
+
+        def start(conn: Connection) -> None:
+            gw.spawn(self.play(conn))
+
+        return start
+
+    async def play(self, conn: Connection) -> None:
+        """Send the recording to ``conn``."""
+        if not self.frames:
+            return
+        t0 = self.frames[0].t
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for i, fr in enumerate(self.frames):
+            if conn.closed:
+                return
+            if self.speed is not None:
+                due = start + (fr.t - t0) / self.speed
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            conn.send_payload(fr.payload, OP_BINARY if fr.binary else None)
+            if self.speed is None and i % 256 == 255:
+                await conn.drain()
+                await asyncio.sleep(0)
+
