@@ -5,50 +5,53 @@ from __future__ import annotations
 from state_builders import ledger, pnl, summary
 
 from ibstream.protocol.events import SummaryValue
-from ibstream.state import Accounts, AccountState, LedgerBalance, PnlRow
+from ibstream.state import AccountState, LedgerBalance, PnlRow
 
 
 def test_pnl_rows_merge() -> None:
     """{"DU1234.Core":{"rowType":1,"dpl":-57520.0,"upl":972100.0}} then partial rows."""
-    state = AccountState("DU1234")
-    assert state.pnl is None
+    state = AccountState()
+    assert state.pnl_of("DU1234") is None
     assert state.apply(pnl(row_type=1, daily_pnl=-57520.0, unrealized_pnl=972100.0)) is True
     assert state.apply(pnl(net_liquidity=1e6, daily_pnl=-57000.0)) is True
-    row = state.pnl
-    assert isinstance(row, PnlRow)
+    row = state.pnl_of("DU1234")
+    assert isinstance(row, PnlRow) and state.pnl["DU1234.Core"] is row
     assert (row.daily_pnl, row.unrealized_pnl, row.net_liquidity) == (-57000.0, 972100.0, 1e6)
     assert row.row_type == 1 and row.update_count == 2 and row.row == "DU1234.Core"
     assert state.apply(pnl(daily_pnl=-57000.0)) is False
-    assert repr(state) == "<AccountState DU1234 daily_pnl=-57000 pnl_rows=1 summary=0 ledger=[]>"
+    assert repr(state) == (
+        "<AccountState accounts=['DU1234'] pnl_rows=1 summary_keys=0 ledger_currencies=0>"
+    )
 
 
 def test_pnl_row_other_than_core() -> None:
-    state = AccountState("DU1234")
+    state = AccountState()
     state.apply(pnl(row="DU1234.Other", market_value=5.0))
-    pnl_row = state.pnl
+    pnl_row = state.pnl_of("DU1234")
     assert pnl_row is not None and pnl_row.market_value == 5.0
     state.apply(pnl(row="DU1234.Third", excess_liquidity=1.0))
-    assert state.pnl is None  # two rows, none of them Core: ambiguous
-    assert set(state.pnl_rows) == {"DU1234.Other", "DU1234.Third"}
-    assert "daily_pnl" not in repr(state)
+    assert state.pnl_of("DU1234") is None  # two rows, none of them Core: ambiguous
+    assert set(state.pnl) == {"DU1234.Other", "DU1234.Third"}
 
 
 def test_summary_flat_typed_values() -> None:
-    state = AccountState("DU1234567")
+    state = AccountState()
     assert state.apply(
         summary(
             AccountCode=SummaryValue(value="DU1234567", timestamp=1700248325),
             NetLiquidation=SummaryValue(value=50000.0, currency="USD", severity=0),
         )
     )
-    assert state.summary_value("NetLiquidation") == 50000.0
-    assert state.summary["NetLiquidation"].currency == "USD"
-    assert state.summary_value("Missing") is None
-    assert state.summary_timestamp == 1700248325
+    assert state.summary_value("DU1234567", "NetLiquidation") == 50000.0
+    assert state.summary("DU1234567")["NetLiquidation"].currency == "USD"
+    assert state.summary_value("DU1234567", "Missing") is None
+    assert state.summary_value("DU0", "NetLiquidation") is None
+    assert state.summary("DU0") == {}
+    assert state.summary_timestamp("DU1234567") == 1700248325
     # A partial frame merges by key; an older timestamp does not move time back.
     assert state.apply(summary(timestamp=1700248000, ExcessLiquidity=SummaryValue(value=1.0)))
-    assert state.summary_timestamp == 1700248325
-    assert set(state.summary) == {"AccountCode", "NetLiquidation", "ExcessLiquidity"}
+    assert state.summary_timestamp("DU1234567") == 1700248325
+    assert set(state.summary("DU1234567")) == {"AccountCode", "NetLiquidation", "ExcessLiquidity"}
     assert not state.apply(summary(timestamp=None, ExcessLiquidity=SummaryValue(value=1.0)))
     assert state.apply(
         summary(NetLiquidation=SummaryValue(value=50000.0, currency="EUR"))
@@ -57,7 +60,7 @@ def test_summary_flat_typed_values() -> None:
 
 def test_ledger_per_currency_merges() -> None:
     """The documented sld frame; later entries carry only what changed."""
-    state = AccountState("DU1234567")
+    state = AccountState()
     assert state.apply(
         ledger(
             acctCode="DU1234567",
@@ -70,8 +73,8 @@ def test_ledger_per_currency_merges() -> None:
             stockMarketValue=391710.74028015137,
         )
     )
-    base = state.ledger["BASE"]
-    assert isinstance(base, LedgerBalance)
+    base = state.ledger("DU1234567")["BASE"]
+    assert isinstance(base, LedgerBalance) and base.account == "DU1234567"
     assert base.cash_balance == 2.0201311791131118e8  # "cashbalance", any case
     assert base.exchange_rate == 1.0 and base.settled_cash == 2.0201311791131118e8
     assert base.net_liquidation == 2.0280151634374067e8
@@ -80,26 +83,27 @@ def test_ledger_per_currency_merges() -> None:
     assert base.realized_pnl is None and base.number("secondKey") is None
     assert base.get("secondKey") == "BASE"
     assert state.apply(ledger(timestamp=1700248335, cashbalance=1.0)) is True
-    base = state.ledger["BASE"]
+    base = state.ledger("DU1234567")["BASE"]
     assert base.cash_balance == 1.0 and base.exchange_rate == 1.0
     assert base.timestamp == 1700248335
     assert state.apply(ledger(timestamp=1700248345)) is False  # blank entry: unchanged
-    assert state.ledger["BASE"].timestamp == 1700248345
+    assert state.ledger("DU1234567")["BASE"].timestamp == 1700248345
     assert state.apply(ledger("USD", cashBalance=5.0)) is True
-    assert sorted(state.ledger) == ["BASE", "USD"]
-    assert "ledger=['BASE', 'USD']" in repr(state)
+    assert sorted(state.ledger("DU1234567")) == ["BASE", "USD"]
+    assert state.ledger("DU0") == {}
+    assert "ledger_currencies=2" in repr(state)
 
 
-def test_accounts_registry() -> None:
-    accounts = Accounts()
-    assert accounts.apply(object()) is None
-    first = accounts.apply(pnl(daily_pnl=1.0))
-    assert first is accounts["DU1234"]
-    changed = accounts.apply_all(
-        [pnl(daily_pnl=1.0), "x", ledger(account="DU9"), summary(account="DU9")]
+def test_batches_filters_and_other_events() -> None:
+    state = AccountState()
+    assert state.apply(object()) is False and state.ignored == 1
+    changed = state.apply_all(
+        [pnl(daily_pnl=1.0), "x", ledger(account="DU9"), summary(account="DU9"), pnl(daily_pnl=1.0)]
     )
-    assert changed == [accounts["DU9"]]
-    assert list(accounts) == ["DU1234", "DU9"] and len(accounts) == 2
-    assert accounts.account("DU1234") is first
-    assert first.update_count == 2
-    assert repr(accounts) == "<Accounts ['DU1234', 'DU9']>"
+    assert changed == ["DU1234", "DU9"]
+    assert state.accounts == ("DU1234", "DU9")
+    assert state.update_count == 4
+    only = AccountState("DU9")
+    assert only.apply_all([pnl(daily_pnl=1.0), ledger(account="DU9")]) == ["DU9"]
+    assert only.accounts == ("DU9",) and only.ignored == 1
+    assert repr(only).startswith("<AccountState DU9 accounts=['DU9']")

@@ -8,7 +8,7 @@ import pytest
 
 from ibstream.protocol.events import Event, MarketData, Trade
 from ibstream.state import (
-    Accounts,
+    AccountState,
     MarketHistories,
     OrderBook,
     OrderStatus,
@@ -135,7 +135,7 @@ def test_str_history_duplicates_with_commission() -> None:
 
 
 def test_account_samples() -> None:
-    accounts = Accounts()
+    accounts = AccountState()
     accounts.apply_all(
         events(
             '{"topic":"spl","args":{"DU1234.Core":{"rowType":1,"dpl":-57520.0,"upl":972100.0}}}',
@@ -143,14 +143,14 @@ def test_account_samples() -> None:
             '{"result":[{"acctCode":"DU1234567","cashbalance":2.0201311791131118E8,"key":"LedgerListBASE","exchangeRate":1.0,"netLiquidationValue":2.0280151634374067E8,"unrealizedPnl":249013.5397937378,"secondKey":"BASE","settledCash":2.0201311791131118E8,"severity":0,"stockMarketValue":391710.74028015137,"timestamp":1700248325},{"key":"LedgerListUSD","timestamp":1700248325},{"key":"LedgerListEUR","timestamp":1700248325}],"topic":"sld+DU1234567"}',
         )
     )
-    pnl = accounts["DU1234"].pnl
+    pnl = accounts.pnl_of("DU1234")
     assert pnl is not None and (pnl.daily_pnl, pnl.unrealized_pnl) == (-57520.0, 972100.0)
-    state = accounts["DU1234567"]
-    assert state.summary_value("NetLiquidation") == 50000.0
-    assert state.summary["NetLiquidation"].currency == "USD"
-    assert list(state.ledger) == ["BASE"]  # blank USD/EUR entries: nothing known yet
-    assert state.ledger["BASE"].cash_balance == 2.0201311791131118e8
-    assert state.ledger["BASE"].net_liquidation == 2.0280151634374067e8
+    assert accounts.summary_value("DU1234567", "NetLiquidation") == 50000.0
+    assert accounts.summary("DU1234567")["NetLiquidation"].currency == "USD"
+    ledger = accounts.ledger("DU1234567")
+    assert list(ledger) == ["BASE"]  # blank USD/EUR entries: nothing known yet
+    assert ledger["BASE"].cash_balance == 2.0201311791131118e8
+    assert ledger["BASE"].net_liquidation == 2.0280151634374067e8
 
 
 def test_ladder_and_history_samples() -> None:

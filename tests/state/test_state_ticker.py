@@ -235,7 +235,7 @@ def test_tickers_registry() -> None:
         [smd(FIRST_AGAIN), md(8314, f31="1"), "noise", smd(DELTA_LATE), md(8314, f31="2")]
     )
     assert changed == [tickers[8314], tickers[265598]]
-    assert tickers.ticker(1).conid == 1 and 1 in tickers
+    assert tickers.get_or_create(1).conid == 1 and 1 in tickers
     assert set(tickers.snapshot()) == {1, 8314, 265598}
     assert tickers.remove(1) is not None and tickers.remove(1) is None
     assert repr(tickers) == "<Tickers 2 conids>"

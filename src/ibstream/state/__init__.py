@@ -9,13 +9,13 @@ to other threads.
 * :class:`PriceLadderState` / :class:`PriceLadders`: BookTrader ladders (``sbd``).
 * :class:`OrderBook`: the account's orders merged by order id (``sor`` + REST seed).
 * :class:`TradeBook`: executions de-duplicated by execution id (``str``).
-* :class:`AccountState` / :class:`Accounts`: P&L (``spl``), summary (``ssd``), ledger (``sld``).
+* :class:`AccountState`: P&L (``spl``), summary (``ssd``), ledger (``sld``).
 * :class:`HistoryBars` / :class:`MarketHistories`: historical bars (``smh``).
 """
 
 from __future__ import annotations
 
-from ibstream.state.account import Accounts, AccountState, LedgerBalance, PnlRow
+from ibstream.state.account import AccountState, LedgerBalance, PnlRow
 from ibstream.state.history import DEFAULT_MAX_BARS, HistoryBars, MarketHistories
 from ibstream.state.ladder import PriceLadders, PriceLadderState
 from ibstream.state.orders import Order, OrderBook, OrderStatus, normalize_order_status
@@ -26,7 +26,6 @@ __all__ = [
     "DEFAULT_MAX_BARS",
     "DEFAULT_MAX_TRADES",
     "AccountState",
-    "Accounts",
     "HistoryBars",
     "LedgerBalance",
     "MarketHistories",

@@ -16,14 +16,14 @@ backwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from ibstream.protocol.events import AccountLedger, AccountSummary, Pnl, SummaryValue
 
-__all__ = ["AccountState", "Accounts", "LedgerBalance", "PnlRow"]
+__all__ = ["AccountState", "LedgerBalance", "PnlRow"]
 
 _PNL_FIELDS = (
     "row_type",
@@ -131,29 +131,52 @@ def _later(old: int | None, new: int | None) -> int | None:
 
 
 class AccountState:
-    """P&L, summary and ledger of one account, merged from ``spl``/``ssd``/``sld`` events."""
+    """P&L, summary and ledger of the socket's accounts, merged from ``spl``/``ssd``/``sld``.
 
-    def __init__(self, account: str) -> None:
+    ``spl`` is one stream per socket covering every account; ``ssd``/``sld`` are per account.
+    Pass ``account`` to keep only that account's data (``None`` keeps every account).
+    """
+
+    def __init__(self, account: str | None = None) -> None:
+        # Filter: only this account's events are merged (None merges every account).
         self.account = account
-        # P&L rows by row key ("DU1234.Core").
+        # P&L rows by row key ("DU1234.Core"), every account.
         self._pnl: dict[str, PnlRow] = {}
-        # Account summary by key, and the newest frame timestamp (epoch s).
-        self._summary: dict[str, SummaryValue] = {}
-        self.summary_timestamp: int | None = None
-        # Ledger by currency.
-        self._ledger: dict[str, LedgerBalance] = {}
-        self.update_count = 0  # events applied
+        # Account summary: account -> key -> value, and each account's newest timestamp (s).
+        self._summary: dict[str, dict[str, SummaryValue]] = {}
+        self._summary_ts: dict[str, int | None] = {}
+        # Ledger: account -> currency -> merged balance.
+        self._ledger: dict[str, dict[str, LedgerBalance]] = {}
+        # Counters.
+        self.update_count = 0  # events merged
+        self.ignored = 0  # events of other accounts (with a filter) or of other types
 
     # -- feeding ---------------------------------------------------------------------------
 
-    def apply(self, event: Pnl | AccountSummary | AccountLedger) -> bool:
-        """Merge one event of this account; return whether anything changed."""
+    def apply(self, event: object) -> bool:
+        """Merge a ``Pnl``/``AccountSummary``/``AccountLedger``; return whether anything changed.
+
+        Any other event, or an event of another account when filtered, is ignored (``False``).
+        """
+        if not isinstance(event, Pnl | AccountSummary | AccountLedger) or (
+            self.account is not None and event.account != self.account
+        ):
+            self.ignored += 1
+            return False
         self.update_count += 1
         if isinstance(event, Pnl):
             return self._apply_pnl(event)
         if isinstance(event, AccountSummary):
             return self._apply_summary(event)
         return self._apply_ledger(event)
+
+    def apply_all(self, events: Iterable[object]) -> list[str]:
+        """Merge a batch; return the accounts that changed, once each, in order of first change."""
+        changed: dict[str, None] = {}
+        for event in events:
+            if isinstance(event, Pnl | AccountSummary | AccountLedger) and self.apply(event):
+                changed[event.account] = None
+        return list(changed)
 
     def _apply_pnl(self, event: Pnl) -> bool:
         old = self._pnl.get(event.row)
@@ -162,25 +185,28 @@ class AccountState:
         return old is None or any(getattr(old, n) != getattr(new, n) for n in _PNL_FIELDS)
 
     def _apply_summary(self, event: AccountSummary) -> bool:
+        summary = self._summary.setdefault(event.account, {})
         changed = False
         for key, value in event.values.items():
-            old = self._summary.get(key)
+            old = summary.get(key)
             if old is None or old.value != value.value or old.currency != value.currency:
                 changed = True
-            self._summary[key] = value
-        self.summary_timestamp = _later(self.summary_timestamp, event.timestamp)
+            summary[key] = value
+        self._summary_ts[event.account] = _later(
+            self._summary_ts.get(event.account), event.timestamp
+        )
         return changed
 
     def _apply_ledger(self, event: AccountLedger) -> bool:
-        old = self._ledger.get(event.currency)
+        ledger = self._ledger.setdefault(event.account, {})
+        old = ledger.get(event.currency)
         values: dict[str, float | str | None] = dict(old.values) if old is not None else {}
         before = dict(values)
         values.update(event.values)
-        timestamp = _later(None if old is None else old.timestamp, event.timestamp)
-        self._ledger[event.currency] = LedgerBalance(
-            account=self.account,
+        ledger[event.currency] = LedgerBalance(
+            account=event.account,
             currency=event.currency,
-            timestamp=timestamp,
+            timestamp=_later(None if old is None else old.timestamp, event.timestamp),
             values=MappingProxyType(values),
         )
         return old is None or values != before
@@ -188,81 +214,46 @@ class AccountState:
     # -- reading ---------------------------------------------------------------------------
 
     @property
-    def pnl_rows(self) -> Mapping[str, PnlRow]:
-        """Read-only view of the P&L rows by row key."""
+    def accounts(self) -> tuple[str, ...]:
+        """Every account seen so far, sorted."""
+        seen = {row.account for row in self._pnl.values()}
+        return tuple(sorted(seen | self._summary.keys() | self._ledger.keys()))
+
+    @property
+    def pnl(self) -> Mapping[str, PnlRow]:
+        """Read-only view of the P&L rows by row key (``"DU1234.Core"``)."""
         return MappingProxyType(self._pnl)
 
-    @property
-    def pnl(self) -> PnlRow | None:
-        """The account's ``.Core`` P&L row (or its only row), ``None`` before the first frame."""
-        core = self._pnl.get(f"{self.account}.Core")
+    def pnl_of(self, account: str) -> PnlRow | None:
+        """The account's ``.Core`` P&L row (or its only row); ``None`` when unknown."""
+        core = self._pnl.get(f"{account}.Core")
         if core is not None:
             return core
-        return next(iter(self._pnl.values())) if len(self._pnl) == 1 else None
+        rows = [row for row in self._pnl.values() if row.account == account]
+        return rows[0] if len(rows) == 1 else None
 
-    @property
-    def summary(self) -> Mapping[str, SummaryValue]:
-        """Read-only view of the summary by key (``"NetLiquidation"`` -> value + currency)."""
-        return MappingProxyType(self._summary)
+    def summary(self, account: str) -> Mapping[str, SummaryValue]:
+        """Read-only view of an account's summary by key (``"NetLiquidation"`` -> value +
+        currency); empty when unknown."""
+        return MappingProxyType(self._summary.get(account, {}))
 
-    def summary_value(self, key: str) -> float | str | bool | None:
-        """The bare value of a summary key; ``None`` when absent."""
-        entry = self._summary.get(key)
+    def summary_value(self, account: str, key: str) -> float | str | bool | None:
+        """The bare value of one summary key; ``None`` when absent."""
+        entry = self._summary.get(account, {}).get(key)
         return None if entry is None else entry.value
 
-    @property
-    def ledger(self) -> Mapping[str, LedgerBalance]:
-        """Read-only view of the ledger by currency (``"BASE"``, ``"USD"``...)."""
-        return MappingProxyType(self._ledger)
+    def summary_timestamp(self, account: str) -> int | None:
+        """Newest summary timestamp of an account (epoch s); never moves backwards."""
+        return self._summary_ts.get(account)
+
+    def ledger(self, account: str) -> Mapping[str, LedgerBalance]:
+        """Read-only view of an account's ledger by currency (``"BASE"``, ``"USD"``...)."""
+        return MappingProxyType(self._ledger.get(account, {}))
 
     def __repr__(self) -> str:
-        pnl = self.pnl
-        daily = "" if pnl is None or pnl.daily_pnl is None else f" daily_pnl={pnl.daily_pnl:g}"
+        account = f" {self.account}" if self.account else ""
         return (
-            f"<AccountState {self.account}{daily} pnl_rows={len(self._pnl)} "
-            f"summary={len(self._summary)} ledger={sorted(self._ledger)}>"
+            f"<AccountState{account} accounts={list(self.accounts)} pnl_rows={len(self._pnl)} "
+            f"summary_keys={sum(map(len, self._summary.values()))} "
+            f"ledger_currencies={sum(map(len, self._ledger.values()))}>"
         )
-
-
-class Accounts(Mapping[str, AccountState]):
-    """Registry of :class:`AccountState` by account id, created on first event."""
-
-    def __init__(self) -> None:
-        self._accounts: dict[str, AccountState] = {}
-
-    def apply(self, event: object) -> AccountState | None:
-        """Merge a ``Pnl``/``AccountSummary``/``AccountLedger`` event; ``None`` for others."""
-        if not isinstance(event, Pnl | AccountSummary | AccountLedger):
-            return None
-        state = self.account(event.account)
-        state.apply(event)
-        return state
-
-    def apply_all(self, events: Iterable[object]) -> list[AccountState]:
-        """Merge a batch; return the accounts that changed, once each, in order of first change."""
-        changed: dict[str, AccountState] = {}
-        for event in events:
-            if isinstance(event, Pnl | AccountSummary | AccountLedger):
-                state = self.account(event.account)
-                if state.apply(event):
-                    changed.setdefault(state.account, state)
-        return list(changed.values())
-
-    def account(self, account: str) -> AccountState:
-        """The state of ``account``, created empty if absent."""
-        state = self._accounts.get(account)
-        if state is None:
-            state = self._accounts[account] = AccountState(account)
-        return state
-
-    def __getitem__(self, account: str) -> AccountState:
-        return self._accounts[account]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._accounts)
-
-    def __len__(self) -> int:
-        return len(self._accounts)
-
-    def __repr__(self) -> str:
-        return f"<Accounts {sorted(self._accounts)}>"

@@ -347,7 +347,7 @@ class Tickers(Mapping[int, Ticker]):
         """Merge a :class:`MarketData` event into its ticker; ``None`` for any other event."""
         if not isinstance(event, MarketData):
             return None
-        ticker = self.ticker(event.conid)
+        ticker = self.get_or_create(event.conid)
         ticker.apply(event)
         return ticker
 
@@ -356,12 +356,12 @@ class Tickers(Mapping[int, Ticker]):
         changed: dict[int, Ticker] = {}
         for event in events:
             if isinstance(event, MarketData):
-                ticker = self.ticker(event.conid)
+                ticker = self.get_or_create(event.conid)
                 if ticker.apply(event):
                     changed.setdefault(ticker.conid, ticker)
         return list(changed.values())
 
-    def ticker(self, conid: int) -> Ticker:
+    def get_or_create(self, conid: int) -> Ticker:
         """The ticker of ``conid``, created empty if absent (e.g. right after subscribing)."""
         ticker = self._tickers.get(conid)
         if ticker is None:
