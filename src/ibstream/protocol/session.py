@@ -418,8 +418,8 @@ class Session:
         candidates: list[float] = []
         if cfg.max_unauthenticated is not None and not self._ever_authenticated:
             candidates.append(self._started_at + cfg.max_unauthenticated)
-        if self._next_tickle is not None:
-            candidates.append(self._next_tickle)
+        assert self._next_tickle is not None  # set by the first connecting()
+        candidates.append(self._next_tickle)
         if state in OPEN_STATES:
             assert self._last_frame_at is not None
             candidates.append(self._last_frame_at + cfg.heartbeat_timeout)
