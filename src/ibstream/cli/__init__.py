@@ -1,0 +1,1 @@
+"""``ibstream`` command line. Each subcommand lives in its own ``*_cmd`` module."""
