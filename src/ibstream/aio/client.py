@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
@@ -149,7 +149,7 @@ class StreamClient:
         self._control_task: asyncio.Task[None] | None = None
         self._rest_tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: asyncio.Event | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: aiohttp.ClientWebSocketResponse[Literal[False]] | None = None
         self._session_id: str | None = None
         self._outbox: list[str] = []
         self._started: asyncio.Future[None] | None = None
@@ -380,9 +380,7 @@ class StreamClient:
             "overflows": sum(1 for b in buffers if b.overflowed),
             "queue_depth_max": max((len(b) for b in buffers), default=0),
             "queue_depth_total": sum(len(b) for b in buffers),
-            "subscriptions": {
-                str(k): st.name for k, (_, st) in self._proto.subscriptions.items()
-            },
+            "subscriptions": {str(k): st.name for k, (_, st) in self._proto.subscriptions.items()},
             "consumers": sum(len(h) for h in self._handles.values()) + len(self._streams),
             "lag_ms": {
                 "last": round(self._lag_last_ms, 3),
@@ -442,9 +440,7 @@ class StreamClient:
             info = await self.rest.tickle()
             self._unauth_since = None
             self._session_id = info.session_id
-            ws = await self.rest.ws_connect(
-                info.session_id, heartbeat=self.config.ws_ping_interval
-            )
+            ws = await self.rest.ws_connect(info.session_id, heartbeat=self.config.ws_ping_interval)
         except BaseException:
             proto.connection_lost(time.time(), None, "connect failed")
             self._pump()
@@ -471,7 +467,9 @@ class StreamClient:
                 self._pump()
             log.info("disconnected (code=%s, reason=%r)", code, reason)
 
-    async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> tuple[int | None, str]:
+    async def _read_loop(
+        self, ws: aiohttp.ClientWebSocketResponse[Literal[False]]
+    ) -> tuple[int | None, str]:
         proto = self._proto
         receive_frame = proto.receive_frame
         pump = self._pump
@@ -676,4 +674,3 @@ class StreamClient:
     async def _load_orders(self) -> None:
         orders = await self.rest.orders(force=True)
         self.orders.load_rest(orders)
-

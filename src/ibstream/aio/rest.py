@@ -13,7 +13,7 @@ import logging
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -55,7 +55,9 @@ class AuthInfo:
             authenticated=body.get("authenticated") is True,
             competing=body.get("competing") is True,
             connected=body.get("connected") is True,
-            established=body.get("established") if isinstance(body.get("established"), bool) else None,
+            established=body.get("established")
+            if isinstance(body.get("established"), bool)
+            else None,
             message=str(body.get("message") or ""),
         )
 
@@ -246,7 +248,7 @@ class GatewayRest:
 
     async def ws_connect(
         self, session_id: str, *, heartbeat: float | None = 10.0
-    ) -> aiohttp.ClientWebSocketResponse:
+    ) -> aiohttp.ClientWebSocketResponse[Literal[False]]:
         """Open the WebSocket with ``Cookie: api={"session":"..."}`` (protocol.md §1.3).
 
         Text frames are delivered as bytes (``decode_text=False``): IBKR sometimes puts non-UTF-8
