@@ -239,7 +239,7 @@ class OrderBook:
         self.executions: list[Execution] = []
         self.positions: dict[int, Position] = {}
         self.realized: float = 0.0
-        self.cash: float = 1_000_000.0
+        self.cash: float = 25_000_000.0
         self.commission = commission
         self._next_id = first_order_id
         self._exec_seq = 0
