@@ -273,6 +273,22 @@ def _number(value: object) -> FieldValue:
         return _clean_number(value)
 
 
+def _quantity(value: object) -> FieldValue:
+    """Sizes and volumes: separators and suffixes are common, so clean before float()."""
+    if value.__class__ is str:
+        text: str = value  # type: ignore[assignment]
+        if "," in text:
+            text = text.replace(",", "")
+        exponent = _SUFFIX_EXPONENT.get(text[-1:])
+        if exponent is not None:
+            text = text[:-1] + exponent
+        try:
+            return float(text)
+        except ValueError:
+            return _clean_number(value)
+    return _number(value)
+
+
 def _price(value: object) -> FieldValue:
     try:
         return float(value)  # type: ignore[arg-type]
@@ -347,8 +363,8 @@ def _unknown(value: object) -> FieldValue:
 
 _PARSERS: dict[FieldKind, Callable[[object], FieldValue]] = {
     FieldKind.PRICE: _price,
-    FieldKind.SIZE: _number,
-    FieldKind.VOLUME: _number,
+    FieldKind.SIZE: _quantity,
+    FieldKind.VOLUME: _quantity,
     FieldKind.PERCENT: _number,
     FieldKind.NUMBER: _number,
     FieldKind.INTEGER: _integer,

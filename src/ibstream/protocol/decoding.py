@@ -1,0 +1,550 @@
+"""Inbound decoding: one gateway frame in, a list of typed events out.
+
+:func:`decode` never raises. Input that is not a JSON object, or a known frame whose values have
+the wrong types, becomes :class:`~ibstream.protocol.events.Malformed` (with the raw text and the
+reason); a well-formed frame with a topic we do not know becomes
+:class:`~ibstream.protocol.events.Unknown`.
+
+Dispatch (protocol.md §1.5): data topics by their first three characters (``smd+265598`` ->
+``smd``), with the conid or account taken from the topic suffix and falling back to the payload;
+unsolicited topics (``system``, ``sts``, ``act``, ``tic``, ``blt``, ``ntf``, ``error``) by exact
+name; topic-less frames per §5.8. Any frame with a top-level ``error`` key is an
+:class:`~ibstream.protocol.events.ErrorMessage` (§5.7). The legacy echo ``ech+hb`` (bare text or
+as a topic) decodes to ``Heartbeat(hb_ms=None)``.
+
+The ``smd`` path is the hot one (most frames of a busy socket): it avoids regexes, caches stream
+keys by topic and parses values with one table lookup per key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields as dataclass_fields
+from typing import Any
+
+import orjson
+
+from ibstream.protocol._decode_topics import (
+    BadFrame,
+    as_int,
+    decode_ledger,
+    decode_orders,
+    decode_pnl,
+    decode_price_ladder,
+    decode_summary,
+    decode_trades,
+    opt_bool,
+    opt_int,
+    opt_str,
+    to_float,
+)
+from ibstream.protocol.events import (
+    AccountInfo,
+    AuthStatus,
+    Bar,
+    Bulletin,
+    ErrorMessage,
+    Event,
+    Heartbeat,
+    HistoryUnsubscribed,
+    LedgerUnsubscribed,
+    Malformed,
+    MarketData,
+    MarketHistory,
+    Notification,
+    SummaryUnsubscribed,
+    SystemLogin,
+    TicReply,
+    Unknown,
+    WaitingForSession,
+)
+from ibstream.protocol.fields import FIELDS, FieldValue, value_parser
+from ibstream.protocol.specs import StreamKey, Topic
+
+__all__ = ["decode"]
+
+_Handler = Callable[[dict[str, Any], str], list[Event]]
+
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+
+# --- smd: the hot path --------------------------------------------------------------------------
+
+_Parser = Callable[[object], FieldValue]
+_Cache = dict[object, FieldValue]
+# field key -> (id, parser, cache of parsed values); meta keys map to None. Wire values repeat a
+# lot (price levels, sizes, markers), so each parser has a bounded cache: a dict hit is several
+# times cheaper than float() on a string. Parsers are pure, so caching cannot change a result.
+_FieldEntry = tuple[int, _Parser, _Cache]
+_CACHE_MAX = 8_192
+_CACHES: dict[_Parser, _Cache] = {}
+
+
+def _entry(fid: int) -> _FieldEntry:
+    parser = value_parser(fid)
+    return fid, parser, _CACHES.setdefault(parser, {})
+
+
+_MD_TABLE: dict[str, _FieldEntry | None] = {str(fid): _entry(fid) for fid in FIELDS}
+# meta keys (protocol.md §6.1) are carried by the event's own attributes, not in ``values``;
+# 6119 is the delivery marker, always equal to ``server_id``
+_MD_TABLE.update(dict.fromkeys(("topic", "conid", "conidEx", "_updated", "server_id", "6119")))
+_TABLE_MAX = 5_000  # bounded: unknown field ids come from the network
+_MISSING: Any = object()
+_MD_KEYS: dict[str, tuple[StreamKey, int]] = {}  # smd topic -> (key, conid), bounded
+_MD_KEYS_MAX = 20_000
+
+# MarketData is built through its slot descriptors: a frozen dataclass __init__ costs more than
+# the rest of the smd path together. tests/protocol/test_decoding.py checks the result equals
+# the normally constructed event.
+_MD_SET = {f.name: getattr(MarketData, f.name).__set__ for f in dataclass_fields(MarketData)}
+_new = object.__new__
+_md_key_set = _MD_SET["key"]
+_md_conid_set = _MD_SET["conid"]
+_md_server_id_set = _MD_SET["server_id"]
+_md_updated_set = _MD_SET["updated_ms"]
+_md_values_set = _MD_SET["values"]
+_md_raw_set = _MD_SET["raw"]
+_md_closed_set = _MD_SET["closed"]
+_md_halted_set = _MD_SET["halted"]
+if len(_MD_SET) != 8:  # pragma: no cover - guards the hand-written construction below
+    raise ImportError("MarketData fields changed: update decoding._market_data")
+
+
+def _md_key(topic: str, msg: dict[str, Any]) -> tuple[StreamKey, int]:
+    """Stream key and conid of an ``smd``/``smh`` frame: topic suffix, else payload ``conid``."""
+    suffix = topic[4:].partition("@")[0]
+    if suffix.isascii() and suffix.isdigit() and suffix[0] != "0":
+        conid = int(suffix)
+    else:
+        payload = msg.get("conid")
+        if payload is None:
+            raise BadFrame(f"no conid in topic {topic!r} nor in the frame")
+        conid = as_int(payload, "conid")
+        if conid <= 0:
+            raise BadFrame(f"conid must be positive, got {conid}")
+    return StreamKey(Topic.MARKET_DATA, str(conid)), conid
+
+
+def _unknown_field(key: str) -> _FieldEntry | None:
+    """Entry for a key not in the catalogue: numeric ids are kept, other keys skipped."""
+    if key.isascii() and key.isdigit():
+        entry = _entry(int(key))
+        if len(_MD_TABLE) < _TABLE_MAX:
+            _MD_TABLE[key] = entry
+        return entry
+    return None
+
+
+def _marker(msg: dict[str, Any]) -> str | None:
+    """Server id from field 6119 when ``server_id`` is missing."""
+    marker = msg.get("6119")
+    return marker if isinstance(marker, str) else None
+
+
+def _market_data(msg: dict[str, Any], cached: tuple[StreamKey, int]) -> MarketData:
+    payload_conid = msg.get("conid")
+    if payload_conid is not None and payload_conid.__class__ is not int:
+        as_int(payload_conid, "conid")  # tolerate "265598", reject lists and the like
+    values: dict[int, FieldValue] = {}
+    table_get = _MD_TABLE.get
+    missing = _MISSING
+    for k, v in msg.items():
+        entry = table_get(k, missing)
+        if entry is None:
+            continue
+        if entry is missing:
+            entry = _unknown_field(k)
+            if entry is None:
+                continue
+        fid, parse, cache = entry
+        try:
+            value = cache.get(v, missing)
+        except TypeError:  # unhashable (list, dict): not cacheable
+            values[fid] = parse(v)
+            continue
+        if value is missing:
+            value = parse(v)
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            cache[v] = value
+        values[fid] = value
+    event = _new(MarketData)
+    _md_key_set(event, cached[0])
+    _md_conid_set(event, cached[1])
+    last = msg.get("31")
+    if last.__class__ is str and last:
+        _md_closed_set(event, last[0] == "C")
+        _md_halted_set(event, last[0] == "H")
+    else:
+        _md_closed_set(event, False)
+        _md_halted_set(event, False)
+    updated = msg.get("_updated")
+    _md_updated_set(event, updated if updated.__class__ is int else opt_int(updated))
+    server_id = msg.get("server_id")
+    _md_server_id_set(event, server_id if server_id.__class__ is str else _marker(msg))
+    _md_values_set(event, values)
+    _md_raw_set(event, msg)
+    return event
+
+
+def _smd(msg: dict[str, Any], topic: str) -> list[Event]:
+    cached = _MD_KEYS.get(topic)
+    if cached is None:
+        cached = _md_key(topic, msg)
+        if len(_MD_KEYS) >= _MD_KEYS_MAX:
+            _MD_KEYS.clear()
+        _MD_KEYS[topic] = cached
+    return [_market_data(msg, cached)]
+
+
+# --- smh ------------------------------------------------------------------------------------------
+
+
+def _bar(item: object) -> Bar:
+    if not isinstance(item, dict):
+        raise BadFrame(f"history bar must be an object, got {type(item).__name__}")
+    return Bar(
+        time_ms=opt_int(item.get("t")),
+        open=to_float(item.get("o")),
+        high=to_float(item.get("h")),
+        low=to_float(item.get("l")),
+        close=to_float(item.get("c")),
+        volume=to_float(item.get("v")),
+    )
+
+
+def _smh(msg: dict[str, Any], topic: str) -> list[Event]:
+    _, conid = _md_key(topic, msg)
+    data = msg.get("data", [])
+    if not isinstance(data, list):
+        raise BadFrame(f"smh data must be a list, got {type(data).__name__}")
+    server_id = msg.get("serverId")
+    return [
+        MarketHistory(
+            key=StreamKey(Topic.MARKET_HISTORY, str(conid)),
+            conid=conid,
+            server_id=None if server_id is None else str(server_id),
+            symbol=opt_str(msg.get("symbol")),
+            text=opt_str(msg.get("text")),
+            bars=tuple(_bar(item) for item in data),
+            price_factor=to_float(msg.get("priceFactor")),
+            start_time=opt_str(msg.get("startTime")),
+            bar_length_s=opt_int(msg.get("barLength")),
+            points=opt_int(msg.get("points")),
+            raw=msg,
+        )
+    ]
+
+
+# --- unsolicited topics ---------------------------------------------------------------------------
+
+
+def _args_dict(msg: dict[str, Any]) -> dict[str, Any]:
+    args = msg.get("args", {})
+    if not isinstance(args, dict):
+        raise BadFrame(f"args must be an object, got {type(args).__name__}")
+    return args
+
+
+def _system(msg: dict[str, Any], topic: str) -> list[Event]:
+    if "hb" in msg:
+        hb = msg["hb"]
+        return [Heartbeat(hb_ms=hb if hb.__class__ is int else as_int(hb, "hb"))]
+    if "success" in msg:
+        username = msg["success"]
+        if not isinstance(username, str):
+            raise BadFrame(f"system success must be a string, got {type(username).__name__}")
+        return [
+            SystemLogin(
+                username=username,
+                is_ft=opt_bool(msg.get("isFT")),
+                is_paper=opt_bool(msg.get("isPaper")),
+                raw=msg,
+            )
+        ]
+    return [Unknown(topic=topic, payload=msg)]
+
+
+def _act(msg: dict[str, Any], topic: str) -> list[Event]:
+    args = _args_dict(msg)
+    accounts = args.get("accounts", [])
+    if not isinstance(accounts, list) or not all(isinstance(a, str) for a in accounts):
+        raise BadFrame("act accounts must be a list of strings")
+    server = args.get("serverInfo")
+    server = server if isinstance(server, dict) else {}
+    return [
+        AccountInfo(
+            accounts=tuple(accounts),
+            selected_account=opt_str(args.get("selectedAccount")),
+            session_id=opt_str(args.get("sessionId")),
+            server_name=opt_str(server.get("serverName")),
+            server_version=opt_str(server.get("serverVersion")),
+            is_paper=opt_bool(args.get("isPaper")),
+            raw=args,
+        )
+    ]
+
+
+def _sts(msg: dict[str, Any], topic: str) -> list[Event]:
+    args = _args_dict(msg)
+    return [
+        AuthStatus(
+            authenticated=opt_bool(args.get("authenticated")),
+            competing=opt_bool(args.get("competing")),
+            connected=opt_bool(args.get("connected")),
+            established=opt_bool(args.get("established")),
+            message=opt_str(args.get("message")),
+            fail=opt_str(args.get("fail")),
+            username=opt_str(args.get("username")),
+            server_name=opt_str(args.get("serverName")),
+            server_version=opt_str(args.get("serverVersion")),
+            raw=args,
+        )
+    ]
+
+
+def _tic(msg: dict[str, Any], topic: str) -> list[Event]:
+    return [
+        TicReply(
+            alive=opt_bool(msg.get("alive")),
+            session_id=opt_str(msg.get("id")),
+            last_accessed_ms=opt_int(msg.get("lastAccessed")),
+        )
+    ]
+
+
+def _id(value: object) -> str | None:
+    return None if value is None or isinstance(value, dict | list) else str(value)
+
+
+def _dict_items(args: object, topic: str) -> list[dict[str, Any]]:
+    """``args`` as a list of objects: an object gives one, a list gives its object elements."""
+    if isinstance(args, dict):
+        return [args]
+    if isinstance(args, list):
+        return [item for item in args if isinstance(item, dict)]
+    raise BadFrame(f"{topic} args must be an object or a list, got {type(args).__name__}")
+
+
+def _blt(msg: dict[str, Any], topic: str) -> list[Event]:
+    return [
+        Bulletin(bulletin_id=_id(a.get("id")), message=opt_str(a.get("message")), raw=a)
+        for a in _dict_items(msg.get("args", {}), topic)
+    ]
+
+
+def _ntf(msg: dict[str, Any], topic: str) -> list[Event]:
+    return [
+        Notification(
+            notification_id=_id(a.get("id")),
+            text=opt_str(a.get("text", a.get("msg"))),
+            title=opt_str(a.get("title")),
+            url=opt_str(a.get("url")),
+            raw=a,
+        )
+        for a in _dict_items(msg.get("args", {}), topic)
+    ]
+
+
+def _error(msg: dict[str, Any], topic: str | None) -> list[Event]:
+    args = msg.get("args")
+    args = args if isinstance(args, dict) else {}
+    text = msg.get("error", args.get("error", args.get("message", msg.get("message"))))
+    if text is None:
+        text = ""
+    code = msg.get("code", args.get("code"))
+    return [
+        ErrorMessage(
+            topic=topic,
+            message=text if isinstance(text, str) else orjson.dumps(text).decode(),
+            code=code if type(code) is int else None,
+            raw=msg,
+        )
+    ]
+
+
+def _echo(msg: dict[str, Any], topic: str) -> list[Event]:
+    return [Heartbeat(hb_ms=None)]
+
+
+def _topicless(msg: dict[str, Any]) -> list[Event]:
+    message = msg.get("message")
+    if isinstance(message, str):
+        if message.strip().lower() == "waiting for session":
+            return [WaitingForSession()]
+        if message.startswith("Unsubscribed "):
+            server_id = message[len("Unsubscribed ") :].strip()
+            if server_id:
+                return [HistoryUnsubscribed(server_id=server_id)]
+    result = msg.get("result")
+    if isinstance(result, str):
+        lowered = result.strip().lower()
+        if lowered == "unsubscribed from summary":
+            return [SummaryUnsubscribed()]
+        if lowered == "unsubscribed from ledger":
+            return [LedgerUnsubscribed()]
+    return [Unknown(topic=None, payload=msg)]
+
+
+# --- dispatch -------------------------------------------------------------------------------------
+
+# data topics: the first three characters, followed by nothing or "+..."
+_DATA: dict[str, _Handler] = {
+    "smd": _smd,
+    "smh": _smh,
+    "sbd": decode_price_ladder,
+    "sor": decode_orders,
+    "str": decode_trades,
+    "spl": decode_pnl,
+    "ssd": decode_summary,
+    "sld": decode_ledger,
+}
+# unsolicited topics: the exact name
+_PLAIN: dict[str, _Handler] = {
+    "system": _system,
+    "sts": _sts,
+    "act": _act,
+    "tic": _tic,
+    "blt": _blt,
+    "ntf": _ntf,
+    "error": _error,
+    "ech+hb": _echo,
+}
+
+
+def _text(data: str | bytes | bytearray | memoryview) -> str:
+    """The frame as text for :class:`Malformed`: invalid UTF-8 and lone surrogates replaced."""
+    if isinstance(data, str):
+        return data.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return bytes(data).decode("utf-8", "replace")
+
+
+def _dispatch(msg: Any, data: str | bytes | bytearray | memoryview) -> list[Event]:
+    if msg.__class__ is not dict:
+        return [Malformed(raw=_text(data), reason=f"not a JSON object: {type(msg).__name__}")]
+    topic = msg.get("topic")
+    if "error" in msg:
+        return _error(msg, topic if isinstance(topic, str) else None)
+    if topic.__class__ is not str:
+        if topic is None:
+            return _topicless(msg)
+        return [Malformed(raw=_text(data), reason=f"topic must be a string, got {topic!r}")]
+    handler = _DATA.get(topic[:3])
+    if handler is None or (len(topic) > 3 and topic[3] != "+"):
+        handler = _PLAIN.get(topic)
+        if handler is None:
+            return [Unknown(topic=topic, payload=msg)]
+    try:
+        return handler(msg, topic)
+    except BadFrame as exc:
+        return [Malformed(raw=_text(data), reason=f"{topic}: {exc}")]
+
+
+def _not_json(data: str | bytes | bytearray | memoryview) -> list[Event]:
+    """orjson refused the frame: retry with invalid UTF-8 replaced, else :class:`Malformed`."""
+    text = _text(data)
+    if text.strip() == "ech+hb":
+        return [Heartbeat(hb_ms=None)]
+    try:
+        msg = _loads(text)  # invalid UTF-8 replaced: maybe it parses now
+    except _JSONDecodeError as exc:
+        reason = "empty frame" if not text.strip() else f"not JSON: {exc}"
+        return [Malformed(raw=text, reason=reason)]
+    if msg.__class__ is dict:
+        return _dispatch(msg, data)
+    return [Malformed(raw=text, reason=f"not a JSON object: {type(msg).__name__}")]
+
+
+def _crashed(data: object, exc: Exception) -> list[Event]:
+    try:
+        text = _text(data)  # type: ignore[arg-type]
+    except Exception:
+        text = repr(data)
+    return [Malformed(raw=text, reason=f"cannot decode: {type(exc).__name__}: {exc}")]
+
+
+def _make_decode() -> Callable[[str | bytes | bytearray | memoryview], list[Event]]:
+    # The hot path (an smd frame of a topic seen before) is inlined here with every name bound
+    # in the closure: a copy of _market_data() without the call and global lookups. Keep the
+    # two in step; tests check both give equal events.
+    loads = _loads
+    json_error = _JSONDecodeError
+    md_keys_get = _MD_KEYS.get
+    table_get = _MD_TABLE.get
+    missing = _MISSING
+    cache_max = _CACHE_MAX
+    new = _new
+    md = MarketData
+    set_key, set_conid, set_server_id = _md_key_set, _md_conid_set, _md_server_id_set
+    set_updated, set_values, set_raw = _md_updated_set, _md_values_set, _md_raw_set
+    set_closed, set_halted = _md_closed_set, _md_halted_set
+    str_, int_, dict_ = str, int, dict
+    dispatch, not_json, crashed, unknown_field = _dispatch, _not_json, _crashed, _unknown_field
+    marker = _marker
+
+    def decode(data: str | bytes | bytearray | memoryview) -> list[Event]:
+        """Decode one WebSocket frame (text or binary) into events. Never raises.
+
+        One frame can give several events (``sor``/``str``/``ntf`` lists, ``spl`` rows, ``sld``
+        entries) or none (an ``sld`` frame whose entries are all blank).
+        """
+        try:
+            try:
+                msg = loads(data)
+            except json_error:
+                return not_json(data)
+            if msg.__class__ is not dict_:
+                return dispatch(msg, data)
+            topic = msg.get("topic")
+            cached = md_keys_get(topic) if topic.__class__ is str_ else None
+            if cached is None or "error" in msg:
+                return dispatch(msg, data)
+            conid = msg.get("conid")
+            if conid is not None and conid.__class__ is not int_:
+                return dispatch(msg, data)
+            values: dict[int, FieldValue] = {}
+            for k, v in msg.items():
+                entry = table_get(k, missing)
+                if entry is None:
+                    continue
+                if entry is missing:
+                    entry = unknown_field(k)
+                    if entry is None:
+                        continue
+                fid, parse, cache = entry
+                try:
+                    value = cache.get(v, missing)
+                except TypeError:  # unhashable (list, dict): not cacheable
+                    values[fid] = parse(v)
+                    continue
+                if value is missing:
+                    value = parse(v)
+                    if len(cache) >= cache_max:
+                        cache.clear()
+                    cache[v] = value
+                values[fid] = value
+            event = new(md)
+            set_key(event, cached[0])
+            set_conid(event, cached[1])
+            last = msg.get("31")
+            if last.__class__ is str_ and last:
+                set_closed(event, last[0] == "C")
+                set_halted(event, last[0] == "H")
+            else:
+                set_closed(event, False)
+                set_halted(event, False)
+            updated = msg.get("_updated")
+            set_updated(event, updated if updated.__class__ is int_ else opt_int(updated))
+            server_id = msg.get("server_id")
+            set_server_id(event, server_id if server_id.__class__ is str_ else marker(msg))
+            set_values(event, values)
+            set_raw(event, msg)
+            return [event]
+        except Exception as exc:  # last line of defence: decode() must never raise
+            return crashed(data, exc)
+
+    return decode
+
+
+decode = _make_decode()
