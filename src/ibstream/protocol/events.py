@@ -177,11 +177,11 @@ class LedgerUnsubscribed:
 class MarketData:
     """One ``smd`` frame (§4.1): the first frame is complete, later ones carry changed fields only.
 
-    ``values`` maps field id -> parsed value (see :mod:`ibstream.protocol.fields`); unknown ids are
-    kept. Meta keys are attributes instead: ``conid``, ``server_id`` (also field 6119, the
-    delivery marker), ``updated_ms`` (``_updated``). ``closed``/``halted`` report a ``C``/``H``
-    prefix on field 31 (last price) in this frame. ``raw`` is the frame dict with the original strings. A frame carrying only ``topic`` gives an
-    event with empty ``values``.
+    ``values`` maps field id -> parsed value (see :mod:`ibstream.protocol.fields`); unknown ids
+    are kept. Meta keys are attributes instead: ``conid``, ``server_id`` (also field 6119, the
+    delivery marker) and ``updated_ms`` (``_updated``). ``closed``/``halted`` report a
+    ``C``/``H`` prefix on field 31 (last price) in this frame. ``raw`` is the frame dict with the
+    original strings. A frame carrying only ``topic`` gives an event with empty ``values``.
     """
 
     key: StreamKey

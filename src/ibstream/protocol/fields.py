@@ -276,7 +276,7 @@ def _number(value: object) -> FieldValue:
 def _quantity(value: object) -> FieldValue:
     """Sizes and volumes: separators and suffixes are common, so clean before float()."""
     if value.__class__ is str:
-        text: str = value  # type: ignore[assignment]
+        text: str = value
         if "," in text:
             text = text.replace(",", "")
         exponent = _SUFFIX_EXPONENT.get(text[-1:])
