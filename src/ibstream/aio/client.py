@@ -157,6 +157,7 @@ class StreamClient:
         self._fatal: BaseException | None = None
         self._unauth_since: float | None = None
         self._connected_at: float | None = None
+        self._last_error: BaseException | None = None
 
         # Metrics
         self._counts: Counter[str] = Counter()
@@ -216,8 +217,8 @@ class StreamClient:
             raise
 
     def _last_error_text(self) -> str:
-        err = self._counts.get("_last_error")
-        return f", last error: {err}" if err else ""
+        err = self._last_error
+        return f", last error: {type(err).__name__}: {err}" if err else ""
 
     async def stop(self) -> None:
         """Unsubscribe nothing upstream (the socket closes), end every consumer, close sockets."""
@@ -362,7 +363,6 @@ class StreamClient:
     def metrics(self) -> dict[str, Any]:
         """A snapshot of counters and gauges (safe to serialise)."""
         counts = dict(self._counts)
-        counts.pop("_last_error", None)
         buffers = [b for hs in self._handles.values() for b in (h.buffer for h in hs)]
         buffers += self._streams
         return {
@@ -400,7 +400,6 @@ class StreamClient:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._counts["_last_error"] = 0
                 self._last_error = exc
                 if self._policy.is_fatal(exc) or self._unauthenticated_too_long(exc):
                     self._fail(exc)
@@ -545,6 +544,7 @@ class StreamClient:
 
     def _act(self, actions: Iterable[object]) -> None:
         for action in actions:
+            log.debug("action %r", action)
             if isinstance(action, Reconnect):
                 log.info("reconnect requested: %s", action.reason)
                 ws = self._ws
