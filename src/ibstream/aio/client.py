@@ -192,8 +192,8 @@ class StreamClient:
         """Start the session and wait until the gateway authenticated the WebSocket.
 
         Raises the fatal error if one happens first (bad URL, TLS failure, never authenticated)
-        or ``StreamTimeout``; the client keeps trying in the background after a timeout until
-        ``stop()``.
+        or ``StreamTimeout`` naming the last error; either way the client is stopped again, so
+        nothing keeps running in the background.
         """
         if self._run_task is not None:
             raise InvalidState("client already started")
@@ -208,10 +208,12 @@ class StreamClient:
             async with asyncio.timeout(wait):
                 await asyncio.shield(self._started)
         except TimeoutError as exc:
-            raise StreamTimeout(
+            error = StreamTimeout(
                 f"gateway {self.rest.base_url} not authenticated within {wait} s "
                 f"(state {self.state.name}{self._last_error_text()})"
-            ) from exc
+            )
+            await self.stop()
+            raise error from exc
         except BaseException:
             await self.stop()
             raise
