@@ -17,7 +17,6 @@ from ibstream.sim import Simulator
 from ibstream.sim.testing import simulator  # noqa: F401  (fixture re-export)
 
 
-
 @pytest_asyncio.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
-from ibstream.sim.testing import SimulatorFactory
 from tests.sim.conftest import (
     collect,
     cookie,
@@ -20,6 +18,8 @@ from tests.sim.conftest import (
     recv_until,
     topic_is,
 )
+
+from ibstream.sim.testing import SimulatorFactory
 
 
 @pytest.mark.parametrize("abrupt", [False, True])
@@ -188,9 +188,16 @@ async def test_admin_api(simulator: SimulatorFactory, http: aiohttp.ClientSessio
     sts, _ = await recv_until(ws, topic_is("sts"))
     assert sts["args"]["authenticated"] is False
     await http.post(base + "/sim/admin/fault", json={"action": "restore_auth"})
-    r = await http.post(base + "/sim/admin/fault",
-                        json={"action": "place_order", "conid": 265598, "side": "BUY",
-                              "quantity": 1, "order_type": "MKT"})
+    r = await http.post(
+        base + "/sim/admin/fault",
+        json={
+            "action": "place_order",
+            "conid": 265598,
+            "side": "BUY",
+            "quantity": 1,
+            "order_type": "MKT",
+        },
+    )
     assert (await r.json())["result"]["conid"] == 265598
     state = await (await http.get(base + "/sim/admin/state")).json()
     assert state["authenticated"] is True and len(state["connections"]) == 1
@@ -203,10 +210,14 @@ async def test_scenario_file(
     simulator: SimulatorFactory, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     path = tmp_path / "scenario.json"
-    path.write_text(json.dumps([
-        {"at": 0.2, "action": "send_bulletin", "message": "hello"},
-        {"at": 0.4, "action": "drop_connections", "abrupt": False},
-    ]))
+    path.write_text(
+        json.dumps(
+            [
+                {"at": 0.2, "action": "send_bulletin", "message": "hello"},
+                {"at": 0.4, "action": "drop_connections", "abrupt": False},
+            ]
+        )
+    )
     sim = await simulator(scenario=str(path))
     ws = await open_ws(http, sim)
     blt, _ = await recv_until(ws, topic_is("blt"))

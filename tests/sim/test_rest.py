@@ -6,9 +6,9 @@ import asyncio
 import re
 
 import aiohttp
+from tests.sim.conftest import open_ws, recv_json
 
 from ibstream.sim.testing import SimulatorFactory
-from tests.sim.conftest import open_ws, recv_json
 
 
 async def test_tickle_get_post_session_cookie_and_countdown(
@@ -44,8 +44,13 @@ async def test_auth_status_logout_login(
     assert (await http.post(sim.base_url + "/tickle")).status == 401
     assert (await http.get(sim.base_url + "/sso/validate")).status == 401
     body = await (await http.post(sim.base_url + "/iserver/auth/status")).json()
-    assert body == {"authenticated": False, "established": False, "competing": False,
-                    "connected": False, "MAC": None}
+    assert body == {
+        "authenticated": False,
+        "established": False,
+        "competing": False,
+        "connected": False,
+        "MAC": None,
+    }
     old = sim.session_id
     assert sim.login() != old
     assert (await (await http.post(sim.base_url + "/tickle")).json())["session"] == sim.session_id
@@ -62,8 +67,9 @@ async def test_reauthenticate_and_ssodh_init_restore(
     assert await r.json() == {"message": "triggered"}
     assert sim.authenticated
     await sim.lose_auth()
-    r = await http.post(sim.base_url + "/iserver/auth/ssodh/init",
-                        json={"publish": True, "compete": True})
+    r = await http.post(
+        sim.base_url + "/iserver/auth/ssodh/init", json={"publish": True, "compete": True}
+    )
     assert (await r.json())["authenticated"] is True
 
 
@@ -103,8 +109,9 @@ async def test_secdef_search_and_404(
     sim = await simulator()
     res = await (await http.get(sim.base_url + "/iserver/secdef/search?symbol=AAPL")).json()
     assert res[0]["conid"] == "265598" and res[0]["sections"][0]["secType"] == "STK"
-    res = await (await http.post(sim.base_url + "/iserver/secdef/search",
-                                 json={"symbol": "NVDA"})).json()
+    res = await (
+        await http.post(sim.base_url + "/iserver/secdef/search", json={"symbol": "NVDA"})
+    ).json()
     assert res[0]["conid"] == "4815747" and res[0]["companyName"] == "NVIDIA CORP"
     r = await http.get(sim.base_url + "/reauthenticate")
     assert r.status == 404 and r.content_type == "text/html"
@@ -146,9 +153,21 @@ async def test_orders_rest_place_cancel_and_filter_mute(
     await ws.send_str("sor+{}")
     await asyncio.sleep(0.05)
     far = round(sim.last_price(265598) * 0.5, 2)
-    r = await http.post(sim.base_url + "/iserver/account/DU1234567/orders",
-                        json={"orders": [{"conid": 265598, "orderType": "LMT", "side": "BUY",
-                                          "quantity": 3, "price": far, "tif": "DAY"}]})
+    r = await http.post(
+        sim.base_url + "/iserver/account/DU1234567/orders",
+        json={
+            "orders": [
+                {
+                    "conid": 265598,
+                    "orderType": "LMT",
+                    "side": "BUY",
+                    "quantity": 3,
+                    "price": far,
+                    "tif": "DAY",
+                }
+            ]
+        },
+    )
     placed = await r.json()
     oid = int(placed[0]["order_id"])
     frame = await recv_json(ws)
@@ -167,8 +186,9 @@ async def test_orders_rest_place_cancel_and_filter_mute(
             seen.append(await recv_json(ws, timeout=0.2))
         except TimeoutError:
             break
-    assert not any(f.get("topic") == "sor" and f["args"][0].get("status") == "Cancelled"
-                   for f in seen)
+    assert not any(
+        f.get("topic") == "sor" and f["args"][0].get("status") == "Cancelled" for f in seen
+    )
     await http.get(sim.base_url + "/iserver/account/orders?force=true")
     assert sim.gateway.sor_muted is False
     await ws.close()

@@ -7,9 +7,9 @@ import re
 from typing import Any
 
 import aiohttp
+from tests.sim.conftest import collect, open_ws, recv_json, recv_until, topic_is
 
 from ibstream.sim.testing import SimulatorFactory
-from tests.sim.conftest import collect, open_ws, recv_json, recv_until, topic_is
 
 
 async def test_smd_duplicate_first_then_deltas(
@@ -27,8 +27,10 @@ async def test_smd_duplicate_first_then_deltas(
     assert re.fullmatch(r"[\d.]+[KM]?", a["87"]) and re.fullmatch(r"[\d,]+", a["88"])
     assert len(str(a["_updated"])) == 13
     deltas = [f for f in await collect(ws, 0.5) if f.get("topic") == "smd+265598"]
-    assert deltas and all(set(d) - {"topic", "conid", "conidEx", "_updated", "server_id",
-                                     "6119"} <= set(a) for d in deltas)
+    assert deltas and all(
+        set(d) - {"topic", "conid", "conidEx", "_updated", "server_id", "6119"} <= set(a)
+        for d in deltas
+    )
     assert any(len(d) < len(a) for d in deltas)
     await ws.send_str("umd+265598+{}")
     await asyncio.sleep(0.1)
@@ -65,8 +67,9 @@ async def test_smd_server_ids_increase_across_sockets_and_resend_adds_fields(
 async def test_smd_silent_expiry_and_empty_frames(
     simulator: SimulatorFactory, http: aiohttp.ClientSession
 ) -> None:
-    sim = await simulator(update_interval=0.02, md_expiry=600, time_scale=2000,
-                          empty_smd_probability=0.5)
+    sim = await simulator(
+        update_interval=0.02, md_expiry=600, time_scale=2000, empty_smd_probability=0.5
+    )
     ws = await open_ws(http, sim)
     await ws.send_str('smd+265598+{"fields":["31","84","86"]}')
     frames = [f for f in await collect(ws, 0.25) if str(f.get("topic", "")).startswith("smd")]
@@ -99,7 +102,8 @@ async def test_smh_server_id_limit_and_umh(
     conids = [265598, 272093, 76792991, 4815747, 756733, 3691937]
     await ws.send_str(
         'smh+265598+{"exchange":"ISLAND","period":"2h","bar":"5min","outsideRth":false,'
-        '"source":"trades","format":"%o/%c/%h/%l"}')
+        '"source":"trades","format":"%o/%c/%h/%l"}'
+    )
     first, _ = await recv_until(ws, topic_is("smh+265598"))
     assert first["serverId"].isdigit() and first["points"] == 24 == len(first["data"])
     assert set(first["data"][0]) == {"o", "c", "h", "l", "v", "t"} and first["barLength"] == 300
@@ -236,8 +240,11 @@ async def test_ssd_usd_and_sld_uld(
     ws = await open_ws(http, sim)
     await ws.send_str('ssd+DU1234567+{"keys":["NetLiquidation-S"],"fields":[]}')
     f, _ = await recv_until(ws, topic_is("ssd+DU1234567"))
-    assert f["result"][0] == {"key": "AccountCode", "value": "DU1234567",
-                              "timestamp": f["result"][0]["timestamp"]}
+    assert f["result"][0] == {
+        "key": "AccountCode",
+        "value": "DU1234567",
+        "timestamp": f["result"][0]["timestamp"],
+    }
     assert [r["key"] for r in f["result"][2:]] == ["NetLiquidation"]
     await ws.send_str("usd+DU1234567")
     msg, _ = await recv_until(ws, lambda x: "topic" not in x)
@@ -261,8 +268,10 @@ async def test_blt_ntf_error_on_demand(
     sim = await simulator()
     ws = await open_ws(http, sim)
     assert sim.send_bulletin("Exchange closed early") == 1
-    assert await recv_json(ws) == {"topic": "blt",
-                                   "args": {"id": "1", "message": "Exchange closed early"}}
+    assert await recv_json(ws) == {
+        "topic": "blt",
+        "args": {"id": "1", "message": "Exchange closed early"},
+    }
     sim.send_notification("CFD quotes reference the underlying")
     ntf = await recv_json(ws)
     assert ntf["topic"] == "ntf" and isinstance(ntf["args"], dict)

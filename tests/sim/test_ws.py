@@ -6,9 +6,9 @@ import asyncio
 
 import aiohttp
 import pytest
+from tests.sim.conftest import collect, cookie, open_ws, recv_json, recv_until, topic_is
 
 from ibstream.sim.testing import SimulatorFactory
-from tests.sim.conftest import collect, cookie, open_ws, recv_json, recv_until, topic_is
 
 
 @pytest.mark.parametrize("form", ["compact", "spaces", "oauth"])
@@ -16,8 +16,11 @@ async def test_cookie_forms_authenticate(
     simulator: SimulatorFactory, http: aiohttp.ClientSession, form: str
 ) -> None:
     sim = await simulator()
-    headers = {"Cookie": f"api={sim.session_id}"} if form == "oauth" else cookie(
-        sim.session_id, spaces=form == "spaces")
+    headers = (
+        {"Cookie": f"api={sim.session_id}"}
+        if form == "oauth"
+        else cookie(sim.session_id, spaces=form == "spaces")
+    )
     ws = await http.ws_connect(sim.ws_url, headers=headers)
     system, act, sts = [await recv_json(ws) for _ in range(3)]
     assert system == {"topic": "system", "success": "simuser1", "isFT": False, "isPaper": True}
@@ -33,7 +36,7 @@ async def test_waiting_for_session_then_session_message(
     sim = await simulator()
     ws = await http.ws_connect(sim.ws_url)
     assert await recv_json(ws) == {"message": "waiting for session"}
-    await ws.send_str('{"session": "%s"}' % sim.session_id)
+    await ws.send_str(f'{{"session": "{sim.session_id}"}}')
     topics = [(await recv_json(ws))["topic"] for _ in range(3)]
     assert topics == ["system", "act", "sts"]
     await ws.close()
@@ -134,7 +137,7 @@ async def test_unknown_topic_error_and_session_after_auth_loss(
     err, _ = await recv_until(ws, topic_is("error"))
     assert "Topic unknown" in err["error"]
     await sim.lose_auth()
-    await ws.send_str('{"session":"%s"}' % sim.session_id)
+    await ws.send_str(f'{{"session":"{sim.session_id}"}}')
     err, _ = await recv_until(ws, topic_is("error"))
     assert err["error"] == "Topic unknown '{\"s'"
     await ws.close()

@@ -22,21 +22,32 @@ __all__ = ["register", "run"]
 def register(subparsers: Any) -> None:
     """Add the ``sim`` subparser."""
     p: argparse.ArgumentParser = subparsers.add_parser(
-        "sim", help="run a local IBKR Client Portal Gateway simulator",
-        description="Run a local IBKR Client Portal Gateway simulator with fault injection.")
+        "sim",
+        help="run a local IBKR Client Portal Gateway simulator",
+        description="Run a local IBKR Client Portal Gateway simulator with fault injection.",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5000, help="0 picks a free port")
     p.add_argument("--plain", action="store_true", help="plain HTTP/WS instead of HTTPS/WSS")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--replay", metavar="FILE", help="serve a recorded JSON-lines stream")
-    p.add_argument("--replay-speed", default="1", metavar="X|max",
-                   help="replay speed factor, or 'max' for as fast as possible")
+    p.add_argument(
+        "--replay-speed",
+        default="1",
+        metavar="X|max",
+        help="replay speed factor, or 'max' for as fast as possible",
+    )
     p.add_argument("--cert-out", metavar="FILE", help="write the self-signed certificate here")
     p.add_argument("--scenario", metavar="FILE", help="JSON list of timed fault steps")
-    p.add_argument("--time-scale", type=float, default=1.0,
-                   help="simulated seconds per real second")
-    p.add_argument("--update-interval", type=float, default=1.0,
-                   help="seconds between smd updates per conid (0 = saturation)")
+    p.add_argument(
+        "--time-scale", type=float, default=1.0, help="simulated seconds per real second"
+    )
+    p.add_argument(
+        "--update-interval",
+        type=float,
+        default=1.0,
+        help="seconds between smd updates per conid (0 = saturation)",
+    )
     p.add_argument("--legacy-sts", action="store_true", help="one-key sts frames")
     p.add_argument("--binary", action="store_true", help="send binary frames")
     p.add_argument("--no-rate-limit", action="store_true")
@@ -46,10 +57,18 @@ def register(subparsers: Any) -> None:
 def _config(args: argparse.Namespace) -> SimConfig:
     speed: float | None = None if args.replay_speed == "max" else float(args.replay_speed)
     return SimConfig(
-        host=args.host, port=args.port, tls=not args.plain, seed=args.seed,
-        replay=args.replay, replay_speed=speed, cert_out=args.cert_out, scenario=args.scenario,
-        time_scale=args.time_scale, update_interval=args.update_interval,
-        sts_form="legacy" if args.legacy_sts else "full", binary_frames=args.binary,
+        host=args.host,
+        port=args.port,
+        tls=not args.plain,
+        seed=args.seed,
+        replay=args.replay,
+        replay_speed=speed,
+        cert_out=args.cert_out,
+        scenario=args.scenario,
+        time_scale=args.time_scale,
+        update_interval=args.update_interval,
+        sts_form="legacy" if args.legacy_sts else "full",
+        binary_frames=args.binary,
         rate_limit=None if args.no_rate_limit else 10.0,
     )
 
@@ -66,8 +85,8 @@ async def _serve(cfg: SimConfig) -> None:
         print(f"session: {sim.session_id}")
         verify = f"cacert={cfg.cert_out!r}" if cfg.cert_out else "cacert=False"
         print(f"ibind: IbkrClient(url='{sim.base_url}/', {verify if cfg.tls else 'cacert=False'})")
-        print(f"cookie: api={{\"session\":\"{sim.session_id}\"}}  (or POST {sim.base_url}/tickle)")
-        print("admin: POST /sim/admin/fault {\"action\": ...}; GET /sim/admin/state", flush=True)
+        print(f'cookie: api={{"session":"{sim.session_id}"}}  (or POST {sim.base_url}/tickle)')
+        print('admin: POST /sim/admin/fault {"action": ...}; GET /sim/admin/state', flush=True)
         await stop.wait()
 
 

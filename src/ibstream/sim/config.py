@@ -42,15 +42,33 @@ DEFAULT_INSTRUMENTS: tuple[Instrument, ...] = (
     Instrument(272093, "MSFT", "MICROSOFT CORP", 412.30),
     Instrument(76792991, "TSLA", "TESLA INC", 251.10),
     Instrument(4815747, "NVDA", "NVIDIA CORP", 118.40),
-    Instrument(756733, "SPY", "SPDR S&P 500 ETF TRUST", 560.25, exchange="ARCA",
-               listing_exchange="ARCA"),
+    Instrument(
+        756733, "SPY", "SPDR S&P 500 ETF TRUST", 560.25, exchange="ARCA", listing_exchange="ARCA"
+    ),
     Instrument(3691937, "AMZN", "AMAZON.COM INC", 186.90),
     Instrument(208813720, "GOOG", "ALPHABET INC-CL C", 171.20),
     Instrument(107113386, "META", "META PLATFORMS INC-CLASS A", 505.70),
-    Instrument(495512552, "ES", "E-mini S&P 500", 5620.25, sec_type="FUT", exchange="CME",
-               listing_exchange="CME", description="ES SEP26", multiplier=50.0),
-    Instrument(12087792, "EUR", "European Monetary Union Euro", 1.0852, sec_type="CASH",
-               exchange="IDEALPRO", listing_exchange="IDEALPRO", description="EUR.USD"),
+    Instrument(
+        495512552,
+        "ES",
+        "E-mini S&P 500",
+        5620.25,
+        sec_type="FUT",
+        exchange="CME",
+        listing_exchange="CME",
+        description="ES SEP26",
+        multiplier=50.0,
+    ),
+    Instrument(
+        12087792,
+        "EUR",
+        "European Monetary Union Euro",
+        1.0852,
+        sec_type="CASH",
+        exchange="IDEALPRO",
+        listing_exchange="IDEALPRO",
+        description="EUR.USD",
+    ),
 )
 
 

@@ -38,13 +38,33 @@ __all__ = ["ACTIONS", "add_admin_routes", "apply", "load_scenario", "malformed",
 
 log = logging.getLogger("ibstream.sim")
 
-ACTIONS = frozenset({
-    "drop_connections", "stop_heartbeats", "resume_heartbeats", "lose_auth", "restore_auth",
-    "competing_session", "logout", "login", "set_market_data_expiry", "set_time_scale",
-    "ignore_subscriptions", "reject_subscriptions", "send_malformed", "set_update_interval",
-    "slow_feed", "set_market_state", "restart", "refuse_connections", "place_order",
-    "cancel_order", "send_bulletin", "send_notification", "send_error",
-})
+ACTIONS = frozenset(
+    {
+        "drop_connections",
+        "stop_heartbeats",
+        "resume_heartbeats",
+        "lose_auth",
+        "restore_auth",
+        "competing_session",
+        "logout",
+        "login",
+        "set_market_data_expiry",
+        "set_time_scale",
+        "ignore_subscriptions",
+        "reject_subscriptions",
+        "send_malformed",
+        "set_update_interval",
+        "slow_feed",
+        "set_market_state",
+        "restart",
+        "refuse_connections",
+        "place_order",
+        "cancel_order",
+        "send_bulletin",
+        "send_notification",
+        "send_error",
+    }
+)
 
 MALFORMED_KINDS = ("not_json", "invalid_utf8", "binary", "truncated", "wrong_types")
 
@@ -127,8 +147,9 @@ def add_admin_routes(app: web.Application, sim: Simulator) -> None:
             result = await apply(sim, action, body)
         except (InvalidArgument, TypeError, ValueError) as exc:
             return web.json_response({"ok": False, "error": str(exc)}, status=400)
-        return web.json_response({"ok": True, "result": result},
-                                 dumps=lambda o: orjson.dumps(o).decode())
+        return web.json_response(
+            {"ok": True, "result": result}, dumps=lambda o: orjson.dumps(o).decode()
+        )
 
     app.router.add_get("/sim/admin/state", state)
     app.router.add_post("/sim/admin/fault", fault)

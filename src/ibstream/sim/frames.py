@@ -164,9 +164,16 @@ def sts_frames(
         "username": cfg.username,
     }
     if (form or cfg.sts_form) == "legacy":
-        keys = ("authenticated", "competing", "message", "fail", "serverName", "serverVersion",
-                "username")
-        return [{"topic": "sts", "args": {k: args[k]} } for k in keys]
+        keys = (
+            "authenticated",
+            "competing",
+            "message",
+            "fail",
+            "serverName",
+            "serverVersion",
+            "username",
+        )
+        return [{"topic": "sts", "args": {k: args[k]}} for k in keys]
     return [{"topic": "sts", "args": args}]
 
 
@@ -182,8 +189,9 @@ def summary_entries(
     for key, val in values.items():
         if keys and key not in keys:
             continue
-        out.append({"key": key, "currency": "USD", "monetaryValue": val, "severity": 0,
-                    "timestamp": ts})
+        out.append(
+            {"key": key, "currency": "USD", "monetaryValue": val, "severity": 0, "timestamp": ts}
+        )
     return out
 
 
@@ -195,8 +203,13 @@ def ledger_entries(
     for ccy in currencies:
         key = f"LedgerList{ccy}"
         if changed and ccy in ("BASE", "USD"):
-            entry: dict[str, Any] = {"acctCode": account, "key": key, "secondKey": ccy,
-                                     "severity": 0, "timestamp": ts}
+            entry: dict[str, Any] = {
+                "acctCode": account,
+                "key": key,
+                "secondKey": ccy,
+                "severity": 0,
+                "timestamp": ts,
+            }
             entry.update(values)
             out.append(entry)
         else:
@@ -243,8 +256,16 @@ def history_frame(
         h = max(o, c) * (1 + abs(rng.gauss(0, 0.0008)))
         low = min(o, c) * (1 - abs(rng.gauss(0, 0.0008)))
         v = float(rng.randint(100, 50_000))
-        data.append({"o": round(o, 2), "c": round(c, 2), "h": round(h, 2), "l": round(low, 2),
-                     "v": v, "t": start_ms + i * bar * 1000})
+        data.append(
+            {
+                "o": round(o, 2),
+                "c": round(c, 2),
+                "h": round(h, 2),
+                "l": round(low, 2),
+                "v": v,
+                "t": start_ms + i * bar * 1000,
+            }
+        )
         prev = c
     hi = max(data, key=lambda d: d["h"])
     lo = min(data, key=lambda d: d["l"])
@@ -273,7 +294,9 @@ def history_frame(
     }
 
 
-def ladder_rows(last: float, tick: float, rng: random.Random, rows: int = 10) -> list[dict[str, Any]]:
+def ladder_rows(
+    last: float, tick: float, rng: random.Random, rows: int = 10
+) -> list[dict[str, Any]]:
     """``sbd`` ladder rows around ``last`` (§4.3): asks above, bids below, focus on last."""
     out: list[dict[str, Any]] = []
     half = rows // 2

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import secrets
 import time
 from collections.abc import Coroutine
 from typing import Any, Protocol
@@ -48,10 +47,12 @@ class Gateway:
         self.cfg = cfg
         self.clock = Clock(cfg.time_scale)
         self.rng = random.Random(cfg.seed)
-        self.market = Market(cfg.instruments, cfg.seed, cfg.update_interval, cfg.market_state,
-                             cfg.delayed)
-        self.book = OrderBook(first_order_id=900_000_000 + self.rng.randint(0, 9_999_999),
-                              commission=cfg.commission)
+        self.market = Market(
+            cfg.instruments, cfg.seed, cfg.update_interval, cfg.market_state, cfg.delayed
+        )
+        self.book = OrderBook(
+            first_order_id=900_000_000 + self.rng.randint(0, 9_999_999), commission=cfg.commission
+        )
         # Session tiers (§3.1, §3.3)
         self.logged_in = True
         self.authenticated = True
@@ -114,14 +115,21 @@ class Gateway:
 
     def auth_status(self) -> dict[str, Any]:
         """Current ``/iserver/auth/status`` body (§2.2)."""
-        return frames.auth_status_body(self.cfg, logged_in=self.logged_in,
-                                       authenticated=self.authenticated,
-                                       competing=self.competing)
+        return frames.auth_status_body(
+            self.cfg,
+            logged_in=self.logged_in,
+            authenticated=self.authenticated,
+            competing=self.competing,
+        )
 
     def sts(self, form: str | None = None) -> list[dict[str, Any]]:
         """Current ``sts`` frames (§5.3)."""
-        return frames.sts_frames(self.cfg, authenticated=self.authenticated and self.logged_in,
-                                 competing=self.competing, form=form)
+        return frames.sts_frames(
+            self.cfg,
+            authenticated=self.authenticated and self.logged_in,
+            competing=self.competing,
+            form=form,
+        )
 
     def authed_connections(self) -> list[Connection]:
         """Sockets that received the opening burst."""
@@ -260,8 +268,11 @@ class Gateway:
             wanted = [str(f).lower() for f in sub.args.get("filters", []) or []]
             args = entries
             if wanted:
-                args = [e for e in entries
-                        if str(self.book.orders[e["orderId"]].status).lower() in wanted]
+                args = [
+                    e
+                    for e in entries
+                    if str(self.book.orders[e["orderId"]].status).lower() in wanted
+                ]
             if args:
                 conn.send({"topic": "sor", "args": args})
 
@@ -290,8 +301,9 @@ class Gateway:
         side_u = side.upper()
         if side_u not in ("BUY", "SELL"):
             raise InvalidArgument("side", "BUY or SELL")
-        otype = {"LIMIT": "LMT", "MARKET": "MKT", "STOP": "STP"}.get(order_type.upper(),
-                                                                      order_type.upper())
+        otype = {"LIMIT": "LMT", "MARKET": "MKT", "STOP": "STP"}.get(
+            order_type.upper(), order_type.upper()
+        )
         if otype == "LMT" and price is None:
             raise InvalidArgument("price", "a limit order needs a price")
         order = Order(
@@ -369,19 +381,29 @@ class Gateway:
         """Executions already on the account at start (replayed by ``str``, §4.5)."""
         rng = random.Random(f"{self.cfg.seed}:history")
         insts = [i for i in self.cfg.instruments if i.sec_type == "STK"] or list(
-            self.cfg.instruments)
+            self.cfg.instruments
+        )
         base = int(time.time() * 1000) - 3 * 3600 * 1000
         for n in range(self.cfg.historic_executions):
             inst = rng.choice(insts)
-            order = Order(order_id=self.book.new_order_id(), account=self.cfg.account,
-                          instrument=inst, side="BUY", quantity=float(rng.randint(1, 10)),
-                          order_type="LMT", price=inst.price, tif="DAY")
+            order = Order(
+                order_id=self.book.new_order_id(),
+                account=self.cfg.account,
+                instrument=inst,
+                side="BUY",
+                quantity=float(rng.randint(1, 10)),
+                order_type="LMT",
+                price=inst.price,
+                tif="DAY",
+            )
             self.book.fill(order, order.quantity, inst.price, base + n * 60_000)
 
     def prices(self) -> dict[int, tuple[float, float]]:
         """``conid -> (last, multiplier)`` of every held position (for P&L)."""
-        return {c: (self.market.quote(c).last, self.market.instruments[c].multiplier)
-                for c in self.book.positions}
+        return {
+            c: (self.market.quote(c).last, self.market.instruments[c].multiplier)
+            for c in self.book.positions
+        }
 
 
 class _OrderWatcher:
@@ -407,4 +429,3 @@ class _OrderWatcher:
         self.gw._fill_chunks(order, px, 1, total)
         if not order.active:
             self.gw.unwatch(order.instrument.conid, self)
-

@@ -88,6 +88,22 @@ class Quote:
         self.low = min(self.low, self.last)
         self.steps += 1
 
+    def hot_fields(self, state: MarketState) -> dict[str, Any]:
+        """Only the fast-moving fields (31, 84, 85, 86, 88, 7059), for saturation."""
+        d = _decimals(self.instrument.price)
+        last = f"{self.last:.{d}f}"
+        if state != "open":
+            last = ("C" if state == "closed" else "H") + last
+        div = 100 if self.instrument.sec_type == "STK" else 1
+        return {
+            "31": last,
+            "84": f"{self.bid:.{d}f}",
+            "85": f"{self.ask_size // div:,}",
+            "86": f"{self.ask:.{d}f}",
+            "88": f"{self.bid_size // div:,}",
+            "7059": str(self.last_size),
+        }
+
     def fields(self, state: MarketState, delayed: bool) -> dict[str, Any]:
         """Every field id the simulator knows, rendered in wire format (§6.1, §6.2)."""
         inst = self.instrument

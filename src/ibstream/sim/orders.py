@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from ibstream.sim.config import Instrument
 
-__all__ = ["Execution", "Order", "OrderBook", "Position", "STATUS_COLORS"]
+__all__ = ["STATUS_COLORS", "Execution", "Order", "OrderBook", "Position"]
 
 Side = Literal["BUY", "SELL"]
 
@@ -65,8 +65,10 @@ class Order:
         return self.status not in ("Filled", "Cancelled")
 
     def _desc(self) -> str:
-        verb = ("Bought" if self.side == "BUY" else "Sold") if self.status == "Filled" else (
-            "Buy" if self.side == "BUY" else "Sell"
+        verb = (
+            ("Bought" if self.side == "BUY" else "Sold")
+            if self.status == "Filled"
+            else ("Buy" if self.side == "BUY" else "Sell")
         )
         kind = _TYPE_NAMES.get(self.order_type, (self.order_type, self.order_type))[1]
         price = f" {self.price:.2f}" if self.price is not None else ""
@@ -128,8 +130,11 @@ class Order:
     def status_delta(self, with_bg: bool = True) -> dict[str, Any]:
         """A tiny status delta with colour noise (§4.4 recorded)."""
         bg, fg = STATUS_COLORS.get(self.status, ("#000000", "#FFFFFF"))
-        entry: dict[str, Any] = {"acct": self.account, "orderId": self.order_id,
-                                 "status": self.status}
+        entry: dict[str, Any] = {
+            "acct": self.account,
+            "orderId": self.order_id,
+            "status": self.status,
+        }
         if self.ccp_status in ("Submitted", "Cancelled") and self.status != "PendingCancel":
             entry["order_ccp_status"] = self.ccp_status
         if with_bg:

@@ -62,8 +62,9 @@ class Replay:
                     if rec.get("dir", "in") != "in":
                         continue
                     raw = rec["frame"]
-                    payload = (base64.b64decode(raw) if rec.get("enc") == "b64"
-                               else str(raw).encode())
+                    payload = (
+                        base64.b64decode(raw) if rec.get("enc") == "b64" else str(raw).encode()
+                    )
                     frames.append(ReplayFrame(float(rec["t"]), payload, bool(rec.get("binary"))))
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                     raise InvalidArgument("replay", f"line {n}: {exc}") from exc
@@ -96,4 +97,3 @@ class Replay:
             if self.speed is None and i % 256 == 255:
                 await conn.drain()
                 await asyncio.sleep(0)
-

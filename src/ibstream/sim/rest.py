@@ -36,8 +36,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status,
-                        content_type="application/json", charset="utf-8")
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", charset="utf-8"
+    )
 
 
 def _not_found() -> web.Response:
@@ -83,10 +84,16 @@ def add_routes(app: web.Application, gw: Gateway) -> None:
     async def tickle(request: web.Request) -> web.Response:
         if not gw.logged_in:
             return _json({"error": "not authenticated"}, 401)
-        resp = _json(frames.tickle_body(gw.cfg, gw.session_id, gw.sso_expires_ms(),
-                                        gw.auth_status()))
-        resp.set_cookie("x-sess-uuid", f"0.{gw.session_id[:8]}.{gw.ws_session}",
-                        path="/v1/api", httponly=True, secure=gw.cfg.tls)
+        resp = _json(
+            frames.tickle_body(gw.cfg, gw.session_id, gw.sso_expires_ms(), gw.auth_status())
+        )
+        resp.set_cookie(
+            "x-sess-uuid",
+            f"0.{gw.session_id[:8]}.{gw.ws_session}",
+            path="/v1/api",
+            httponly=True,
+            secure=gw.cfg.tls,
+        )
         return resp
 
     async def auth_status(request: web.Request) -> web.Response:
@@ -184,8 +191,13 @@ def add_routes(app: web.Application, gw: Gateway) -> None:
                 )
             except (ValueError, KeyError, TypeError) as exc:
                 return _json({"error": str(exc)}, 400)
-            out.append({"order_id": str(order.order_id), "order_status": "PreSubmitted",
-                        "encrypt_message": "1"})
+            out.append(
+                {
+                    "order_id": str(order.order_id),
+                    "order_status": "PreSubmitted",
+                    "encrypt_message": "1",
+                }
+            )
         return _json(out)
 
     async def cancel(request: web.Request) -> web.Response:
@@ -193,8 +205,14 @@ def add_routes(app: web.Application, gw: Gateway) -> None:
             order = gw.cancel_order(int(request.match_info["order_id"]))
         except ValueError:
             return _json({"error": "OrderID not found"}, 400)
-        return _json({"msg": "Request was submitted", "order_id": order.order_id,
-                      "conid": order.instrument.conid, "account": order.account})
+        return _json(
+            {
+                "msg": "Request was submitted",
+                "order_id": order.order_id,
+                "conid": order.instrument.conid,
+                "account": order.account,
+            }
+        )
 
     async def secdef_search(request: web.Request) -> web.Response:
         symbol = request.query.get("symbol", "")
@@ -204,18 +222,22 @@ def add_routes(app: web.Application, gw: Gateway) -> None:
                 symbol = str(body.get("symbol", symbol))
             except ValueError:
                 pass
-        result = [
-            {
-                "conid": str(i.conid),
-                "companyHeader": f"{i.company} - {i.exchange}",
-                "companyName": i.company,
-                "symbol": i.symbol,
-                "description": i.exchange if i.sec_type == "STK" else i.description,
-                "restricted": None,
-                "sections": [{"secType": i.sec_type, "exchange": i.exchange}],
-            }
-            for i in gw.market.by_symbol(symbol)
-        ] if symbol else []
+        result = (
+            [
+                {
+                    "conid": str(i.conid),
+                    "companyHeader": f"{i.company} - {i.exchange}",
+                    "companyName": i.company,
+                    "symbol": i.symbol,
+                    "description": i.exchange if i.sec_type == "STK" else i.description,
+                    "restricted": None,
+                    "sections": [{"secType": i.sec_type, "exchange": i.exchange}],
+                }
+                for i in gw.market.by_symbol(symbol)
+            ]
+            if symbol
+            else []
+        )
         return _json(result)
 
     p = PREFIX

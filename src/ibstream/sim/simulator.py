@@ -41,11 +41,14 @@ class Simulator:
         self.config = config or SimConfig()
         self.gateway = Gateway(self.config)
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._site: web.SockSite | None = None
         self._port: int | None = None
         self._cert: SelfSigned | None = None
-        self._replay = Replay.load(self.config.replay, self.config.replay_speed) \
-            if self.config.replay else None
+        self._replay = (
+            Replay.load(self.config.replay, self.config.replay_speed)
+            if self.config.replay
+            else None
+        )
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -69,8 +72,9 @@ class Simulator:
             self._cert = make_self_signed()
             if cfg.cert_out:
                 self._cert.write_cert(cfg.cert_out)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                                     shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         await self._bind(cfg.port)
         self.gateway.start()
@@ -84,8 +88,9 @@ class Simulator:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.config.host, port))
         self._port = sock.getsockname()[1]
-        self._site = web.SockSite(self._runner, sock, ssl_context=ctx)  # type: ignore[assignment]
-        await self._site.start()
+        site = web.SockSite(self._runner, sock, ssl_context=ctx)
+        await site.start()
+        self._site = site
 
     async def stop(self) -> None:
         """Close every socket and the listener."""

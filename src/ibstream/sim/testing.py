@@ -29,9 +29,17 @@ SimulatorFactory = Callable[..., Awaitable[Simulator]]
 def fast_config(**overrides: Any) -> SimConfig:
     """A test-friendly config: port 0, plain, seed 1, short intervals, no rate limit."""
     base: dict[str, Any] = {
-        "port": 0, "tls": False, "seed": 1, "heartbeat_interval": 0.5, "update_interval": 0.05,
-        "open_burst_delay": 0.01, "rate_limit": None, "pnl_interval": 0.1,
-        "summary_interval": 0.2, "ledger_interval": 0.2, "ladder_interval": 0.1,
+        "port": 0,
+        "tls": False,
+        "seed": 1,
+        "heartbeat_interval": 0.5,
+        "update_interval": 0.05,
+        "open_burst_delay": 0.01,
+        "rate_limit": None,
+        "pnl_interval": 0.1,
+        "summary_interval": 0.2,
+        "ledger_interval": 0.2,
+        "ladder_interval": 0.1,
     }
     base.update(overrides)
     return SimConfig(**base)

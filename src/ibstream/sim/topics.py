@@ -23,7 +23,8 @@ from ibstream.sim.wire import dumps, json_with_java_doubles
 
 __all__ = ["handle", "parse"]
 
-SATURATION_BATCH = 256
+SATURATION_BATCH = 512
+SATURATION_REFRESH = 16
 
 
 def parse(text: str) -> tuple[str, list[str], dict[str, Any]]:
@@ -70,8 +71,7 @@ def handle(gw: Gateway, conn: Connection, text: str) -> None:
             return
         if fault == "reject":
             echo = "+".join([topic, *ids])
-            conn.send({"topic": echo, "error": f"Subscription rejected: {text[:60]}",
-                       "code": 400})
+            conn.send({"topic": echo, "error": f"Subscription rejected: {text[:60]}", "code": 400})
             return
     handler = _HANDLERS.get(topic)
     if handler is None:
@@ -98,9 +98,8 @@ class _MdListener:
         sub = self.sub
         if self.conn.closed or self.conn.subs.get(sub.key) is not sub:
             return False
-        if sub.expires_at is not None and self.gw.clock.now() >= sub.expires_at:
-            return False  # silent expiry (§8.4)
-        return True
+        # silent expiry (§8.4)
+        return sub.expires_at is None or self.gw.clock.now() < sub.expires_at
 
     def on_tick(self, changed: dict[str, Any], saturated: bool) -> None:
         sub = self.sub
@@ -141,18 +140,36 @@ def _md_frame(sub: Sub, body: dict[str, Any], reverse: bool = False) -> dict[str
 
 
 async def _saturate(listener: _MdListener) -> None:
-    """As many delta frames as the socket drains (§9 saturation), batched per write."""
+    """As many delta frames as the socket drains (§9 saturation).
+
+    Frames are pre-encoded as ``head + _updated + body``: a ring of bodies rendered from the
+    walk, refreshed by ``SATURATION_REFRESH`` new steps per batch; each batch shares one
+    ``_updated`` stamp and goes out in a single ``transport.write``.
+    """
     gw, conn, sub = listener.gw, listener.conn, listener.sub
     quote = gw.market.quote(sub.conid)
     want = [f for f in ("31", "84", "86", "85", "88", "7059") if f in sub.fields] or ["31"]
+    conidex = sub.args.get("conidEx", str(sub.conid))
+    head = dumps({"server_id": sub.server_id, "conidEx": conidex, "conid": sub.conid})
+    head = head[:-1] + b',"_updated":'
+    tail_id = b',"6119":' + dumps(sub.server_id)
+    topic = b',"topic":' + dumps(sub.topic) + b"}"
+
+    def body() -> bytes:
+        quote.step()
+        hot = quote.hot_fields(gw.market.state)
+        fields = dumps({k: hot[k] for k in want})
+        return tail_id + b"," + fields[1:-1] + topic
+
+    ring = [body() for _ in range(SATURATION_BATCH)]
+    i = 0
     try:
         while listener._alive() and gw.market.interval(sub.conid) <= 0 and gw.authenticated:
-            payloads = []
-            for _ in range(SATURATION_BATCH):
-                quote.step()
-                all_fields = quote.fields(gw.market.state, gw.market.delayed)
-                payloads.append(dumps(_md_frame(sub, {k: all_fields[k] for k in want})))
-            conn.send_many(payloads)
+            for _ in range(SATURATION_REFRESH):
+                ring[i] = body()
+                i = (i + 1) % SATURATION_BATCH
+            stamp = head + str(wall_ms()).encode()
+            conn.send_many([stamp + b for b in ring])
             if conn.paused:
                 await conn.drain()
             else:
@@ -175,8 +192,15 @@ def _smd(gw: Gateway, conn: Connection, ids: list[str], args: dict[str, Any]) ->
     key = f"md:{conidex}"
     old = conn.subs.get(key)
     fields = list(dict.fromkeys((old.fields if old else []) + (requested or list(DEFAULT_FIELDS))))
-    sub = Sub(key=key, topic=topic, args={"conidEx": conidex}, fields=fields,
-              server_id=gw.md_server_id(), conid=conid, created=gw.clock.now())
+    sub = Sub(
+        key=key,
+        topic=topic,
+        args={"conidEx": conidex},
+        fields=fields,
+        server_id=gw.md_server_id(),
+        conid=conid,
+        created=gw.clock.now(),
+    )
     if gw.md_expiry:
         sub.expires_at = sub.created + gw.md_expiry
     conn.add_sub(sub)
@@ -209,18 +233,33 @@ def _smh(gw: Gateway, conn: Connection, ids: list[str], args: dict[str, Any]) ->
     active = sum(1 for c in gw.connections for k in c.subs if k.startswith("mh:"))
     if active >= gw.cfg.history_limit:
         if gw.cfg.history_limit_reply == "error":
-            conn.send({"topic": f"smh+{conid}", "error": "Too many requests: maximum of "
-                       f"{gw.cfg.history_limit} concurrent market history streams", "code": 429})
+            conn.send(
+                {
+                    "topic": f"smh+{conid}",
+                    "error": "Too many requests: maximum of "
+                    f"{gw.cfg.history_limit} concurrent market history streams",
+                    "code": 429,
+                }
+            )
         return
     if not gw.market.known(conid):
         conn.send({"topic": f"smh+{conid}", "error": f"No data for conid {conid}"})
         return
     sid = gw.hist_server_id()
-    sub = conn.add_sub(Sub(key=f"mh:{sid}", topic=f"smh+{conid}", args=dict(args),
-                           server_id=sid, conid=conid, created=gw.clock.now()))
+    sub = conn.add_sub(
+        Sub(
+            key=f"mh:{sid}",
+            topic=f"smh+{conid}",
+            args=dict(args),
+            server_id=sid,
+            conid=conid,
+            created=gw.clock.now(),
+        )
+    )
     last = gw.market.quote(conid).last
-    frame = frames.history_frame(gw.market.instruments[conid], sid, args, gw.cfg.seed, last,
-                                 wall_ms())
+    frame = frames.history_frame(
+        gw.market.instruments[conid], sid, args, gw.cfg.seed, last, wall_ms()
+    )
     conn.send(frame)
     if gw.cfg.history_update_interval:
         sub.task = asyncio.get_running_loop().create_task(_history_updates(gw, conn, sub, frame))
@@ -238,8 +277,15 @@ async def _history_updates(gw: Gateway, conn: Connection, sub: Sub, first: dict[
         bar["h"] = max(bar["h"], bar["c"])
         bar["l"] = min(bar["l"], bar["c"])
         bar["v"] = bar["v"] + q.last_size
-        conn.send({"serverId": sub.server_id, "symbol": first["symbol"], "data": [dict(bar)],
-                   "points": 1, "topic": sub.topic})
+        conn.send(
+            {
+                "serverId": sub.server_id,
+                "symbol": first["symbol"],
+                "data": [dict(bar)],
+                "points": 1,
+                "topic": sub.topic,
+            }
+        )
 
 
 def _umh(gw: Gateway, conn: Connection, ids: list[str], args: dict[str, Any]) -> None:
@@ -313,9 +359,16 @@ def pnl_args(gw: Gateway) -> dict[str, Any]:
     """``spl`` args per ``ACCT.Core`` (§4.6)."""
     upl, mv = gw.book.unrealized(gw.prices())
     nl = gw.book.cash + mv
-    return {f"{gw.cfg.account}.Core": {
-        "rowType": 1, "dpl": round(gw.book.realized + upl, 2), "nl": round(nl, 2),
-        "upl": round(upl, 2), "uel": round(nl * 0.9, 2), "mv": round(mv, 2)}}
+    return {
+        f"{gw.cfg.account}.Core": {
+            "rowType": 1,
+            "dpl": round(gw.book.realized + upl, 2),
+            "nl": round(nl, 2),
+            "upl": round(upl, 2),
+            "uel": round(nl * 0.9, 2),
+            "mv": round(mv, 2),
+        }
+    }
 
 
 async def _pnl(gw: Gateway, conn: Connection) -> None:
@@ -364,8 +417,9 @@ async def _summary(gw: Gateway, conn: Connection, sub: Sub, acct: str) -> None:
         changed = {k: v for k, v in values.items() if last.get(k) != v}
         if changed or not last:
             ts = int(wall_ms() / 1000)
-            conn.send({"topic": sub.topic,
-                       "result": frames.summary_entries(acct, changed, keys, ts)})
+            conn.send(
+                {"topic": sub.topic, "result": frames.summary_entries(acct, changed, keys, ts)}
+            )
         last = values
         await gw.clock.sleep(gw.cfg.summary_interval)
 

@@ -11,8 +11,8 @@
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 import struct
+from decimal import Decimal
 from typing import Any
 
 import orjson
