@@ -1,7 +1,199 @@
-"""ibstream: stream the Interactive Brokers Client Portal Web API WebSocket, for real."""
+"""ibstream: stream the Interactive Brokers Client Portal Web API WebSocket, for real.
+
+::
+
+    import ibstream
+
+    async with ibstream.connect("https://localhost:5000/v1/api", cacert="gateway.pem") as client:
+        async with client.subscribe(ibstream.MarketDataSpec(265598)) as aapl:
+            async for event in aapl:
+                print(event)
+
+The top-level names are imported lazily (the sans-I/O core can be used without loading aiohttp).
+The public surface is ``__all__``: the union of the public modules' ``__all__`` lists below,
+checked by ``tests/test_exports.py``.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+#: public module -> the names it exports at the top level (its whole ``__all__``)
+_PUBLIC_MODULES = (
+    "ibstream.exceptions",
+    "ibstream.protocol.specs",
+    "ibstream.protocol.events",
+    "ibstream.protocol.fields",
+    "ibstream.protocol.lifecycle",
+    "ibstream.protocol.connection",
+    "ibstream.protocol.decoding",
+    "ibstream.state",
+    "ibstream.backoff",
+    "ibstream.aio.client",
+    "ibstream.aio.subscription",
+)
+
+if TYPE_CHECKING:
+    from ibstream.aio.client import *
+    from ibstream.aio.subscription import *
+    from ibstream.backoff import *
+    from ibstream.exceptions import *
+    from ibstream.protocol.connection import *
+    from ibstream.protocol.decoding import *
+    from ibstream.protocol.events import *
+    from ibstream.protocol.fields import *
+    from ibstream.protocol.lifecycle import *
+    from ibstream.protocol.specs import *
+    from ibstream.state import *
+
+
+def _index() -> dict[str, str]:
+    index: dict[str, str] = {}
+    for module in _PUBLIC_MODULES:
+        for name in importlib.import_module(module).__all__:
+            index.setdefault(name, module)
+    return index
+
+
+_INDEX: dict[str, str] | None = None
+
+
+def __getattr__(name: str) -> Any:
+    global _INDEX
+    if name.startswith("__"):
+        raise AttributeError(name)
+    if _INDEX is None:
+        _INDEX = _index()
+    module = _INDEX.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ibstream' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_index()))
+
+
+__all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
+    "DEFAULT_FIELDS",
+    "DEFAULT_MAX_BARS",
+    "DEFAULT_MAX_TRADES",
+    "FIELDS",
+    "HISTORY_BARS",
+    "HISTORY_SOURCES",
+    "ORDER_FILTERS",
+    "AccountInfo",
+    "AccountLedger",
+    "AccountLedgerSpec",
+    "AccountState",
+    "AccountSummary",
+    "AccountSummarySpec",
+    "Action",
+    "AuthStatus",
+    "AuthenticationError",
+    "Availability",
+    "Bar",
+    "Bulletin",
+    "ClientClosed",
+    "ClientConfig",
+    "CompetingSession",
+    "Confirmation",
+    "ConnectionClosed",
+    "ErrorMessage",
+    "Event",
+    "EventStream",
+    "Fatal",
+    "FieldInfo",
+    "FieldKind",
+    "FieldValue",
+    "Gap",
+    "GatewayError",
+    "GatewayUnreachable",
+    "HTTPStatusError",
+    "Heartbeat",
+    "HistoryBars",
+    "HistoryUnsubscribed",
+    "IBStreamError",
+    "InvalidArgument",
+    "InvalidState",
+    "LadderRow",
+    "LedgerBalance",
+    "LedgerUnsubscribed",
+    "LifecycleEvent",
+    "Malformed",
+    "MarketData",
+    "MarketDataSpec",
+    "MarketHistories",
+    "MarketHistory",
+    "MarketHistorySpec",
+    "NotAuthenticated",
+    "Notification",
+    "Order",
+    "OrderBook",
+    "OrderStatus",
+    "OrderUpdate",
+    "OrdersSpec",
+    "Pnl",
+    "PnlRow",
+    "PnlSpec",
+    "PollAuthStatus",
+    "PriceLadder",
+    "PriceLadderSpec",
+    "PriceLadderState",
+    "PriceLadders",
+    "ProtocolConfig",
+    "ProtocolError",
+    "ProtocolEvent",
+    "Reauthenticate",
+    "Reconnect",
+    "ReconnectPolicy",
+    "SessionState",
+    "SessionStateChanged",
+    "SlowConsumerError",
+    "Spec",
+    "StreamClient",
+    "StreamKey",
+    "StreamProtocol",
+    "StreamTimeout",
+    "Subscription",
+    "SubscriptionConflict",
+    "SubscriptionError",
+    "SubscriptionRejected",
+    "SubscriptionState",
+    "SubscriptionStateChanged",
+    "SubscriptionTimeout",
+    "SummaryUnsubscribed",
+    "SummaryValue",
+    "SystemLogin",
+    "TLSError",
+    "TicReply",
+    "Ticker",
+    "TickerSnapshot",
+    "Tickers",
+    "Tickle",
+    "Topic",
+    "Trade",
+    "TradeBook",
+    "TradeChange",
+    "TradesOpened",
+    "TradesSpec",
+    "Unknown",
+    "WaitingForSession",
+    "classify",
+    "connect",
+    "decode",
+    "echo_message",
+    "field_by_name",
+    "field_id",
+    "normalize_order_status",
+    "parse_availability",
+    "parse_value",
+    "session_message",
+    "tic_message",
+    "value_parser",
+]
