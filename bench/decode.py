@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from ibstream.protocol.decoding import decode  # noqa: E402  (after the sys.path insert)
+from ibstream.protocol.decoding import decode
 
 CONIDS = [265598, 8314, 272093, 76792991, 4815747, 107113386, 9579970, 15124833, 3691937, 756733]
 

@@ -416,8 +416,10 @@ _PLAIN: dict[str, _Handler] = {
 def _text(data: str | bytes | bytearray | memoryview) -> str:
     """The frame as text for :class:`Malformed`: invalid UTF-8 and lone surrogates replaced."""
     if isinstance(data, str):
-        return data.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return bytes(data).decode("utf-8", "replace")
+        return data.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data).decode("utf-8", "replace")
+    return repr(data)
 
 
 def _dispatch(msg: Any, data: str | bytes | bytearray | memoryview) -> list[Event]:
@@ -456,12 +458,8 @@ def _not_json(data: str | bytes | bytearray | memoryview) -> list[Event]:
     return [Malformed(raw=text, reason=f"not a JSON object: {type(msg).__name__}")]
 
 
-def _crashed(data: object, exc: Exception) -> list[Event]:
-    try:
-        text = _text(data)  # type: ignore[arg-type]
-    except Exception:
-        text = repr(data)
-    return [Malformed(raw=text, reason=f"cannot decode: {type(exc).__name__}: {exc}")]
+def _crashed(data: str | bytes | bytearray | memoryview, exc: Exception) -> list[Event]:
+    return [Malformed(raw=_text(data), reason=f"cannot decode: {type(exc).__name__}: {exc}")]
 
 
 def _make_decode() -> Callable[[str | bytes | bytearray | memoryview], list[Event]]:
