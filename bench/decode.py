@@ -211,12 +211,8 @@ def main() -> None:
     for _ in range(2):
         json_rate = max(json_rate, best_rate(json.loads, frames, (args.rounds + 1) // 2))
         decode_rate = max(decode_rate, best_rate(decode, frames, (args.rounds + 1) // 2))
-    print(
-        f"json.loads (dicts):        {json_rate:12,.0f} frames/s  {1e6 / json_rate:6.2f} us/frame"
-    )
-    print(
-        f"decode (typed events):     {decode_rate:12,.0f} frames/s  {1e6 / decode_rate:6.2f} us/frame"
-    )
+    for name, rate in (("json.loads (dicts)", json_rate), ("decode (typed events)", decode_rate)):
+        print(f"{name:24} {rate:12,.0f} frames/s  {1e6 / rate:6.2f} us/frame")
     print(f"decode_vs_json_loads: {decode_rate / json_rate:.2f}")
 
 
