@@ -69,6 +69,8 @@ __all__ = ["ClientConfig", "StreamClient", "connect"]
 log = logging.getLogger("ibstream.client")
 
 Callback = Callable[[Any], object]
+#: ``listener(direction, data, now, binary)``: direction ``"in"`` (gateway -> us) or ``"out"``.
+FrameListener = Callable[[str, bytes | str, float, bool], object]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,6 +139,7 @@ class StreamClient:
         self._handles: dict[StreamKey, list[Subscription]] = {}
         self._streams: list[EventBuffer] = []
         self._callbacks: dict[type | None, list[Callback]] = {}
+        self._frame_listeners: list[FrameListener] = []
 
         # Live state (pure objects from ibstream.state)
         self.tickers = Tickers()
@@ -350,6 +353,26 @@ class StreamClient:
 
         return remove
 
+    def on_frame(self, listener: FrameListener) -> Callable[[], None]:
+        """Call ``listener(direction, data, now, binary)`` for every raw frame, both directions,
+        before decoding (recorders use this; see ``ibstream.aio.recorder``). A listener that
+        raises is logged and counted like a callback. Returns a function that removes it."""
+        self._frame_listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._frame_listeners.remove(listener)
+
+        return remove
+
+    def _tap(self, direction: str, data: bytes | str, now: float, binary: bool) -> None:
+        for fn in self._frame_listeners:
+            try:
+                fn(direction, data, now, binary)
+            except Exception:
+                self._counts["callback_errors"] += 1
+                log.exception("frame listener %r failed", fn)
+
     def ticker(self, conid: int) -> Ticker:
         """The live ``Ticker`` of ``conid`` (updated in place as market data arrives)."""
         return self.tickers.get_or_create(conid)
@@ -484,7 +507,10 @@ class StreamClient:
                 data = msg.data
                 self._frames += 1
                 self._bytes += len(data)
-                receive_frame(data, clock())
+                now = clock()
+                if self._frame_listeners:
+                    self._tap("in", data, now, mtype is binary_t)
+                receive_frame(data, now)
                 pump()
                 if self._outbox:
                     await self._flush()
@@ -525,6 +551,8 @@ class StreamClient:
         if ws is None or ws.closed:
             return
         for text in out:
+            if self._frame_listeners:
+                self._tap("out", text, time.time(), False)
             try:
                 await ws.send_str(text)
             except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
