@@ -63,14 +63,14 @@ async def test_record_live_then_replay_in_simulator(tmp_path: Path) -> None:
     replay_config = SimConfig(
         port=0, tls=False, replay=str(path), replay_speed=None, rate_limit=None
     )
-    async with Simulator(replay_config) as sim, connect(sim.base_url) as client:
-        stream = client.events()
-        got = 0
-        async with asyncio.timeout(10):
-            async for ev in stream:
-                if isinstance(ev, MarketData):
-                    got += 1
-                    if got >= 5:
-                        break
-    expected = sum(isinstance(e, MarketData) for f in recorded for e in decode(f.data))
-    assert expected >= 5
+    got: list[MarketData] = []
+    async with Simulator(replay_config) as sim:
+        client = connect(sim.base_url)
+        client.on(MarketData, got.append)  # before start: the replay begins at authentication
+        async with client:
+            async with asyncio.timeout(10):
+                while len(got) < 5:
+                    await asyncio.sleep(0.02)
+    expected = [e for f in recorded for e in decode(f.data) if isinstance(e, MarketData)]
+    assert len(expected) >= 5
+    assert [e.values for e in got[:5]] == [e.values for e in expected[:5]]

@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import base64
 import gzip
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
 from ibstream.exceptions import InvalidArgument
 
 __all__ = ["FrameRecorder", "RecordedFrame", "read_recording"]
+
+
+def _open(path: Path, mode: str) -> IO[bytes]:
+    """A binary file, gzip-compressed when the name ends in ``.gz``."""
+    if path.suffix == ".gz":
+        return cast(IO[bytes], gzip.open(path, mode))
+    return cast(IO[bytes], open(path, mode))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,14 +54,9 @@ class FrameRecorder:
         self.first_t: float | None = None
         self.last_t: float | None = None
         try:
-            raw: IO[bytes] = (
-                gzip.open(self.path, "wb")  # noqa: SIM115 - closed in close()
-                if self.path.suffix == ".gz"
-                else open(self.path, "wb")  # noqa: SIM115
-            )
+            self._fh: IO[bytes] = _open(self.path, "wb")
         except OSError as exc:
             raise InvalidArgument("path", f"cannot write {str(path)!r}: {exc}") from exc
-        self._fh: IO[bytes] = io.BufferedWriter(raw) if not isinstance(raw, gzip.GzipFile) else raw
 
     def __repr__(self) -> str:
         return f"<FrameRecorder {self.path} frames={self.frames} bytes={self.bytes}>"
@@ -103,7 +104,7 @@ def read_recording(path: str | Path) -> Iterator[RecordedFrame]:
     """Read a recording; raises ``InvalidArgument`` naming the line for a malformed file."""
     p = Path(path)
     try:
-        fh: IO[bytes] = gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")  # noqa: SIM115
+        fh = _open(p, "rb")
     except OSError as exc:
         raise InvalidArgument("file", f"cannot read {str(path)!r}: {exc}") from exc
     with fh:
