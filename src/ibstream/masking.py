@@ -14,7 +14,7 @@ _TOKEN_QS_RE = re.compile(r"((?:oauth_token|sessionToken|token)=)([^&\s]+)")
 
 
 def mask(secret: str | None, keep: int = 4) -> str:
-    """``"e5af95a05fe55041a403680abb434efa"`` -> ``"e5af…(32)"``: enough to correlate, not to use."""
+    """``"e5af95a05fe55041a403680abb434efa"`` -> ``"e5af…(32)"``: enough to correlate only."""
     if not secret:
         return "<none>"
     if len(secret) <= keep * 2:
