@@ -66,7 +66,7 @@ def test_layer_rules(module: str) -> None:
         nparts = name.split(".")
         if nparts[0] == "ibstream" and len(nparts) > 1:
             assert nparts[1] not in forbidden, f"{module} imports {name}"
-        if package in ("protocol", "state"):
+        if package in ("protocol", "state", "serialize", "backoff", "masking", "exceptions"):
             assert nparts[0] not in CORE_FORBIDDEN_STDLIB, f"core module {module} imports {name}"
 
 

@@ -1,0 +1,69 @@
+"""Events as JSON: one encoding shared by the CLI (``replay --json``), the sinks and the service.
+
+Pure (no I/O, no clock). Every event becomes an object with a ``"type"`` member (the class name)
+and its fields; ``StreamKey`` becomes ``"md:265598"``, enums their name, ``Availability`` its
+code, mappings with integer keys (market-data values) string keys. ``raw`` members are left out
+unless ``include_raw`` is set: they repeat the frame.
+
+The service serialises each event once and sends the same bytes to every consumer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any
+
+import orjson
+
+from ibstream.protocol.fields import Availability
+from ibstream.protocol.specs import StreamKey
+
+__all__ = ["event_to_dict", "event_to_json", "jsonable"]
+
+_FIELDS_CACHE: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELDS_CACHE.get(cls)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        _FIELDS_CACHE[cls] = names
+    return names
+
+
+def jsonable(value: Any, include_raw: bool = False) -> Any:
+    """``value`` converted to what JSON can carry (recursively)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, StreamKey):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.name
+    if isinstance(value, Availability):
+        return value.code
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v, include_raw) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v, include_raw) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return event_to_dict(value, include_raw=include_raw)
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    return str(value)
+
+
+def event_to_dict(event: Any, *, include_raw: bool = False) -> dict[str, Any]:
+    """``{"type": "<ClassName>", field: value, ...}`` for any ibstream event or value object."""
+    out: dict[str, Any] = {"type": type(event).__name__}
+    for name in _field_names(type(event)):
+        if name == "raw" and not include_raw:
+            continue
+        out[name] = jsonable(getattr(event, name), include_raw)
+    return out
+
+
+def event_to_json(event: Any, *, include_raw: bool = False) -> bytes:
+    """The event as compact JSON bytes."""
+    return orjson.dumps(event_to_dict(event, include_raw=include_raw))

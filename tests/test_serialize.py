@@ -1,0 +1,45 @@
+"""Events to JSON."""
+
+from __future__ import annotations
+
+import orjson
+
+from ibstream.exceptions import SlowConsumerError
+from ibstream.protocol.decoding import decode
+from ibstream.protocol.lifecycle import Gap, SessionState, SessionStateChanged
+from ibstream.protocol.specs import StreamKey, Topic
+from ibstream.serialize import event_to_dict, event_to_json, jsonable
+
+SMD = (
+    '{"6509":"DPB","conidEx":"265598","topic":"smd+265598","conid":265598,"_updated":1777552110061,'
+    '"6119":"q1","83":0.56,"server_id":"q1","84":"271.55","31":"C271.67","86":"271.66"}'
+)
+
+
+def test_market_data_to_json() -> None:
+    """Market data: typed values with string keys, key as text, availability as its code."""
+    (md,) = decode(SMD)
+    d = orjson.loads(event_to_json(md))
+    assert d["type"] == "MarketData"
+    assert d["key"] == "md:265598"
+    assert d["values"]["84"] == 271.55 and d["values"]["6509"] == "DPB"
+    assert d["closed"] is True
+    assert "raw" not in d
+    assert event_to_dict(md, include_raw=True)["raw"]["31"] == "C271.67"
+
+
+def test_lifecycle_events_to_json() -> None:
+    """Enums become names, nested values recurse."""
+    ev = SessionStateChanged(
+        previous=SessionState.CONNECTED, current=SessionState.AUTHENTICATED, reason="sts"
+    )
+    assert event_to_dict(ev)["current"] == "AUTHENTICATED"
+    gap = Gap(key=StreamKey(Topic.ORDERS, ""), start=1.0, end=2.5)
+    assert event_to_dict(gap) == {"type": "Gap", "key": "or", "start": 1.0, "end": 2.5}
+
+
+def test_jsonable_fallbacks() -> None:
+    """Collections, exceptions and unknown objects have a JSON form."""
+    assert jsonable((1, {2: {3}})) == [1, {"2": [3]}]
+    assert jsonable(SlowConsumerError("x", 3)).startswith("SlowConsumerError: x")
+    assert jsonable(object()).startswith("<object")
