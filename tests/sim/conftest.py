@@ -107,3 +107,11 @@ async def raw_frame(reader: asyncio.StreamReader, timeout: float = 3.0) -> tuple
     elif n == 127:
         (n,) = struct.unpack("!Q", await reader.readexactly(8))
     return opcode, await reader.readexactly(n)
+
+
+def raw_send(writer: asyncio.StreamWriter, text: str) -> None:
+    """Send one masked client text frame (payload < 126 bytes)."""
+    payload = text.encode()
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    writer.write(bytes((0x81, 0x80 | len(payload))) + mask + masked)

@@ -238,3 +238,42 @@ async def test_sor_error_when_unauthenticated(
     f, _ = await recv_until(ws, lambda x: x.get("topic") == "sor")
     assert "error" in f
     await ws.close()
+
+
+async def test_stop_heartbeats_silences_tic_unless_asked(
+    simulator: SimulatorFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await simulator(heartbeat_interval=0.1)
+    ws = await open_ws(http, sim)
+    sim.stop_heartbeats()
+    await ws.send_str("tic")
+    assert await collect(ws, 0.3) == []
+    sim.stop_heartbeats(answer_tic=True)
+    await ws.send_str("tic")
+    assert [f["topic"] for f in await collect(ws, 0.2)] == ["tic"] * 4
+    await ws.close()
+
+
+async def test_competing_reclaimed_before_flip_stays_authenticated(
+    simulator: SimulatorFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await simulator()
+    task = asyncio.create_task(sim.competing_session())
+    await asyncio.sleep(0.05)
+    r = await http.post(sim.base_url + "/iserver/auth/ssodh/init", json={"compete": True})
+    assert (await r.json())["authenticated"] is True
+    await task
+    assert sim.authenticated
+
+
+async def test_interval_change_applies_promptly(
+    simulator: SimulatorFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await simulator(update_interval=3600)
+    ws = await open_ws(http, sim)
+    await ws.send_str('smd+265598+{"fields":["31","84","86"]}')
+    await recv_json(ws)
+    await recv_json(ws)
+    sim.set_update_interval(265598, 0.02)
+    await recv_until(ws, topic_is("smd+265598"), timeout=1.0)
+    await ws.close()

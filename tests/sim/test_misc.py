@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from tests.sim.conftest import cookie, raw_frame, raw_ws
+from tests.sim.conftest import cookie, raw_frame, raw_send, raw_ws
 
 import ibstream.sim
 from ibstream.sim.testing import SimulatorFactory
@@ -65,17 +65,20 @@ async def test_replay_original_timing_and_max(
     rec.write_text("\n".join(json.dumps(x) for x in lines) + "\n# comment\n")
     sim = await simulator(replay=str(rec), replay_speed=1.0)
     reader, writer = await raw_ws(sim.port, sim.session_id)
+    frames = [await raw_frame(reader)]
     start = time.monotonic()
-    frames = [await raw_frame(reader) for _ in range(3)]
+    raw_send(writer, "tic")  # the recorded client message: a sync point
+    frames += [await raw_frame(reader) for _ in range(2)]
     elapsed = time.monotonic() - start
     assert [p for _, p in frames][:2] == [lines[0]["frame"].encode(), lines[2]["frame"].encode()]
     assert frames[2][1] == b'{"topic":"blt","x":"\x99"}'
-    assert 0.25 < elapsed < 1.5
+    assert 0.2 < elapsed < 1.5
     writer.close()
     sim2 = await simulator(replay=str(rec), replay_speed=None)
     ws = await http.ws_connect(sim2.ws_url, headers=cookie(sim2.session_id))
     t = time.monotonic()
     assert json.loads((await ws.receive(timeout=2)).data)["topic"] == "system"
+    await ws.send_str("tic")
     assert json.loads((await ws.receive(timeout=2)).data)["topic"] == "smd+1"
     assert time.monotonic() - t < 0.2
     await ws.close()

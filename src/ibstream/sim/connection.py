@@ -72,6 +72,8 @@ class Connection:
         """The opening burst was sent (§1.4); subscribing before this is 'early' (§8.1)."""
         self.subs: dict[str, Sub] = {}
         self.received: list[str] = []
+        self.activity = asyncio.Event()
+        """Set whenever a message is received (see :meth:`wait_received`)."""
         self.sent_frames = 0
 
     # --- writing -------------------------------------------------------------------------
@@ -113,6 +115,24 @@ class Connection:
         """Wait until the transport accepts more data."""
         if self.paused and not self.closed:
             await self._protocol._drain_helper()
+
+    def record(self, text: str) -> None:
+        """Log one received C→S message."""
+        self.received.append(text)
+        self.activity.set()
+
+    async def wait_received(self, count: int, timeout: float) -> bool:
+        """Wait until at least ``count`` messages were received (or ``timeout``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.received) < count:
+            left = deadline - loop.time()
+            if left <= 0 or self.closed:
+                return False
+            self.activity.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.activity.wait(), left)
+        return True
 
     # --- closing -------------------------------------------------------------------------
 

@@ -68,6 +68,7 @@ class Gateway:
         self.received: dict[int, list[str]] = {}
         # Faults
         self.heartbeats = True
+        self.answer_tic = True
         self.ignore: dict[str, int] = {}
         self.reject: dict[str, int] = {}
         self.md_expiry = cfg.md_expiry
@@ -166,7 +167,8 @@ class Gateway:
             for f in self.sts():
                 conn.send(f)
         await asyncio.sleep(delay)
-        self.lose_auth("competing session")
+        if self.competing:  # not reclaimed meanwhile (ssodh/init compete=true)
+            self.lose_auth("competing session")
 
     def logout(self) -> None:
         """``/logout``: SSO gone; ``/tickle`` answers 401 from now on (§2.5, §3.3)."""
@@ -249,7 +251,15 @@ class Gateway:
                 for listener in list(self._listeners.get(conid, ())):
                     listener.on_tick({}, True)
                 continue
-            await self.clock.sleep(interval)
+            last = self.clock.now()
+            # Sleep in short real-time slices so interval/slowdown/time-scale changes apply
+            # promptly (a 1-hour interval can be shortened while the ticker waits).
+            while (left := last + self.market.interval(conid) - self.clock.now()) > 0:
+                if self.market.interval(conid) <= 0:
+                    break
+                await asyncio.sleep(min(self.clock.real(left), 0.1))
+            if self.market.interval(conid) <= 0:
+                continue
             changed = self.market.step(conid)
             for listener in list(self._listeners.get(conid, ())):
                 listener.on_tick(changed, False)

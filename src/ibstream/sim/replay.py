@@ -5,7 +5,10 @@ Recording format (JSON lines, one object per line; the client's recorder writes 
     {"t": 1777552110.061, "dir": "in", "frame": "{\\"topic\\":\\"system\\",\\"hb\\":1}"}
 
 * ``t``: receive time, epoch seconds (float).
-* ``dir``: ``"in"`` = server→client (replayed), ``"out"`` = client→server (ignored here).
+* ``dir``: ``"in"`` = server→client (replayed), ``"out"`` = client→server: a *sync point*.
+  Playback pauses at an ``out`` line until the connected client has sent as many messages as
+  the recording had by then (at most ``SYNC_TIMEOUT`` seconds), so the frames that answered a
+  recorded subscription are not sent before the live client subscribes.
 * ``frame``: the frame text. Optional ``"enc": "b64"`` means ``frame`` is base64 of raw bytes
   (for non-UTF-8 payloads, §8.15); optional ``"binary": true`` replays as a binary frame.
 
@@ -29,7 +32,9 @@ from ibstream.sim.connection import Connection
 from ibstream.sim.gateway import Gateway
 from ibstream.sim.wire import OP_BINARY
 
-__all__ = ["Replay", "ReplayFrame"]
+__all__ = ["SYNC_TIMEOUT", "Replay", "ReplayFrame"]
+
+SYNC_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,8 @@ class ReplayFrame:
     t: float
     payload: bytes
     binary: bool = False
+    outgoing: bool = False
+    """A recorded client→server message (sync point, not sent)."""
 
 
 class Replay:
@@ -59,13 +66,18 @@ class Replay:
                     continue
                 try:
                     rec = orjson.loads(line)
-                    if rec.get("dir", "in") != "in":
-                        continue
                     raw = rec["frame"]
                     payload = (
                         base64.b64decode(raw) if rec.get("enc") == "b64" else str(raw).encode()
                     )
-                    frames.append(ReplayFrame(float(rec["t"]), payload, bool(rec.get("binary"))))
+                    frames.append(
+                        ReplayFrame(
+                            float(rec["t"]),
+                            payload,
+                            bool(rec.get("binary")),
+                            rec.get("dir", "in") == "out",
+                        )
+                    )
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                     raise InvalidArgument("replay", f"line {n}: {exc}") from exc
         return cls(frames, speed)
@@ -85,9 +97,16 @@ class Replay:
         t0 = self.frames[0].t
         loop = asyncio.get_running_loop()
         start = loop.time()
+        sent_by_client = 0
         for i, fr in enumerate(self.frames):
             if conn.closed:
                 return
+            if fr.outgoing:
+                sent_by_client += 1
+                await conn.wait_received(sent_by_client, SYNC_TIMEOUT)
+                if self.speed is not None:  # keep the original gaps after the sync point
+                    start = loop.time() - (fr.t - t0) / self.speed
+                continue
             if self.speed is not None:
                 due = start + (fr.t - t0) / self.speed
                 delay = due - loop.time()

@@ -171,13 +171,19 @@ class Simulator:
         self.gateway.connections.difference_update(conns)
         return len(conns)
 
-    def stop_heartbeats(self) -> None:
-        """Stop ``system`` ``hb`` frames (socket otherwise alive)."""
+    def stop_heartbeats(self, answer_tic: bool = False) -> None:
+        """Stop ``system`` ``hb`` frames: a stale gateway whose socket stays open.
+
+        By default ``tic`` goes unanswered too, so the socket is silent apart from data (set
+        ``answer_tic=True`` to stop only the ``hb`` frames).
+        """
         self.gateway.heartbeats = False
+        self.gateway.answer_tic = answer_tic
 
     def resume_heartbeats(self) -> None:
-        """Resume ``system`` ``hb`` frames."""
+        """Resume ``system`` ``hb`` frames (and ``tic`` replies)."""
         self.gateway.heartbeats = True
+        self.gateway.answer_tic = True
 
     async def lose_auth(self) -> None:
         """``sts authenticated:false``, data stops, REST says false, socket stays open (§8.10)."""

@@ -54,7 +54,7 @@ def handle(gw: Gateway, conn: Connection, text: str) -> None:
     if topic == "tic":
         now = wall_ms()
         frame = {"topic": "tic", "alive": True, "id": gw.session_id, "lastAccessed": now}
-        for _ in range(gw.cfg.tic_replies):
+        for _ in range(gw.cfg.tic_replies if gw.answer_tic else 0):
             conn.send(frame)
         return
     if topic == "ech":

@@ -124,7 +124,7 @@ async def ws_handler(
                 text = bytes(msg.data).decode("utf-8", "replace")
             else:
                 break
-            conn.received.append(text)
+            conn.record(text)
             if replay is not None:
                 sess = _session_message(text)
                 if sess is not None and not conn.session_ok:
