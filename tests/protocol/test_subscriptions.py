@@ -642,3 +642,26 @@ def test_unrelated_events_are_ignored() -> None:
     data(book, md_frame(conid=8314), 1)  # nobody asked for it: no action for market data
     assert book.reconcile(1, True) == []
     assert states(book) == {"md:265598": St.SUBSCRIBING}
+
+
+def test_identity_cache_never_serves_a_removed_binding() -> None:
+    """The hot-path cache is keyed by the decoder's key instance; removal invalidates it."""
+    book = live_book(MD)
+    frame = md_frame()
+    data(book, frame, 1)
+    book.unsubscribe(MD_KEY, 2)
+    book.subscribe(MD, 3)
+    book.reconcile(3, True)
+    data(book, frame, 4)  # the same key instance as before
+    assert states(book) == {"md:265598": St.ACTIVE}
+
+
+def test_identity_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ibstream.protocol.subscriptions as subscriptions
+
+    monkeypatch.setattr(subscriptions, "_BY_ID_MAX", 1)
+    book = live_book(MD, MarketDataSpec(8314))
+    data(book, md_frame(), 1)
+    data(book, md_frame(conid=8314), 1)
+    assert set(states(book).values()) == {St.ACTIVE}
+    assert len(book._by_id) == 1

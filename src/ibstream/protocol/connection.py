@@ -15,9 +15,11 @@ Every ``connecting()`` must end in ``connection_made()`` or ``connection_lost()`
 ``connection_made()`` in ``connection_lost()`` — also after ``close()`` or a ``Reconnect`` /
 ``Fatal`` action, which is how the protocol reaches ``DISCONNECTED`` / ``CLOSED``.
 
-Events come out in the order things happened: decoder events in arrival order, each preceded by
-the lifecycle events it caused (a confirming frame follows its ``SubscriptionStateChanged``
-``-> ACTIVE`` and any ``Gap``; an ``sts`` frame follows its ``SessionStateChanged``).
+Events come out in the order things happened: decoder events in arrival order, each frame's
+events preceded by the lifecycle events they caused (a confirming frame follows its
+``SubscriptionStateChanged -> ACTIVE`` and any ``Gap``; an ``sts`` frame follows its
+``SessionStateChanged``) and followed by the consequences for the book (streams suspended when
+authentication is lost, re-sent when it is back).
 """
 
 from __future__ import annotations
@@ -159,6 +161,8 @@ class StreamProtocol:
         self._book = SubscriptionBook(self.config.book_config(), events=self._events)
         # What the book was last told about authentication (suspend on the falling edge).
         self._authenticated = False
+        # A frame moved the session machine: sync the book after it (not on every data frame).
+        self._session_touched = False
         # Event type -> handler; MarketData (the hot path) is handled inline.
         self._handlers: dict[type[Any], Callable[[Any, float], None]] = {
             AuthStatus: self._on_auth_status,
@@ -220,19 +224,19 @@ class StreamProtocol:
     def receive_frame(self, data: str | bytes, now: float) -> None:
         """A frame arrived: decode it, update the machines, queue what follows."""
         self._session.frame_received(now)
-        out = self._events
-        on_data = self._book.on_data
-        handlers = self._handlers
-        for event in decode(data):
-            cls = type(event)
-            if cls is MarketData:
-                on_data(event, event.key, now)  # type: ignore[union-attr]
+        events = decode(data)
+        book = self._book
+        for event in events:
+            if type(event) is MarketData:  # the hot path: a lookup, nothing else when ACTIVE
+                book.on_data(event, event.key, now)
             else:
-                handler = handlers.get(cls)
+                handler = self._handlers.get(type(event))
                 if handler is not None:
                     handler(event, now)
-            out.append(event)
-        if self._book.dirty or self._session.authenticated != self._authenticated:
+        # Lifecycle events caused by this frame were appended by the handlers: they precede it.
+        self._events.extend(events)
+        if book.dirty or self._session_touched:
+            self._session_touched = False
             self._sync(now)
 
     def connection_lost(self, now: float, code: int | None = None, reason: str = "") -> None:
@@ -317,9 +321,11 @@ class StreamProtocol:
 
     def _on_auth_status(self, event: AuthStatus, now: float) -> None:
         self._session.auth_status(now, event.authenticated, event.competing)
+        self._session_touched = True
 
     def _on_waiting_for_session(self, event: WaitingForSession, now: float) -> None:
         self._session.waiting_for_session(now)
+        self._session_touched = True
 
     def _on_data(self, event: Event, now: float) -> None:
         self._book.on_data(event, event.key, now)  # type: ignore[union-attr]

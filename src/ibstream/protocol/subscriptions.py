@@ -100,6 +100,7 @@ _CONFIRMS_UNSUBSCRIBE = frozenset(
 )
 # States in which a history stream holds one of the gateway's 5 slots.
 _HOLDS_SLOT = frozenset({SUBSCRIBING, ACTIVE, UNSUBSCRIBING})
+_BY_ID_MAX = 4_096
 # States in which the user still wants the stream.
 _LIVE = frozenset({PENDING, SUBSCRIBING, ACTIVE, QUEUED})
 
@@ -266,6 +267,10 @@ class SubscriptionBook:
         self.dirty = False
         """True when :meth:`reconcile` has work to do besides deadlines."""
         self._deadline: float | None = None  # lower bound of the earliest binding deadline
+        # Hot path: the decoder hands out one StreamKey instance per topic, and hashing a
+        # dataclass key runs Python code; so on_data first looks the key up by identity.
+        # Entries keep the key alive (no id reuse) and are dropped whenever a binding is removed.
+        self._by_id: dict[int, tuple[StreamKey, Binding]] = {}
 
     def __repr__(self) -> str:
         counts: dict[str, int] = {}
@@ -358,11 +363,19 @@ class SubscriptionBook:
 
     def on_data(self, event: Event, key: StreamKey, now: float) -> None:
         """A data event for ``key`` arrived (the hot path: one dict lookup when ``ACTIVE``)."""
-        b = self._bindings.get(key)
-        if b is None:
-            if type(event) is MarketHistory:
-                self._orphan_history(event)
-            return
+        hit = self._by_id.get(id(key))
+        if hit is not None and hit[0] is key:
+            b = hit[1]
+        else:
+            found = self._bindings.get(key)
+            if found is None:
+                if type(event) is MarketHistory:
+                    self._orphan_history(event)
+                return
+            b = found
+            if len(self._by_id) >= _BY_ID_MAX:
+                self._by_id.clear()
+            self._by_id[id(key)] = (key, b)
         b.last_data_at = now
         state = b.state
         if state is ACTIVE:
@@ -605,6 +618,7 @@ class SubscriptionBook:
             ) from None
         if current is REMOVED:
             del self._bindings[b.key]
+            self._by_id.clear()
         b.state = current
         if current is not previous:
             self._emit(b, previous, reason, error)
