@@ -1,25 +1,35 @@
 """The live market view shared by ``ibstream demo`` and ``ibstream watch``.
 
 Renders from the client's live state (tickers, order book, P&L, metrics) at a fixed refresh rate:
-a rich ``Live`` table on a terminal, or plain periodic lines when stdout is not a terminal (logs,
-CI, pipes). The view never touches the socket: it only reads state the client keeps current.
+a rich ``Live`` table on a terminal, or plain periodic lines (one block per second) when stdout is
+not a terminal (logs, CI, pipes). The view never touches the socket: it only reads state the
+client keeps current.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Group
+from rich.console import Console, Group
+from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from ibstream.aio.client import StreamClient
+from ibstream.cli.common import CliError
+from ibstream.masking import mask_account
+from ibstream.protocol.events import AuthStatus
+from ibstream.protocol.lifecycle import SessionState
+from ibstream.state import Order, Ticker
 
-__all__ = ["MarketView", "sparkline"]
+__all__ = ["MarketView", "run_view", "sparkline"]
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -39,6 +49,10 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _fmt_signed(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:+,.{digits}f}"
+
+
 def _fmt_size(value: float | None) -> str:
     if value is None:
         return "-"
@@ -48,55 +62,83 @@ def _fmt_size(value: float | None) -> str:
     return f"{value:g}"
 
 
+def _digits(price: float | None) -> int:
+    return 4 if price is not None and abs(price) < 10 else 2
+
+
 @dataclass
 class MarketView:
     """State of the view: price history per conid for sparklines and the frame-rate estimate."""
 
     client: StreamClient
     conids: list[int]
-    history: int = 40
+    names: Mapping[int, str] = field(default_factory=dict)
+    title: str = "ibstream — live market"
+    history: int = 30
     _prices: dict[int, deque[float]] = field(default_factory=dict)
     _last_frames: int = 0
     _last_time: float = field(default_factory=time.monotonic)
     _rate: float = 0.0
+    _auth: str = "?"
+    _started: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.client.on(AuthStatus, self._on_auth)
+
+    def _on_auth(self, ev: AuthStatus) -> None:
+        if ev.authenticated is not None:
+            self._auth = "yes" if ev.authenticated else "NO"
+        if ev.competing:
+            self._auth = "COMPETING"
+
+    # -- sampling ---------------------------------------------------------------------------
 
     def sample(self) -> None:
-        """Record the latest prices and the frame rate; call once per refresh."""
+        """Record the latest prices and the frame rate; call about once a second."""
         for conid in self.conids:
             ticker = self.client.tickers.get(conid)
             price = ticker.last if ticker is not None else None
             if price is not None:
                 self._prices.setdefault(conid, deque(maxlen=self.history)).append(price)
         now = time.monotonic()
-        frames = self.client.metrics()["frames"]
+        frames = int(self.client.metrics()["frames"])
         dt = now - self._last_time
         if dt > 0:
             self._rate = (frames - self._last_frames) / dt
         self._last_frames, self._last_time = frames, now
 
+    # -- content ----------------------------------------------------------------------------
+
     def status_line(self) -> str:
         m = self.client.metrics()
-        subs = m["subscriptions"]
+        subs: dict[str, str] = m["subscriptions"]
         active = sum(1 for s in subs.values() if s == "ACTIVE")
+        elapsed = time.monotonic() - self._started
         return (
-            f"state={m['state']} subs={active}/{len(subs)} frames={m['frames']} "
-            f"rate={self._rate:,.0f}/s reconnects={m['reconnects']} gaps={m['gaps']} "
-            f"auth_losses={m['auth_losses']} decode_errors={m['decode_errors']}"
+            f"conn={m['state'].lower()} auth={self._auth} subs={active}/{len(subs)} "
+            f"frames={m['frames']} rate={self._rate:,.0f}/s reconnects={m['reconnects']} "
+            f"gaps={m['gaps']} errors={m['decode_errors']} up={elapsed:.0f}s"
         )
+
+    def _symbol(self, conid: int, ticker: Ticker | None) -> str:
+        if ticker is not None and ticker.symbol:
+            return ticker.symbol
+        return self.names.get(conid, str(conid))
 
     def ticker_rows(self) -> list[dict[str, Any]]:
         now_ms = time.time() * 1000.0
-        rows = []
+        rows: list[dict[str, Any]] = []
         for conid in self.conids:
             t = self.client.tickers.get(conid)
-            if t is None:
-                rows.append({"conid": conid, "symbol": "…"})
+            if t is None or (t.last is None and t.bid is None):
+                rows.append({"conid": conid, "symbol": self._symbol(conid, t)})
                 continue
-            age = (now_ms - t.updated_ms) / 1000.0 if t.updated_ms else None
+            age = max(0.0, (now_ms - t.updated_ms) / 1000.0) if t.updated_ms else None
             rows.append(
                 {
                     "conid": conid,
-                    "symbol": t.symbol or str(conid),
+                    "symbol": self._symbol(conid, t),
+                    "digits": _digits(t.last if t.last is not None else t.bid),
                     "last": t.last,
                     "bid": t.bid,
                     "bid_size": t.bid_size,
@@ -113,36 +155,60 @@ class MarketView:
             )
         return rows
 
+    def _orders(self) -> tuple[int, list[Order]]:
+        book = self.client.orders
+        recent = sorted(book.orders(), key=lambda o: o.order_id)[-6:]
+        return len(book.open_orders()), recent
+
+    def _pnl_rows(self) -> list[tuple[str, str, str, str]]:
+        rows = []
+        for _, pnl in sorted(self.client.account.pnl.items()):
+            rows.append(
+                (
+                    mask_account(pnl.account),
+                    _fmt_signed(pnl.daily_pnl),
+                    _fmt_signed(pnl.unrealized_pnl),
+                    _fmt(pnl.net_liquidity),
+                )
+            )
+        return rows
+
     def plain_lines(self) -> list[str]:
         """The view as plain text lines (non-terminal output)."""
         lines = [time.strftime("%H:%M:%S ") + self.status_line()]
+        encoding = (getattr(sys.stdout, "encoding", None) or "").lower()
+        blocks_ok = "utf" in encoding
         for r in self.ticker_rows():
             if "last" not in r:
                 lines.append(f"  {r['symbol']:<6} {r['conid']:>10} waiting for data")
                 continue
+            d = r["digits"]
+            flag = " HALTED" if r["halted"] else " CLOSED" if r["closed"] else ""
+            age = "-" if r["age"] is None else f"{r['age']:.1f}s"
             lines.append(
-                f"  {r['symbol']:<6} last={_fmt(r['last'])} "
-                f"bid={_fmt(r['bid'])}x{_fmt_size(r['bid_size'])} "
-                f"ask={_fmt(r['ask'])}x{_fmt_size(r['ask_size'])} "
-                f"chg={_fmt(r['change'])} ({_fmt(r['change_percent'])}%) "
-                f"vol={_fmt_size(r['volume'])}"
+                f"  {r['symbol']:<6} last={_fmt(r['last'], d)} "
+                f"bid={_fmt(r['bid'], d)}x{_fmt_size(r['bid_size'])} "
+                f"ask={_fmt(r['ask'], d)}x{_fmt_size(r['ask_size'])} "
+                f"chg={_fmt_signed(r['change'], d)} ({_fmt_signed(r['change_percent'])}%) "
+                f"vol={_fmt_size(r['volume'])} age={age}"
+                + (f" {r['spark']}" if blocks_ok else "")
+                + flag
             )
-        orders = self.client.orders.open_orders()
-        if orders:
-            lines.append(f"  open orders: {len(orders)}")
-        for pnl in self._pnl_rows():
-            lines.append(f"  P&L {pnl[0]}: daily={pnl[1]} unrealized={pnl[2]}")
+        open_count, recent = self._orders()
+        if recent:
+            last = recent[-1]
+            lines.append(
+                f"  orders: {open_count} open, {len(self.client.orders)} total; last "
+                f"#{last.order_id} {last.side or ''} {_fmt(last.total_size, 0)} "
+                f"{last.symbol or last.conid or ''} {last.status or ''}"
+            )
+        for acct, daily, unrealized, netliq in self._pnl_rows():
+            lines.append(f"  P&L {acct}: daily={daily} unrealized={unrealized} netliq={netliq}")
         return lines
-
-    def _pnl_rows(self) -> list[tuple[str, str, str]]:
-        rows = []
-        for row, pnl in sorted(self.client.account.pnl.items()):
-            rows.append((row, _fmt(pnl.daily_pnl), _fmt(pnl.unrealized_pnl)))
-        return rows
 
     def render(self) -> Group:
         """The rich renderable for a terminal."""
-        table = Table(title="ibstream — live market", expand=True, title_justify="left")
+        table = Table(title=self.title, expand=True, title_justify="left")
         for name, justify in (
             ("Symbol", "left"),
             ("Last", "right"),
@@ -159,42 +225,115 @@ class MarketView:
             if "last" not in r:
                 table.add_row(str(r["symbol"]), "…", "", "", "", "", "", "", "")
                 continue
+            d = r["digits"]
             chg = r["change"] or 0.0
             style = "green" if chg > 0 else "red" if chg < 0 else ""
             flag = " H" if r["halted"] else " C" if r["closed"] else ""
             table.add_row(
                 f"{r['symbol']}{flag}",
-                Text(_fmt(r["last"]), style=style),
-                f"{_fmt(r['bid'])} x {_fmt_size(r['bid_size'])}",
-                f"{_fmt(r['ask'])} x {_fmt_size(r['ask_size'])}",
-                Text(_fmt(r["change"]), style=style),
-                Text(_fmt(r["change_percent"]), style=style),
+                Text(_fmt(r["last"], d), style=f"bold {style}"),
+                f"{_fmt(r['bid'], d)} x {_fmt_size(r['bid_size'])}",
+                f"{_fmt(r['ask'], d)} x {_fmt_size(r['ask_size'])}",
+                Text(_fmt_signed(r["change"], d), style=style),
+                Text(_fmt_signed(r["change_percent"]) + "%", style=style),
                 _fmt_size(r["volume"]),
                 "-" if r["age"] is None else f"{r['age']:.1f}s",
                 Text(r["spark"], style="cyan"),
             )
         parts: list[Any] = [table]
-        orders = self.client.orders.open_orders()
-        recent = sorted(self.client.orders.orders(), key=lambda o: o.order_id)[-6:]
+        open_count, recent = self._orders()
         if recent:
-            ot = Table(title=f"Orders ({len(orders)} open)", expand=True, title_justify="left")
-            for col in ("Id", "Side", "Symbol", "Qty", "Filled", "Price", "Status"):
+            ot = Table(
+                title=f"Orders ({open_count} open, {len(self.client.orders)} total)",
+                expand=True,
+                title_justify="left",
+            )
+            for col in ("Id", "Side", "Symbol", "Type", "Qty", "Filled", "Price", "Avg", "Status"):
                 ot.add_column(col, no_wrap=True)
             for o in recent:
+                side_style = "green" if o.side == "BUY" else "red" if o.side == "SELL" else ""
                 ot.add_row(
                     str(o.order_id),
-                    o.side or "",
+                    Text(o.side or "", style=side_style),
                     o.symbol or str(o.conid or ""),
+                    o.order_type or "",
                     _fmt(o.total_size, 0),
                     _fmt(o.filled, 0),
                     _fmt(o.price),
-                    o.status or "",
+                    _fmt(o.avg_price),
+                    str(o.status or ""),
                 )
             parts.append(ot)
         pnl = self._pnl_rows()
         if pnl:
-            parts.append(
-                Text("P&L  " + "   ".join(f"{r}: daily {d} unrealized {u}" for r, d, u in pnl))
-            )
-        parts.append(Text(self.status_line(), style="dim"))
+            pt = Table(title="P&L", expand=True, title_justify="left")
+            for col in ("Account", "Daily", "Unrealized", "Net liquidity"):
+                pt.add_column(col, justify="left" if col == "Account" else "right")
+            for acct, daily, unrealized, netliq in pnl:
+                pt.add_row(
+                    acct,
+                    Text(daily, style="green" if daily.startswith("+") else "red"),
+                    Text(unrealized, style="green" if unrealized.startswith("+") else "red"),
+                    netliq,
+                )
+            parts.append(pt)
+        parts.append(Text(self.status_line() + "   Ctrl-C to quit", style="dim"))
         return Group(*parts)
+
+
+async def run_view(
+    view: MarketView,
+    stop: asyncio.Event,
+    *,
+    duration: float | None,
+    plain: bool,
+    console: Console | None = None,
+) -> None:
+    """Show ``view`` until ``stop`` is set or ``duration`` seconds passed.
+
+    ``plain``: print a block of lines every second (for pipes and logs); otherwise a rich
+    ``Live`` display refreshed four times a second.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = None if duration is None else loop.time() + duration
+
+    async def wait(seconds: float) -> bool:
+        """Sleep up to ``seconds``; True when it is time to end."""
+        left = seconds if deadline is None else min(seconds, deadline - loop.time())
+        if left > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), left)
+        return stop.is_set() or (deadline is not None and loop.time() >= deadline)
+
+    if plain:
+        while True:
+            done = await wait(1.0)
+            _check_client(view.client)
+            view.sample()
+            print("\n".join(view.plain_lines()), flush=True)
+            if done:
+                return
+    console = console or Console()
+    next_sample = loop.time() + 1.0
+    with Live(view.render(), console=console, auto_refresh=False, transient=False) as live:
+        while True:
+            done = await wait(0.25)
+            _check_client(view.client)
+            if loop.time() >= next_sample:
+                view.sample()
+                next_sample += 1.0
+            live.update(view.render(), refresh=True)
+            if done:
+                break
+
+
+def _check_client(client: StreamClient) -> None:
+    """End the view when the client stopped for good (fatal error)."""
+    if client.state is SessionState.CLOSED:
+        # The client has no public accessor for its fatal error yet.
+        fatal = getattr(client, "_fatal", None)
+        raise CliError(f"stream ended: {fatal}" if fatal else "stream ended: the client stopped")
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
