@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -30,6 +31,7 @@ from ibstream.exceptions import (
     StreamTimeout,
     TLSError,
 )
+from ibstream.protocol.lifecycle import SessionState
 from ibstream.sim import SimConfig, Simulator
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "CliError",
     "GatewayTarget",
     "add_gateway_args",
+    "check_client",
     "describe_error",
     "embedded_simulator",
     "gateway_target",
@@ -49,6 +52,7 @@ __all__ = [
     "preflight",
     "resolve_instruments",
     "stop_on_signals",
+    "tls_message",
 ]
 
 EXIT_OK = 0
@@ -75,10 +79,7 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, CliError):
         return str(exc), exc.code
     if isinstance(exc, TLSError):
-        return (
-            f"{exc} (use --cacert FILE with the gateway's certificate, or --insecure)",
-            EXIT_GATEWAY,
-        )
+        return tls_message(exc), EXIT_GATEWAY
     if isinstance(exc, InvalidArgument):
         return str(exc), EXIT_USAGE
     if isinstance(exc, NotAuthenticated):
@@ -174,6 +175,14 @@ def open_client(target: GatewayTarget, *, config: ClientConfig | None = None) ->
     )
 
 
+def check_client(client: StreamClient) -> None:
+    """Raise ``CliError`` when the client stopped for good (a fatal error)."""
+    if client.state is SessionState.CLOSED:
+        # The client has no public accessor for its fatal error yet.
+        fatal = getattr(client, "_fatal", None)
+        raise CliError(f"stream ended: {fatal}" if fatal else "stream ended: the client stopped")
+
+
 # -- pre-flight ------------------------------------------------------------------------------
 
 
@@ -197,6 +206,8 @@ async def preflight(rest: GatewayRest) -> tuple[TickleInfo, AuthInfo]:
         raise CliError(f"gateway {rest.base_url} answered {exc}") from exc
     except StreamTimeout as exc:
         raise CliError(f"gateway {rest.base_url} did not answer in time") from exc
+    except TLSError as exc:
+        raise CliError(tls_message(exc, rest.base_url)) from exc
     auth = info.auth
     if not auth.authenticated:
         with contextlib.suppress(IBStreamError):
@@ -212,6 +223,20 @@ async def preflight(rest: GatewayRest) -> tuple[TickleInfo, AuthInfo]:
             + (f" ({auth.message})" if auth.message else "")
         )
     return info, auth
+
+
+def tls_message(exc: BaseException, url: str | None = None) -> str:
+    """``TLS verification failed for URL (self-signed certificate): use --cacert ...``."""
+    where = f" for {url}" if url else ""
+    text = str(exc.__cause__ or exc)
+    m = re.search(r"certificate verify failed: ([^(\]]+)", text)
+    reason = f" ({m.group(1).strip()})" if m else ""
+    if not m and exc.__cause__ is not None:
+        reason = f" ({_cause(exc)})"
+    return (
+        f"TLS verification failed{where}{reason}: use --cacert FILE with the gateway's "
+        "certificate, or --insecure"
+    )
 
 
 def _cause(exc: BaseException) -> str:

@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ibstream.aio.client import StreamClient
-from ibstream.cli.common import CliError
+from ibstream.cli.common import check_client
 from ibstream.masking import mask_account
 from ibstream.protocol.events import AuthStatus
 from ibstream.protocol.lifecycle import SessionState
@@ -114,8 +114,11 @@ class MarketView:
         subs: dict[str, str] = m["subscriptions"]
         active = sum(1 for s in subs.values() if s == "ACTIVE")
         elapsed = time.monotonic() - self._started
+        auth = self._auth
+        if auth == "?" and self.client.state is SessionState.AUTHENTICATED:
+            auth = "yes"
         return (
-            f"conn={m['state'].lower()} auth={self._auth} subs={active}/{len(subs)} "
+            f"conn={m['state'].lower()} auth={auth} subs={active}/{len(subs)} "
             f"frames={m['frames']} rate={self._rate:,.0f}/s reconnects={m['reconnects']} "
             f"gaps={m['gaps']} errors={m['decode_errors']} up={elapsed:.0f}s"
         )
@@ -308,7 +311,7 @@ async def run_view(
     if plain:
         while True:
             done = await wait(1.0)
-            _check_client(view.client)
+            check_client(view.client)
             view.sample()
             print("\n".join(view.plain_lines()), flush=True)
             if done:
@@ -318,21 +321,13 @@ async def run_view(
     with Live(view.render(), console=console, auto_refresh=False, transient=False) as live:
         while True:
             done = await wait(0.25)
-            _check_client(view.client)
+            check_client(view.client)
             if loop.time() >= next_sample:
                 view.sample()
                 next_sample += 1.0
             live.update(view.render(), refresh=True)
             if done:
                 break
-
-
-def _check_client(client: StreamClient) -> None:
-    """End the view when the client stopped for good (fatal error)."""
-    if client.state is SessionState.CLOSED:
-        # The client has no public accessor for its fatal error yet.
-        fatal = getattr(client, "_fatal", None)
-        raise CliError(f"stream ended: {fatal}" if fatal else "stream ended: the client stopped")
 
 
 def stdout_is_terminal() -> bool:

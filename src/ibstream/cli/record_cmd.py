@@ -1,0 +1,129 @@
+"""``ibstream record FILE SPEC...``: record the raw WebSocket frames, both directions, with their
+receive timestamps (JSON lines; gzip-compressed when FILE ends in .gz).
+
+The file is what ``ibstream replay FILE`` decodes, ``ibstream plot FILE`` draws and
+``ibstream sim --replay FILE`` serves to any client. The recorder is attached before the client
+starts, so the opening burst (system, act, sts) is in the file. Ctrl-C or ``--duration`` ends
+the recording (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from typing import Any
+
+from ibstream.aio.recorder import FrameRecorder
+from ibstream.cli.common import (
+    EXIT_USAGE,
+    CliError,
+    add_gateway_args,
+    check_client,
+    resolve_instruments,
+    stop_on_signals,
+)
+from ibstream.cli.specs import GRAMMAR, build_specs, parse_spec
+from ibstream.cli.watch_cmd import connected_client
+from ibstream.exceptions import InvalidArgument
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``record`` subparser."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "record",
+        help="record raw frames to a JSON-lines file (for replay, plot and sim --replay)",
+        description=__doc__,
+        epilog=GRAMMAR
+        + "\n\nExamples:\n  ibstream record aapl.jsonl md:AAPL orders pnl --duration 60\n"
+        "  ibstream record day.jsonl.gz md:265598:31,84,86 mh:265598:1d:5min --sim",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", metavar="FILE", help="output file (.gz: compressed)")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="streams to record (grammar below)")
+    add_gateway_args(p, sim=True)
+    p.add_argument(
+        "--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)"
+    )
+    p.add_argument(
+        "--no-outgoing",
+        action="store_true",
+        help="leave out our own messages (the replay sync points)",
+    )
+    p.set_defaults(func=run)
+
+
+def _progress(rec: FrameRecorder, started: float) -> str:
+    elapsed = max(time.monotonic() - started, 1e-9)
+    return (
+        f"recording {rec.path}: {rec.frames} frames, {_size(rec.bytes)}, "
+        f"{rec.frames / elapsed:,.1f} frames/s, {elapsed:.1f} s"
+    )
+
+
+def _size(n: int) -> str:
+    for unit, div in (("MB", 1 << 20), ("kB", 1 << 10)):
+        if n >= div:
+            return f"{n / div:.1f} {unit}"
+    return f"{n} B"
+
+
+async def _record(args: argparse.Namespace) -> int:
+    if args.duration is not None and args.duration < 0:
+        raise CliError("--duration must be >= 0", EXIT_USAGE)
+    parsed = [parse_spec(text) for text in args.specs]
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    async with connected_client(args) as client:
+        specs = await build_specs(parsed, lambda names: resolve_instruments(client.rest, names))
+        try:
+            recorder = FrameRecorder(args.file, include_outgoing=not args.no_outgoing)
+        except InvalidArgument as exc:
+            raise CliError(
+                f"cannot write {args.file!r}: {exc.__cause__ or exc}", EXIT_USAGE
+            ) from exc
+        tty = sys.stderr.isatty()
+        started = time.monotonic()
+        try:
+            client.on_frame(recorder)  # before start(): the opening burst is recorded too
+            await client.start()
+            for spec in specs:
+                client.subscribe(spec)
+            loop = asyncio.get_running_loop()
+            deadline = None if args.duration is None else loop.time() + args.duration
+            last_line = loop.time()
+            while not stop.is_set():
+                left = 0.5 if deadline is None else min(0.5, deadline - loop.time())
+                if left <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), left)
+                check_client(client)
+                recorder.flush()
+                if tty:
+                    print("\r" + _progress(recorder, started), end="", file=sys.stderr, flush=True)
+                elif loop.time() - last_line >= 5.0:
+                    last_line = loop.time()
+                    print(_progress(recorder, started), file=sys.stderr, flush=True)
+        finally:
+            await client.stop()
+            recorder.close()
+        if tty:
+            print(file=sys.stderr)
+        elapsed = time.monotonic() - started
+        print(
+            f"recorded {recorder.frames} frames ({_size(recorder.bytes)}) in {elapsed:.1f} s "
+            f"to {recorder.path}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry of ``ibstream record``."""
+    return asyncio.run(_record(args))

@@ -1,0 +1,95 @@
+"""``ibstream watch SYMBOL|CONID ...``: the live market view against a gateway.
+
+Symbols are resolved through ``/iserver/secdef/search`` (first stock match); numbers are conids.
+Orders and P&L of the account are shown too. The gateway comes from ``--url`` / ``--cacert`` /
+``--insecure`` or the environment (``IBSTREAM_URL``, ``IBSTREAM_CACERT``, ``IBSTREAM_INSECURE=1``);
+``--sim`` runs against a simulator inside this process instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ibstream.aio.client import StreamClient
+from ibstream.cli.common import (
+    EXIT_USAGE,
+    CliError,
+    add_gateway_args,
+    embedded_simulator,
+    gateway_target,
+    open_client,
+    preflight,
+    resolve_instruments,
+    stop_on_signals,
+)
+from ibstream.cli.view import MarketView, run_view, stdout_is_terminal
+from ibstream.protocol.specs import MarketDataSpec, OrdersSpec, PnlSpec
+
+__all__ = ["connected_client", "register", "run"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``watch`` subparser."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "watch",
+        help="live market view of symbols or conids from a gateway",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("instruments", nargs="+", metavar="SYMBOL|CONID")
+    add_gateway_args(p, sim=True)
+    p.add_argument(
+        "--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)"
+    )
+    p.add_argument("--plain", action="store_true", help="plain lines even on a terminal")
+    p.add_argument("--no-account", action="store_true", help="do not subscribe orders and P&L")
+    p.set_defaults(func=run)
+
+
+@contextlib.asynccontextmanager
+async def connected_client(args: argparse.Namespace) -> AsyncIterator[StreamClient]:
+    """A pre-flighted, not yet started client for ``--sim`` or the gateway of the flags."""
+    if getattr(args, "sim", False):
+        async with embedded_simulator() as sim:
+            client = StreamClient(sim.base_url)
+            try:
+                yield client
+            finally:
+                await client.stop()
+        return
+    client = open_client(gateway_target(args))
+    try:
+        await preflight(client.rest)
+        yield client
+    finally:
+        await client.stop()
+
+
+async def _watch(args: argparse.Namespace) -> int:
+    if args.duration is not None and args.duration < 0:
+        raise CliError("--duration must be >= 0", EXIT_USAGE)
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    async with connected_client(args) as client:
+        resolved = await resolve_instruments(client.rest, args.instruments)
+        conids = list(dict.fromkeys(resolved.values()))
+        names = {conid: name.upper() for name, conid in resolved.items() if not name.isdigit()}
+        await client.start()
+        for conid in conids:
+            client.subscribe(MarketDataSpec(conid))
+        if not args.no_account:
+            client.subscribe(OrdersSpec())
+            client.subscribe(PnlSpec())
+        view = MarketView(client, conids, names=names, title=f"ibstream — {client.rest.base_url}")
+        plain = args.plain or not stdout_is_terminal()
+        await run_view(view, stop, duration=args.duration, plain=plain)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry of ``ibstream watch``."""
+    return asyncio.run(_watch(args))
