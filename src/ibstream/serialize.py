@@ -28,7 +28,10 @@ _FIELDS_CACHE: dict[type, tuple[str, ...]] = {}
 def _field_names(cls: type) -> tuple[str, ...]:
     names = _FIELDS_CACHE.get(cls)
     if names is None:
-        names = tuple(f.name for f in dataclasses.fields(cls))
+        if hasattr(cls, "_fields"):  # MarketData is a NamedTuple (its docstring says why)
+            names = (*cls._fields, *(n for n in ("closed", "halted") if hasattr(cls, n)))
+        else:
+            names = tuple(f.name for f in dataclasses.fields(cls))
         _FIELDS_CACHE[cls] = names
     return names
 
@@ -37,6 +40,10 @@ def jsonable(value: Any, include_raw: bool = False) -> Any:
     """``value`` converted to what JSON can carry (recursively)."""
     if value is None or isinstance(value, str | int | float | bool):
         return value
+    if isinstance(value, StreamKey):
+        return str(value)
+    if hasattr(value, "_fields"):  # a NamedTuple event
+        return event_to_dict(value, include_raw=include_raw)
     if isinstance(value, StreamKey):
         return str(value)
     if isinstance(value, Enum):

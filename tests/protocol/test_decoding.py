@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 from unittest.mock import ANY
 
@@ -615,11 +614,11 @@ def test_market_data_fast_path_matches_first_frame_path() -> None:
 
 
 def test_market_data_fast_construction_equals_init() -> None:
-    """The descriptor-built MarketData equals one built by its constructor."""
+    """The fast-built MarketData equals one built by its constructor and is immutable."""
     (event,) = decode(SAMPLES["smd_delta"])
     (event,) = decode(SAMPLES["smd_delta"])
     assert isinstance(event, MarketData)
-    rebuilt = MarketData(**{f.name: getattr(event, f.name) for f in fields(MarketData)})
+    rebuilt = MarketData(**{name: getattr(event, name) for name in MarketData._fields})
     assert rebuilt == event
     assert hash(event.key) == hash(MD)
     with pytest.raises(AttributeError):

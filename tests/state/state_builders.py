@@ -38,7 +38,6 @@ _ORDER_NUMBERS = (
 def smd(frame: dict[str, Any]) -> MarketData:
     """A ``smd`` frame dict -> MarketData, parsed like the decoder does."""
     values = {int(k): parse_value(int(k), v) for k, v in frame.items() if k.isdigit()}
-    last = frame.get("31")
     conid = int(frame.get("conid") or frame["topic"].split("+")[1])
     return MarketData(
         key=StreamKey(Topic.MARKET_DATA, str(conid)),
@@ -47,8 +46,6 @@ def smd(frame: dict[str, Any]) -> MarketData:
         updated_ms=frame.get("_updated"),
         values=values,
         raw=frame,
-        closed=isinstance(last, str) and last.startswith("C"),
-        halted=isinstance(last, str) and last.startswith("H"),
     )
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from dataclasses import replace
 from typing import Any
 
 from ibstream.exceptions import ClientClosed, SlowConsumerError
@@ -30,7 +29,7 @@ def merge_market_data(old: MarketData, new: MarketData) -> MarketData:
     values.update(new.values)
     raw = dict(old.raw)
     raw.update(new.raw)
-    return replace(new, values=values, raw=raw)
+    return new._replace(values=values, raw=raw)
 
 
 class EventBuffer:

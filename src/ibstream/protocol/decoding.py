@@ -19,7 +19,6 @@ keys by topic and parses values with one table lookup per key.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields as dataclass_fields
 from typing import Any
 
 import orjson
@@ -94,21 +93,10 @@ _MISSING: Any = object()
 _MD_KEYS: dict[str, tuple[StreamKey, int]] = {}  # smd topic -> (key, conid), bounded
 _MD_KEYS_MAX = 20_000
 
-# MarketData is built through its slot descriptors: a frozen dataclass __init__ costs more than
-# the rest of the smd path together. tests/protocol/test_decoding.py checks the result equals
-# the normally constructed event.
-_MD_SET = {f.name: getattr(MarketData, f.name).__set__ for f in dataclass_fields(MarketData)}
-_new = object.__new__
-_md_key_set = _MD_SET["key"]
-_md_conid_set = _MD_SET["conid"]
-_md_server_id_set = _MD_SET["server_id"]
-_md_updated_set = _MD_SET["updated_ms"]
-_md_values_set = _MD_SET["values"]
-_md_raw_set = _MD_SET["raw"]
-_md_closed_set = _MD_SET["closed"]
-_md_halted_set = _MD_SET["halted"]
-if len(_MD_SET) != 8:  # pragma: no cover - guards the hand-written construction below
-    raise ImportError("MarketData fields changed: update decoding._market_data")
+# MarketData is a NamedTuple built with one C call (see its docstring for the measurement).
+_new_md = tuple.__new__
+if MarketData._fields != ("key", "conid", "server_id", "updated_ms", "values", "raw"):
+    raise ImportError("MarketData fields changed: update decoding._market_data")  # pragma: no cover
 
 
 def _md_key(topic: str, msg: dict[str, Any]) -> tuple[StreamKey, int]:
@@ -169,23 +157,19 @@ def _market_data(msg: dict[str, Any], cached: tuple[StreamKey, int]) -> MarketDa
                 cache.clear()
             cache[v] = value
         values[fid] = value
-    event = _new(MarketData)
-    _md_key_set(event, cached[0])
-    _md_conid_set(event, cached[1])
-    last = msg.get("31")
-    if last.__class__ is str and last:
-        _md_closed_set(event, last[0] == "C")
-        _md_halted_set(event, last[0] == "H")
-    else:
-        _md_closed_set(event, False)
-        _md_halted_set(event, False)
     updated = msg.get("_updated")
-    _md_updated_set(event, updated if updated.__class__ is int else opt_int(updated))
     server_id = msg.get("server_id")
-    _md_server_id_set(event, server_id if server_id.__class__ is str else _marker(msg))
-    _md_values_set(event, values)
-    _md_raw_set(event, msg)
-    return event
+    return _new_md(
+        MarketData,
+        (
+            cached[0],
+            cached[1],
+            server_id if server_id.__class__ is str else _marker(msg),
+            updated if updated.__class__ is int else opt_int(updated),
+            values,
+            msg,
+        ),
+    )
 
 
 def _smd(msg: dict[str, Any], topic: str) -> list[Event]:
@@ -472,11 +456,8 @@ def _make_decode() -> Callable[[str | bytes | bytearray | memoryview], list[Even
     table_get = _MD_TABLE.get
     missing = _MISSING
     cache_max = _CACHE_MAX
-    new = _new
+    new = _new_md
     md = MarketData
-    set_key, set_conid, set_server_id = _md_key_set, _md_conid_set, _md_server_id_set
-    set_updated, set_values, set_raw = _md_updated_set, _md_values_set, _md_raw_set
-    set_closed, set_halted = _md_closed_set, _md_halted_set
     str_, int_, dict_ = str, int, dict
     dispatch, not_json, crashed, unknown_field = _dispatch, _not_json, _crashed, _unknown_field
     marker = _marker
@@ -522,22 +503,19 @@ def _make_decode() -> Callable[[str | bytes | bytearray | memoryview], list[Even
                         cache.clear()
                     cache[v] = value
                 values[fid] = value
-            event = new(md)
-            set_key(event, cached[0])
-            set_conid(event, cached[1])
-            last = msg.get("31")
-            if last.__class__ is str_ and last:
-                set_closed(event, last[0] == "C")
-                set_halted(event, last[0] == "H")
-            else:
-                set_closed(event, False)
-                set_halted(event, False)
             updated = msg.get("_updated")
-            set_updated(event, updated if updated.__class__ is int_ else opt_int(updated))
             server_id = msg.get("server_id")
-            set_server_id(event, server_id if server_id.__class__ is str_ else marker(msg))
-            set_values(event, values)
-            set_raw(event, msg)
+            event = new(
+                md,
+                (
+                    cached[0],
+                    cached[1],
+                    server_id if server_id.__class__ is str_ else marker(msg),
+                    updated if updated.__class__ is int_ else opt_int(updated),
+                    values,
+                    msg,
+                ),
+            )
             return [event]
         except Exception as exc:  # last line of defence: decode() must never raise
             return crashed(data, exc)
