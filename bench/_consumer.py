@@ -1,0 +1,383 @@
+"""One contender of ``bench/stream.py``, in its own process so CPU time and RSS are its own.
+
+``python bench/_consumer.py KIND BASE_URL [--conids N] [--account ACCT]``. It connects,
+subscribes ``N`` conids (``265598`` when N is 1, else the feed's synthetic conids), prints
+``{"ready": ...}`` once every conid delivered its first frame, then obeys JSON-line commands on
+stdin (one JSON line back for each):
+
+* ``{"cmd": "mark", "lat": bool, "rss_every": seconds|null}``: reset the counters; with ``lat``
+  the user code also computes ``time.time_ns() - frame["_sent_ns"]`` per event.
+* ``{"cmd": "expect", "n": N}``: wait until ``N`` market-data events arrived since the mark (or
+  nothing new came for ``QUIET`` seconds) and answer the figures of the window.
+* ``{"cmd": "quit"}``.
+
+The user code of every contender is the same: count the event (and the latency when asked).
+A control thread polls the count every ``POLL`` seconds; the throughput and CPU window runs from
+the first to the last poll that saw the count change, so start-up and drain time do not count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+FIELDS = ["31", "84", "85", "86", "88", "7059"]
+SYNTHETIC_BASE = 1_000_000
+POLL = 0.01
+QUIET = 2.0
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_kb() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE // 1024
+
+
+def peak_rss_kb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def out(obj: dict[str, Any]) -> None:
+    sys.stdout.write(orjson.dumps(obj).decode() + "\n")
+    sys.stdout.flush()
+
+
+class Meter:
+    """What user code touches: a count and, when ``lat`` is on, a latency list (ns)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.lat_on = False
+        self.lat: list[int] = []
+        self.conflated: Callable[[], int] = lambda: 0
+
+    def control(self, on_quit: Callable[[], None]) -> None:
+        """The stdin command loop (runs in a thread)."""
+        samples: list[tuple[int, int]] = []
+        conflated0 = 0
+        sampler: threading.Thread | None = None
+        sampling = threading.Event()
+        for line in sys.stdin:
+            cmd = orjson.loads(line)
+            kind = cmd["cmd"]
+            if kind == "quit":
+                break
+            if kind == "mark":
+                sampling.clear()
+                if sampler is not None:
+                    sampler.join()
+                    sampler = None
+                self.lat = []
+                self.lat_on = bool(cmd.get("lat"))
+                self.n = 0
+                conflated0 = self.conflated()
+                samples = []
+                every = cmd.get("rss_every")
+                if every:
+                    sampling.set()
+                    sampler = threading.Thread(
+                        target=self._sample, args=(every, samples, sampling), daemon=True
+                    )
+                    sampler.start()
+                out({"ok": True})
+            elif kind == "expect":
+                out(self._wait(int(cmd["n"]), conflated0, samples))
+                sampling.clear()
+        on_quit()
+
+    def _sample(self, every: float, samples: list[tuple[int, int]], on: threading.Event) -> None:
+        while on.is_set():
+            samples.append((self.n, rss_kb()))
+            time.sleep(every)
+
+    def _wait(self, expected: int, conflated0: int, samples: list[tuple[int, int]]) -> dict:
+        first: tuple[int, float, float] | None = None
+        last: tuple[int, float, float] | None = None
+        prev = -1
+        quiet_since = time.perf_counter()
+        while True:
+            n = self.n
+            now = time.perf_counter()
+            if n != prev:
+                point = (n, now, time.process_time())
+                if first is None:
+                    first = point
+                last = point
+                prev = n
+                quiet_since = now
+            conflated = self.conflated() - conflated0
+            if n + conflated >= expected or now - quiet_since > QUIET:
+                break
+            time.sleep(POLL)
+        res: dict[str, Any] = {
+            "delivered": self.n,
+            "conflated": self.conflated() - conflated0,
+            "rss_kb": rss_kb(),
+            "peak_rss_kb": peak_rss_kb(),
+            "rss_samples": samples[:],
+        }
+        if first is not None and last is not None and last[0] > first[0]:
+            res["window_frames"] = last[0] - first[0]
+            res["window_s"] = last[1] - first[1]
+            res["window_cpu_s"] = last[2] - first[2]
+        lat = sorted(self.lat)
+        if lat:
+            res["lat_p50_us"] = lat[len(lat) // 2] / 1000
+            res["lat_p99_us"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))] / 1000
+            res["lat_max_us"] = lat[-1] / 1000
+        return res
+
+
+def conid_list(n: int) -> list[int]:
+    return [265598] if n <= 1 else [SYNTHETIC_BASE + i for i in range(n)]
+
+
+async def _wait_for(pred: Callable[[], bool], timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise TimeoutError("contender not ready")
+        await asyncio.sleep(0.01)
+
+
+async def _control_task(meter: Meter) -> None:
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    threading.Thread(
+        target=meter.control, args=(lambda: loop.call_soon_threadsafe(done.set),), daemon=True
+    ).start()
+    await done.wait()
+
+
+# --- (1) bare aiohttp + orjson ---------------------------------------------------------------
+
+
+async def run_bare(url: str, conids: list[int], meter: Meter) -> None:
+    import aiohttp
+
+    loads = orjson.loads
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url + "/tickle") as r:
+            session = (await r.json())["session"]
+        ws = await http.ws_connect(
+            url.replace("http", "ws", 1) + "/ws",
+            max_msg_size=0,
+            headers={"Cookie": f'api={{"session":"{session}"}}'},
+        )
+        # wait for the opening sts before subscribing (early subscribers are dropped)
+        while True:
+            msg = await ws.receive()
+            if loads(msg.data).get("topic") == "sts":
+                break
+        for conid in conids:
+            await ws.send_str(f"smd+{conid}+" + orjson.dumps({"fields": FIELDS}).decode())
+
+        async def read() -> None:
+            m = meter
+            async for msg in ws:
+                d = loads(msg.data)
+                if d.get("topic", "")[:3] == "smd":
+                    m.n += 1
+                    if m.lat_on:
+                        m.lat.append(time.time_ns() - d["_sent_ns"])
+
+        reader = asyncio.create_task(read())
+        await _wait_for(lambda: meter.n >= len(conids))
+        out({"ready": True, "rss_kb": rss_kb()})
+        await _control_task(meter)
+        reader.cancel()
+        await ws.close()
+
+
+# --- (2, 3) ibstream asyncio client: async iterator / callback -------------------------------
+
+
+async def run_ibstream(url: str, conids: list[int], meter: Meter, callback: bool) -> None:
+    import ibstream
+    from ibstream.protocol.events import MarketData
+    from ibstream.protocol.specs import MarketDataSpec
+
+    async with ibstream.connect(url, verify=False) as client:
+        handles = [client.subscribe(MarketDataSpec(c, fields=tuple(FIELDS))) for c in conids]
+        tasks = []
+        if callback:
+            m = meter
+
+            def on_md(ev: Any) -> None:
+                m.n += 1
+                if m.lat_on:
+                    m.lat.append(time.time_ns() - ev.raw["_sent_ns"])
+
+            client.on(MarketData, on_md)
+        else:
+
+            async def consume(handle: Any) -> None:
+                m = meter
+                md = MarketData
+                async for ev in handle:
+                    if ev.__class__ is md:
+                        m.n += 1
+                        if m.lat_on:
+                            m.lat.append(time.time_ns() - ev.raw["_sent_ns"])
+
+            tasks = [asyncio.create_task(consume(h)) for h in handles]
+            meter.conflated = lambda: sum(h.conflated for h in handles)
+        await _wait_for(lambda: meter.n >= len(conids))
+        out({"ready": True, "rss_kb": rss_kb()})
+        await _control_task(meter)
+        for t in tasks:
+            t.cancel()
+
+
+# --- (4) IBind 0.2.2: QueueSink accessor / CallbackSink --------------------------------------
+
+
+def run_ibind(url: str, conids: list[int], meter: Meter, callback: bool, account: str) -> None:
+    from ibind import CallbackSink, IbkrClient, IbkrWsClient, QueueSink
+    from ibind.events import MarketData
+    from ibind.ibkr_ws.ibkr_router import IbkrRouter
+    from ibind.subscriptions import MarketDataSubscription
+
+    m = meter
+    sink: Any
+    if callback:
+        sink = CallbackSink()
+
+        def on_md(ev: Any) -> None:
+            m.n += 1
+            if m.lat_on:
+                m.lat.append(time.time_ns() - ev.data["_sent_ns"])
+
+        sink.on(MarketData, on_md)
+    else:
+        sink = QueueSink()
+    rest = IbkrClient(url=url + "/", cacert=False, account_id=account, use_oauth=False, timeout=5)
+    ws = IbkrWsClient(
+        url=url.replace("http", "ws", 1) + "/ws",
+        ibkr_client=rest,
+        account_id=account,
+        cacert=False,
+        sink=sink,
+        use_oauth=False,
+        # raw frames (keeps "_sent_ns"; skips IBind's field renaming, which only flatters it)
+        router=IbkrRouter(unwrap_market_data=False),
+    )
+    stop = threading.Event()
+    try:
+        if not ws.start():
+            raise RuntimeError("IBind did not start")
+        end = time.monotonic() + 20
+        while not ws.is_authenticated():
+            if time.monotonic() > end:
+                raise TimeoutError("IBind not authenticated")
+            time.sleep(0.02)
+        for conid in conids:
+            ws.subscribe(MarketDataSubscription(conid=str(conid), fields=FIELDS))
+        if not callback:
+            accessor = sink.new_queue_accessor(MarketData)
+
+            def drain() -> None:
+                get = accessor.get
+                while not stop.is_set():
+                    ev = get(True, 0.2)
+                    if ev is not None:
+                        m.n += 1
+                        if m.lat_on:
+                            m.lat.append(time.time_ns() - ev.data["_sent_ns"])
+
+            threading.Thread(target=drain, daemon=True).start()
+        end = time.monotonic() + 30
+        while m.n < len(conids):
+            if time.monotonic() > end:
+                raise TimeoutError("IBind: no market data")
+            time.sleep(0.01)
+        out({"ready": True, "rss_kb": rss_kb()})
+        done = threading.Event()
+        meter.control(done.set)
+    finally:
+        stop.set()
+        ws.shutdown()
+        rest.close()
+
+
+# --- (5) ibstream.sync (optional: another engineer's facade) ---------------------------------
+
+
+def run_sync(url: str, conids: list[int], meter: Meter, callback: bool) -> None:
+    from ibstream.sync import CallbackSink, QueueSink  # type: ignore[import-not-found]
+
+    import ibstream
+    from ibstream.protocol.events import MarketData
+    from ibstream.protocol.specs import MarketDataSpec
+
+    m = meter
+    stop = threading.Event()
+    if callback:
+        sink: Any = CallbackSink()
+
+        def on_md(ev: Any) -> None:
+            m.n += 1
+            if m.lat_on:
+                m.lat.append(time.time_ns() - ev.raw["_sent_ns"])
+
+        sink.on(MarketData, on_md)
+    else:
+        sink = QueueSink()
+    with ibstream.Client(url, verify=False, sink=sink) as client:  # type: ignore[attr-defined]
+        for conid in conids:
+            client.subscribe(MarketDataSpec(conid, fields=tuple(FIELDS)))
+        if not callback:
+
+            def drain() -> None:
+                while not stop.is_set():
+                    ev = sink.get(timeout=0.2)
+                    if ev is not None and ev.__class__ is MarketData:
+                        m.n += 1
+                        if m.lat_on:
+                            m.lat.append(time.time_ns() - ev.raw["_sent_ns"])
+
+            threading.Thread(target=drain, daemon=True).start()
+        end = time.monotonic() + 30
+        while m.n < len(conids):
+            if time.monotonic() > end:
+                raise TimeoutError("ibstream.sync: no market data")
+            time.sleep(0.01)
+        out({"ready": True, "rss_kb": rss_kb()})
+        meter.control(lambda: None)
+        stop.set()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kind")
+    ap.add_argument("url")
+    ap.add_argument("--conids", type=int, default=1)
+    ap.add_argument("--account", default="DU1234567")
+    args = ap.parse_args()
+    meter = Meter()
+    conids = conid_list(args.conids)
+    kind = args.kind
+    if kind == "bare":
+        asyncio.run(run_bare(args.url, conids, meter))
+    elif kind in ("iter", "callback"):
+        asyncio.run(run_ibstream(args.url, conids, meter, kind == "callback"))
+    elif kind in ("ibind-queue", "ibind-callback"):
+        run_ibind(args.url, conids, meter, kind == "ibind-callback", args.account)
+    elif kind in ("sync-queue", "sync-callback"):
+        run_sync(args.url, conids, meter, kind == "sync-callback")
+    else:
+        raise SystemExit(f"unknown contender {kind!r}")
+    os._exit(0)  # IBind/sync threads must not delay the exit
+
+
+if __name__ == "__main__":
+    main()
