@@ -380,6 +380,20 @@ def test_competing_reclaimed_when_asked() -> None:
     assert s.state is S.AUTHENTICATED
 
 
+def test_competing_reclaim_is_retried_at_each_poll() -> None:
+    """A takeover that lands after our first reclaim is reclaimed again at the next poll."""
+    s = session_in(S.AUTHENTICATED, reclaim_competing=True, auth_poll_interval=5.0)
+    drain(s)
+    s.auth_status(5, None, True)
+    assert s.actions_requested() == [Reauthenticate()]
+    s.auth_status(5.2, False, None)  # the gateway completes the takeover
+    assert s.state is S.COMPETING
+    s.tick(10)
+    assert s.actions_requested() == [PollAuthStatus(), Reauthenticate()]
+    s.tick(15)
+    assert s.actions_requested() == [PollAuthStatus(), Reauthenticate()]
+
+
 def test_competing_cleared_one_key_frame_means_unknown() -> None:
     s = session_in(S.COMPETING)
     s.auth_status(1, None, False)

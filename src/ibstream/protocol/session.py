@@ -407,6 +407,9 @@ class Session:
             self._next_tic = now + cfg.tic_interval
         if self._next_poll is not None and now >= self._next_poll:
             self._actions.append(PollAuthStatus())
+            if state is COMPETING and cfg.reclaim_competing:
+                # the takeover can land after our first reclaim: keep reclaiming while it lasts
+                self._actions.append(Reauthenticate())
             self._next_poll = now + cfg.auth_poll_interval
 
     def next_deadline(self) -> float | None:

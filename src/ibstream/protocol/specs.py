@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, ClassVar, TypeAlias
 
@@ -73,6 +73,15 @@ class StreamKey:
 
     topic: Topic
     ident: str
+    # Keys are hashed on every frame (dict lookups by stream); hashing the enum member goes
+    # through Enum.__hash__ in Python, so the hash is computed once and kept.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.topic.value, self.ident)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __str__(self) -> str:
         return f"{self.topic.value}:{self.ident}" if self.ident else self.topic.value
