@@ -416,3 +416,20 @@ async def test_use_before_start_is_an_error(sim: Simulator) -> None:
     client = fast_client(sim)
     with pytest.raises(Exception, match="not running"):
         client.subscribe(MarketDataSpec(AAPL))
+
+
+async def test_stop_ends_in_closed_state_and_ends_streams(sim: Simulator) -> None:
+    """stop(): the session reaches CLOSED, consumers see it, then their iteration ends."""
+    client = fast_client(sim)
+    await client.start()
+    stream = client.events()
+    handle = client.subscribe(MarketDataSpec(AAPL))
+    await handle.ready(5)
+    await client.stop()
+    assert client.state is SessionState.CLOSED
+    seen = [ev async for ev in stream]
+    assert getattr(seen[-1], "current", None) is SessionState.CLOSED
+    async with asyncio.timeout(2):  # the handle drains what it holds, then ends (no hang)
+        rest = [ev async for ev in handle]
+    assert all(getattr(ev, "key", handle.key) == handle.key for ev in rest)
+    await assert_nothing_leaked(sim)

@@ -246,6 +246,11 @@ class StreamClient:
                 await task
         self._run_task = self._control_task = None
         self._rest_tasks.clear()
+        if self._proto.state is SessionState.CLOSING:
+            # the socket is gone: let the session reach CLOSED and tell consumers so
+            with contextlib.suppress(IBStreamError):
+                self._proto.connection_lost(time.time(), None, "client stopped")
+            self._pump()
         self._close_consumers(self._fatal)
         await self.rest.close()
         if self._started is not None and not self._started.done():
