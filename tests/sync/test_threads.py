@@ -1,0 +1,194 @@
+"""Cleanup (forgotten stop, Ctrl-C), use from inside a running event loop, thread safety."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import assert_nothing_left, fast_config, ibstream_threads, wait_for
+from simthread import SimThread
+
+from ibstream.protocol.events import MarketData
+from ibstream.protocol.specs import MarketDataSpec
+from ibstream.sinks import CallbackSink
+from ibstream.sync import Client
+
+pytestmark = pytest.mark.e2e
+
+CONIDS = [265598, 272093, 76792991, 4815747, 756733, 3691937]
+HERE = Path(__file__).resolve().parent
+
+
+def test_forgotten_client_is_stopped_by_the_finaliser(sim: SimThread) -> None:
+    """Dropping the last reference to a running client closes its socket and threads."""
+    sink = CallbackSink()
+    client = Client(sim.url, config=fast_config(), sink=sink)
+    client.start()
+    handle = client.subscribe(MarketDataSpec(CONIDS[0]))
+    assert handle.wait(5)
+    assert sorted(ibstream_threads()) == ["ibstream-loop", "ibstream-sinks"]
+    del client, handle
+    gc.collect()
+    assert_nothing_left(sim)
+
+
+def test_usable_from_inside_a_running_event_loop(sim: SimThread) -> None:
+    """Called from a coroutine (as in Jupyter or uvicorn): the caller's loop is left alone."""
+
+    async def main() -> tuple[int, bool]:
+        outer = asyncio.get_running_loop()
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            ticks += 1
+
+        pending = asyncio.ensure_future(tick())
+        with Client(sim.url, config=fast_config()) as client:
+            handle = client.subscribe(MarketDataSpec(CONIDS[0]))
+            assert handle.wait(5)
+            assert isinstance(handle.get(5), object)
+            assert asyncio.get_running_loop() is outer
+            assert ticks == 0  # the outer loop did not run meanwhile: no nesting
+        await pending
+        return ticks, pending.done()
+
+    assert asyncio.run(main()) == (1, True)
+    assert_nothing_left(sim)
+
+
+async def test_usable_from_an_async_test(sim: SimThread) -> None:
+    """The same from a pytest-asyncio test (a loop is running in this thread)."""
+    client = Client(sim.url, config=fast_config())
+    client.start()
+    try:
+        assert client.subscribe(MarketDataSpec(CONIDS[1])).wait(5)
+        assert client.ticker_snapshot(CONIDS[1]).conid == CONIDS[1]
+    finally:
+        client.stop()
+    assert_nothing_left(sim)
+
+
+def test_concurrent_subscribe_unsubscribe(client: Client, sim: SimThread) -> None:
+    """Eight threads subscribing and leaving streams at once leave a consistent client."""
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            for n in range(15):
+                handle = client.subscribe(MarketDataSpec(CONIDS[(i + n) % len(CONIDS)]))
+                if n % 5 == 0:
+                    assert handle.wait(5)
+                    handle.get(5)
+                handle.unsubscribe()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    wait_for(lambda: client.metrics()["subscriptions"] == {})
+    assert client.metrics()["consumers"] == 0
+    wait_for(lambda: not any(sim.call(sim.sim.active_subscriptions).values()))
+    # still healthy
+    handle = client.subscribe(MarketDataSpec(CONIDS[0]))
+    assert handle.wait(5)
+
+
+def test_several_threads_read_one_handle(client: Client) -> None:
+    """Readers sharing a handle each get distinct events (no duplicates, no loss)."""
+    handle = client.subscribe(MarketDataSpec(CONIDS[0]), maxsize=100_000)
+    assert handle.wait(5)
+    seen: list[list[object]] = [[], [], []]
+
+    def read(i: int) -> None:
+        for ev in handle:
+            seen[i].append(ev)
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    handle.unsubscribe()
+    for t in threads:
+        t.join(5)
+    everything = [id(e) for s in seen for e in s]
+    assert len(everything) == len(set(everything))
+    assert sum(isinstance(e, MarketData) for s in seen for e in s) >= 3
+
+
+SCRIPT = """
+import sys, threading
+sys.path.insert(0, {here!r})
+from simthread import SimThread
+from conftest import fast_config
+from ibstream.protocol.specs import MarketDataSpec, TradesSpec
+from ibstream.sync import Client
+mode = sys.argv[1]
+with SimThread() as sim:
+    client = Client(sim.url, config=fast_config())
+    client.start()
+    if mode == "iterate":
+        handle = client.subscribe(MarketDataSpec(265598))
+    elif mode == "wait":
+        sim.call(sim.sim.ignore_subscriptions, "smd+272093", 100)
+        handle = client.subscribe(MarketDataSpec(272093))
+    else:
+        handle = client.subscribe(TradesSpec())
+        handle.wait(5)
+        while handle.get_nowait() is not None:
+            pass
+    print("READY", flush=True)
+    try:
+        if mode == "iterate":
+            for ev in handle:
+                pass
+        elif mode == "wait":
+            handle.wait()
+        else:
+            while True:
+                handle.get()
+    except KeyboardInterrupt:
+        print("INTERRUPTED", flush=True)
+    print("STATE", client.state.name, flush=True)
+    again = client.subscribe(MarketDataSpec(76792991))
+    print("WAIT", again.wait(5), type(again.get(5)).__name__, flush=True)
+    client.stop()
+    names = [t.name for t in threading.enumerate() if t.name.startswith("ibstream-")]
+    print("THREADS", names, "SOCKETS", sim.connections, flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["iterate", "wait", "get"])
+def test_ctrl_c_while_blocked(mode: str) -> None:
+    """SIGINT while blocked in iteration / wait() / get(): the client stays usable and stop()
+    leaves no thread or socket."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT.format(here=str(HERE)), mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip() == "READY", line + (proc.stderr.read() if proc.stderr else "")
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "INTERRUPTED" in out
+    assert "STATE AUTHENTICATED" in out
+    assert "WAIT True" in out
+    assert "THREADS [] SOCKETS 0" in out
