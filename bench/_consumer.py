@@ -62,74 +62,93 @@ class Meter:
 
     def control(self, on_quit: Callable[[], None]) -> None:
         """The stdin command loop (runs in a thread)."""
-        samples: list[tuple[int, int]] = []
-        conflated0 = 0
-        sampler: threading.Thread | None = None
-        sampling = threading.Event()
+        watch: Watch | None = None
         for line in sys.stdin:
             cmd = orjson.loads(line)
             kind = cmd["cmd"]
             if kind == "quit":
                 break
             if kind == "mark":
-                sampling.clear()
-                if sampler is not None:
-                    sampler.join()
-                    sampler = None
+                if watch is not None:
+                    watch.stop()
                 self.lat = []
                 self.lat_on = bool(cmd.get("lat"))
                 self.n = 0
-                conflated0 = self.conflated()
-                samples = []
-                every = cmd.get("rss_every")
-                if every:
-                    sampling.set()
-                    sampler = threading.Thread(
-                        target=self._sample, args=(every, samples, sampling), daemon=True
-                    )
-                    sampler.start()
+                watch = Watch(self, cmd.get("rss_every"))
                 out({"ok": True})
-            elif kind == "expect":
-                out(self._wait(int(cmd["n"]), conflated0, samples))
-                sampling.clear()
+            elif kind == "expect" and watch is not None:
+                out(watch.wait(int(cmd["n"])))
+                watch.stop()
+                watch = None
+        if watch is not None:
+            watch.stop()
         on_quit()
 
-    def _sample(self, every: float, samples: list[tuple[int, int]], on: threading.Event) -> None:
-        while on.is_set():
-            samples.append((self.n, rss_kb()))
-            time.sleep(every)
 
-    def _wait(self, expected: int, conflated0: int, samples: list[tuple[int, int]]) -> dict:
-        first: tuple[int, float, float] | None = None
-        last: tuple[int, float, float] | None = None
-        prev = -1
-        quiet_since = time.perf_counter()
-        while True:
-            n = self.n
+class Watch(threading.Thread):
+    """Polls the meter from a mark on: first and last change of the count (time, CPU) and,
+    optionally, RSS samples."""
+
+    def __init__(self, meter: Meter, rss_every: float | None) -> None:
+        super().__init__(daemon=True)
+        self.meter = meter
+        self.rss_every = rss_every
+        self.conflated0 = meter.conflated()
+        self.first: tuple[int, float, float] | None = None
+        self.last: tuple[int, float, float] | None = None
+        self.samples: list[tuple[int, int]] = []
+        self._stop_flag = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        prev = 0
+        next_sample = 0.0
+        while not self._stop_flag.is_set():
+            n = self.meter.n
             now = time.perf_counter()
             if n != prev:
                 point = (n, now, time.process_time())
-                if first is None:
-                    first = point
-                last = point
+                if self.first is None:
+                    self.first = point
+                self.last = point
                 prev = n
+            if self.rss_every and now >= next_sample:
+                self.samples.append((n, rss_kb()))
+                next_sample = now + self.rss_every
+            time.sleep(POLL)
+
+    def stop(self) -> None:
+        self._stop_flag.set()
+        self.join()
+
+    def wait(self, expected: int) -> dict[str, Any]:
+        m = self.meter
+        last_n = -1
+        quiet_since = time.perf_counter()
+        while True:
+            n = m.n
+            now = time.perf_counter()
+            if n != last_n:
+                last_n = n
                 quiet_since = now
-            conflated = self.conflated() - conflated0
+            conflated = m.conflated() - self.conflated0
             if n + conflated >= expected or now - quiet_since > QUIET:
                 break
             time.sleep(POLL)
+        time.sleep(2 * POLL)  # let the poller see the final count
         res: dict[str, Any] = {
-            "delivered": self.n,
-            "conflated": self.conflated() - conflated0,
+            "delivered": m.n,
+            "conflated": m.conflated() - self.conflated0,
             "rss_kb": rss_kb(),
             "peak_rss_kb": peak_rss_kb(),
-            "rss_samples": samples[:],
+            "rss_samples": self.samples[:],
         }
+        first, last = self.first, self.last
         if first is not None and last is not None and last[0] > first[0]:
             res["window_frames"] = last[0] - first[0]
             res["window_s"] = last[1] - first[1]
             res["window_cpu_s"] = last[2] - first[2]
-        lat = sorted(self.lat)
+        lat = sorted(m.lat)
         if lat:
             res["lat_p50_us"] = lat[len(lat) // 2] / 1000
             res["lat_p99_us"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))] / 1000
@@ -191,7 +210,7 @@ async def run_bare(url: str, conids: list[int], meter: Meter) -> None:
                         m.lat.append(time.time_ns() - d["_sent_ns"])
 
         reader = asyncio.create_task(read())
-        await _wait_for(lambda: meter.n >= len(conids))
+        await _wait_for(lambda: meter.n >= 2 * len(conids), 120)
         out({"ready": True, "rss_kb": rss_kb()})
         await _control_task(meter)
         reader.cancel()
@@ -231,7 +250,7 @@ async def run_ibstream(url: str, conids: list[int], meter: Meter, callback: bool
 
             tasks = [asyncio.create_task(consume(h)) for h in handles]
             meter.conflated = lambda: sum(h.conflated for h in handles)
-        await _wait_for(lambda: meter.n >= len(conids))
+        await _wait_for(lambda: meter.n >= 2 * len(conids), 120)
         out({"ready": True, "rss_kb": rss_kb()})
         await _control_task(meter)
         for t in tasks:
@@ -246,6 +265,17 @@ def run_ibind(url: str, conids: list[int], meter: Meter, callback: bool, account
     from ibind.events import MarketData
     from ibind.ibkr_ws.ibkr_router import IbkrRouter
     from ibind.subscriptions import MarketDataSubscription
+
+    class _StampRouter(IbkrRouter):
+        """IBind's default router (it renames the field ids and drops other keys), plus
+        the bench's send stamp carried over so user code can read it."""
+
+        def _preprocess_market_data_message(self, data: dict) -> Any:
+            ev = super()._preprocess_market_data_message(data)
+            stamp = data.get("_sent_ns")
+            if stamp is not None and isinstance(ev, MarketData):
+                ev.data["_sent_ns"] = stamp
+            return ev
 
     m = meter
     sink: Any
@@ -268,8 +298,7 @@ def run_ibind(url: str, conids: list[int], meter: Meter, callback: bool, account
         cacert=False,
         sink=sink,
         use_oauth=False,
-        # raw frames (keeps "_sent_ns"; skips IBind's field renaming, which only flatters it)
-        router=IbkrRouter(unwrap_market_data=False),
+        router=_StampRouter(),
     )
     stop = threading.Event()
     try:
@@ -296,7 +325,7 @@ def run_ibind(url: str, conids: list[int], meter: Meter, callback: bool, account
 
             threading.Thread(target=drain, daemon=True).start()
         end = time.monotonic() + 30
-        while m.n < len(conids):
+        while m.n < 2 * len(conids):
             if time.monotonic() > end:
                 raise TimeoutError("IBind: no market data")
             time.sleep(0.01)
@@ -313,16 +342,17 @@ def run_ibind(url: str, conids: list[int], meter: Meter, callback: bool, account
 
 
 def run_sync(url: str, conids: list[int], meter: Meter, callback: bool) -> None:
-    from ibstream.sync import CallbackSink, QueueSink  # type: ignore[import-not-found]
-
-    import ibstream
+    from ibstream.exceptions import StreamTimeout
     from ibstream.protocol.events import MarketData
     from ibstream.protocol.specs import MarketDataSpec
+    from ibstream.sinks import CallbackSink, QueueSink
+    from ibstream.sync import Client  # not yet re-exported as ibstream.Client
 
     m = meter
     stop = threading.Event()
+    sink: Any
     if callback:
-        sink: Any = CallbackSink()
+        sink = CallbackSink()
 
         def on_md(ev: Any) -> None:
             m.n += 1
@@ -332,22 +362,27 @@ def run_sync(url: str, conids: list[int], meter: Meter, callback: bool) -> None:
         sink.on(MarketData, on_md)
     else:
         sink = QueueSink()
-    with ibstream.Client(url, verify=False, sink=sink) as client:  # type: ignore[attr-defined]
+    with Client(url, verify=False, sink=sink) as client:
         for conid in conids:
             client.subscribe(MarketDataSpec(conid, fields=tuple(FIELDS)))
         if not callback:
+            reader = sink.reader(MarketData)
+            meter.conflated = lambda: reader.conflated
 
             def drain() -> None:
+                get = reader.get
                 while not stop.is_set():
-                    ev = sink.get(timeout=0.2)
-                    if ev is not None and ev.__class__ is MarketData:
-                        m.n += 1
-                        if m.lat_on:
-                            m.lat.append(time.time_ns() - ev.raw["_sent_ns"])
+                    try:
+                        ev = get(0.2)
+                    except StreamTimeout:
+                        continue
+                    m.n += 1
+                    if m.lat_on:
+                        m.lat.append(time.time_ns() - ev.raw["_sent_ns"])
 
             threading.Thread(target=drain, daemon=True).start()
         end = time.monotonic() + 30
-        while m.n < len(conids):
+        while m.n < 2 * len(conids):
             if time.monotonic() > end:
                 raise TimeoutError("ibstream.sync: no market data")
             time.sleep(0.01)
