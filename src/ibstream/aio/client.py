@@ -25,12 +25,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 
 from ibstream.aio.buffer import EventBuffer
-from ibstream.aio.rest import GatewayRest
+from ibstream.aio.rest import GatewayRest, WebSocketLike
 from ibstream.aio.subscription import EventStream, Subscription
 from ibstream.backoff import ReconnectPolicy
 from ibstream.exceptions import (
@@ -127,10 +127,14 @@ class StreamClient:
         verify: bool = True,
         cacert: str | None = None,
         config: ClientConfig | None = None,
+        rest: GatewayRest | None = None,
     ) -> None:
         self.config = config or ClientConfig()
         tls_verify: bool | str = cacert if cacert else verify
-        self.rest = GatewayRest(url, verify=tls_verify, timeout=self.config.request_timeout)
+        #: the REST side and WebSocket handshake; tests pass ``ibstream.aio.memory.MemoryGateway``
+        self.rest: GatewayRest = rest or GatewayRest(
+            url, verify=tls_verify, timeout=self.config.request_timeout
+        )
         self._proto = StreamProtocol(self.config.protocol)
         self._policy = self.config.reconnect()
         self._rng = random.Random()
@@ -152,7 +156,7 @@ class StreamClient:
         self._control_task: asyncio.Task[None] | None = None
         self._rest_tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: asyncio.Event | None = None
-        self._ws: aiohttp.ClientWebSocketResponse[Literal[False]] | None = None
+        self._ws: WebSocketLike | None = None
         self._session_id: str | None = None
         self._outbox: list[str] = []
         self._started: asyncio.Future[None] | None = None
@@ -496,9 +500,7 @@ class StreamClient:
                 self._pump()
             log.info("disconnected (code=%s, reason=%r)", code, reason)
 
-    async def _read_loop(
-        self, ws: aiohttp.ClientWebSocketResponse[Literal[False]]
-    ) -> tuple[int | None, str]:
+    async def _read_loop(self, ws: WebSocketLike) -> tuple[int | None, str]:
         proto = self._proto
         receive_frame = proto.receive_frame
         pump = self._pump

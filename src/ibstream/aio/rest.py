@@ -13,7 +13,7 @@ import logging
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -29,9 +29,49 @@ from ibstream.exceptions import (
 )
 from ibstream.masking import mask
 
-__all__ = ["AuthInfo", "GatewayRest", "TickleInfo", "make_ssl_context", "normalize_base_url"]
+__all__ = [
+    "AuthInfo",
+    "GatewayRest",
+    "TickleInfo",
+    "WSMessageLike",
+    "WebSocketLike",
+    "make_ssl_context",
+    "normalize_base_url",
+]
 
 log = logging.getLogger("ibstream.rest")
+
+
+class WSMessageLike(Protocol):
+    """One received WebSocket message (aiohttp's ``WSMessage`` and its no-decode variant)."""
+
+    @property
+    def type(self) -> aiohttp.WSMsgType: ...
+
+    @property
+    def data(self) -> Any: ...
+
+    @property
+    def extra(self) -> Any: ...
+
+
+class WebSocketLike(Protocol):
+    """The part of aiohttp's ``ClientWebSocketResponse`` the client uses (also implemented by
+    the in-memory fake in :mod:`ibstream.aio.memory`)."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def close_code(self) -> int | None: ...
+
+    def exception(self) -> BaseException | None: ...
+
+    async def receive(self, timeout: float | None = None) -> WSMessageLike: ...
+
+    async def send_str(self, data: str, compress: int | None = None) -> None: ...
+
+    async def close(self, *, code: int = ..., message: bytes = ...) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -246,9 +286,7 @@ class GatewayRest:
         )
         return [r for r in body if isinstance(r, dict)] if isinstance(body, list) else []
 
-    async def ws_connect(
-        self, session_id: str, *, heartbeat: float | None = 10.0
-    ) -> aiohttp.ClientWebSocketResponse[Literal[False]]:
+    async def ws_connect(self, session_id: str, *, heartbeat: float | None = 10.0) -> WebSocketLike:
         """Open the WebSocket with ``Cookie: api={"session":"..."}`` (protocol.md §1.3).
 
         Text frames are delivered as bytes (``decode_text=False``): IBKR sometimes puts non-UTF-8
