@@ -1,0 +1,203 @@
+"""Service settings: one frozen dataclass, merged from defaults < JSON file < environment < flags.
+
+Settings are parsed here only (never as library defaults). Environment variables are the upper-case
+option names with an ``IBSTREAM_`` prefix (``IBSTREAM_URL``, ``IBSTREAM_TOKEN``,
+``IBSTREAM_TOKEN_FILE``, ``IBSTREAM_HOST``, ``IBSTREAM_PORT``, ``IBSTREAM_CACERT``,
+``IBSTREAM_INSECURE``, ``IBSTREAM_SIM``, ``IBSTREAM_GRACE``...). A config file is a JSON object
+with the same names in snake case (``{"url": ..., "port": 8800, "grace": 5}``).
+
+Binding to anything but a loopback address requires a bearer token (:meth:`ServiceConfig.check`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ibstream.exceptions import InvalidArgument
+
+__all__ = ["DEFAULT_GATEWAY_URL", "ServiceConfig", "is_loopback", "load_config"]
+
+DEFAULT_GATEWAY_URL = "https://localhost:5000/v1/api"
+ENV_PREFIX = "IBSTREAM_"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceConfig:
+    """Everything ``ibstream serve`` can be told."""
+
+    # Upstream gateway
+    url: str = DEFAULT_GATEWAY_URL
+    cacert: str | None = None
+    insecure: bool = False
+    #: Run the embedded gateway simulator in this process and connect to it (plain HTTP).
+    sim: bool = False
+    #: Simulator ``smd`` cadence per conid (``0`` = saturation); only with ``sim``.
+    sim_update_interval: float = 0.25
+
+    # Listener
+    host: str = "127.0.0.1"
+    port: int = 8800
+    token: str | None = field(default=None, repr=False)
+    token_file: str | None = None
+    #: Browser origins allowed to open WebSockets/SSE (besides the service's own origin).
+    allowed_origins: tuple[str, ...] = ()
+
+    # Sharing and delivery
+    #: Seconds an upstream stream outlives its last consumer (a quick re-subscribe reuses it).
+    grace: float = 5.0
+    #: Per-consumer queue size (events); market data conflates beyond it, other events overflow.
+    buffer_size: int = 10_000
+    #: A consumer that overflowed gets this long to read its notice before it is cut off.
+    slow_consumer_timeout: float = 5.0
+    #: Largest WebSocket message of the plain stream (several events per message, one per line).
+    max_batch_bytes: int = 65_536
+
+    # GraphQL limits
+    max_query_depth: int = 8
+    max_aliases: int = 30
+    max_tokens: int = 2_000
+
+    # Start-up
+    #: ``service: <URL>`` is printed once upstream is authenticated or after this many seconds.
+    ready_wait: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise InvalidArgument("port", f"must be 0..65535, got {self.port!r}")
+        if self.grace < 0:
+            raise InvalidArgument("grace", f"must be >= 0 seconds, got {self.grace!r}")
+        if self.buffer_size < 1:
+            raise InvalidArgument("buffer_size", f"must be >= 1, got {self.buffer_size!r}")
+        if self.max_query_depth < 1:
+            raise InvalidArgument("max_query_depth", "must be >= 1")
+
+    def resolved_token(self) -> str | None:
+        """The bearer token: ``token`` or the first line of ``token_file`` (stripped)."""
+        if self.token:
+            return self.token
+        if self.token_file:
+            try:
+                text = Path(self.token_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise InvalidArgument(
+                    "token_file", f"cannot read {self.token_file}: {exc}"
+                ) from exc
+            if not text:
+                raise InvalidArgument("token_file", f"{self.token_file} is empty")
+            return text.splitlines()[0].strip()
+        return None
+
+    def check(self) -> str | None:
+        """Validate the combination; returns the token. Raises ``InvalidArgument`` with a clear
+        message, e.g. when binding a non-loopback address without a token."""
+        token = self.resolved_token()
+        if token is None and not is_loopback(self.host):
+            raise InvalidArgument(
+                "host",
+                f"refusing to listen on {self.host!r} without a bearer token: consumers on "
+                "other machines could read your orders and account data. Pass --token-file FILE "
+                "(or --token / IBSTREAM_TOKEN), or bind 127.0.0.1",
+            )
+        if token is not None and len(token) < 8:
+            raise InvalidArgument("token", "must be at least 8 characters")
+        if self.cacert and self.insecure:
+            raise InvalidArgument("insecure", "--cacert and --insecure exclude each other")
+        return token
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+_BOOL_TRUE = {"1", "true", "yes", "on"}
+_BOOL_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _coerce(name: str, kind: str, value: Any) -> Any:
+    """``value`` (from a file, the environment or a flag) as the field's type."""
+    if value is None:
+        return None
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _BOOL_TRUE:
+                return True
+            if text in _BOOL_FALSE:
+                return False
+            raise ValueError(f"not a boolean: {value!r}")
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind.startswith("tuple"):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(v).strip() for v in items if str(v).strip())
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(name, f"bad value {value!r}: {exc}") from exc
+    return str(value)
+
+
+def _kinds() -> dict[str, str]:
+    out = {}
+    for f in fields(ServiceConfig):
+        t = str(f.type)
+        if t.startswith("bool"):
+            out[f.name] = "bool"
+        elif t.startswith("int"):
+            out[f.name] = "int"
+        elif t.startswith("float"):
+            out[f.name] = "float"
+        elif t.startswith("tuple"):
+            out[f.name] = "tuple"
+        else:
+            out[f.name] = "str"
+    return out
+
+
+def load_config(
+    file: str | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ServiceConfig:
+    """Defaults, then the JSON ``file``, then ``env`` (default ``os.environ``), then
+    ``overrides`` (command-line flags; ``None`` values are ignored)."""
+    kinds = _kinds()
+    values: dict[str, Any] = {}
+    if file:
+        try:
+            data = orjson.loads(Path(file).read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise InvalidArgument("config", f"cannot read {file}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidArgument("config", f"{file} must hold a JSON object")
+        for key, value in data.items():
+            name = key.replace("-", "_")
+            if name not in kinds:
+                raise InvalidArgument("config", f"unknown setting {key!r} in {file}")
+            values[name] = _coerce(name, kinds[name], value)
+    environ = os.environ if env is None else env
+    for name, kind in kinds.items():
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _coerce(name, kind, raw)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            if name not in kinds:
+                raise InvalidArgument(name, "unknown setting")
+            values[name] = _coerce(name, kinds[name], value)
+    return replace(ServiceConfig(), **values)

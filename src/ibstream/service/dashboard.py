@@ -1,0 +1,251 @@
+"""The dashboard served at ``/``: one static page, live over the service's own ``/stream``.
+
+Kept as a Python string so it ships inside the package without package-data rules. The page
+subscribes to market data for the conids in its ``?conids=`` query (default: a few simulator
+instruments), orders and P&L; a ``?token=`` query is passed on to the WebSocket (browsers cannot
+set an ``Authorization`` header on WebSockets). It shows a banner whenever its own socket or the
+upstream session is down, and reconnects with backoff.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+__all__ = ["DASHBOARD_HTML", "dashboard"]
+
+DASHBOARD_HTML = r"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>ibstream dashboard</title>
+<style>
+  :root { --bg:#0f1419; --panel:#171d24; --line:#26303b; --text:#d8dee6; --dim:#7d8896;
+          --up:#3fb950; --down:#f85149; --warn:#d29922; --accent:#58a6ff; }
+  * { box-sizing: border-box; }
+  body { margin:0; font:14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif;
+         background:var(--bg); color:var(--text); }
+  header { display:flex; align-items:center; gap:16px; padding:12px 20px;
+           border-bottom:1px solid var(--line); background:var(--panel); }
+  header h1 { font-size:16px; margin:0; font-weight:600; letter-spacing:.3px; }
+  .badge { padding:3px 10px; border-radius:12px; font-size:12px; font-weight:600;
+           border:1px solid var(--line); }
+  .ok { color:var(--up); border-color:var(--up); }
+  .bad { color:var(--down); border-color:var(--down); }
+  .warn { color:var(--warn); border-color:var(--warn); }
+  #banner { display:none; padding:10px 20px; background:#3d1d1d; color:#ffb4ad;
+            border-bottom:1px solid var(--down); font-weight:600; }
+  #banner.show { display:block; }
+  main { display:grid; grid-template-columns: 2fr 1fr; gap:16px; padding:16px 20px; }
+  section { background:var(--panel); border:1px solid var(--line); border-radius:8px;
+            overflow:hidden; }
+  section h2 { margin:0; padding:10px 14px; font-size:13px; text-transform:uppercase;
+               letter-spacing:.6px; color:var(--dim); border-bottom:1px solid var(--line); }
+  table { width:100%; border-collapse:collapse; font-variant-numeric: tabular-nums; }
+  th, td { padding:7px 12px; text-align:right; border-bottom:1px solid var(--line); }
+  th { color:var(--dim); font-weight:500; font-size:12px; }
+  td:first-child, th:first-child { text-align:left; }
+  tr.stale td { color:var(--dim); }
+  .up { color:var(--up); } .down { color:var(--down); }
+  .flash { animation: flash .6s ease-out; }
+  @keyframes flash { from { background:#24405f; } to { background:transparent; } }
+  .kv { display:grid; grid-template-columns: 1fr auto; gap:6px 12px; padding:12px 14px; }
+  .kv div:nth-child(odd) { color:var(--dim); }
+  #log { font:12px ui-monospace, monospace; padding:8px 14px; max-height:180px; overflow:auto;
+         color:var(--dim); }
+  .full { grid-column: 1 / -1; }
+  .empty { padding:12px 14px; color:var(--dim); }
+</style>
+</head>
+<body>
+<header>
+  <h1>ibstream</h1>
+  <span id="svc" class="badge warn">service: connecting</span>
+  <span id="up" class="badge warn">upstream: unknown</span>
+  <span id="acct" class="badge">account: -</span>
+</header>
+<div id="banner" role="alert"></div>
+<main>
+  <section>
+    <h2>Tickers</h2>
+    <table id="tickers"><thead><tr><th>Symbol</th><th>Conid</th><th>Last</th><th>Change</th>
+      <th>%</th><th>Bid</th><th>Ask</th><th>Volume</th><th>Updates</th></tr></thead>
+      <tbody></tbody></table>
+  </section>
+  <section>
+    <h2>P&amp;L</h2>
+    <div id="pnl" class="kv"><div>no data yet</div><div></div></div>
+  </section>
+  <section class="full">
+    <h2>Orders</h2>
+    <table id="orders"><thead><tr><th>Order</th><th>Symbol</th><th>Side</th><th>Type</th>
+      <th>Qty</th><th>Filled</th><th>Price</th><th>Status</th></tr></thead><tbody></tbody></table>
+    <div id="noorders" class="empty">no orders</div>
+  </section>
+  <section class="full">
+    <h2>Events</h2>
+    <div id="log"></div>
+  </section>
+</main>
+<script>
+"use strict";
+const params = new URLSearchParams(location.search);
+const token = params.get("token");
+const conids = (params.get("conids") || "265598,272093,76792991,4815747,756733")
+  .split(",").map(s => parseInt(s, 10)).filter(n => n > 0);
+const FIELDS = ["31", "55", "82", "83", "84", "86", "87", "7059"];
+const tickers = new Map(), orders = new Map(), pnl = new Map();
+let ws = null, retry = 0, upstream = "UNKNOWN", sockState = "connecting", timer = null;
+
+const $ = id => document.getElementById(id);
+function fmt(v, d) {
+  if (v === undefined || v === null || v === "") return "-";
+  if (typeof v === "number") return v.toLocaleString(undefined,
+    {minimumFractionDigits: d ?? 2, maximumFractionDigits: d ?? 2});
+  return String(v);
+}
+function log(text) {
+  const el = $("log"), line = document.createElement("div");
+  line.textContent = new Date().toLocaleTimeString() + "  " + text;
+  el.prepend(line);
+  while (el.childNodes.length > 60) el.removeChild(el.lastChild);
+}
+function render() {
+  const sockOk = sockState === "open", upOk = upstream === "AUTHENTICATED";
+  $("svc").textContent = "service: " + (sockOk ? "connected" : sockState);
+  $("svc").className = "badge " + (sockOk ? "ok" : "bad");
+  $("up").textContent = "upstream: " + upstream;
+  $("up").className = "badge " + (upOk ? "ok" : "bad");
+  const banner = $("banner");
+  if (!sockOk) {
+    banner.textContent = "Disconnected from the service - reconnecting\u2026";
+    banner.className = "show"; banner.dataset.state = "disconnected";
+  } else if (!upOk) {
+    banner.textContent = "Upstream session " + upstream + " - reconnecting\u2026 " +
+      "(prices are stale)";
+    banner.className = "show"; banner.dataset.state = "upstream-down";
+  } else { banner.className = ""; banner.dataset.state = "ok"; }
+  document.body.dataset.state = banner.dataset.state;
+  for (const tr of document.querySelectorAll("#tickers tbody tr"))
+    tr.classList.toggle("stale", !(sockOk && upOk));
+}
+function tickerRow(conid) {
+  let t = tickers.get(conid);
+  if (!t) {
+    const tr = document.createElement("tr");
+    tr.id = "t-" + conid; tr.dataset.conid = conid;
+    tr.innerHTML = "<td class=sym></td><td>" + conid + "</td><td class=last></td>" +
+      "<td class=chg></td><td class=pct></td><td class=bid></td><td class=ask></td>" +
+      "<td class=vol></td><td class=n>0</td>";
+    $("tickers").tBodies[0].appendChild(tr);
+    t = {tr, values: {}, n: 0};
+    tickers.set(conid, t);
+  }
+  return t;
+}
+function onMarketData(m) {
+  const t = tickerRow(m.conid);
+  Object.assign(t.values, m.values);
+  t.n += 1;
+  const v = t.values, cells = t.tr.cells;
+  const chg = typeof v["82"] === "number" ? v["82"] : null;
+  cells[0].textContent = v["55"] || "?";
+  cells[2].textContent = fmt(v["31"]);
+  cells[3].textContent = fmt(chg);
+  cells[4].textContent = fmt(v["83"]);
+  cells[3].className = cells[4].className = chg === null ? "" : (chg >= 0 ? "up" : "down");
+  cells[5].textContent = fmt(v["84"]); cells[6].textContent = fmt(v["86"]);
+  cells[7].textContent = fmt(v["87"], 0); cells[8].textContent = t.n;
+  if ("31" in m.values) {
+    cells[2].classList.remove("flash"); void cells[2].offsetWidth; cells[2].classList.add("flash");
+  }
+}
+function onOrder(o) {
+  const cur = orders.get(o.order_id) || {};
+  Object.assign(cur, o.changes || {});
+  cur.status = o.status || cur.status;
+  orders.set(o.order_id, cur);
+  const body = $("orders").tBodies[0];
+  body.innerHTML = "";
+  for (const [id, c] of [...orders.entries()].slice(-15).reverse()) {
+    const tr = body.insertRow();
+    for (const v of [id, c.ticker, c.side, c.orderType, fmt(c.totalSize, 0),
+                     fmt(c.filledQuantity, 0), fmt(c.price), c.status])
+      tr.insertCell().textContent = v ?? "-";
+  }
+  $("noorders").style.display = orders.size ? "none" : "block";
+}
+function onPnl(p) {
+  pnl.set(p.row, p);
+  const el = $("pnl"); el.innerHTML = "";
+  for (const [row, r] of pnl) {
+    for (const [label, value] of [[row + " daily", r.daily_pnl], ["unrealized", r.unrealized_pnl],
+                                  ["net liquidity", r.net_liquidity],
+                                  ["market value", r.market_value]]) {
+      const k = document.createElement("div"), v = document.createElement("div");
+      k.textContent = label; v.textContent = fmt(value);
+      if (label.endsWith("daily") || label === "unrealized")
+        v.className = value >= 0 ? "up" : "down";
+      el.append(k, v);
+    }
+  }
+}
+function handle(m) {
+  switch (m.type) {
+    case "MarketData": onMarketData(m); break;
+    case "OrderUpdate": onOrder(m); break;
+    case "Pnl": onPnl(m); break;
+    case "Status":
+      upstream = m.session;
+      if (m.accounts && m.accounts.length) $("acct").textContent = "account: " + m.accounts[0];
+      render(); break;
+    case "SessionStateChanged":
+      upstream = m.current; log("upstream " + m.previous + " \u2192 " + m.current +
+        (m.reason ? " (" + m.reason + ")" : "")); render(); break;
+    case "AccountInfo":
+      if (m.accounts && m.accounts.length) $("acct").textContent = "account: " + m.accounts[0];
+      break;
+    case "Gap": log("gap on " + m.key + ": " + (m.end - m.start).toFixed(2) + " s missed"); break;
+    case "Error": case "SlowConsumer": case "Closing":
+      log(m.type + ": " + (m.message || m.reason)); break;
+    case "Bulletin": case "Notification": log(m.type + ": " + (m.message || m.text)); break;
+  }
+}
+function connect() {
+  const url = new URL("stream", location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  if (token) url.searchParams.set("token", token);
+  sockState = "connecting"; render();
+  ws = new WebSocket(url);
+  ws.onopen = () => {
+    retry = 0; sockState = "open"; render(); log("connected to the service");
+    ws.send(JSON.stringify({op: "subscribe", id: 1, specs: [
+      ...conids.map(conid => ({topic: "md", conid, fields: FIELDS})),
+      {topic: "or"}, {topic: "pl"}]}));
+  };
+  ws.onmessage = e => {
+    for (const line of String(e.data).split("\n")) if (line) handle(JSON.parse(line));
+  };
+  ws.onclose = e => {
+    sockState = "reconnecting"; render();
+    log("service socket closed (" + e.code + (e.reason ? " " + e.reason : "") + ")");
+    const delay = Math.min(5000, 250 * 2 ** retry++);
+    clearTimeout(timer); timer = setTimeout(connect, delay);
+  };
+  ws.onerror = () => {};
+}
+render();
+connect();
+</script>
+</body>
+</html>
+"""
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    """``GET /``: the dashboard page."""
+    return web.Response(
+        text=DASHBOARD_HTML,
+        content_type="text/html",
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )

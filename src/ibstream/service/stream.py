@@ -1,0 +1,327 @@
+"""The plain streaming endpoints: ``/stream`` (WebSocket, JSON protocol) and ``/events`` (SSE).
+
+Both are described in ``docs/service.md``. In short: events are the JSON of
+:func:`ibstream.serialize.event_to_json` (``{"type": "MarketData", ...}``), encoded once by the
+hub and sent as-is; a WebSocket message carries one or more of them, one per line (``?batch=0``:
+exactly one); an SSE ``data:`` line carries one. Each connection is one hub consumer with its own
+queue and its own writer task, so a slow reader only ever delays itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from ibstream.exceptions import IBStreamError
+from ibstream.protocol.specs import Spec, Topic
+from ibstream.service.hub import Consumer, Hub
+from ibstream.service.keys import CONFIG, HUB
+from ibstream.service.queue import QueueClosed, QueueOverflow
+from ibstream.service.specs import (
+    SESSION_TOPIC,
+    Filters,
+    parse_key,
+    spec_from_dict,
+    spec_to_dict,
+)
+
+__all__ = [
+    "CLOSE_SHUTDOWN",
+    "CLOSE_SLOW_CONSUMER",
+    "events_handler",
+    "stream_handler",
+]
+
+log = logging.getLogger("ibstream.service")
+
+CLOSE_SLOW_CONSUMER = 4008
+"""WebSocket close code for a consumer disconnected because it could not keep up."""
+CLOSE_SHUTDOWN = int(WSCloseCode.GOING_AWAY)
+"""WebSocket close code when the service shuts down (1001)."""
+SSE_KEEPALIVE = 15.0
+
+
+def _msg(obj: dict[str, Any]) -> bytes:
+    return orjson.dumps(obj)
+
+
+def _abort(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+# -- WebSocket ---------------------------------------------------------------------------------
+
+
+async def stream_handler(request: web.Request) -> web.StreamResponse:
+    """``GET /stream``: the plain WebSocket protocol."""
+    hub = request.app[HUB]
+    max_bytes = request.app[CONFIG].max_batch_bytes
+    query = request.query
+    batch = query.get("batch", "1") not in ("0", "false")
+    try:
+        filters = Filters.parse(query.get("topic"), query.get("conid"), query.get("account"))
+    except IBStreamError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    try:
+        consumer = hub.open_consumer(
+            "ws",
+            request.remote or "",
+            filters=filters,
+            session_events=query.get("session", "1") not in ("0", "false"),
+        )
+    except IBStreamError as exc:
+        return web.json_response({"error": str(exc)}, status=503)
+    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=1 << 20)
+    await ws.prepare(request)
+    consumer.abort = lambda: _abort(request)
+    consumer.queue.put_raw(_msg(hub.status_message()))
+    writer = asyncio.create_task(
+        _ws_writer(ws, consumer, max_bytes if batch else 1), name=f"ibstream-{consumer.id}"
+    )
+    try:
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                _handle_op(hub, consumer, msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                _reply(consumer, {"type": "Error", "message": "send JSON text messages"})
+    finally:
+        hub.close_consumer(consumer, "client left")
+        if not writer.done():
+            # Give the writer a moment to send a final notice, then stop it.
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(writer), 1.0)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+    return ws
+
+
+async def _ws_writer(ws: web.WebSocketResponse, consumer: Consumer, max_bytes: int) -> None:
+    queue = consumer.queue
+    text = WSMsgType.TEXT
+    try:
+        while True:
+            chunks = await queue.get_encoded(max_bytes)
+            payload = chunks[0] if len(chunks) == 1 else b"\n".join(chunks)
+            await ws.send_frame(payload, text)
+            consumer.sent_events += len(chunks)
+            consumer.sent_messages += 1
+            consumer.sent_bytes += len(payload)
+    except QueueOverflow as exc:
+        with contextlib.suppress(Exception):
+            await ws.send_frame(_msg({"type": "SlowConsumer", "reason": str(exc)}), text)
+            await ws.close(code=CLOSE_SLOW_CONSUMER, message=b"slow consumer")
+    except QueueClosed:
+        reason = consumer.close_reason
+        if reason and reason != "client left":
+            with contextlib.suppress(Exception):
+                await ws.send_frame(_msg({"type": "Closing", "reason": reason}), text)
+                await ws.close(code=CLOSE_SHUTDOWN, message=reason.encode()[:120])
+    except (ConnectionError, RuntimeError) as exc:
+        log.debug("consumer %s: send failed: %s", consumer.id, exc)
+
+
+def _reply(consumer: Consumer, obj: dict[str, Any]) -> None:
+    consumer.queue.put_raw(_msg(obj))
+
+
+def _handle_op(hub: Hub, consumer: Consumer, text: str) -> None:
+    """Carry out one client message; every outcome is a reply on the consumer's own queue."""
+    rid: Any = None
+    try:
+        req = orjson.loads(text)
+        if not isinstance(req, dict):
+            raise ValueError("a message must be a JSON object with an 'op'")
+        rid = req.get("id")
+        op = req.get("op")
+        if op == "subscribe":
+            _op_subscribe(hub, consumer, req, rid)
+        elif op == "unsubscribe":
+            _op_unsubscribe(hub, consumer, req, rid)
+        elif op == "filter":
+            filters = Filters.parse(req.get("topics"), req.get("conids"), req.get("accounts"))
+            hub.set_filters(consumer, filters)
+            out = filters.to_dict() if filters else Filters().to_dict()
+            _reply(consumer, {"type": "Filters", "id": rid, **out})
+        elif op == "status":
+            _reply(
+                consumer,
+                {
+                    **hub.status_message(),
+                    "id": rid,
+                    "keys": sorted(str(k) for k in consumer.keys),
+                },
+            )
+        elif op == "ping":
+            _reply(consumer, {"type": "Pong", "id": rid})
+        else:
+            raise ValueError(
+                f"unknown op {op!r} (expected subscribe, unsubscribe, filter, status or ping)"
+            )
+    except (orjson.JSONDecodeError, ValueError, IBStreamError) as exc:
+        _reply(consumer, {"type": "Error", "id": rid, "message": str(exc)})
+
+
+def _specs_of(req: dict[str, Any]) -> list[Spec]:
+    if "specs" in req:
+        items = req["specs"]
+        if not isinstance(items, list) or not items:
+            raise ValueError("'specs' must be a non-empty list of spec objects")
+        return [spec_from_dict(s) for s in items]
+    if "spec" not in req:
+        raise ValueError("subscribe needs 'spec' (an object) or 'specs' (a list)")
+    return [spec_from_dict(req["spec"])]
+
+
+def _op_subscribe(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any) -> None:
+    specs = _specs_of(req)
+    for spec in specs:
+        up = hub.attach(consumer, spec)
+        st = hub.subscription_state(up.key)
+        _reply(
+            consumer,
+            {
+                "type": "Subscribed",
+                "id": rid,
+                "key": str(up.key),
+                "state": st.name if st is not None else "PENDING",
+                "spec": spec_to_dict(up.spec),
+            },
+        )
+
+
+def _op_unsubscribe(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any) -> None:
+    if "key" in req:
+        keys = [parse_key(req["key"])]
+    elif "keys" in req and isinstance(req["keys"], list):
+        keys = [parse_key(k) for k in req["keys"]]
+    else:
+        keys = [s.key for s in _specs_of(req)]
+    for key in keys:
+        held = hub.detach(consumer, key)
+        _reply(consumer, {"type": "Unsubscribed", "id": rid, "key": str(key), "held": held})
+
+
+# -- Server-Sent Events ------------------------------------------------------------------------
+
+
+def specs_from_query(query: Any) -> tuple[list[Spec], Filters | None]:
+    """``/events`` query -> the specs to subscribe and the consumer's filters.
+
+    ``topic`` (comma-separated or repeated): md, mh, bd, or, tr, pl, sd, ld, session;
+    ``conid`` (for md/mh/bd, and a filter), ``account`` (for bd/sd/ld, and a filter),
+    ``fields`` (market data field ids), ``exchange``.
+    """
+
+    def many(name: str) -> list[str]:
+        out: list[str] = []
+        for value in query.getall(name, []):
+            out.extend(v.strip() for v in value.split(",") if v.strip())
+        return out
+
+    topics = many("topic")
+    if not topics:
+        raise ValueError("'topic' is required: md, mh, bd, or, tr, pl, sd, ld or session")
+    conids: list[int] = []
+    for c in many("conid"):
+        try:
+            conids.append(int(c))
+        except ValueError:
+            raise ValueError(f"conid must be an integer, got {c!r}") from None
+    accounts = many("account")
+    fields = many("fields")
+    exchange = query.get("exchange")
+    specs: list[Spec] = []
+    for topic in dict.fromkeys(topics):
+        if topic == SESSION_TOPIC:
+            continue
+        base: dict[str, Any] = {"topic": topic}
+        if topic in (Topic.MARKET_DATA, Topic.MARKET_HISTORY, Topic.PRICE_LADDER):
+            if not conids:
+                raise ValueError(f"topic {topic!r} needs 'conid'")
+            for conid in conids:
+                spec: dict[str, Any] = {**base, "conid": conid, "exchange": exchange}
+                if topic == Topic.MARKET_DATA and fields:
+                    spec["fields"] = fields
+                if topic == Topic.PRICE_LADDER:
+                    if not accounts:
+                        raise ValueError("topic 'bd' needs 'account'")
+                    specs.extend(spec_from_dict({**spec, "account": a}) for a in accounts)
+                else:
+                    specs.append(spec_from_dict(spec))
+        elif topic in (Topic.ACCOUNT_SUMMARY, Topic.ACCOUNT_LEDGER):
+            if not accounts:
+                raise ValueError(f"topic {topic!r} needs 'account'")
+            specs.extend(spec_from_dict({**base, "account": a}) for a in accounts)
+        else:
+            specs.append(spec_from_dict(base))
+    session = query.get("session", "1") not in ("0", "false")
+    filter_topics = set(topics) | ({SESSION_TOPIC} if session else set())
+    filters = Filters.parse(sorted(filter_topics), conids or None, accounts or None)
+    return specs, filters
+
+
+async def events_handler(request: web.Request) -> web.StreamResponse:
+    """``GET /events?topic=md&conid=265598``: Server-Sent Events, one event per ``data:``."""
+    hub = request.app[HUB]
+    max_bytes = request.app[CONFIG].max_batch_bytes
+    try:
+        specs, filters = specs_from_query(request.query)
+        consumer = hub.open_consumer("sse", request.remote or "", filters=filters)
+    except (ValueError, IBStreamError) as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    try:
+        for spec in specs:
+            hub.attach(consumer, spec)
+    except IBStreamError as exc:
+        hub.close_consumer(consumer, "bad request")
+        return web.json_response({"error": str(exc)}, status=400)
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    consumer.abort = lambda: _abort(request)
+    try:
+        await resp.prepare(request)
+        await resp.write(b"retry: 2000\ndata: " + _msg(hub.status_message()) + b"\n\n")
+        await _sse_writer(resp, consumer, max_bytes)
+    except (ConnectionError, RuntimeError) as exc:
+        log.debug("consumer %s: send failed: %s", consumer.id, exc)
+    finally:
+        hub.close_consumer(consumer, "client left")
+    return resp
+
+
+async def _sse_writer(resp: web.StreamResponse, consumer: Consumer, max_bytes: int) -> None:
+    queue = consumer.queue
+    while True:
+        try:
+            async with asyncio.timeout(SSE_KEEPALIVE):
+                chunks = await queue.get_encoded(max_bytes)
+        except TimeoutError:
+            await resp.write(b": keepalive\n\n")
+            continue
+        except QueueOverflow as exc:
+            notice = _msg({"type": "SlowConsumer", "reason": str(exc)})
+            await resp.write(b"event: error\ndata: " + notice + b"\n\n")
+            return
+        except QueueClosed:
+            if consumer.close_reason and consumer.close_reason != "client left":
+                notice = _msg({"type": "Closing", "reason": consumer.close_reason})
+                await resp.write(b"event: close\ndata: " + notice + b"\n\n")
+            return
+        payload = b"".join([b"data: " + c + b"\n\n" for c in chunks])
+        await resp.write(payload)
+        consumer.sent_events += len(chunks)
+        consumer.sent_messages += len(chunks)
+        consumer.sent_bytes += len(payload)
