@@ -11,14 +11,13 @@ import argparse
 import asyncio
 import contextlib
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ibstream.aio.client import ClientConfig, StreamClient
-from ibstream.cli.common import EXIT_USAGE, CliError, embedded_simulator, stop_on_signals
-from ibstream.cli.view import MarketView, run_view, stdout_is_terminal
+from ibstream.cli.common import EXIT_USAGE, CliError, stop_on_signals
 from ibstream.exceptions import IBStreamError
-from ibstream.protocol.specs import MarketDataSpec, OrdersSpec, PnlSpec, TradesSpec
-from ibstream.sim import DEFAULT_INSTRUMENTS, Simulator
+
+if TYPE_CHECKING:
+    from ibstream.sim import Simulator
 
 __all__ = ["register", "run"]
 
@@ -27,12 +26,12 @@ DEFAULT_SYMBOLS = ("AAPL", "MSFT", "TSLA", "NVDA", "SPY")
 
 def register(subparsers: Any) -> None:
     """Add the ``demo`` subparser."""
-    known = ", ".join(f"{i.symbol}={i.conid}" for i in DEFAULT_INSTRUMENTS)
     p: argparse.ArgumentParser = subparsers.add_parser(
         "demo",
         help="live market view against a built-in gateway simulator (no gateway needed)",
         description=__doc__,
-        epilog=f"Simulated instruments: {known}.",
+        epilog="The simulator's instruments: AAPL MSFT TSLA NVDA SPY AMZN GOOG META (stocks), "
+        "ES (future), EUR (EUR.USD); symbols or conids.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -60,6 +59,8 @@ def register(subparsers: Any) -> None:
 
 
 def _pick_conids(names: list[str] | None) -> list[int]:
+    from ibstream.sim import DEFAULT_INSTRUMENTS
+
     by_symbol = {i.symbol: i.conid for i in DEFAULT_INSTRUMENTS}
     known = set(by_symbol.values())
     out: list[int] = []
@@ -101,6 +102,12 @@ async def _trader(sim: Simulator, conids: list[int], stop: asyncio.Event) -> Non
 
 
 async def _demo(args: argparse.Namespace) -> int:
+    from ibstream.aio.client import ClientConfig, StreamClient
+    from ibstream.cli.connect import embedded_simulator
+    from ibstream.cli.view import MarketView, run_view, stdout_is_terminal
+    from ibstream.protocol.specs import MarketDataSpec, OrdersSpec, PnlSpec, TradesSpec
+    from ibstream.sim import DEFAULT_INSTRUMENTS
+
     conids = _pick_conids(args.conids)
     if args.rate <= 0:
         raise CliError("--rate must be > 0", EXIT_USAGE)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ibstream.cli.common import EXIT_GATEWAY, EXIT_USAGE, CliError
+from ibstream.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError
 from ibstream.cli.replay_cmd import replay_events
 from ibstream.protocol.events import MarketData
 from ibstream.state import Ticker
@@ -94,17 +94,6 @@ def _default_output(path: str, conid: int) -> Path:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.dates as mdates
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise CliError(
-            "plotting needs matplotlib: pip install 'ibstream[plot]' (or pip install matplotlib)",
-            EXIT_GATEWAY,
-        ) from exc
     all_series = load_series(args.file)
     if not all_series:
         raise CliError(f"{args.file}: no market data in this recording", EXIT_USAGE)
@@ -115,6 +104,17 @@ def _plot(args: argparse.Namespace) -> int:
             f"{c}" + (f" ({s.symbol})" if s.symbol else "") for c, s in all_series.items()
         )
         raise CliError(f"{args.file}: no market data for conid {conid}; recorded: {known}", 2)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.dates as mdates
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise CliError(
+            "plotting needs matplotlib: pip install 'ibstream[plot]' (or pip install matplotlib)",
+            EXIT_FAILURE,
+        ) from exc
     output = Path(args.output) if args.output else _default_output(args.file, conid)
 
     times = [dt.datetime.fromtimestamp(t) for t in series.t]

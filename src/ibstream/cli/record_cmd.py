@@ -14,20 +14,14 @@ import asyncio
 import contextlib
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ibstream.aio.recorder import FrameRecorder
-from ibstream.cli.common import (
-    EXIT_USAGE,
-    CliError,
-    add_gateway_args,
-    check_client,
-    resolve_instruments,
-    stop_on_signals,
-)
+from ibstream.cli.common import EXIT_USAGE, CliError, add_gateway_args, stop_on_signals
 from ibstream.cli.specs import GRAMMAR, build_specs, parse_spec
-from ibstream.cli.watch_cmd import connected_client
 from ibstream.exceptions import InvalidArgument
+
+if TYPE_CHECKING:
+    from ibstream.aio.recorder import FrameRecorder
 
 __all__ = ["register", "run"]
 
@@ -73,6 +67,9 @@ def _size(n: int) -> str:
 
 
 async def _record(args: argparse.Namespace) -> int:
+    from ibstream.aio.recorder import FrameRecorder
+    from ibstream.cli.connect import check_client, connected_client, resolve_instruments
+
     if args.duration is not None and args.duration < 0:
         raise CliError("--duration must be >= 0", EXIT_USAGE)
     parsed = [parse_spec(text) for text in args.specs]

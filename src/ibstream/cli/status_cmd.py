@@ -11,10 +11,15 @@ import argparse
 import asyncio
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ibstream.aio.rest import AuthInfo, GatewayRest
-from ibstream.cli.common import EXIT_GATEWAY, add_gateway_args, gateway_target, tls_message
+from ibstream.cli.common import (
+    EXIT_FAILURE,
+    add_gateway_args,
+    cause_text,
+    gateway_target,
+    tls_message,
+)
 from ibstream.exceptions import (
     GatewayUnreachable,
     HTTPStatusError,
@@ -24,6 +29,9 @@ from ibstream.exceptions import (
     TLSError,
 )
 from ibstream.masking import mask_account
+
+if TYPE_CHECKING:
+    from ibstream.aio.rest import AuthInfo, GatewayRest
 
 __all__ = ["EXIT_COMPETING", "EXIT_NOT_AUTHENTICATED", "register", "run"]
 
@@ -65,6 +73,8 @@ class _Report:
 
 
 async def _status(args: argparse.Namespace) -> int:
+    from ibstream.aio.rest import GatewayRest
+
     target = gateway_target(args)
     rest = GatewayRest(
         target.url,
@@ -93,13 +103,13 @@ async def _check(rest: GatewayRest, report: _Report) -> int:
         info = await rest.tickle()
     except TLSError as exc:
         report.add("reachable", "yes, but the TLS handshake failed")
-        return _problem(report, tls_message(exc, rest.base_url), EXIT_GATEWAY)
+        return _problem(report, tls_message(exc, rest.base_url), EXIT_FAILURE)
     except GatewayUnreachable as exc:
-        report.add("reachable", f"NO ({_cause(exc)})")
-        return _problem(report, f"gateway {rest.base_url} is unreachable", EXIT_GATEWAY)
+        report.add("reachable", f"NO ({cause_text(exc)})")
+        return _problem(report, f"gateway {rest.base_url} is unreachable", EXIT_FAILURE)
     except StreamTimeout:
         report.add("reachable", "NO (timed out)")
-        return _problem(report, f"gateway {rest.base_url} did not answer in time", EXIT_GATEWAY)
+        return _problem(report, f"gateway {rest.base_url} did not answer in time", EXIT_FAILURE)
     except NotAuthenticated:
         report.add("reachable", f"yes ({(time.perf_counter() - t0) * 1000:.0f} ms)")
         report.add("authenticated", "NO (401: not logged in)")
@@ -110,7 +120,7 @@ async def _check(rest: GatewayRest, report: _Report) -> int:
         )
     except HTTPStatusError as exc:
         report.add("reachable", f"yes, but {exc}")
-        return _problem(report, f"unexpected answer from the gateway: {exc}", EXIT_GATEWAY)
+        return _problem(report, f"unexpected answer from the gateway: {exc}", EXIT_FAILURE)
     report.add("reachable", f"yes ({(time.perf_counter() - t0) * 1000:.0f} ms)")
     auth: AuthInfo = info.auth
     try:
@@ -154,12 +164,6 @@ async def _check(rest: GatewayRest, report: _Report) -> int:
         return _problem(report, "brokerage session is not connected", EXIT_NOT_AUTHENTICATED)
     report.add("status", "OK")
     return 0
-
-
-def _cause(exc: BaseException) -> str:
-    cause = exc.__cause__
-    text = str(cause) if cause is not None else str(exc)
-    return text.strip() or type(cause or exc).__name__
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ibstream.aio.client import StreamClient
-from ibstream.cli.common import check_client
+from ibstream.cli.connect import check_client
 from ibstream.masking import mask_account
 from ibstream.protocol.events import AuthStatus
 from ibstream.protocol.lifecycle import SessionState

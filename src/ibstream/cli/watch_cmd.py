@@ -10,26 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
-from ibstream.aio.client import StreamClient
-from ibstream.cli.common import (
-    EXIT_USAGE,
-    CliError,
-    add_gateway_args,
-    embedded_simulator,
-    gateway_target,
-    open_client,
-    preflight,
-    resolve_instruments,
-    stop_on_signals,
-)
-from ibstream.cli.view import MarketView, run_view, stdout_is_terminal
-from ibstream.protocol.specs import MarketDataSpec, OrdersSpec, PnlSpec
+from ibstream.cli.common import EXIT_USAGE, CliError, add_gateway_args, stop_on_signals
 
-__all__ = ["connected_client", "register", "run"]
+__all__ = ["register", "run"]
 
 
 def register(subparsers: Any) -> None:
@@ -50,26 +35,11 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-@contextlib.asynccontextmanager
-async def connected_client(args: argparse.Namespace) -> AsyncIterator[StreamClient]:
-    """A pre-flighted, not yet started client for ``--sim`` or the gateway of the flags."""
-    if getattr(args, "sim", False):
-        async with embedded_simulator() as sim:
-            client = StreamClient(sim.base_url)
-            try:
-                yield client
-            finally:
-                await client.stop()
-        return
-    client = open_client(gateway_target(args))
-    try:
-        await preflight(client.rest)
-        yield client
-    finally:
-        await client.stop()
-
-
 async def _watch(args: argparse.Namespace) -> int:
+    from ibstream.cli.connect import connected_client, resolve_instruments
+    from ibstream.cli.view import MarketView, run_view, stdout_is_terminal
+    from ibstream.protocol.specs import MarketDataSpec, OrdersSpec, PnlSpec
+
     if args.duration is not None and args.duration < 0:
         raise CliError("--duration must be >= 0", EXIT_USAGE)
     stop = asyncio.Event()

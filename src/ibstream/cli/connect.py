@@ -1,0 +1,174 @@
+"""The heavy half of the CLI plumbing (imports aiohttp, the client and the simulator): opening
+and pre-flighting a client, resolving symbols, the embedded simulator. Imported only when a
+command runs."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from ibstream.aio.client import ClientConfig, StreamClient
+from ibstream.aio.rest import AuthInfo, GatewayRest, TickleInfo
+from ibstream.cli.common import (
+    EXIT_USAGE,
+    CliError,
+    GatewayTarget,
+    cause_text,
+    gateway_target,
+    is_conid,
+    tls_message,
+)
+from ibstream.exceptions import (
+    GatewayUnreachable,
+    HTTPStatusError,
+    IBStreamError,
+    NotAuthenticated,
+    StreamTimeout,
+    TLSError,
+)
+from ibstream.protocol.lifecycle import SessionState
+from ibstream.sim import SimConfig, Simulator
+
+__all__ = [
+    "check_client",
+    "connected_client",
+    "embedded_simulator",
+    "open_client",
+    "preflight",
+    "resolve_instruments",
+]
+
+
+def open_client(target: GatewayTarget, *, config: ClientConfig | None = None) -> StreamClient:
+    """A (not started) client for ``target``."""
+    return StreamClient(
+        target.url,
+        verify=target.verify,
+        cacert=target.cacert,
+        config=config or ClientConfig(start_timeout=15.0),
+    )
+
+
+def check_client(client: StreamClient) -> None:
+    """Raise ``CliError`` when the client stopped for good (a fatal error)."""
+    if client.state is SessionState.CLOSED:
+        # The client has no public accessor for its fatal error yet.
+        fatal = getattr(client, "_fatal", None)
+        raise CliError(f"stream ended: {fatal}" if fatal else "stream ended: the client stopped")
+
+
+# -- pre-flight ------------------------------------------------------------------------------
+
+
+async def preflight(rest: GatewayRest) -> tuple[TickleInfo, AuthInfo]:
+    """Check the gateway answers and the brokerage session is usable, with clear errors.
+
+    The client itself retries an unreachable gateway forever (right for a long-running stream);
+    a command the user just typed should say at once what is wrong instead.
+    """
+    try:
+        info = await rest.tickle()
+    except GatewayUnreachable as exc:
+        raise CliError(
+            f"gateway {rest.base_url} is unreachable ({cause_text(exc)}); is it running?"
+        ) from exc
+    except NotAuthenticated as exc:
+        raise CliError(
+            f"gateway {rest.base_url} is not authenticated: log in to the gateway in a browser"
+        ) from exc
+    except HTTPStatusError as exc:
+        raise CliError(f"gateway {rest.base_url} answered {exc}") from exc
+    except StreamTimeout as exc:
+        raise CliError(f"gateway {rest.base_url} did not answer in time") from exc
+    except TLSError as exc:
+        raise CliError(tls_message(exc, rest.base_url)) from exc
+    auth = info.auth
+    if not auth.authenticated:
+        with contextlib.suppress(IBStreamError):
+            auth = await rest.auth_status()
+    if auth.competing:
+        raise CliError(
+            f"gateway {rest.base_url}: another session competes for this user "
+            "(log out elsewhere or re-authenticate)"
+        )
+    if not auth.authenticated:
+        raise CliError(
+            f"gateway {rest.base_url} is not authenticated: log in to the gateway in a browser"
+            + (f" ({auth.message})" if auth.message else "")
+        )
+    return info, auth
+
+
+# -- instruments -----------------------------------------------------------------------------
+
+
+async def resolve_instruments(rest: GatewayRest, names: Sequence[str]) -> dict[str, int]:
+    """``{"AAPL": 265598, "272093": 272093}``: symbols through ``/iserver/secdef/search``
+    (first stock match); numbers are conids already. Unknown symbol: ``CliError`` (exit 2)."""
+    out: dict[str, int] = {}
+    for name in names:
+        if is_conid(name):
+            out[name] = int(name)
+            continue
+        symbol = name.strip().upper()
+        if not symbol or not symbol.replace(".", "").replace(" ", "").isalnum():
+            raise CliError(f"not a symbol or conid: {name!r}", EXIT_USAGE)
+        results = await rest.search(symbol)
+        conid = _first_stock(results, symbol)
+        if conid is None:
+            raise CliError(
+                f"unknown symbol {symbol!r}: no stock found by secdef/search", EXIT_USAGE
+            )
+        out[name] = conid
+    return out
+
+
+def _first_stock(results: Sequence[dict[str, Any]], symbol: str) -> int | None:
+    def conid_of(r: dict[str, Any]) -> int | None:
+        raw = r.get("conid")
+        return int(raw) if isinstance(raw, int | str) and str(raw).isdigit() else None
+
+    def is_stock(r: dict[str, Any]) -> bool:
+        sections = r.get("sections")
+        if not isinstance(sections, list):
+            return False
+        return any(isinstance(s, dict) and s.get("secType") == "STK" for s in sections)
+
+    stocks = [r for r in results if is_stock(r) and conid_of(r) is not None]
+    exact = [r for r in stocks if str(r.get("symbol", "")).upper() == symbol]
+    for r in exact or stocks:
+        return conid_of(r)
+    return None
+
+
+# -- embedded simulator ----------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def embedded_simulator(**overrides: Any) -> AsyncIterator[Simulator]:
+    """A simulator in this process: plain HTTP on a free local port."""
+    settings: dict[str, Any] = {"port": 0, "tls": False, "host": "127.0.0.1"}
+    settings.update(overrides)
+    async with Simulator(SimConfig(**settings)) as sim:
+        yield sim
+
+
+@contextlib.asynccontextmanager
+async def connected_client(args: argparse.Namespace) -> AsyncIterator[StreamClient]:
+    """A pre-flighted, not yet started client for ``--sim`` or the gateway of the flags."""
+    if getattr(args, "sim", False):
+        async with embedded_simulator() as sim:
+            client = StreamClient(sim.base_url)
+            try:
+                yield client
+            finally:
+                await client.stop()
+        return
+    client = open_client(gateway_target(args))
+    try:
+        await preflight(client.rest)
+        yield client
+    finally:
+        await client.stop()

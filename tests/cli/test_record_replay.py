@@ -1,0 +1,213 @@
+"""``ibstream record`` / ``replay`` / ``plot`` and ``sim --replay`` of a recording."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ibstream.aio.recorder import read_recording
+
+from .conftest import (
+    Gateway,
+    assert_one_line_error,
+    cli_env,
+    run_cli,
+    start_gateway,
+    stop_gateway,
+)
+
+pytestmark = pytest.mark.e2e
+
+ACCOUNT = "DU1234567"
+
+
+@pytest.fixture(scope="module")
+def recording(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("rec") / "session.jsonl"
+    result = run_cli(
+        "record",
+        str(path),
+        "md:AAPL",
+        "md:272093:31,84,86",
+        "orders",
+        "pnl",
+        "trades",
+        f"summary:{ACCOUNT}",
+        "--url",
+        gateway.url,
+        "--duration",
+        "2",
+    )
+    assert result.code == 0, result.err
+    assert "recorded " in result.err and " frames " in result.err
+    return path
+
+
+def test_record_file_has_opening_burst_and_timestamps(recording: Path) -> None:
+    frames = list(read_recording(recording))
+    incoming = [orjson.loads(f.data) for f in frames if f.direction == "in"]
+    topics = [f.get("topic") for f in incoming]
+    assert topics[:3] == ["system", "act", "sts"]  # attached before start()
+    assert any(t == "smd+265598" for t in topics) and any(t == "smd+272093" for t in topics)
+    assert {"spl", "str", "ssd+" + ACCOUNT} <= set(topics)
+    outgoing = [f.text for f in frames if f.direction == "out"]
+    assert any(o.startswith("smd+265598+") for o in outgoing)
+    times = [f.t for f in frames]
+    assert times == sorted(times) and times[-1] - times[0] > 1.0
+
+
+def test_record_gzip_with_embedded_simulator(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl.gz"
+    result = run_cli(
+        "record", str(path), "md:MSFT", "mh:265598:1d:5min", "--sim", "--duration", "1.5"
+    )
+    assert result.code == 0, result.err
+    with gzip.open(path, "rb") as fh:
+        assert fh.readline().startswith(b'{"t":')
+    replay = run_cli("replay", str(path), "--topic", "mh", "--json")
+    assert replay.code == 0, replay.err
+    events = [orjson.loads(line) for line in replay.out.splitlines()]
+    assert events and all(e["type"] == "MarketHistory" for e in events)
+    assert events[0]["conid"] == 265598 and events[0]["bars"]
+
+
+def test_record_bad_spec_is_usage_error(gateway: Gateway, tmp_path: Path) -> None:
+    """Specs are checked before anything connects (the grammar itself: test_specs.py)."""
+    result = run_cli(
+        "record", str(tmp_path / "x.jsonl"), "orders", "quotes:AAPL", "--url", "http://127.0.0.1:9"
+    )
+    assert result.code == 2
+    assert_one_line_error(result, "unknown stream 'quotes'")
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_record_help_documents_the_grammar() -> None:
+    result = run_cli("record", "--help")
+    assert result.code == 0
+    for example in (
+        "md:INSTR[:FIELDS]",
+        "mh:INSTR[:PERIOD[:BAR]]",
+        "ladder:ACCOUNT:INSTR",
+        "orders | trades | pnl",
+        "summary:ACCOUNT",
+        "ledger:ACCOUNT",
+    ):
+        assert example in result.out
+
+
+def test_record_unknown_symbol_and_gateway_down(gateway: Gateway, tmp_path: Path) -> None:
+    out = str(tmp_path / "x.jsonl")
+    result = run_cli("record", out, "md:NOSUCH", "--url", gateway.url, "--duration", "1")
+    assert result.code == 2
+    assert_one_line_error(result, "unknown symbol 'NOSUCH'")
+    result = run_cli("record", out, "orders", "--url", "http://127.0.0.1:9", "--duration", "1")
+    assert result.code == 1
+    assert_one_line_error(result, "unreachable")
+
+
+def test_record_unwritable_file(gateway: Gateway, tmp_path: Path) -> None:
+    out = str(tmp_path / "missing-dir" / "x.jsonl")
+    result = run_cli("record", out, "orders", "--url", gateway.url, "--duration", "1")
+    assert result.code == 2
+    assert_one_line_error(result, "cannot write")
+
+
+def test_replay_table_and_filters(recording: Path) -> None:
+    result = run_cli("replay", str(recording))
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].split()[:3] == ["time", "event", "stream"]
+    assert any(" SystemLogin " in line for line in lines)
+    assert any(" MarketData " in line and " md:265598 " in line for line in lines)
+    assert any(" Pnl " in line for line in lines)
+
+    only = run_cli("replay", str(recording), "--conid", "272093")
+    rows = only.out.splitlines()[1:]
+    assert rows and all(" md:272093 " in row for row in rows)
+
+    pnl = run_cli("replay", str(recording), "--topic", "pnl", "--topic", "Heartbeat")
+    kinds = {row.split()[1] for row in pnl.out.splitlines()[1:]}
+    assert "Pnl" in kinds and kinds <= {"Pnl", "Heartbeat"}
+
+
+def test_replay_json(recording: Path) -> None:
+    result = run_cli("replay", str(recording), "--json", "--topic", "md")
+    assert result.code == 0, result.err
+    events = [orjson.loads(line) for line in result.out.splitlines()]
+    assert events and {e["type"] for e in events} == {"MarketData"}
+    assert all(isinstance(e["t"], float) and e["key"].startswith("md:") for e in events)
+    assert "raw" not in events[0]
+    assert "31" in events[0]["values"]
+
+
+def test_replay_bad_files(tmp_path: Path) -> None:
+    missing = run_cli("replay", str(tmp_path / "nope.jsonl"))
+    assert missing.code == 2
+    assert_one_line_error(missing, "nope.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"t": 1, "dir": "in", "frame": "{}"}\nnot json at all\n')
+    result = run_cli("replay", str(bad))
+    assert result.code == 2
+    assert_one_line_error(result, "line 2")
+    corrupt = tmp_path / "corrupt.jsonl.gz"
+    corrupt.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    result = run_cli("replay", str(corrupt))
+    assert result.code == 2
+    assert_one_line_error(result, "corrupt.jsonl.gz")
+
+
+def test_sim_replay_serves_a_recording(recording: Path, tmp_path: Path) -> None:
+    """``ibstream sim --replay`` plays our recording to a client that subscribes the same."""
+    gw = start_gateway("--plain", "--replay", str(recording))
+    try:
+        again = tmp_path / "again.jsonl"
+        result = run_cli(
+            "record",
+            str(again),
+            "md:265598",
+            "md:272093:31,84,86",
+            "orders",
+            "pnl",
+            "trades",
+            f"summary:{ACCOUNT}",
+            "--url",
+            gw.url,
+            "--duration",
+            "2.5",
+        )
+        assert result.code == 0, result.err
+    finally:
+        stop_gateway(gw)
+    original = [f.data for f in read_recording(recording) if f.direction == "in"]
+    replayed = [f.data for f in read_recording(again) if f.direction == "in"]
+    smd = [d for d in original if b'"smd+265598"' in d]
+    assert smd and all(d in replayed for d in smd)
+
+
+def test_plot_png(recording: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "aapl.png"
+    result = run_cli("plot", str(recording), "--conid", "265598", "-o", str(out))
+    assert result.code == 0, result.err
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.stat().st_size > 10_000
+    default = run_cli("plot", str(recording))  # first conid, file beside the recording
+    assert default.code == 0, default.err
+    assert (recording.parent / "session-265598.png").exists()
+    unknown = run_cli("plot", str(recording), "--conid", "1")
+    assert unknown.code == 2
+    assert_one_line_error(unknown, "no market data for conid 1", "265598")
+
+
+def test_plot_without_matplotlib(recording: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "fake"
+    (fake / "matplotlib").mkdir(parents=True)
+    (fake / "matplotlib" / "__init__.py").write_text("raise ImportError('no matplotlib')\n")
+    env = cli_env()
+    env["PYTHONPATH"] = str(fake) + ":" + env["PYTHONPATH"]
+    result = run_cli("plot", str(recording), env=env)
+    assert result.code != 0
+    assert_one_line_error(result, "pip install 'ibstream[plot]'")
