@@ -117,9 +117,16 @@ def run_contender(
     feed: Proc, url: str, kind: str, plan: dict[str, float], log_dir: str
 ) -> dict[str, Any]:
     con = Proc([str(HERE / "_consumer.py"), kind, url], kind, log_dir)
+    long_run = kind == "iter" and plan.get("long_in_saturation")
     try:
         con.read(60)  # ready
-        sat = phase(feed, con, {"cmd": "saturate", "seconds": plan["saturate_s"]})
+        if long_run:  # --quick: the iterator's saturation run is also the RSS-flatness run
+            frames = int(plan["long_frames"])
+            sat = phase(
+                feed, con, {"cmd": "saturate", "frames": frames}, rss_every=max(0.1, frames / 4e6)
+            )
+        else:
+            sat = phase(feed, con, {"cmd": "saturate", "seconds": plan["saturate_s"]})
         lat2 = phase(feed, con, {"cmd": "pace", "rate": 2000, "seconds": plan["pace_s"]}, lat=True)
         lat10 = phase(
             feed, con, {"cmd": "pace", "rate": 10000, "seconds": plan["pace_s"]}, lat=True
@@ -141,7 +148,26 @@ def run_contender(
     if "window_s" in sat:
         row["fps"] = sat["window_frames"] / sat["window_s"]
         row["cpu_100k"] = sat["window_cpu_s"] / sat["window_frames"] * 1e5
+    if long_run:
+        row["long"] = long_figures(sat, int(plan["long_frames"]))
     return row
+
+
+def long_figures(res: dict[str, Any], frames: int) -> dict[str, Any]:
+    """RSS flatness: from the first sample past 10% of the run to the end."""
+    samples = res["rss_samples"]
+    settled = [rss for n, rss in samples if n >= frames // 10] or [res["rss_kb"]]
+    return {
+        "frames": res["sent"],
+        "lost": res["lost"],
+        "conflated": res["conflated"],
+        "rss_at_10pct_mb": settled[0] / 1024,
+        "rss_end_mb": res["rss_kb"] / 1024,
+        "rss_max_mb": max(settled) / 1024,
+        "growth_mb": (res["rss_kb"] - settled[0]) / 1024,
+        "fps": res["window_frames"] / res["window_s"] if "window_s" in res else None,
+        "samples": len(samples),
+    }
 
 
 def memory_runs(feed: Proc, url: str, plan: dict[str, float], log_dir: str) -> dict[str, Any]:
@@ -150,7 +176,7 @@ def memory_runs(feed: Proc, url: str, plan: dict[str, float], log_dir: str) -> d
     try:
         ready = con.read(120)
         res = phase(
-            feed, con, {"cmd": "pace", "rate": 20000, "seconds": plan["conids_s"]}, lat=True
+            feed, con, {"cmd": "pace", "rate": 10000, "seconds": plan["conids_s"]}, lat=True
         )
         result["conids_1000"] = {
             "rss_ready_mb": ready["rss_kb"] / 1024,
@@ -163,30 +189,16 @@ def memory_runs(feed: Proc, url: str, plan: dict[str, float], log_dir: str) -> d
         }
     finally:
         con.close()
+    if plan.get("long_in_saturation"):
+        return result
     con = Proc([str(HERE / "_consumer.py"), "iter", url], "iter-long", log_dir)
     try:
         con.read(60)
         frames = int(plan["long_frames"])
         res = phase(
-            feed,
-            con,
-            {"cmd": "saturate", "frames": frames},
-            rss_every=max(0.1, frames / 4e6),
+            feed, con, {"cmd": "saturate", "frames": frames}, rss_every=max(0.1, frames / 4e6)
         )
-        samples = res["rss_samples"]
-        # flatness: from the first sample past 10% of the run to the end
-        settled = [rss for n, rss in samples if n >= frames // 10] or [res["rss_kb"]]
-        result["long"] = {
-            "frames": res["sent"],
-            "lost": res["lost"],
-            "conflated": res["conflated"],
-            "rss_at_10pct_mb": settled[0] / 1024,
-            "rss_end_mb": res["rss_kb"] / 1024,
-            "rss_max_mb": max(settled) / 1024,
-            "growth_mb": (res["rss_kb"] - settled[0]) / 1024,
-            "fps": res["window_frames"] / res["window_s"] if "window_s" in res else None,
-            "samples": len(samples),
-        }
+        result["long"] = long_figures(res, frames)
     finally:
         con.close()
     return result
@@ -225,7 +237,13 @@ def main() -> None:
     ap.add_argument("--long-frames", type=float, help="frames of the RSS-flatness run")
     args = ap.parse_args()
     plan = (
-        {"saturate_s": 1.5, "pace_s": 1.0, "conids_s": 1.5, "long_frames": 1e6}
+        {
+            "saturate_s": 1.0,
+            "pace_s": 0.75,
+            "conids_s": 1.0,
+            "long_frames": 1e6,
+            "long_in_saturation": True,
+        }
         if args.quick
         else {"saturate_s": 5.0, "pace_s": 5.0, "conids_s": 5.0, "long_frames": 1e7}
     )
@@ -270,13 +288,17 @@ def main() -> None:
 
     print()
     print_table(rows, names)
-    if memory:
+    for r in rows:
+        if "long" in r:
+            memory["long"] = r["long"]
+    if "conids_1000" in memory:
         c = memory["conids_1000"]
         print(
-            f"1,000 conids (ibstream iterator, 20k frames/s): RSS {c['rss_mb']:.1f} MB "
+            f"1,000 conids (ibstream iterator, 10k frames/s): RSS {c['rss_mb']:.1f} MB "
             f"(after subscribing {c['rss_ready_mb']:.1f} MB, peak {c['peak_rss_mb']:.1f} MB), "
             f"p99 {fmt(c['p99_us'], ',.0f')} us, lost {c['lost']}, conflated {c['conflated']}"
         )
+    if "long" in memory:
         lr = memory["long"]
         print(
             f"long run ({lr['frames']:,} frames at {fmt(lr['fps'], ',.0f')} frames/s, ibstream "
