@@ -433,3 +433,26 @@ async def test_stop_ends_in_closed_state_and_ends_streams(sim: Simulator) -> Non
         rest = [ev async for ev in handle]
     assert all(getattr(ev, "key", handle.key) == handle.key for ev in rest)
     await assert_nothing_leaked(sim)
+
+
+async def test_logs_never_show_secrets(sim: Simulator, caplog: pytest.LogCaptureFixture) -> None:
+    """Session ids, cookies and account ids are masked in every ibstream log record."""
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="ibstream")
+    client = fast_client(sim)
+    await client.start()
+    try:
+        summary = client.subscribe(AccountSummarySpec(ACCOUNT))
+        await summary.ready(5)
+        await sim.drop_connections(abrupt=True)
+        await next_of(summary, Gap, timeout=8)
+        old = sim.session_id
+        await sim.restart()
+        await wait_for(lambda: client.session_id not in (None, old), timeout=8)
+    finally:
+        await client.stop()
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("ibstream"))
+    assert "connected to" in text  # the log is there...
+    for secret in (old, sim.session_id, ACCOUNT):
+        assert secret not in text  # ...but never a secret in clear
