@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from ibstream.aio.recorder import read_recording
+from ibstream.cli.main import main
 
 from .conftest import (
     Gateway,
@@ -115,25 +116,35 @@ def test_record_unwritable_file(gateway: Gateway, tmp_path: Path) -> None:
     assert_one_line_error(result, "cannot write")
 
 
-def test_replay_table_and_filters(recording: Path) -> None:
-    result = run_cli("replay", str(recording))
-    assert result.code == 0, result.err
-    lines = result.out.splitlines()
+def _replay(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``ibstream replay`` in process (offline: no sockets, no event loop)."""
+    code = main(["replay", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_replay_table_and_filters(recording: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _replay(capsys, str(recording))
+    assert code == 0
+    lines = out.splitlines()
     assert lines[0].split()[:3] == ["time", "event", "stream"]
     assert any(" SystemLogin " in line for line in lines)
     assert any(" MarketData " in line and " md:265598 " in line for line in lines)
     assert any(" Pnl " in line for line in lines)
 
-    only = run_cli("replay", str(recording), "--conid", "272093")
-    rows = only.out.splitlines()[1:]
+    _, out, _ = _replay(capsys, str(recording), "--conid", "272093")
+    rows = out.splitlines()[1:]
     assert rows and all(" md:272093 " in row for row in rows)
 
-    pnl = run_cli("replay", str(recording), "--topic", "pnl", "--topic", "Heartbeat")
-    kinds = {row.split()[1] for row in pnl.out.splitlines()[1:]}
+    _, out, _ = _replay(capsys, str(recording), "--topic", "pnl", "--topic", "Heartbeat")
+    kinds = {row.split()[1] for row in out.splitlines()[1:]}
     assert "Pnl" in kinds and kinds <= {"Pnl", "Heartbeat"}
 
+    code, out, err = _replay(capsys, str(recording), "--conid", "1")
+    assert code == 0 and "no matching events" in err
 
-def test_replay_json(recording: Path) -> None:
+
+def test_replay_json_subprocess(recording: Path) -> None:
     result = run_cli("replay", str(recording), "--json", "--topic", "md")
     assert result.code == 0, result.err
     events = [orjson.loads(line) for line in result.out.splitlines()]
@@ -143,20 +154,20 @@ def test_replay_json(recording: Path) -> None:
     assert "31" in events[0]["values"]
 
 
-def test_replay_bad_files(tmp_path: Path) -> None:
+def test_replay_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = run_cli("replay", str(tmp_path / "nope.jsonl"))
     assert missing.code == 2
     assert_one_line_error(missing, "nope.jsonl")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"t": 1, "dir": "in", "frame": "{}"}\nnot json at all\n')
-    result = run_cli("replay", str(bad))
-    assert result.code == 2
-    assert_one_line_error(result, "line 2")
+    code, _, err = _replay(capsys, str(bad))
+    assert code == 2
+    assert err.count("\n") == 1 and "line 2" in err
     corrupt = tmp_path / "corrupt.jsonl.gz"
     corrupt.write_bytes(b"\x1f\x8b\x08\x00garbage")
-    result = run_cli("replay", str(corrupt))
-    assert result.code == 2
-    assert_one_line_error(result, "corrupt.jsonl.gz")
+    code, _, err = _replay(capsys, str(corrupt))
+    assert code == 2
+    assert err.count("\n") == 1 and "corrupt.jsonl.gz" in err
 
 
 def test_sim_replay_serves_a_recording(recording: Path, tmp_path: Path) -> None:
@@ -187,19 +198,18 @@ def test_sim_replay_serves_a_recording(recording: Path, tmp_path: Path) -> None:
     assert smd and all(d in replayed for d in smd)
 
 
-def test_plot_png(recording: Path, tmp_path: Path) -> None:
+def test_plot_png(recording: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("matplotlib")
     out = tmp_path / "aapl.png"
     result = run_cli("plot", str(recording), "--conid", "265598", "-o", str(out))
     assert result.code == 0, result.err
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stat().st_size > 10_000
-    default = run_cli("plot", str(recording))  # first conid, file beside the recording
-    assert default.code == 0, default.err
+    assert main(["plot", str(recording)]) == 0  # first conid, file beside the recording
     assert (recording.parent / "session-265598.png").exists()
-    unknown = run_cli("plot", str(recording), "--conid", "1")
-    assert unknown.code == 2
-    assert_one_line_error(unknown, "no market data for conid 1", "265598")
+    assert main(["plot", str(recording), "--conid", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no market data for conid 1" in err and "265598" in err
 
 
 def test_plot_without_matplotlib(recording: Path, tmp_path: Path) -> None:
@@ -211,3 +221,15 @@ def test_plot_without_matplotlib(recording: Path, tmp_path: Path) -> None:
     result = run_cli("plot", str(recording), env=env)
     assert result.code != 0
     assert_one_line_error(result, "pip install 'ibstream[plot]'")
+
+
+def test_record_progress_line_on_a_terminal(tmp_path: Path) -> None:
+    from .conftest import run_in_pty
+
+    path = tmp_path / "tty.jsonl"
+    result = run_in_pty("record", str(path), "md:AAPL", "--sim", "--duration", "1.6")
+    assert result.code == 0, result.text
+    assert "recording " in result.text and " frames/s, " in result.text
+    assert "\r" in result.text  # the progress line is rewritten in place
+    assert "recorded " in result.text
+    assert path.stat().st_size > 0

@@ -58,3 +58,32 @@ def test_watch_embedded_simulator_in_a_terminal() -> None:
     assert "Traceback" not in result.text
     assert "NVDA" in result.text and "TSLA" in result.text
     assert "conn=authenticated" in result.text
+
+
+def test_ctrl_c_while_connecting_does_not_wait_for_a_timeout() -> None:
+    """A gateway that accepts the connection but never answers: Ctrl-C ends at once."""
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    from .conftest import cli_argv
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        proc = subprocess.Popen(
+            cli_argv("watch", "AAPL", "--url", url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(),
+        )
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    assert time.monotonic() - t0 < 3
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err

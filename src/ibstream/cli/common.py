@@ -16,9 +16,9 @@ import contextlib
 import os
 import re
 import signal
-import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ibstream.exceptions import (
     IBStreamError,
@@ -35,6 +35,7 @@ __all__ = [
     "EXIT_USAGE",
     "CliError",
     "GatewayTarget",
+    "Interrupted",
     "add_gateway_args",
     "cause_text",
     "describe_error",
@@ -42,7 +43,10 @@ __all__ = [
     "is_conid",
     "stop_on_signals",
     "tls_message",
+    "unless_stopped",
 ]
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -184,13 +188,16 @@ def is_conid(text: str) -> bool:
 
 def stop_on_signals(stop: asyncio.Event) -> Callable[[], bool]:
     """Set ``stop`` on SIGINT/SIGTERM (Ctrl-C ends live commands cleanly); returns a function
-    telling whether a signal arrived."""
+    telling whether a signal arrived. After the first Ctrl-C the default handler is back, so a
+    second one interrupts at once."""
     loop = asyncio.get_running_loop()
     fired: list[int] = []
 
     def handler(sig: int) -> None:
         fired.append(sig)
         stop.set()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -198,6 +205,22 @@ def stop_on_signals(stop: asyncio.Event) -> Callable[[], bool]:
     return lambda: bool(fired)
 
 
-def err(prog: str, message: str) -> None:
-    """Print ``ibstream <cmd>: message`` on stderr."""
-    print(f"{prog}: {message}", file=sys.stderr, flush=True)
+class Interrupted(Exception):
+    """The user stopped the command while it was still setting up (exit 130, no message)."""
+
+
+async def unless_stopped(stop: asyncio.Event, aw: Awaitable[T]) -> T:
+    """Await ``aw`` unless ``stop`` is set first (then cancel it and raise ``Interrupted``):
+    Ctrl-C during connecting or resolving symbols must not wait for a timeout."""
+    task = asyncio.ensure_future(aw)
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    raise Interrupted

@@ -5,6 +5,7 @@ command runs."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -19,6 +20,7 @@ from ibstream.cli.common import (
     gateway_target,
     is_conid,
     tls_message,
+    unless_stopped,
 )
 from ibstream.exceptions import (
     GatewayUnreachable,
@@ -156,8 +158,11 @@ async def embedded_simulator(**overrides: Any) -> AsyncIterator[Simulator]:
 
 
 @contextlib.asynccontextmanager
-async def connected_client(args: argparse.Namespace) -> AsyncIterator[StreamClient]:
-    """A pre-flighted, not yet started client for ``--sim`` or the gateway of the flags."""
+async def connected_client(
+    args: argparse.Namespace, stop: asyncio.Event
+) -> AsyncIterator[StreamClient]:
+    """A pre-flighted, not yet started client for ``--sim`` or the gateway of the flags
+    (``stop`` set during the pre-flight: ``Interrupted``)."""
     if getattr(args, "sim", False):
         async with embedded_simulator() as sim:
             client = StreamClient(sim.base_url)
@@ -168,7 +173,7 @@ async def connected_client(args: argparse.Namespace) -> AsyncIterator[StreamClie
         return
     client = open_client(gateway_target(args))
     try:
-        await preflight(client.rest)
+        await unless_stopped(stop, preflight(client.rest))
         yield client
     finally:
         await client.stop()

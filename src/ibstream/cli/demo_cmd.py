@@ -13,7 +13,7 @@ import contextlib
 import random
 from typing import TYPE_CHECKING, Any
 
-from ibstream.cli.common import EXIT_USAGE, CliError, stop_on_signals
+from ibstream.cli.common import EXIT_USAGE, CliError, stop_on_signals, unless_stopped
 from ibstream.exceptions import IBStreamError
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ async def _demo(args: argparse.Namespace) -> int:
             client, conids, names=names, title=f"ibstream demo — simulator at {sim.base_url}"
         )
         try:
-            await client.start()
+            await unless_stopped(stop, client.start())
             for conid in conids:
                 client.subscribe(MarketDataSpec(conid))
             client.subscribe(OrdersSpec())

@@ -81,13 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _setup_logging(args)
-    from ibstream.cli.common import describe_error
+    from ibstream.cli.common import EXIT_INTERRUPTED, Interrupted, describe_error
 
     prog = f"ibstream {args.command}"
     try:
         result = func(args)
-    except KeyboardInterrupt:
-        return 130
+    except (KeyboardInterrupt, Interrupted):
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (``ibstream replay FILE | head``): not an error.
         _silence_stdout()

@@ -16,7 +16,13 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from ibstream.cli.common import EXIT_USAGE, CliError, add_gateway_args, stop_on_signals
+from ibstream.cli.common import (
+    EXIT_USAGE,
+    CliError,
+    add_gateway_args,
+    stop_on_signals,
+    unless_stopped,
+)
 from ibstream.cli.specs import GRAMMAR, build_specs, parse_spec
 from ibstream.exceptions import InvalidArgument
 
@@ -75,8 +81,10 @@ async def _record(args: argparse.Namespace) -> int:
     parsed = [parse_spec(text) for text in args.specs]
     stop = asyncio.Event()
     stop_on_signals(stop)
-    async with connected_client(args) as client:
-        specs = await build_specs(parsed, lambda names: resolve_instruments(client.rest, names))
+    async with connected_client(args, stop) as client:
+        specs = await unless_stopped(
+            stop, build_specs(parsed, lambda names: resolve_instruments(client.rest, names))
+        )
         try:
             recorder = FrameRecorder(args.file, include_outgoing=not args.no_outgoing)
         except InvalidArgument as exc:
@@ -87,7 +95,7 @@ async def _record(args: argparse.Namespace) -> int:
         started = time.monotonic()
         try:
             client.on_frame(recorder)  # before start(): the opening burst is recorded too
-            await client.start()
+            await unless_stopped(stop, client.start())
             for spec in specs:
                 client.subscribe(spec)
             loop = asyncio.get_running_loop()

@@ -12,7 +12,13 @@ import argparse
 import asyncio
 from typing import Any
 
-from ibstream.cli.common import EXIT_USAGE, CliError, add_gateway_args, stop_on_signals
+from ibstream.cli.common import (
+    EXIT_USAGE,
+    CliError,
+    add_gateway_args,
+    stop_on_signals,
+    unless_stopped,
+)
 
 __all__ = ["register", "run"]
 
@@ -44,11 +50,11 @@ async def _watch(args: argparse.Namespace) -> int:
         raise CliError("--duration must be >= 0", EXIT_USAGE)
     stop = asyncio.Event()
     stop_on_signals(stop)
-    async with connected_client(args) as client:
-        resolved = await resolve_instruments(client.rest, args.instruments)
+    async with connected_client(args, stop) as client:
+        resolved = await unless_stopped(stop, resolve_instruments(client.rest, args.instruments))
         conids = list(dict.fromkeys(resolved.values()))
         names = {conid: name.upper() for name, conid in resolved.items() if not name.isdigit()}
-        await client.start()
+        await unless_stopped(stop, client.start())
         for conid in conids:
             client.subscribe(MarketDataSpec(conid))
         if not args.no_account:
