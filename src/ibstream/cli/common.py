@@ -40,6 +40,7 @@ __all__ = [
     "cause_text",
     "describe_error",
     "gateway_target",
+    "help_text",
     "is_conid",
     "stop_on_signals",
     "tls_message",
@@ -85,6 +86,11 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), 1
     return f"{type(exc).__name__}: {exc}", 1
+
+
+def help_text(doc: str | None) -> str:
+    """A module docstring as ``--help`` text (reST literals become plain text)."""
+    return (doc or "").replace("``", "").strip()
 
 
 # -- gateway options -------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import contextlib
 import random
 from typing import TYPE_CHECKING, Any
 
-from ibstream.cli.common import EXIT_USAGE, CliError, stop_on_signals, unless_stopped
+from ibstream.cli.common import EXIT_USAGE, CliError, help_text, stop_on_signals, unless_stopped
 from ibstream.exceptions import IBStreamError
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "demo",
         help="live market view against a built-in gateway simulator (no gateway needed)",
-        description=__doc__,
+        description=help_text(__doc__),
         epilog="The simulator's instruments: AAPL MSFT TSLA NVDA SPY AMZN GOOG META (stocks), "
         "ES (future), EUR (EUR.USD); symbols or conids.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

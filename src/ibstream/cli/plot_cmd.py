@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ibstream.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError
+from ibstream.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError, help_text
 from ibstream.cli.replay_cmd import replay_events
 from ibstream.protocol.events import MarketData
 from ibstream.state import Ticker
@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "plot",
         help="draw a PNG chart of a recorded instrument's prices and spread",
-        description=__doc__,
+        description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", metavar="FILE", help="a recording made by 'ibstream record'")

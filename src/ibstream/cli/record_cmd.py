@@ -2,7 +2,8 @@
 receive timestamps (JSON lines; gzip-compressed when FILE ends in .gz).
 
 The file is what ``ibstream replay FILE`` decodes, ``ibstream plot FILE`` draws and
-``ibstream sim --replay FILE`` serves to any client. The recorder is attached before the client
+``ibstream sim --replay FILE`` serves to any client (the simulator reads uncompressed files only,
+for now). The recorder is attached before the client
 starts, so the opening burst (system, act, sts) is in the file. Ctrl-C or ``--duration`` ends
 the recording (exit 0).
 """
@@ -20,6 +21,7 @@ from ibstream.cli.common import (
     EXIT_USAGE,
     CliError,
     add_gateway_args,
+    help_text,
     stop_on_signals,
     unless_stopped,
 )
@@ -37,7 +39,7 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "record",
         help="record raw frames to a JSON-lines file (for replay, plot and sim --replay)",
-        description=__doc__,
+        description=help_text(__doc__),
         epilog=GRAMMAR
         + "\n\nExamples:\n  ibstream record aapl.jsonl md:AAPL orders pnl --duration 60\n"
         "  ibstream record day.jsonl.gz md:265598:31,84,86 mh:265598:1d:5min --sim",

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from ibstream.aio.recorder import read_recording
-from ibstream.cli.common import EXIT_USAGE, CliError
+from ibstream.cli.common import EXIT_USAGE, CliError, help_text
 from ibstream.protocol.decoding import decode
 from ibstream.protocol.events import Event, MarketData
 from ibstream.protocol.fields import FIELDS
@@ -51,7 +51,7 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "replay",
         help="decode a recording offline into events (table or JSON lines)",
-        description=__doc__,
+        description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", metavar="FILE", help="a recording made by 'ibstream record'")

@@ -18,6 +18,7 @@ from ibstream.cli.common import (
     add_gateway_args,
     cause_text,
     gateway_target,
+    help_text,
     tls_message,
 )
 from ibstream.exceptions import (
@@ -44,7 +45,7 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "status",
         help="check the gateway: reachable, TLS, authenticated, accounts, session expiry",
-        description=__doc__,
+        description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_gateway_args(p)

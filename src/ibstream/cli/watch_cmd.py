@@ -16,6 +16,7 @@ from ibstream.cli.common import (
     EXIT_USAGE,
     CliError,
     add_gateway_args,
+    help_text,
     stop_on_signals,
     unless_stopped,
 )
@@ -28,7 +29,7 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "watch",
         help="live market view of symbols or conids from a gateway",
-        description=__doc__,
+        description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("instruments", nargs="+", metavar="SYMBOL|CONID")
