@@ -56,6 +56,9 @@ class ServiceConfig:
     buffer_size: int = 10_000
     #: A consumer that overflowed gets this long to read its notice before it is cut off.
     slow_consumer_timeout: float = 5.0
+    #: Kernel send buffer of each streaming socket (bytes; ``None``: the OS default, which can
+    #: grow to megabytes). Smaller values detect a slow consumer sooner and bound its memory.
+    send_buffer: int | None = None
     #: Largest WebSocket message of the plain stream (several events per message, one per line).
     max_batch_bytes: int = 65_536
 

@@ -243,8 +243,11 @@ class Hub:
 
     # -- streams ----------------------------------------------------------------------------
 
-    def attach(self, consumer: Consumer, spec: Spec) -> Upstream:
+    def attach(self, consumer: Consumer, spec: Spec, *, snapshot: bool = True) -> Upstream:
         """Give ``consumer`` the events of ``spec``'s stream (subscribing upstream if needed).
+
+        Joining a stream that is already live queues its current state first (``snapshot``;
+        pass ``False`` to send it later with :meth:`send_snapshot`).
 
         Raises ``SubscriptionConflict`` (a live stream with other parameters), ``InvalidState``
         (client not running) or ``IBStreamError`` (shutting down).
@@ -261,9 +264,14 @@ class Hub:
         up = self._acquire(spec)
         up.consumers.append(consumer)
         consumer.keys[key] = spec
-        if existed and up.handle.state is SubscriptionState.ACTIVE:
-            self._send_snapshot(consumer, key)
+        if snapshot and existed and up.handle.state is SubscriptionState.ACTIVE:
+            self.send_snapshot(consumer, key)
         return up
+
+    def is_live(self, key: StreamKey) -> bool:
+        """Whether the hub holds ``key`` and it is active upstream."""
+        up = self.upstreams.get(key)
+        return up is not None and up.handle.state is SubscriptionState.ACTIVE
 
     def detach(self, consumer: Consumer, key: StreamKey) -> bool:
         """Drop ``consumer``'s reference on ``key``; returns whether it held one."""
@@ -377,7 +385,8 @@ class Hub:
             else:
                 consumer.queue.put(ev, None)
 
-    def _send_snapshot(self, consumer: Consumer, key: StreamKey) -> None:
+    def send_snapshot(self, consumer: Consumer, key: StreamKey) -> None:
+        """Queue the current state of ``key`` for ``consumer`` (see :meth:`snapshot_events`)."""
         events = self.snapshot_events(key)
         for ev in events:
             if consumer.filters is None or consumer.filters.match(ev):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from typing import Any
 
 import orjson
@@ -50,6 +51,15 @@ def _msg(obj: dict[str, Any]) -> bytes:
     return orjson.dumps(obj)
 
 
+def _tune_socket(request: web.Request) -> None:
+    size = request.app[CONFIG].send_buffer
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if size and sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
+
 def _abort(request: web.Request) -> None:
     transport = request.transport
     if transport is not None:
@@ -80,6 +90,7 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": str(exc)}, status=503)
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=1 << 20)
     await ws.prepare(request)
+    _tune_socket(request)
     consumer.abort = lambda: _abort(request)
     consumer.queue.put_raw(_msg(hub.status_message()))
     writer = asyncio.create_task(
@@ -181,9 +192,14 @@ def _specs_of(req: dict[str, Any]) -> list[Spec]:
 
 
 def _op_subscribe(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any) -> None:
-    specs = _specs_of(req)
-    for spec in specs:
-        up = hub.attach(consumer, spec)
+    for spec in _specs_of(req):
+        # Reply first, then the current state of a live stream, then its live events.
+        joined_live = spec.key not in consumer.keys and hub.is_live(spec.key)
+        try:
+            up = hub.attach(consumer, spec, snapshot=False)
+        except IBStreamError as exc:
+            _reply(consumer, {"type": "Error", "id": rid, "message": str(exc)})
+            continue
         st = hub.subscription_state(up.key)
         _reply(
             consumer,
@@ -195,6 +211,8 @@ def _op_subscribe(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any) -
                 "spec": spec_to_dict(up.spec),
             },
         )
+        if joined_live:
+            hub.send_snapshot(consumer, up.key)
 
 
 def _op_unsubscribe(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any) -> None:
@@ -293,6 +311,7 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     consumer.abort = lambda: _abort(request)
     try:
         await resp.prepare(request)
+        _tune_socket(request)
         await resp.write(b"retry: 2000\ndata: " + _msg(hub.status_message()) + b"\n\n")
         await _sse_writer(resp, consumer, max_bytes)
     except (ConnectionError, RuntimeError) as exc:
