@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_nothing_left, fast_config, ibstream_threads, wait_for
-from simthread import SimThread
+from simthread import SimThread, assert_nothing_left, fast_config, ibstream_threads, wait_for
 
 from ibstream.protocol.events import MarketData
 from ibstream.protocol.specs import MarketDataSpec
@@ -131,8 +130,7 @@ def test_several_threads_read_one_handle(client: Client) -> None:
 SCRIPT = """
 import sys, threading
 sys.path.insert(0, {here!r})
-from simthread import SimThread
-from conftest import fast_config
+from simthread import SimThread, fast_config
 from ibstream.protocol.specs import MarketDataSpec, TradesSpec
 from ibstream.sync import Client
 mode = sys.argv[1]
