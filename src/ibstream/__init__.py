@@ -34,6 +34,8 @@ _PUBLIC_MODULES = (
     "ibstream.backoff",
     "ibstream.aio.client",
     "ibstream.aio.subscription",
+    "ibstream.sinks",
+    "ibstream.sync",
 )
 
 if TYPE_CHECKING:
@@ -47,7 +49,9 @@ if TYPE_CHECKING:
     from ibstream.protocol.fields import *
     from ibstream.protocol.lifecycle import *
     from ibstream.protocol.specs import *
+    from ibstream.sinks import *
     from ibstream.state import *
+    from ibstream.sync import *
 
 
 def _index() -> dict[str, str]:
@@ -90,6 +94,7 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "AccountInfo",
     "AccountLedger",
     "AccountLedgerSpec",
+    "AccountSnapshot",
     "AccountState",
     "AccountSummary",
     "AccountSummarySpec",
@@ -99,9 +104,12 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "Availability",
     "Bar",
     "Bulletin",
+    "CallbackSink",
+    "Client",
     "ClientClosed",
     "ClientConfig",
     "CompetingSession",
+    "CompositeSink",
     "Confirmation",
     "ConnectionClosed",
     "ErrorMessage",
@@ -125,6 +133,7 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "LedgerBalance",
     "LedgerUnsubscribed",
     "LifecycleEvent",
+    "LogSink",
     "Malformed",
     "MarketData",
     "MarketDataSpec",
@@ -149,11 +158,16 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "ProtocolConfig",
     "ProtocolError",
     "ProtocolEvent",
+    "QueueReader",
+    "QueueSink",
+    "RawFrame",
     "Reauthenticate",
     "Reconnect",
     "ReconnectPolicy",
+    "RecorderSink",
     "SessionState",
     "SessionStateChanged",
+    "Sink",
     "SlowConsumerError",
     "Spec",
     "StreamClient",
@@ -169,8 +183,11 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "SubscriptionTimeout",
     "SummaryUnsubscribed",
     "SummaryValue",
+    "SyncEventStream",
+    "SyncSubscription",
     "SystemLogin",
     "TLSError",
+    "ThreadSafeBuffer",
     "TicReply",
     "Ticker",
     "TickerSnapshot",
@@ -190,10 +207,13 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "echo_message",
     "field_by_name",
     "field_id",
+    "key_by_stream",
+    "key_by_type",
     "normalize_order_status",
     "parse_availability",
     "parse_value",
     "session_message",
     "tic_message",
     "value_parser",
+    "wait_all",
 ]
