@@ -189,7 +189,6 @@ async def sse_events(
 ) -> list[tuple[str, dict[str, Any]]]:
     """Read ``count`` SSE events as ``(event name, data)`` (fewer on timeout if not exact)."""
     out: list[tuple[str, dict[str, Any]]] = []
-    name = "message"
     try:
         async with asyncio.timeout(timeout):
             await _read_sse(resp, count, out)
@@ -203,14 +202,13 @@ async def _read_sse(
     resp: aiohttp.ClientResponse, count: int, out: list[tuple[str, dict[str, Any]]]
 ) -> None:
     name = "message"
-    if True:
-        while len(out) < count:
-            raw = await resp.content.readline()
-            if not raw:
-                break
-            line = raw.decode().rstrip("\n")
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                out.append((name, orjson.loads(line[6:])))
-                name = "message"
+    while len(out) < count:
+        raw = await resp.content.readline()
+        if not raw:
+            break
+        line = raw.decode().rstrip("\n")
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            out.append((name, orjson.loads(line[6:])))
+            name = "message"

@@ -126,7 +126,8 @@ async def test_n_consumers_one_upstream_subscription_then_grace(
     sse = await http.get(f"{service.url}/events?topic=md&conid={AAPL}")
     gql = await GraphQLWS.connect(http, f"{service.url}/graphql")
     sid = await gql.subscribe(
-        "subscription { marketData(conids: [%d]) { ... on Ticker { conid last } } }" % AAPL
+        "subscription S($c: [Int!]!) { marketData(conids: $c) { ... on Ticker { conid } } }",
+        {"c": [AAPL]},
     )
     for c in plain:
         await c.until(is_md(AAPL))
@@ -240,8 +241,9 @@ async def test_upstream_drop_reaches_every_consumer_as_gap_then_recovers(
     sse = await http.get(f"{service.url}/events?topic=md&conid={AAPL}")
     gql = await GraphQLWS.connect(http, f"{service.url}/graphql")
     sid = await gql.subscribe(
-        "subscription { marketData(conids: [%d]) { __typename "
-        "... on StreamGap { key start end } ... on Ticker { conid } } }" % AAPL
+        "subscription S($c: [Int!]!) { marketData(conids: $c) { __typename "
+        "... on StreamGap { key start end } ... on Ticker { conid } } }",
+        {"c": [AAPL]},
     )
     await c.until(is_md(AAPL))
     await gql.data_until(sid, lambda d: d["marketData"]["__typename"] == "Ticker")
