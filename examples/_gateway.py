@@ -1,0 +1,66 @@
+"""Plumbing shared by the examples: where the gateway is, and for how long to run.
+
+``--sim`` starts ibstream's gateway simulator in a background thread (plain HTTP on a free port,
+the default account ``DU1234567``); otherwise ``--url`` (default ``https://localhost:5000/v1/api``)
+points at a real Client Portal Gateway, with ``--cacert gateway.pem`` or ``--insecure`` for its
+self-signed certificate. ``--duration`` stops the example after that many seconds (default: run
+until Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Gateway:
+    url: str
+    account: str
+    options: dict[str, Any]  # keyword arguments for ibstream.Client (verify / cacert)
+    duration: float | None
+
+    def expired(self, started: float) -> bool:
+        return self.duration is not None and time.monotonic() - started >= self.duration
+
+
+def parse_args(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sim", action="store_true", help="run against an embedded simulator")
+    parser.add_argument("--url", default="https://localhost:5000/v1/api", help="gateway URL")
+    parser.add_argument("--cacert", default=None, help="the gateway's certificate (PEM)")
+    parser.add_argument("--insecure", action="store_true", help="skip TLS verification")
+    parser.add_argument("--account", default=os.getenv("IBKR_ACCOUNT_ID"), help="account id")
+    parser.add_argument("--duration", type=float, default=None, help="seconds to run")
+    return parser.parse_args()
+
+
+@contextmanager
+def gateway(args: argparse.Namespace) -> Iterator[Gateway]:
+    """Yield where to connect; with ``--sim`` a simulator runs for the duration of the block."""
+    if not args.sim:
+        options: dict[str, Any] = {"cacert": args.cacert, "verify": not args.insecure}
+        yield Gateway(args.url, args.account or "", options, args.duration)
+        return
+    from ibstream.sim import SimConfig, Simulator
+
+    config = SimConfig(port=0, tls=False, rate_limit=None, update_interval=0.1, pnl_interval=0.5)
+    sim = Simulator(config)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="example-sim", daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(sim.start(), loop).result(10)
+    try:
+        yield Gateway(sim.base_url, args.account or config.account, {}, args.duration)
+    finally:
+        asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()

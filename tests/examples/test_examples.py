@@ -1,0 +1,60 @@
+"""The IBind examples rewritten for ibstream run against the embedded simulator."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+# example -> lines (prefixes) its output must contain
+EXPECTED = {
+    "ws_01_basic.py": ["subscribed: True ACTIVE", "MarketData 265598 {'symbol': 'AAPL'", "last: "],
+    "ws_02_intermediate.py": ["subscribed: 6 failed: []", "MarketData {", "Pnl {", "stopped"],
+    "ws_03_market_history.py": ["subscribed: True ACTIVE", "MarketHistory 265598 server_id="],
+    "ws_04_v2_sinks.py": [
+        "Lifecycle SessionStateChanged",
+        "handle md:265598 ACTIVE",
+        "failed: []",
+        "MarketData 265598",
+        "Pnl DU1234567.Core",
+        "metrics: {",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def outputs() -> dict[str, tuple[int, str, str]]:
+    """Run every example at once (short duration), collect exit code and output."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, str(EXAMPLES / name), "--sim", "--duration", "1.2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for name in EXPECTED
+    }
+    results = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=60)
+        results[name] = (proc.returncode, out, err)
+    return results
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_runs_against_the_simulator(
+    name: str, outputs: dict[str, tuple[int, str, str]]
+) -> None:
+    """The example exits cleanly and prints what it streams."""
+    code, out, err = outputs[name]
+    assert code == 0, err
+    lines = out.splitlines()
+    for expected in EXPECTED[name]:
+        assert any(line.startswith(expected) for line in lines), (expected, out[-2000:])
