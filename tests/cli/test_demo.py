@@ -15,7 +15,7 @@ STATUS = re.compile(r"^\d\d:\d\d:\d\d conn=authenticated auth=yes subs=(\d+)/(\d
 
 
 def test_demo_plain_lines_and_duration() -> None:
-    result = run_cli("demo", "--duration", "2.5")
+    result = run_cli("demo", "--duration", "2.2")
     assert result.code == 0, result.err
     assert result.err == ""
     assert 2.0 < result.seconds < 10.0
@@ -63,7 +63,7 @@ def test_demo_live_view_renders_and_ctrl_c_exits_cleanly() -> None:
 
 
 def test_demo_live_view_duration() -> None:
-    result = run_in_pty("demo", "--duration", "1.5", "--no-orders")
+    result = run_in_pty("demo", "--duration", "1", "--no-orders")
     assert result.code == 0, result.text[-2000:]
     assert "conn=authenticated" in result.text
     assert "Traceback" not in result.text
