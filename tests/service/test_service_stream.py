@@ -270,14 +270,13 @@ async def test_readyz_reflects_upstream(
     """/readyz is 200 when authenticated, 503 with a reason while upstream is down."""
     async with http.get(f"{service.url}/readyz") as r:
         assert r.status == 200 and (await r.json())["session"] == "AUTHENTICATED"
-    refuse = asyncio.create_task(sim.refuse_connections(1.5))
-    await asyncio.sleep(0.05)
+    sim.logout()
     await sim.drop_connections()
     await wait_for(lambda: not service.hub.authenticated)
     async with http.get(f"{service.url}/readyz") as r:
         body = await r.json()
         assert r.status == 503 and "upstream session is" in body["reason"]
-    await refuse
+    sim.login(new_session=False)
     await wait_for(lambda: service.hub.authenticated, timeout=8)
     async with http.get(f"{service.url}/readyz") as r:
         assert r.status == 200
