@@ -106,8 +106,10 @@ class Proc:
 
 def phase(feed: Proc, con: Proc, feed_cmd: dict[str, Any], **mark: Any) -> dict[str, Any]:
     con.ask({"cmd": "mark", **mark})
-    sent = feed.ask(feed_cmd)["sent"]
-    res = con.ask({"cmd": "expect", "n": sent})
+    # a frame-count run lasts as long as the contender needs: allow 10k frames/s at least
+    timeout = 120.0 + feed_cmd.get("frames", 0) / 10_000
+    sent = feed.ask(feed_cmd, timeout)["sent"]
+    res = con.ask({"cmd": "expect", "n": sent}, timeout)
     res["sent"] = sent
     res["lost"] = sent - res["delivered"] - res["conflated"]
     return res
@@ -282,7 +284,10 @@ def main() -> None:
                 rows.append({"kind": kind, "skipped": first[-1][:100] if first else "failed"})
             print(f"  {kind} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
         if not args.no_memory:
-            memory = memory_runs(feed, url, plan, log_dir)
+            try:
+                memory = memory_runs(feed, url, plan, log_dir)
+            except (RuntimeError, TimeoutError) as exc:
+                print(f"memory runs failed: {exc}", file=sys.stderr)
     finally:
         feed.close()
 
