@@ -131,3 +131,20 @@ def test_record_raw_frames_in_replay_format(sim: SimThread, tmp_path: Path) -> N
     assert any(f.direction == "out" and f.text.startswith(f"smd+{AAPL}") for f in frames)
     assert any(f.direction == "in" and '"smd+' in f.text for f in frames)
     assert_nothing_left(sim)
+
+
+def test_stop_from_a_callback(sim: SimThread) -> None:
+    """A callback on the dispatcher thread may stop the client; nothing is left behind."""
+    done = threading.Event()
+    client = Client(sim.url, config=fast_config())
+
+    def stop_on_data(event: Any) -> None:
+        client.stop()
+        done.set()
+
+    client.on(MarketData, stop_on_data)
+    client.start()
+    client.subscribe(MarketDataSpec(AAPL))
+    assert done.wait(5)
+    assert not client.running
+    assert_nothing_left(sim)

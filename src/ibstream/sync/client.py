@@ -367,7 +367,7 @@ class Client:
     def trades(self) -> list[Trade]:
         """A snapshot of the executions seen, oldest first."""
         trades = self._aclient.trades
-        result: list[Trade] = self._call(lambda: trades.trades)
+        result: list[Trade] = self._call(trades.trades)
         return result
 
     @property
