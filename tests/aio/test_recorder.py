@@ -74,3 +74,24 @@ async def test_record_live_then_replay_in_simulator(tmp_path: Path) -> None:
     expected = [e for f in recorded for e in decode(f.data) if isinstance(e, MarketData)]
     assert len(expected) >= 5
     assert [e.values for e in got[:5]] == [e.values for e in expected[:5]]
+
+
+async def test_simulator_replays_gzip_recordings(tmp_path: Path) -> None:
+    """A .gz recording replays like a plain one."""
+    path = tmp_path / "rec.jsonl.gz"
+    with FrameRecorder(path) as rec:
+        # a recording starts with the opening burst: the replayed socket authenticates from it
+        rec("in", b'{"topic":"system","success":"u1"}', 0.9, False)
+        rec("in", b'{"topic":"sts","args":{"authenticated":true,"connected":true}}', 0.9, False)
+        rec("in", b'{"topic":"smd+265598","conid":265598,"31":"101.5"}', 1.0, False)
+        rec("in", b'{"topic":"smd+265598","conid":265598,"31":"101.6"}', 1.1, False)
+    got: list[MarketData] = []
+    config = SimConfig(port=0, tls=False, replay=str(path), replay_speed=None, rate_limit=None)
+    async with Simulator(config) as sim:
+        client = connect(sim.base_url)
+        client.on(MarketData, got.append)
+        async with client:
+            async with asyncio.timeout(10):
+                while len(got) < 2:
+                    await asyncio.sleep(0.02)
+    assert [e.values[31] for e in got] == [101.5, 101.6]

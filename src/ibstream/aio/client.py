@@ -195,6 +195,11 @@ class StreamClient:
     def session_id(self) -> str | None:
         return self._session_id
 
+    @property
+    def error(self) -> BaseException | None:
+        """The fatal error that stopped the client, if one did (else ``None``)."""
+        return self._fatal
+
     async def start(self, timeout: float | None = None) -> None:
         """Start the session and wait until the gateway authenticated the WebSocket.
 

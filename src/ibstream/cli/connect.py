@@ -56,8 +56,7 @@ def open_client(target: GatewayTarget, *, config: ClientConfig | None = None) ->
 def check_client(client: StreamClient) -> None:
     """Raise ``CliError`` when the client stopped for good (a fatal error)."""
     if client.state is SessionState.CLOSED:
-        # The client has no public accessor for its fatal error yet.
-        fatal = getattr(client, "_fatal", None)
+        fatal = client.error
         raise CliError(f"stream ended: {fatal}" if fatal else "stream ended: the client stopped")
 
 

@@ -2,8 +2,8 @@
 receive timestamps (JSON lines; gzip-compressed when FILE ends in .gz).
 
 The file is what ``ibstream replay FILE`` decodes, ``ibstream plot FILE`` draws and
-``ibstream sim --replay FILE`` serves to any client (the simulator reads uncompressed files only,
-for now). The recorder is attached before the client
+``ibstream sim --replay FILE`` serves to any client (plain or .gz). The recorder is attached
+before the client
 starts, so the opening burst (system, act, sts) is in the file. Ctrl-C or ``--duration`` ends
 the recording (exit 0).
 """

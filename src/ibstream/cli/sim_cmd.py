@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ibstream.exceptions import InvalidArgument
-from ibstream.sim import SimConfig, Simulator
+
+if TYPE_CHECKING:
+    from ibstream.sim import SimConfig
 
 __all__ = ["register", "run"]
 
@@ -55,6 +57,8 @@ def register(subparsers: Any) -> None:
 
 
 def _config(args: argparse.Namespace) -> SimConfig:
+    from ibstream.sim import SimConfig
+
     speed: float | None = None if args.replay_speed == "max" else float(args.replay_speed)
     return SimConfig(
         host=args.host,
@@ -79,6 +83,8 @@ async def _serve(cfg: SimConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    from ibstream.sim import Simulator
+
     async with Simulator(cfg) as sim:
         print(f"gateway: {sim.base_url}", flush=True)
         print(f"websocket: {sim.ws_url}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -59,7 +60,8 @@ class Replay:
     def load(cls, path: str, speed: float | None = 1.0) -> Replay:
         """Parse a JSON-lines recording (see module docstring)."""
         frames: list[ReplayFrame] = []
-        with open(path, "rb") as fh:
+        opener = gzip.open if str(path).endswith(".gz") else open
+        with opener(path, "rb") as fh:
             for n, line in enumerate(fh, 1):
                 line = line.strip()
                 if not line or line.startswith(b"#"):
