@@ -59,6 +59,9 @@ class ServiceConfig:
     #: Kernel send buffer of each streaming socket (bytes; ``None``: the OS default, which can
     #: grow to megabytes). Smaller values detect a slow consumer sooner and bound its memory.
     send_buffer: int | None = None
+    #: Minimum seconds between two sends to one streaming consumer: a quiet consumer gets each
+    #: event at once, a busy one gets a batch per send (one write instead of one per event).
+    flush_interval: float = 0.002
     #: Largest WebSocket message of the plain stream (several events per message, one per line).
     max_batch_bytes: int = 65_536
 

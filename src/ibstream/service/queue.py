@@ -164,9 +164,18 @@ class ConsumerQueue:
         await self._wait()
         return self._pop()[0]
 
+    async def wait(self) -> None:
+        """Wait until something is queued; raises ``QueueOverflow``/``QueueClosed`` once the
+        queue is drained and done."""
+        await self._wait()
+
     async def get_encoded(self, max_bytes: int) -> list[bytes]:
         """Wait, then take encodings up to ``max_bytes`` in total (at least one)."""
         await self._wait()
+        return self.take_encoded(max_bytes)
+
+    def take_encoded(self, max_bytes: int) -> list[bytes]:
+        """Take encodings up to ``max_bytes`` in total (at least one if any is queued)."""
         out: list[bytes] = []
         size = 0
         entries = self._entries

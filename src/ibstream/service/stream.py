@@ -94,7 +94,13 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
     consumer.abort = lambda: _abort(request)
     consumer.queue.put_raw(_msg(hub.status_message()))
     writer = asyncio.create_task(
-        _ws_writer(ws, consumer, max_bytes if batch else 1), name=f"ibstream-{consumer.id}"
+        _ws_writer(
+            ws,
+            consumer,
+            max_bytes if batch else 1,
+            request.app[CONFIG].flush_interval if batch else 0.0,
+        ),
+        name=f"ibstream-{consumer.id}",
     )
     try:
         async for msg in ws:
@@ -114,12 +120,30 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _ws_writer(ws: web.WebSocketResponse, consumer: Consumer, max_bytes: int) -> None:
+async def _coalesced(
+    consumer: Consumer, max_bytes: int, interval: float, last: float
+) -> list[bytes]:
+    """The next batch; sends are at least ``interval`` apart, so a busy consumer gets many
+    events per message (one write) while a quiet one gets each event at once."""
     queue = consumer.queue
+    await queue.wait()
+    if interval > 0:
+        delay = last + interval - asyncio.get_running_loop().time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    return queue.take_encoded(max_bytes)
+
+
+async def _ws_writer(
+    ws: web.WebSocketResponse, consumer: Consumer, max_bytes: int, interval: float
+) -> None:
     text = WSMsgType.TEXT
+    loop = asyncio.get_running_loop()
+    last = 0.0
     try:
         while True:
-            chunks = await queue.get_encoded(max_bytes)
+            chunks = await _coalesced(consumer, max_bytes, interval, last)
+            last = loop.time()
             payload = chunks[0] if len(chunks) == 1 else b"\n".join(chunks)
             await ws.send_frame(payload, text)
             consumer.sent_events += len(chunks)
@@ -313,7 +337,7 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
         await resp.prepare(request)
         _tune_socket(request)
         await resp.write(b"retry: 2000\ndata: " + _msg(hub.status_message()) + b"\n\n")
-        await _sse_writer(resp, consumer, max_bytes)
+        await _sse_writer(resp, consumer, max_bytes, request.app[CONFIG].flush_interval)
     except (ConnectionError, RuntimeError) as exc:
         log.debug("consumer %s: send failed: %s", consumer.id, exc)
     finally:
@@ -321,12 +345,16 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _sse_writer(resp: web.StreamResponse, consumer: Consumer, max_bytes: int) -> None:
-    queue = consumer.queue
+async def _sse_writer(
+    resp: web.StreamResponse, consumer: Consumer, max_bytes: int, interval: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    last = 0.0
     while True:
         try:
             async with asyncio.timeout(SSE_KEEPALIVE):
-                chunks = await queue.get_encoded(max_bytes)
+                chunks = await _coalesced(consumer, max_bytes, interval, last)
+                last = loop.time()
         except TimeoutError:
             await resp.write(b": keepalive\n\n")
             continue

@@ -1,0 +1,210 @@
+"""Fan-out cost of ``ibstream serve``: 1, 10 and 50 consumers of the same 100 conids.
+
+Run: ``python bench/fanout.py [--rate 20] [--seconds 4] [--consumers 1,10,50]``.
+
+Three processes, so that each figure is the service's own: the simulator (100 synthetic
+instruments, each updated ``--rate`` times a second), the service (``Service`` against it) and
+this one, whose consumers connect to the plain ``/stream`` WebSocket, subscribe to the 100 conids
+and count events (a message holds one event per line; nothing is parsed). Service CPU comes from
+its ``process_cpu_seconds_total`` (``time.process_time``) in ``/metrics``, sampled around each
+measurement window; upstream frames from ``ibstream_upstream_frames_total``.
+
+The last lines compare the marginal cost of one more delivered event (the CPU slope between the
+smallest and largest consumer count) with the cost of decoding one ``smd`` frame in this process:
+serialise once, send many means the slope is well under the decode cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import re
+import time
+import timeit
+from multiprocessing.connection import Connection
+
+import aiohttp
+import orjson
+
+N_CONIDS = 100
+FIRST_CONID = 900_001
+
+
+def _instruments() -> tuple[object, ...]:
+    from ibstream.sim import Instrument
+
+    return tuple(
+        Instrument(FIRST_CONID + i, f"SYM{i:03d}", f"BENCH {i}", 50.0 + i) for i in range(N_CONIDS)
+    )
+
+
+def _run_sim(interval: float, conn: Connection) -> None:
+    from ibstream.sim import SimConfig, Simulator
+
+    async def main() -> None:
+        cfg = SimConfig(
+            port=0,
+            tls=False,
+            seed=1,
+            instruments=_instruments(),  # type: ignore[arg-type]
+            update_interval=interval,
+            rate_limit=None,
+            md_expiry=None,
+            heartbeat_interval=5.0,
+        )
+        async with Simulator(cfg) as sim:
+            conn.send(sim.base_url)
+            await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+
+    asyncio.run(main())
+
+
+def _run_service(gateway: str, flush: float, conn: Connection) -> None:
+    from ibstream.service import Service, ServiceConfig
+
+    async def main() -> None:
+        config = ServiceConfig(
+            url=gateway, port=0, grace=600.0, buffer_size=20_000, flush_interval=flush
+        )
+        async with Service(config) as service:
+            conn.send(service.url)
+            await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+
+    asyncio.run(main())
+
+
+_METRIC = re.compile(r"^(process_cpu_seconds_total|ibstream_upstream_frames_total) (\S+)$", re.M)
+
+
+async def _sample(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    async with http.get(f"{url}/metrics") as r:
+        text = await r.text()
+    return {m.group(1): float(m.group(2)) for m in _METRIC.finditer(text)}
+
+
+class Consumer:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.events = 0
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        text = aiohttp.WSMsgType.TEXT
+        async for msg in self.ws:
+            if msg.type is text:
+                self.events += msg.data.count("\n") + 1
+
+
+async def _round(http: aiohttp.ClientSession, url: str, n: int, seconds: float) -> dict[str, float]:
+    specs = [{"topic": "md", "conid": FIRST_CONID + i} for i in range(N_CONIDS)]
+    consumers = []
+    for _ in range(n):
+        ws = await http.ws_connect(f"{url}/stream", max_msg_size=0)
+        await ws.send_str(orjson.dumps({"op": "subscribe", "specs": specs}).decode())
+        c = Consumer(ws)
+        c.task = asyncio.create_task(c.run())
+        consumers.append(c)
+    await asyncio.sleep(1.5)  # warm-up: subscriptions active, snapshots delivered
+    before = await _sample(http, url)
+    counts = [c.events for c in consumers]
+    t0 = time.perf_counter()
+    await asyncio.sleep(seconds)
+    after = await _sample(http, url)
+    elapsed = time.perf_counter() - t0
+    delivered = [c.events - k for c, k in zip(consumers, counts, strict=True)]
+    for c in consumers:
+        await c.ws.close()
+        if c.task is not None:
+            c.task.cancel()
+    await asyncio.sleep(0.5)
+    cpu = after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]
+    frames = after["ibstream_upstream_frames_total"] - before["ibstream_upstream_frames_total"]
+    total = sum(delivered)
+    return {
+        "consumers": n,
+        "frames_s": frames / elapsed,
+        "per_consumer_s": total / n / elapsed,
+        "min_consumer_s": min(delivered) / elapsed,
+        "total_s": total / elapsed,
+        "cpu_pct": 100.0 * cpu / elapsed,
+        "cpu_us_event": 1e6 * cpu / total if total else float("nan"),
+        "cpu_rate": cpu / elapsed,
+    }
+
+
+def _decode_cost_us() -> float:
+    from ibstream.protocol.decoding import decode
+
+    frame = (
+        b'{"topic":"smd+900001","conid":900001,"_updated":1712345678901,"server_id":"q0",'
+        b'"31":"50.12","84":"50.11","86":"50.13","88":"1,300","85":"200","7059":"100"}'
+    )
+    n = 50_000
+    best = min(timeit.repeat(lambda: decode(frame), number=n, repeat=5))
+    return 1e6 * best / n
+
+
+async def _bench(url: str, counts: list[int], seconds: float) -> list[dict[str, float]]:
+    async with aiohttp.ClientSession() as http:
+        return [await _round(http, url, n, seconds) for n in counts]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=20.0, help="smd updates/s per conid")
+    parser.add_argument("--seconds", type=float, default=4.0, help="measurement window")
+    parser.add_argument("--consumers", default="1,10,50")
+    parser.add_argument(
+        "--flush-interval", type=float, default=0.002, help="service flush_interval (s)"
+    )
+    args = parser.parse_args()
+    counts = [int(x) for x in args.consumers.split(",")]
+
+    sim_parent, sim_child = multiprocessing.Pipe()
+    sim_proc = multiprocessing.Process(
+        target=_run_sim, args=(1.0 / args.rate, sim_child), daemon=True
+    )
+    sim_proc.start()
+    gateway = sim_parent.recv()
+    svc_parent, svc_child = multiprocessing.Pipe()
+    svc_proc = multiprocessing.Process(
+        target=_run_service, args=(gateway, args.flush_interval, svc_child), daemon=True
+    )
+    svc_proc.start()
+    url = svc_parent.recv()
+    try:
+        rows = asyncio.run(_bench(url, counts, args.seconds))
+    finally:
+        svc_parent.send("stop")
+        svc_proc.join(10)
+        sim_parent.send("stop")
+        sim_proc.join(10)
+
+    print(
+        f"fan-out: {N_CONIDS} conids x {args.rate:g} updates/s, plain /stream WebSocket, "
+        f"{args.seconds:g} s per row, flush_interval {args.flush_interval * 1000:g} ms"
+    )
+    print(
+        f"{'consumers':>9} {'upstream fr/s':>13} {'events/s/consumer':>17} {'min/consumer':>12} "
+        f"{'delivered/s':>11} {'service CPU':>11} {'CPU us/event':>12}"
+    )
+    for r in rows:
+        print(
+            f"{r['consumers']:>9.0f} {r['frames_s']:>13,.0f} {r['per_consumer_s']:>17,.0f} "
+            f"{r['min_consumer_s']:>12,.0f} {r['total_s']:>11,.0f} {r['cpu_pct']:>10.1f}% "
+            f"{r['cpu_us_event']:>12.2f}"
+        )
+    decode_us = _decode_cost_us()
+    lo, hi = rows[0], rows[-1]
+    if hi["total_s"] > lo["total_s"]:
+        slope = 1e6 * (hi["cpu_rate"] - lo["cpu_rate"]) / (hi["total_s"] - lo["total_s"])
+        print(
+            f"marginal CPU per extra delivered event ({lo['consumers']:.0f} -> "
+            f"{hi['consumers']:.0f} consumers): {slope:.2f} us; decoding one smd frame: "
+            f"{decode_us:.2f} us (ratio {slope / decode_us:.2f})"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Pure pieces of the service: encoding, spec parsing, filters, queue policy, settings."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ibstream.exceptions import InvalidArgument
+from ibstream.protocol.decoding import decode
+from ibstream.protocol.events import OrderUpdate
+from ibstream.protocol.specs import (
+    AccountSummarySpec,
+    MarketDataSpec,
+    MarketHistorySpec,
+    OrdersSpec,
+    StreamKey,
+    Topic,
+)
+from ibstream.serialize import event_to_json
+from ibstream.service.config import ServiceConfig, is_loopback, load_config
+from ibstream.service.encode import encode_event
+from ibstream.service.queue import ConsumerQueue, QueueClosed, QueueOverflow
+from ibstream.service.specs import Filters, parse_key, spec_from_dict, spec_to_dict
+
+FRAMES = [
+    b'{"topic":"smd+265598","conid":265598,"_updated":1712345678901,"server_id":"q0",'
+    b'"31":"C271.60","55":"AAPL","84":"271.59","86":"271.61","88":"1,300","6509":"RpB"}',
+    b'{"topic":"smd+265598","conid":265598,"_updated":1712345678902,"31":"H1.5","7059":"N/A"}',
+    b'{"topic":"smd+265598","conid":265598}',
+    b'{"topic":"smd+8314","conid":8314,"31":"1.2","87":"24.2M","99999":"x"}',
+]
+
+
+@pytest.mark.parametrize("frame", FRAMES)
+def test_fast_market_data_encoding_is_event_to_json(frame: bytes) -> None:
+    """encode_event writes exactly the bytes of serialize.event_to_json."""
+    [ev] = decode(frame)
+    assert encode_event(ev) == event_to_json(ev)
+
+
+def test_other_events_use_event_to_json() -> None:
+    ev = OrderUpdate(
+        key=StreamKey(Topic.ORDERS, ""),
+        account="DU1",
+        order_id=1,
+        conid=2,
+        status="Filled",
+        changes={"a": 1},
+        raw={},
+    )
+    assert encode_event(ev) == event_to_json(ev)
+
+
+def test_spec_round_trip_and_errors() -> None:
+    for spec in (
+        MarketDataSpec(265598, fields=("31", "84")),
+        MarketHistorySpec(265598, bar="1h"),
+        OrdersSpec(filters=("Filled",)),
+        AccountSummarySpec("DU1"),
+    ):
+        assert spec_from_dict(spec_to_dict(spec)) == spec
+    assert spec_from_dict({"topic": "tr", "realtimeOnly": True}).key.topic is Topic.TRADES
+    with pytest.raises(InvalidArgument, match="topic"):
+        spec_from_dict({"topic": "xx"})
+    with pytest.raises(InvalidArgument, match=r"account.*required"):
+        spec_from_dict({"topic": "sd"})
+    with pytest.raises(InvalidArgument, match="unknown member"):
+        spec_from_dict({"topic": "pl", "conid": 1})
+    assert parse_key("md:265598") == StreamKey(Topic.MARKET_DATA, "265598")
+
+
+def test_filters() -> None:
+    [md] = decode(FRAMES[0])
+    f = Filters.parse(topics="md", conids=[265598])
+    assert f is not None and f.match(md)
+    assert not Filters(conids=frozenset({1})).match(md)
+    assert Filters(accounts=frozenset({"DU9"})).match(md)  # no account: passes
+    assert Filters.parse() is None
+    with pytest.raises(InvalidArgument):
+        Filters.parse(topics=["nope"])
+
+
+async def test_queue_conflates_market_data_and_overflows_on_others() -> None:
+    overflowed = []
+    q = ConsumerQueue(2, on_overflow=lambda: overflowed.append(1))
+    a, b, c = (decode(f)[0] for f in FRAMES[:3])
+    q.put(a, b"a")
+    q.put(b, b"b")
+    q.put(c, b"c")  # full: merged into the pending entry of the same conid
+    assert len(q) == 2 and q.conflated == 1
+    order = OrderUpdate(
+        key=StreamKey(Topic.ORDERS, ""),
+        account=None,
+        order_id=1,
+        conid=None,
+        status=None,
+        changes={},
+        raw={},
+    )
+    q.put(order, b"o")
+    assert q.overflowed and overflowed == [1]
+    first = q.take_encoded(1 << 20)
+    assert first[0] == b"a" and len(first) == 2  # the merged one re-encoded
+    with pytest.raises(QueueOverflow, match="never dropped"):
+        await q.get_encoded(10)
+    q2 = ConsumerQueue(5)
+    q2.close()
+    with pytest.raises(QueueClosed):
+        await asyncio.wait_for(q2.get(), 1)
+
+
+def test_config_sources_and_token_rule(tmp_path: object) -> None:
+    from pathlib import Path
+
+    d = Path(str(tmp_path))
+    cfg_file = d / "serve.json"
+    cfg_file.write_text('{"port": 9000, "grace": 2, "host": "127.0.0.1"}')
+    token_file = d / "token"
+    token_file.write_text("file-token-123\n")
+    cfg = load_config(
+        str(cfg_file),
+        env={"IBSTREAM_PORT": "9100", "IBSTREAM_TOKEN_FILE": str(token_file)},
+        overrides={"grace": 1.0, "port": None},
+    )
+    assert (cfg.port, cfg.grace) == (9100, 1.0)
+    assert cfg.check() == "file-token-123"
+    assert "file-token" not in repr(cfg)
+    with pytest.raises(InvalidArgument, match="without a bearer token"):
+        ServiceConfig(host="0.0.0.0").check()
+    assert ServiceConfig(host="0.0.0.0", token="long-enough-token").check()
+    with pytest.raises(InvalidArgument, match="unknown setting"):
+        cfg_file.write_text('{"prot": 1}')
+        load_config(str(cfg_file), env={})
+    assert is_loopback("127.0.0.2") and is_loopback("::1") and not is_loopback("10.0.0.1")
