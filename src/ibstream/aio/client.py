@@ -173,6 +173,11 @@ class StreamClient:
         self._lag_last_ms = 0.0
         self._lag_max_ms = 0.0
         self._lag_ewma_ms = 0.0
+        self._md_seen = 0
+        # events by class; names are made in metrics() (cheaper than a str key per event)
+        self._type_counts: dict[type, int] = {}
+        # the registry's own dict: one C-level lookup per frame on the hot path
+        self._ticker_map: dict[int, Ticker] = self.tickers._tickers
 
     def __repr__(self) -> str:
         return (
@@ -402,18 +407,19 @@ class StreamClient:
     def metrics(self) -> dict[str, Any]:
         """A snapshot of counters and gauges (safe to serialise)."""
         counts = dict(self._counts)
+        events = {cls.__name__: n for cls, n in self._type_counts.items()}
         buffers = [b for hs in self._handles.values() for b in (h.buffer for h in hs)]
         buffers += self._streams
         return {
             "state": self.state.name,
             "frames": self._frames,
             "bytes": self._bytes,
-            "events": {k: v for k, v in counts.items() if k[0].isupper()},
-            "decode_errors": counts.get("Malformed", 0),
+            "events": events,
+            "decode_errors": events.get("Malformed", 0),
             "reconnects": counts.get("reconnects", 0),
             "connections": counts.get("connections", 0),
             "auth_losses": counts.get("auth_losses", 0),
-            "gaps": counts.get("Gap", 0),
+            "gaps": events.get("Gap", 0),
             "callback_errors": counts.get("callback_errors", 0),
             "conflated": sum(b.conflated for b in buffers),
             "overflows": sum(1 for b in buffers if b.overflowed),
@@ -576,13 +582,14 @@ class StreamClient:
         events = proto.events_received()
         if events:
             self._dispatch(events)
-        out = proto.data_to_send()
-        if out:
-            self._outbox.extend(out)
-            self._kick()
-        actions = proto.actions_requested()
-        if actions:
-            self._act(actions)
+        if proto.has_output:  # most frames are data only: skip two drains
+            out = proto.data_to_send()
+            if out:
+                self._outbox.extend(out)
+                self._kick()
+            actions = proto.actions_requested()
+            if actions:
+                self._act(actions)
 
     def _act(self, actions: Iterable[object]) -> None:
         for action in actions:
@@ -653,23 +660,34 @@ class StreamClient:
         await self.rest.reauthenticate()
 
     def _dispatch(self, events: list[Any]) -> None:
-        counts = self._counts
+        counts = self._type_counts
         handles = self._handles
         streams = self._streams
         callbacks = self._callbacks
+        tickers = self._ticker_map
         for ev in events:
             cls = ev.__class__
-            counts[cls.__name__] += 1
-            if cls is MarketData:
-                self.tickers.apply(ev)
-                upd = ev.updated_ms
-                if upd:
-                    lag = time.time() * 1000.0 - upd
-                    self._lag_last_ms = lag
-                    if lag > self._lag_max_ms:
-                        self._lag_max_ms = lag
-                    self._lag_ewma_ms += (lag - self._lag_ewma_ms) * 0.01
-            elif cls is OrderUpdate:
+            counts[cls] = counts.get(cls, 0) + 1
+            if cls is MarketData:  # the hot path
+                ticker = tickers.get(ev.conid)
+                if ticker is None:
+                    ticker = self.tickers.get_or_create(ev.conid)
+                ticker.apply(ev)
+                self._md_seen += 1
+                if (
+                    self._md_seen & 63 == 1
+                ):  # lag sampled (1st, 65th, ...): a clock read is not free
+                    self._sample_lag(ev.updated_ms)
+                hs = handles.get(ev.key)
+                if hs is not None:
+                    for h in hs:
+                        h._buffer.put(ev)
+                for buf in streams:
+                    buf.put(ev)
+                if callbacks:
+                    self._run_callbacks(cls, ev)
+                continue
+            if cls is OrderUpdate:
                 self.orders.apply(ev)
             elif cls is Trade:
                 self.trades.apply(ev)
@@ -690,6 +708,15 @@ class StreamClient:
                 buf.put(ev)
             if callbacks:
                 self._run_callbacks(cls, ev)
+
+    def _sample_lag(self, updated_ms: int | None) -> None:
+        if not updated_ms:
+            return
+        lag = time.time() * 1000.0 - updated_ms
+        self._lag_last_ms = lag
+        if lag > self._lag_max_ms:
+            self._lag_max_ms = lag
+        self._lag_ewma_ms += (lag - self._lag_ewma_ms) * 0.1
 
     def _run_callbacks(self, cls: type, ev: Any) -> None:
         for fn in (*self._callbacks.get(cls, ()), *self._callbacks.get(None, ())):

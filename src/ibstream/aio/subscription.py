@@ -50,8 +50,12 @@ class EventStream:
         return self
 
     async def __anext__(self) -> Any:
+        buffer = self._buffer
         try:
-            return await self._buffer.get()
+            event = buffer.get_nowait()  # fast path: no coroutine, no future when buffered
+            if event is not None:
+                return event
+            return await buffer.get()
         except ClientClosed:
             raise StopAsyncIteration from None
 

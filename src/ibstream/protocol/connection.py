@@ -289,6 +289,11 @@ class StreamProtocol:
         events.clear()
         return out
 
+    @property
+    def has_output(self) -> bool:
+        """Whether text to send or actions are waiting (lets a driver skip two drains per frame)."""
+        return bool(self._outgoing) or bool(self._actions)
+
     def data_to_send(self) -> list[str]:
         """Drain the text messages to send on the socket, in order."""
         outgoing = self._outgoing

@@ -238,6 +238,24 @@ class TickerSnapshot(_Quote):
         )
 
 
+class _RawView(Mapping[int, Any]):
+    """Live read-only view, by field id, of the last wire value of each field."""
+
+    __slots__ = ("_wire",)
+
+    def __init__(self, wire: dict[str, Any]) -> None:
+        self._wire = wire
+
+    def __getitem__(self, fid: int) -> Any:
+        return self._wire[str(fid)]
+
+    def __iter__(self) -> Iterator[int]:
+        return (int(k) for k in self._wire if k.isdigit())
+
+    def __len__(self) -> int:
+        return sum(1 for k in self._wire if k.isdigit())
+
+
 class Ticker(_Quote):
     """Live level-1 data of one contract, updated in place by :meth:`apply`.
 
@@ -245,11 +263,9 @@ class Ticker(_Quote):
     """
 
     __slots__ = (
-        "_raw",
         "_values",
-        "closed",
+        "_wire",
         "conid",
-        "halted",
         "server_id",
         "stale_updates",
         "update_count",
@@ -260,12 +276,10 @@ class Ticker(_Quote):
         # Identity.
         self.conid = conid
         self.server_id: str | None = None  # IBKR's per-request id ("q1"); changes on resubscribe
-        # Merged fields: parsed value and last raw wire value, by field id.
+        # Merged fields: parsed value by field id, and the last wire value by wire key (the
+        # frame's own keys: merging whole frames is one C-level dict update per frame).
         self._values: dict[int, FieldValue] = {}
-        self._raw: dict[int, Any] = {}
-        # Flags of the last price (31): "C" prefix = prior close, "H" prefix = halted.
-        self.closed = False
-        self.halted = False
+        self._wire: dict[str, Any] = {}
         # Time and counters.
         self.updated_ms: int | None = None  # newest ``_updated`` seen; never moves backwards
         self.update_count = 0  # frames merged (duplicates and empty frames included)
@@ -275,6 +289,18 @@ class Ticker(_Quote):
         return self._values.get(fid)
 
     @property
+    def closed(self) -> bool:
+        """The last price (31) carried the ``C`` prefix: prior close, no trade yet."""
+        last = self._wire.get("31")
+        return last.__class__ is str and last[:1] == "C"
+
+    @property
+    def halted(self) -> bool:
+        """The last price (31) carried the ``H`` prefix: trading halted."""
+        last = self._wire.get("31")
+        return last.__class__ is str and last[:1] == "H"
+
+    @property
     def values(self) -> Mapping[int, FieldValue]:
         """Read-only live view of the parsed values by field id."""
         return MappingProxyType(self._values)
@@ -282,35 +308,36 @@ class Ticker(_Quote):
     @property
     def raw(self) -> Mapping[int, Any]:
         """Read-only live view of the last raw wire value of each field (``"C271.20"``...)."""
-        return MappingProxyType(self._raw)
+        return _RawView(self._wire)
 
     def apply(self, event: MarketData) -> bool:
         """Merge one ``smd`` frame; return whether any field value or flag changed.
 
         Raises :class:`~ibstream.exceptions.InvalidArgument` for another conid's event.
+        The hot path of every client: dict operations done in C, no per-field Python loop.
         """
         if event.conid != self.conid:
             raise InvalidArgument(
                 "event", f"MarketData for conid {event.conid} applied to Ticker {self.conid}"
             )
         self.update_count += 1
-        changed = False
+        incoming = event.values
         values = self._values
-        raw = self._raw
+        wire = self._wire
         event_raw = event.raw
-        for fid, value in event.values.items():
-            if fid not in values or values[fid] != value:
-                values[fid] = value
-                changed = True
-            raw[fid] = event_raw.get(str(fid), value)
-        if LAST in event.values and (self.closed, self.halted) != (event.closed, event.halted):
-            self.closed, self.halted = event.closed, event.halted
-            changed = True
-        if event.server_id is not None:
-            self.server_id = event.server_id
+        changed = not (incoming.items() <= values.items())
+        if changed:
+            values.update(incoming)
+        elif LAST in incoming and wire.get("31") != event_raw.get("31"):
+            changed = True  # same price, other prefix (C/H flag)
+        wire.update(event_raw)
+        server_id = event.server_id
+        if server_id is not None:
+            self.server_id = server_id
         updated = event.updated_ms
         if updated is not None:
-            if self.updated_ms is None or updated >= self.updated_ms:
+            current = self.updated_ms
+            if current is None or updated >= current:
                 self.updated_ms = updated
             else:
                 self.stale_updates += 1
@@ -326,7 +353,7 @@ class Ticker(_Quote):
             closed=self.closed,
             halted=self.halted,
             values=MappingProxyType(dict(self._values)),
-            raw=MappingProxyType(dict(self._raw)),
+            raw=MappingProxyType(dict(self.raw)),
         )
 
     def __repr__(self) -> str:
