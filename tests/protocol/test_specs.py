@@ -264,3 +264,15 @@ def test_specs_are_frozen() -> None:
     spec = MarketDataSpec(1)
     with pytest.raises(AttributeError):
         spec.conid = 2  # type: ignore[misc]
+
+
+def test_stream_keys_are_shared_instances() -> None:
+    """Specs and the decoder hand out one StreamKey object per stream (identity lookups)."""
+    from ibstream.protocol.decoding import decode
+
+    spec_key = MarketDataSpec(265598).key
+    assert spec_key is MarketDataSpec(265598, fields=("31",)).key
+    (event,) = decode('{"topic":"smd+265598","conid":265598,"31":"1.5"}')
+    assert event.key is spec_key
+    assert StreamKey.of(Topic.ORDERS, "") is OrdersSpec().key
+    assert StreamKey(Topic.ORDERS, "") == OrdersSpec().key  # plain construction still equal

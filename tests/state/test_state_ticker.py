@@ -292,3 +292,21 @@ def test_ticker_equals_last_value_seen_per_field(frames: list[dict[str, Any]]) -
     assert ticker.updated_ms == (max(stamps) if stamps else None)
     snap = ticker.snapshot()
     assert dict(snap.values) == expected and snap.last == ticker.last
+
+
+@given(_frames())
+def test_merge_equals_apply(frames: list[dict[str, Any]]) -> None:
+    """merge() (the client's hot path) leaves the same state as apply()."""
+    a, b = Ticker(265598), Ticker(265598)
+    for frame in frames:
+        event = smd(frame)
+        a.apply(event)
+        b.merge(event)
+    assert dict(a.values) == dict(b.values) and dict(a.raw) == dict(b.raw)
+    assert (a.closed, a.halted, a.updated_ms, a.update_count, a.server_id) == (
+        b.closed,
+        b.halted,
+        b.updated_ms,
+        b.update_count,
+        b.server_id,
+    )

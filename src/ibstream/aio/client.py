@@ -672,7 +672,7 @@ class StreamClient:
                 ticker = tickers.get(ev.conid)
                 if ticker is None:
                     ticker = self.tickers.get_or_create(ev.conid)
-                ticker.apply(ev)
+                ticker.merge(ev)
                 self._md_seen += 1
                 if (
                     self._md_seen & 63 == 1

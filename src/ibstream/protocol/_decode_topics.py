@@ -138,7 +138,7 @@ def decode_price_ladder(msg: dict[str, Any], topic: str) -> list[Event]:
         )
     return [
         PriceLadder(
-            key=StreamKey(Topic.PRICE_LADDER, account),
+            key=StreamKey.of(Topic.PRICE_LADDER, account),
             account=account,
             conid=conid,
             exchange=exchange,
@@ -150,7 +150,7 @@ def decode_price_ladder(msg: dict[str, Any], topic: str) -> list[Event]:
 
 # --- sor: orders ----------------------------------------------------------------------------------
 
-_ORDERS_KEY = StreamKey(Topic.ORDERS, "")
+_ORDERS_KEY = StreamKey.of(Topic.ORDERS, "")
 _ORDER_NOISE = frozenset({"bgColor", "fgColor"})
 _ORDER_FLOATS = frozenset(
     {
@@ -211,7 +211,7 @@ def decode_orders(msg: dict[str, Any], topic: str) -> list[Event]:
 
 # --- str: trades ----------------------------------------------------------------------------------
 
-_TRADES_KEY = StreamKey(Topic.TRADES, "")
+_TRADES_KEY = StreamKey.of(Topic.TRADES, "")
 
 
 def decode_trades(msg: dict[str, Any], topic: str) -> list[Event]:
@@ -252,7 +252,7 @@ def decode_trades(msg: dict[str, Any], topic: str) -> list[Event]:
 
 # --- spl: P&L -------------------------------------------------------------------------------------
 
-_PNL_KEY = StreamKey(Topic.PNL, "")
+_PNL_KEY = StreamKey.of(Topic.PNL, "")
 
 
 def decode_pnl(msg: dict[str, Any], topic: str) -> list[Event]:
@@ -335,7 +335,7 @@ def decode_summary(msg: dict[str, Any], topic: str) -> list[Event]:
     account = _account_of(topic, code)
     return [
         AccountSummary(
-            key=StreamKey(Topic.ACCOUNT_SUMMARY, account),
+            key=StreamKey.of(Topic.ACCOUNT_SUMMARY, account),
             account=account,
             timestamp=timestamp,
             values=values,
@@ -370,7 +370,7 @@ def decode_ledger(msg: dict[str, Any], topic: str) -> list[Event]:
         account = _account_of(topic, entry.get("acctCode"))
         events.append(
             AccountLedger(
-                key=StreamKey(Topic.ACCOUNT_LEDGER, account),
+                key=StreamKey.of(Topic.ACCOUNT_LEDGER, account),
                 account=account,
                 currency=currency,
                 timestamp=opt_int(entry.get("timestamp")),

@@ -111,7 +111,7 @@ def _md_key(topic: str, msg: dict[str, Any]) -> tuple[StreamKey, int]:
         conid = as_int(payload, "conid")
         if conid <= 0:
             raise BadFrame(f"conid must be positive, got {conid}")
-    return StreamKey(Topic.MARKET_DATA, str(conid)), conid
+    return StreamKey.of(Topic.MARKET_DATA, str(conid)), conid
 
 
 def _unknown_field(key: str) -> _FieldEntry | None:
@@ -206,7 +206,7 @@ def _smh(msg: dict[str, Any], topic: str) -> list[Event]:
     server_id = msg.get("serverId")
     return [
         MarketHistory(
-            key=StreamKey(Topic.MARKET_HISTORY, str(conid)),
+            key=StreamKey.of(Topic.MARKET_HISTORY, str(conid)),
             conid=conid,
             server_id=None if server_id is None else str(server_id),
             symbol=opt_str(msg.get("symbol")),

@@ -83,11 +83,26 @@ class StreamKey:
     def __hash__(self) -> int:
         return self._hash
 
+    @classmethod
+    def of(cls, topic: Topic, ident: str) -> StreamKey:
+        """The shared instance for ``(topic, ident)``: specs and the decoder hand out the same
+        object, so a dict lookup by key ends on the identity check (no ``__eq__`` call)."""
+        key = _INTERNED.get((topic, ident))
+        if key is None:
+            key = cls(topic, ident)
+            if len(_INTERNED) < _INTERN_MAX:  # bounded: idents come from the network
+                _INTERNED[(topic, ident)] = key
+        return key
+
     def __str__(self) -> str:
         return f"{self.topic.value}:{self.ident}" if self.ident else self.topic.value
 
     def __repr__(self) -> str:
         return f"StreamKey({self})"
+
+
+_INTERNED: dict[tuple[Topic, str], StreamKey] = {}
+_INTERN_MAX = 100_000
 
 
 class Confirmation(Enum):
@@ -287,7 +302,7 @@ class MarketDataSpec:
 
     @property
     def key(self) -> StreamKey:
-        return StreamKey(Topic.MARKET_DATA, str(self.conid))
+        return StreamKey.of(Topic.MARKET_DATA, str(self.conid))
 
     def same_stream_as(self, other: object) -> bool:
         """True if ``other`` is a spec for the same IBKR stream (same :attr:`key`)."""
@@ -338,7 +353,7 @@ class MarketHistorySpec:
 
     @property
     def key(self) -> StreamKey:
-        return StreamKey(Topic.MARKET_HISTORY, str(self.conid))
+        return StreamKey.of(Topic.MARKET_HISTORY, str(self.conid))
 
     def same_stream_as(self, other: object) -> bool:
         """True if ``other`` is a spec for the same IBKR stream (same :attr:`key`)."""
@@ -386,7 +401,7 @@ class PriceLadderSpec:
 
     @property
     def key(self) -> StreamKey:
-        return StreamKey(Topic.PRICE_LADDER, self.account)
+        return StreamKey.of(Topic.PRICE_LADDER, self.account)
 
     def same_stream_as(self, other: object) -> bool:
         """True if ``other`` is a spec for the same IBKR stream (same :attr:`key`)."""
@@ -428,7 +443,7 @@ class OrdersSpec:
 
     @property
     def key(self) -> StreamKey:
-        return StreamKey(Topic.ORDERS, "")
+        return StreamKey.of(Topic.ORDERS, "")
 
     def same_stream_as(self, other: object) -> bool:
         """True if ``other`` is a spec for the same IBKR stream (same :attr:`key`)."""
@@ -460,7 +475,7 @@ class TradesSpec:
 
     @property
     def key(self) -> StreamKey:
-        return StreamKey(Topic.TRADES, "")
+        return StreamKey.of(Topic.TRADES, "")
 
     def same_stream_as(self, other: object) -> bool:
         """True if ``other`` is a spec for the same IBKR stream (same :attr:`key`)."""
@@ -488,7 +503,7 @@ class PnlSpec:
 
     @property
     def key(self) -> StreamKey:
-        return StreamKey(Topic.PNL, "")
+        return StreamKey.of(Topic.PNL, "")
 
     def same_stream_as(self, other: object) -> bool:
         """True if ``other`` is a spec for the same IBKR stream (same :attr:`key`)."""
@@ -530,7 +545,7 @@ class AccountSummarySpec:
 
     @property
     def key(self) -> StreamKey:
-        return StreamKey(Topic.ACCOUNT_SUMMARY, self.account)
+        return StreamKey.of(Topic.ACCOUNT_SUMMARY, self.account)
 
     def same_stream_as(self, other: object) -> bool:
         """True if ``other`` is a spec for the same IBKR stream (same :attr:`key`)."""
@@ -563,7 +578,7 @@ class AccountLedgerSpec:
 
     @property
     def key(self) -> StreamKey:
-        return StreamKey(Topic.ACCOUNT_LEDGER, self.account)
+        return StreamKey.of(Topic.ACCOUNT_LEDGER, self.account)
 
     def same_stream_as(self, other: object) -> bool:
         """True if ``other`` is a spec for the same IBKR stream (same :attr:`key`)."""

@@ -668,10 +668,10 @@ def key_from_topic(topic: str | None) -> StreamKey | None:
         return None
     rest = topic[3:]
     if kind in (Topic.ORDERS, Topic.TRADES, Topic.PNL):
-        return StreamKey(kind, "") if rest == "" or rest.startswith("+") else None
+        return StreamKey.of(kind, "") if rest == "" or rest.startswith("+") else None
     if not rest.startswith("+") or len(rest) < 2:
         return None
     ident = rest[1:].split("+", 1)[0]
     if kind is Topic.MARKET_DATA or kind is Topic.MARKET_HISTORY:
         ident = ident.split("@", 1)[0]
-    return StreamKey(kind, ident) if ident else None
+    return StreamKey.of(kind, ident) if ident else None

@@ -310,6 +310,25 @@ class Ticker(_Quote):
         """Read-only live view of the last raw wire value of each field (``"C271.20"``...)."""
         return _RawView(self._wire)
 
+    def merge(self, event: MarketData) -> None:
+        """Merge one ``smd`` frame (like :meth:`apply`, without working out what changed).
+
+        The client's hot path; the caller guarantees the conid matches.
+        """
+        self.update_count += 1
+        self._values.update(event.values)
+        self._wire.update(event.raw)
+        server_id = event.server_id
+        if server_id is not None:
+            self.server_id = server_id
+        updated = event.updated_ms
+        if updated is not None:
+            current = self.updated_ms
+            if current is None or updated >= current:
+                self.updated_ms = updated
+            else:
+                self.stale_updates += 1
+
     def apply(self, event: MarketData) -> bool:
         """Merge one ``smd`` frame; return whether any field value or flag changed.
 
