@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from ibstream.exceptions import ClientClosed, SlowConsumerError
@@ -33,7 +34,12 @@ def merge_market_data(old: MarketData, new: MarketData) -> MarketData:
 
 
 class EventBuffer:
-    """A bounded FIFO of events for one consumer, with conflation and overflow as above."""
+    """A bounded FIFO of events for one consumer, with conflation and overflow as above.
+
+    Each entry may carry a ``payload`` next to its event (the service keeps the event's shared
+    JSON encoding there); a conflated market-data entry drops its payload, as the merged event
+    needs a new one. ``on_overflow`` is called once when a never-drop event finds it full.
+    """
 
     __slots__ = (
         "_closed",
@@ -45,15 +51,25 @@ class EventBuffer:
         "delivered",
         "maxsize",
         "name",
+        "on_overflow",
+        "overflow_reason",
         "overflowed",
     )
 
-    def __init__(self, maxsize: int = 10_000, *, name: str = "events") -> None:
+    def __init__(
+        self,
+        maxsize: int = 10_000,
+        *,
+        name: str = "events",
+        on_overflow: Callable[[], object] | None = None,
+    ) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be >= 1")
         self.maxsize = maxsize
         self.name = name
-        # Each entry is a one-slot list so a pending market-data event can be replaced in place.
+        self.on_overflow = on_overflow
+        # Each entry is a two-slot list [event, payload] so a pending market-data event can be
+        # replaced in place.
         self._entries: deque[list[Any]] = deque()
         # conid / (account, conid) -> the newest pending entry for it (for conflation).
         self._pending: dict[Any, list[Any]] = {}
@@ -63,6 +79,7 @@ class EventBuffer:
         self.conflated = 0
         self.delivered = 0
         self.overflowed = False
+        self.overflow_reason = ""
 
     def __repr__(self) -> str:
         return (
@@ -77,8 +94,8 @@ class EventBuffer:
     def closed(self) -> bool:
         return self._closed
 
-    def put(self, event: Any) -> None:
-        """Add an event; never blocks, never raises."""
+    def put(self, event: Any, payload: Any = None) -> None:
+        """Add an event (and its payload); never blocks, never raises."""
         if self._closed or self.overflowed:
             return
         cls = event.__class__
@@ -93,20 +110,41 @@ class EventBuffer:
             if ckey is not None:
                 entry = self._pending.get(ckey)
                 if entry is not None:
-                    entry[0] = merge_market_data(entry[0], event) if cls is MarketData else event
+                    if cls is MarketData:
+                        entry[0] = merge_market_data(entry[0], event)
+                        entry[1] = None
+                    else:
+                        entry[0], entry[1] = event, payload
                     self.conflated += 1
                     return
             else:
-                self.overflowed = True
-                self._error = SlowConsumerError(self.name, self.maxsize)
-                self._wake()
+                self._overflow(cls.__name__)
                 return
-        entry = [event]
+        entry = [event, payload]
         entries.append(entry)
         if ckey is not None:
             self._pending[ckey] = entry
         if self._waiters:
             self._wake()
+
+    def put_control(self, payload: Any) -> None:
+        """Queue a payload with no event (a reply or a notice): never conflated, and accepted
+        even when full (a consumer must hear why it is being cut off)."""
+        if self._closed or self.overflowed:
+            return
+        self._entries.append([None, payload])
+        if self._waiters:
+            self._wake()
+
+    def _overflow(self, kind: str) -> None:
+        self.overflowed = True
+        self.overflow_reason = (
+            f"slow consumer: {self.maxsize} events queued, {kind} events are never dropped"
+        )
+        self._error = SlowConsumerError(self.name, self.maxsize)
+        self._wake()
+        if self.on_overflow is not None:
+            self.on_overflow()
 
     def _wake(self) -> None:
         while self._waiters:
@@ -115,34 +153,43 @@ class EventBuffer:
                 fut.set_result(None)
                 return
 
-    def get_nowait(self) -> Any | None:
-        """The next event, or None when empty. Raises the overflow/close error once drained."""
+    def pop_entry(self) -> list[Any] | None:
+        """The next ``[event, payload]`` entry, or None when empty (no error raised)."""
         entries = self._entries
-        if entries:
-            entry = entries.popleft()
-            event = entry[0]
-            cls = event.__class__
-            if cls is MarketData:
-                if self._pending.get(event.conid) is entry:
-                    del self._pending[event.conid]
-            elif cls is PriceLadder:
-                key = (event.account, event.conid)
-                if self._pending.get(key) is entry:
-                    del self._pending[key]
-            self.delivered += 1
-            return event
+        if not entries:
+            return None
+        entry = entries.popleft()
+        event = entry[0]
+        cls = event.__class__
+        if cls is MarketData:
+            if self._pending.get(event.conid) is entry:
+                del self._pending[event.conid]
+        elif cls is PriceLadder:
+            key = (event.account, event.conid)
+            if self._pending.get(key) is entry:
+                del self._pending[key]
+        self.delivered += 1
+        return entry
+
+    def raise_if_done(self) -> None:
+        """Raise the overflow or close error (the buffer is drained and ended)."""
         if self._error is not None:
             raise self._error
         if self._closed:
             raise ClientClosed(f"{self.name}: closed")
+
+    def get_nowait(self) -> Any | None:
+        """The next event, or None when empty. Raises the overflow/close error once drained."""
+        entry = self.pop_entry()
+        if entry is not None:
+            return entry[0]
+        self.raise_if_done()
         return None
 
-    async def get(self) -> Any:
-        """Wait for the next event."""
-        while True:
-            event = self.get_nowait()
-            if event is not None:
-                return event
+    async def wait(self) -> None:
+        """Wait until something is queued; raises the overflow/close error once drained."""
+        while not self._entries:
+            self.raise_if_done()
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(fut)
             try:
@@ -150,6 +197,14 @@ class EventBuffer:
             finally:
                 if not fut.done():
                     fut.cancel()
+
+    async def get(self) -> Any:
+        """Wait for the next event."""
+        while True:
+            event = self.get_nowait()
+            if event is not None:
+                return event
+            await self.wait()
 
     def close(self, error: BaseException | None = None) -> None:
         """No more events: consumers drain what is buffered, then get ``error`` (or

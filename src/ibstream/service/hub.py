@@ -192,7 +192,7 @@ class Hub:
             filters=filters,
             session_events=session_events,
         )
-        consumer.queue._on_overflow = lambda: self._overflowed(consumer)
+        consumer.queue.on_overflow = lambda: self._overflowed(consumer)
         self.consumers[cid] = consumer
         if session_events:
             self._session_consumers.append(consumer)
