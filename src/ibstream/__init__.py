@@ -210,6 +210,7 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "key_by_stream",
     "key_by_type",
     "normalize_order_status",
+    "order_changes",
     "parse_availability",
     "parse_value",
     "session_message",

@@ -8,6 +8,7 @@ entry only, so one bad entry never hides the others.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -39,6 +40,7 @@ __all__ = [
     "opt_bool",
     "opt_int",
     "opt_str",
+    "order_changes",
     "to_float",
 ]
 
@@ -169,7 +171,11 @@ _ORDER_FLOATS = frozenset(
 )
 
 
-def _order_changes(entry: dict[str, Any]) -> dict[str, Any]:
+def order_changes(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """An order entry as ``OrderUpdate.changes``: colour noise out, numeric strings as floats.
+
+    Also used for REST order records, so both sources merge to the same values.
+    """
     changes: dict[str, Any] = {}
     for name, value in entry.items():
         if name in _ORDER_NOISE:
@@ -202,7 +208,7 @@ def decode_orders(msg: dict[str, Any], topic: str) -> list[Event]:
                 order_id=order_id,
                 conid=opt_int(entry.get("conid")),
                 status=opt_str(status),
-                changes=_order_changes(entry),
+                changes=order_changes(entry),
                 raw=entry,
             )
         )

@@ -35,6 +35,7 @@ from ibstream.protocol._decode_topics import (
     opt_bool,
     opt_int,
     opt_str,
+    order_changes,
     to_float,
 )
 from ibstream.protocol.events import (
@@ -60,7 +61,7 @@ from ibstream.protocol.events import (
 from ibstream.protocol.fields import FIELDS, FieldValue, value_parser
 from ibstream.protocol.specs import StreamKey, Topic
 
-__all__ = ["decode"]
+__all__ = ["decode", "order_changes"]
 
 _Handler = Callable[[dict[str, Any], str], list[Event]]
 

@@ -28,6 +28,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from ibstream.protocol.decoding import order_changes
 from ibstream.protocol.events import OrderUpdate
 
 __all__ = ["Order", "OrderBook", "OrderStatus", "normalize_order_status"]
@@ -75,23 +76,6 @@ _ALWAYS_TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderSt
 _IDENTITY_KEYS = frozenset({"acct", "account", "conid", "conidex", "conidEx", "orderId"})
 _MARKER_KEYS = _IDENTITY_KEYS | {"isEventTrading"}
 _NOISE_KEYS = frozenset({"bgColor", "fgColor"})
-# Keys whose numeric strings become floats, as the decoder does for ``OrderUpdate.changes``
-# (so a REST record and a ``sor`` record of the same order merge to the same values).
-_FLOAT_KEYS = frozenset(
-    {
-        "price",
-        "avgPrice",
-        "auxPrice",
-        "stopPrice",
-        "trailingAmt",
-        "remainingQuantity",
-        "filledQuantity",
-        "totalSize",
-        "size",
-        "quantity",
-        "cashQuantity",
-    }
-)
 
 
 def normalize_order_status(value: object) -> OrderStatus | None:
@@ -124,14 +108,8 @@ def _number(value: object) -> float | None:
 
 
 def _rest_changes(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A REST order record normalised like ``OrderUpdate.changes`` (noise out, floats in)."""
-    changes: dict[str, Any] = {}
-    for key, value in entry.items():
-        if key in _NOISE_KEYS:
-            continue
-        number = _number(value) if key in _FLOAT_KEYS else None
-        changes[key] = value if number is None else number
-    return changes
+    """A REST order record normalised exactly like ``OrderUpdate.changes``."""
+    return order_changes(entry)
 
 
 def _int(value: object) -> int | None:
