@@ -526,12 +526,13 @@ def _keys_fields_args(keys: tuple[str, ...], fields: tuple[str, ...]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class AccountSummarySpec:
-    """Account summary values (``ssd``, protocol.md §4.7); empty keys/fields mean everything."""
+class _AccountValuesSpec:
+    """Shared shape of ``ssd`` and ``sld``: an account plus optional keys and fields."""
 
-    topic: ClassVar[Topic] = Topic.ACCOUNT_SUMMARY
+    topic: ClassVar[Topic]
     confirmation: ClassVar[Confirmation] = Confirmation.FIRST_FRAME
     expires: ClassVar[bool] = False
+    _codes: ClassVar[tuple[str, str]]  # (subscribe, unsubscribe) topic codes
 
     account: str
     _: KW_ONLY
@@ -545,50 +546,33 @@ class AccountSummarySpec:
 
     @property
     def key(self) -> StreamKey:
-        return StreamKey.of(Topic.ACCOUNT_SUMMARY, self.account)
+        return StreamKey.of(self.topic, self.account)
 
     def same_stream_as(self, other: object) -> bool:
         """True if ``other`` is a spec for the same IBKR stream (same :attr:`key`)."""
-        return _same_stream(self, other)
+        return _same_stream(self, other)  # type: ignore[arg-type]
 
     def subscribe_message(self) -> str:
-        return f"ssd+{self.account}+" + _keys_fields_args(self.keys, self.fields)
+        return f"{self._codes[0]}+{self.account}+" + _keys_fields_args(self.keys, self.fields)
 
     def unsubscribe_message(self, server_id: str | None = None) -> str:
-        return f"usd+{self.account}+{{}}"
+        return f"{self._codes[1]}+{self.account}+{{}}"
 
 
 @dataclass(frozen=True, slots=True)
-class AccountLedgerSpec:
+class AccountSummarySpec(_AccountValuesSpec):
+    """Account summary values (``ssd``, protocol.md §4.7); empty keys/fields mean everything."""
+
+    topic: ClassVar[Topic] = Topic.ACCOUNT_SUMMARY
+    _codes: ClassVar[tuple[str, str]] = ("ssd", "usd")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountLedgerSpec(_AccountValuesSpec):
     """Account ledger per currency (``sld``, protocol.md §4.7); a frame every 10 s."""
 
     topic: ClassVar[Topic] = Topic.ACCOUNT_LEDGER
-    confirmation: ClassVar[Confirmation] = Confirmation.FIRST_FRAME
-    expires: ClassVar[bool] = False
-
-    account: str
-    _: KW_ONLY
-    keys: tuple[str, ...] = ()
-    fields: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        _check_account(self.account)
-        _set(self, "keys", _check_names(self.keys, "keys"))
-        _set(self, "fields", _check_names(self.fields, "fields"))
-
-    @property
-    def key(self) -> StreamKey:
-        return StreamKey.of(Topic.ACCOUNT_LEDGER, self.account)
-
-    def same_stream_as(self, other: object) -> bool:
-        """True if ``other`` is a spec for the same IBKR stream (same :attr:`key`)."""
-        return _same_stream(self, other)
-
-    def subscribe_message(self) -> str:
-        return f"sld+{self.account}+" + _keys_fields_args(self.keys, self.fields)
-
-    def unsubscribe_message(self, server_id: str | None = None) -> str:
-        return f"uld+{self.account}+{{}}"
+    _codes: ClassVar[tuple[str, str]] = ("sld", "uld")
 
 
 Spec: TypeAlias = (
