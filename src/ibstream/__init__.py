@@ -215,6 +215,7 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "parse_value",
     "session_message",
     "tic_message",
+    "to_float",
     "value_parser",
     "wait_all",
 ]

@@ -26,6 +26,7 @@ from ibstream.protocol.events import (
     Trade,
     TradesOpened,
 )
+from ibstream.protocol.fields import to_float
 from ibstream.protocol.specs import StreamKey, Topic
 
 __all__ = [
@@ -71,20 +72,6 @@ def opt_int(value: object) -> int | None:
         return None if value is None else as_int(value, "")
     except BadFrame:
         return None
-
-
-def to_float(value: object) -> float | None:
-    """A float from a number or numeric string (thousands separators allowed), else ``None``."""
-    if type(value) is float:
-        return value
-    if type(value) is int:
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.replace(",", ""))
-        except ValueError:
-            return None
-    return None
 
 
 def opt_str(value: object) -> str | None:

@@ -32,6 +32,7 @@ __all__ = [
     "field_by_name",
     "parse_availability",
     "parse_value",
+    "to_float",
     "value_parser",
 ]
 
@@ -383,3 +384,17 @@ def value_parser(field_id: int) -> Callable[[object], FieldValue]:
 def parse_value(field_id: int, raw: object) -> FieldValue:
     """Parse the wire value ``raw`` of market-data field ``field_id``; never raises."""
     return value_parser(field_id)(raw)
+
+
+def to_float(value: object) -> float | None:
+    """A float from a number or numeric string (thousands separators allowed), else ``None``."""
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.replace(",", ""))
+        except ValueError:
+            return None
+    return None

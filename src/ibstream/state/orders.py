@@ -30,6 +30,7 @@ from typing import Any
 
 from ibstream.protocol.decoding import order_changes
 from ibstream.protocol.events import OrderUpdate
+from ibstream.protocol.fields import to_float
 
 __all__ = ["Order", "OrderBook", "OrderStatus", "normalize_order_status"]
 
@@ -93,27 +94,13 @@ def normalize_order_status(value: object) -> OrderStatus | None:
     return _STATUS_BY_FOLDED.get(folded, OrderStatus.UNKNOWN)
 
 
-def _number(value: object) -> float | None:
-    """A float from a number or a numeric string (``"1.00"``, ``"1,300"``); else ``None``."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.replace(",", ""))
-        except ValueError:
-            return None
-    return None
-
-
 def _rest_changes(entry: Mapping[str, Any]) -> dict[str, Any]:
     """A REST order record normalised exactly like ``OrderUpdate.changes``."""
     return order_changes(entry)
 
 
 def _int(value: object) -> int | None:
-    number = _number(value)
+    number = to_float(value)
     return None if number is None else int(number)
 
 
@@ -203,11 +190,11 @@ class _OrderRecord:
             symbol=_text(f.get("ticker", f.get("symbol", f.get("description1")))),
             side=_text(f.get("side")),
             order_type=_text(f.get("orderType", f.get("origOrderType"))),
-            price=_number(f.get("price")),
-            total_size=_number(f.get("totalSize")),
-            filled=_number(f.get("filledQuantity")),
-            remaining=_number(f.get("remainingQuantity")),
-            avg_price=_number(f.get("avgPrice")),
+            price=to_float(f.get("price")),
+            total_size=to_float(f.get("totalSize")),
+            filled=to_float(f.get("filledQuantity")),
+            remaining=to_float(f.get("remainingQuantity")),
+            avg_price=to_float(f.get("avgPrice")),
             status=status,
             time_in_force=_text(f.get("timeInForce")),
             last_execution_ms=_int(f.get("lastExecutionTime_r")),

@@ -333,33 +333,17 @@ class Ticker(_Quote):
         """Merge one ``smd`` frame; return whether any field value or flag changed.
 
         Raises :class:`~ibstream.exceptions.InvalidArgument` for another conid's event.
-        The hot path of every client: dict operations done in C, no per-field Python loop.
+        Dict operations done in C, no per-field Python loop.
         """
         if event.conid != self.conid:
             raise InvalidArgument(
                 "event", f"MarketData for conid {event.conid} applied to Ticker {self.conid}"
             )
-        self.update_count += 1
         incoming = event.values
-        values = self._values
-        wire = self._wire
-        event_raw = event.raw
-        changed = not (incoming.items() <= values.items())
-        if changed:
-            values.update(incoming)
-        elif LAST in incoming and wire.get("31") != event_raw.get("31"):
-            changed = True  # same price, other prefix (C/H flag)
-        wire.update(event_raw)
-        server_id = event.server_id
-        if server_id is not None:
-            self.server_id = server_id
-        updated = event.updated_ms
-        if updated is not None:
-            current = self.updated_ms
-            if current is None or updated >= current:
-                self.updated_ms = updated
-            else:
-                self.stale_updates += 1
+        changed = not (incoming.items() <= self._values.items()) or (
+            LAST in incoming and self._wire.get("31") != event.raw.get("31")  # C/H flag changed
+        )
+        self.merge(event)
         return changed
 
     def snapshot(self) -> TickerSnapshot:
