@@ -98,7 +98,7 @@ def test_unexpected_error_becomes_malformed(monkeypatch: pytest.MonkeyPatch) -> 
     def boom(value: object) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(decoding._MD_TABLE, "84", (84, boom, {}))
+    monkeypatch.setitem(decoding._MD_TABLE, "84", (84, boom, decoding._ValueCache(boom)))
     decode('{"topic":"smd+7","84":"1"}')
     (event,) = decode('{"topic":"smd+7","84":"1"}')
     assert isinstance(event, Malformed) and "RuntimeError: boom" in event.reason
@@ -169,3 +169,19 @@ def test_specs_encode_to_wire_grammar(spec: Any, server_id: str) -> None:
     if args.startswith("{"):
         assert isinstance(orjson.loads(args), dict)
     assert subscribe[0] == "s" and unsubscribe[0] == "u"
+
+
+def test_value_cache_is_bounded_and_pure() -> None:
+    """The per-parser value cache parses on a miss, answers hits, and never grows unbounded."""
+    calls: list[object] = []
+
+    def parse(raw: object) -> Any:
+        calls.append(raw)
+        return float(str(raw))
+
+    cache = decoding._ValueCache(parse)
+    assert cache["1.5"] == 1.5 and cache["1.5"] == 1.5
+    assert calls == ["1.5"]
+    for i in range(decoding._CACHE_MAX + 10):
+        cache[str(i)]
+    assert len(cache) <= decoding._CACHE_MAX

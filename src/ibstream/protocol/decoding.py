@@ -71,18 +71,43 @@ _JSONDecodeError = orjson.JSONDecodeError
 # --- smd: the hot path --------------------------------------------------------------------------
 
 _Parser = Callable[[object], FieldValue]
-_Cache = dict[object, FieldValue]
 # field key -> (id, parser, cache of parsed values); meta keys map to None. Wire values repeat a
 # lot (price levels, sizes, markers), so each parser has a bounded cache: a dict hit is several
 # times cheaper than float() on a string. Parsers are pure, so caching cannot change a result.
-_FieldEntry = tuple[int, _Parser, _Cache]
 _CACHE_MAX = 8_192
-_CACHES: dict[_Parser, _Cache] = {}
+
+
+class _ValueCache(dict[Any, FieldValue]):
+    """Parsed values by wire value for one parser; a hit is one C-level subscript.
+
+    Wire values repeat a lot (price levels, sizes, markers) and parsers are pure, so caching
+    cannot change a result. Bounded: cleared when full (values come from the network).
+    """
+
+    __slots__ = ("parse",)
+
+    def __init__(self, parse: _Parser) -> None:
+        super().__init__()
+        self.parse = parse
+
+    def __missing__(self, raw: Any) -> FieldValue:
+        value = self.parse(raw)
+        if len(self) >= _CACHE_MAX:
+            self.clear()
+        self[raw] = value
+        return value
+
+
+_FieldEntry = tuple[int, _Parser, _ValueCache]
+_CACHES: dict[_Parser, _ValueCache] = {}
 
 
 def _entry(fid: int) -> _FieldEntry:
     parser = value_parser(fid)
-    return fid, parser, _CACHES.setdefault(parser, {})
+    cache = _CACHES.get(parser)
+    if cache is None:
+        cache = _CACHES[parser] = _ValueCache(parser)
+    return fid, parser, cache
 
 
 _MD_TABLE: dict[str, _FieldEntry | None] = {str(fid): _entry(fid) for fid in FIELDS}
@@ -148,16 +173,9 @@ def _market_data(msg: dict[str, Any], cached: tuple[StreamKey, int]) -> MarketDa
                 continue
         fid, parse, cache = entry
         try:
-            value = cache.get(v, missing)
+            values[fid] = cache[v]
         except TypeError:  # unhashable (list, dict): not cacheable
             values[fid] = parse(v)
-            continue
-        if value is missing:
-            value = parse(v)
-            if len(cache) >= _CACHE_MAX:
-                cache.clear()
-            cache[v] = value
-        values[fid] = value
     updated = msg.get("_updated")
     server_id = msg.get("server_id")
     return _new_md(
@@ -456,7 +474,6 @@ def _make_decode() -> Callable[[str | bytes | bytearray | memoryview], list[Even
     md_keys_get = _MD_KEYS.get
     table_get = _MD_TABLE.get
     missing = _MISSING
-    cache_max = _CACHE_MAX
     new = _new_md
     md = MarketData
     str_, int_, dict_ = str, int, dict
@@ -494,16 +511,9 @@ def _make_decode() -> Callable[[str | bytes | bytearray | memoryview], list[Even
                         continue
                 fid, parse, cache = entry
                 try:
-                    value = cache.get(v, missing)
+                    values[fid] = cache[v]
                 except TypeError:  # unhashable (list, dict): not cacheable
                     values[fid] = parse(v)
-                    continue
-                if value is missing:
-                    value = parse(v)
-                    if len(cache) >= cache_max:
-                        cache.clear()
-                    cache[v] = value
-                values[fid] = value
             updated = msg.get("_updated")
             server_id = msg.get("server_id")
             event = new(
