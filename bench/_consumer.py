@@ -226,7 +226,11 @@ async def run_ibstream(url: str, conids: list[int], meter: Meter, callback: bool
     from ibstream.protocol.specs import MarketDataSpec
 
     async with ibstream.connect(url, verify=False) as client:
-        handles = [client.subscribe(MarketDataSpec(c, fields=tuple(FIELDS))) for c in conids]
+        # callback users hold the streams without a buffer nobody would read
+        handles = [
+            client.subscribe(MarketDataSpec(c, fields=tuple(FIELDS)), buffer=not callback)
+            for c in conids
+        ]
         tasks = []
         if callback:
             m = meter
@@ -363,8 +367,8 @@ def run_sync(url: str, conids: list[int], meter: Meter, callback: bool) -> None:
     else:
         sink = QueueSink()
     with Client(url, verify=False, sink=sink) as client:
-        for conid in conids:
-            client.subscribe(MarketDataSpec(conid, fields=tuple(FIELDS)))
+        for conid in conids:  # the sink gets the events: no handle buffer
+            client.subscribe(MarketDataSpec(conid, fields=tuple(FIELDS)), buffer=False)
         if not callback:
             reader = sink.reader(MarketData)
             meter.conflated = lambda: reader.conflated

@@ -239,3 +239,27 @@ async def test_frame_tap_and_metrics(client: StreamClient, gateway: MemoryGatewa
     m = client.metrics()
     assert m["frames"] >= 4 and m["events"]["MarketData"] == 1
     assert m["lag_ms"]["max"] != 0
+
+
+async def test_unbuffered_handle_holds_the_stream_only(
+    client: StreamClient, gateway: MemoryGateway
+) -> None:
+    """buffer=False: the stream is held (ready, shared, unsubscribed on leave), no events kept."""
+    seen: list[Any] = []
+    client.on(MarketData, seen.append)
+    holder = client.subscribe(MarketDataSpec(CONID), buffer=False)
+    reader = client.subscribe(MarketDataSpec(CONID))
+    ws = gateway.socket
+    await ws.wait_sent(lambda t: t.startswith("smd+"))
+    for i in range(5):
+        ws.feed(smd(f31=f"{i}.0"))
+    await holder.ready(1)
+    async with asyncio.timeout(1):
+        while len(seen) < 5:
+            await asyncio.sleep(0.01)
+    assert len(holder.buffer) == 0 and [e async for e in holder] == []
+    assert len([e for e in reader.buffer._entries if isinstance(e[0], MarketData)]) == 5
+    await reader.unsubscribe()
+    assert not any(t.startswith("umd+") for t in ws.sent)  # the holder keeps the stream
+    await holder.unsubscribe()
+    await ws.wait_sent(lambda t: t.startswith("umd+"))

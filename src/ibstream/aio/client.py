@@ -141,6 +141,9 @@ class StreamClient:
 
         # Consumers
         self._handles: dict[StreamKey, list[Subscription]] = {}
+        # the buffers data events go to, per stream (handles subscribed with buffer=False
+        # hold the stream in _handles but are not fed)
+        self._feeds: dict[StreamKey, list[EventBuffer]] = {}
         self._streams: list[EventBuffer] = []
         self._callbacks: dict[type | None, list[Callback]] = {}
         self._frame_listeners: list[FrameListener] = []
@@ -283,6 +286,7 @@ class StreamClient:
             for handle in handles:
                 handle._closed_by_client(error)
         self._handles.clear()
+        self._feeds.clear()
         for buf in self._streams:
             buf.close(error)
         self._streams.clear()
@@ -290,9 +294,18 @@ class StreamClient:
     # -- consumer API ---------------------------------------------------------------------
 
     def subscribe(
-        self, spec: Spec, *, replace: bool = False, maxsize: int | None = None
+        self,
+        spec: Spec,
+        *,
+        replace: bool = False,
+        maxsize: int | None = None,
+        buffer: bool = True,
     ) -> Subscription:
         """Subscribe to a stream; returns a handle (async iterator + async context manager).
+
+        With ``buffer=False`` the handle only holds the stream (``ready()``, ``state``,
+        ``unsubscribe()``) and keeps no events: for consumers that read through ``on(...)``
+        callbacks or ``events()``, so nothing fills a buffer nobody reads.
 
         Idempotent and shared: consumers of the same stream (same ``StreamKey``) share one
         upstream subscription. Market-data specs for a live conid with other fields are merged
@@ -325,6 +338,10 @@ class StreamClient:
         handle = Subscription(self, spec, buf)
         handle.state = self._proto.subscriptions[key][1]
         self._handles.setdefault(key, []).append(handle)
+        if buffer:
+            self._feeds.setdefault(key, []).append(buf)
+        else:
+            buf.close()  # iterating it ends at once
         if handle.state.name == "ACTIVE":
             handle._set_state(handle.state, "already active")
         self._kick()
@@ -335,6 +352,11 @@ class StreamClient:
         if not handles or handle not in handles:
             return
         handles.remove(handle)
+        feeds = self._feeds.get(handle.key)
+        if feeds is not None and handle.buffer in feeds:
+            feeds.remove(handle.buffer)
+            if not feeds:
+                del self._feeds[handle.key]
         if not handles:
             del self._handles[handle.key]
             if not self._stopping:
@@ -662,6 +684,7 @@ class StreamClient:
     def _dispatch(self, events: list[Any]) -> None:
         counts = self._type_counts
         handles = self._handles
+        feeds = self._feeds
         streams = self._streams
         callbacks = self._callbacks
         tickers = self._ticker_map
@@ -678,10 +701,10 @@ class StreamClient:
                     self._md_seen & 63 == 1
                 ):  # lag sampled (1st, 65th, ...): a clock read is not free
                     self._sample_lag(ev.updated_ms)
-                hs = handles.get(ev.key)
-                if hs is not None:
-                    for h in hs:
-                        h._buffer.put(ev)
+                bufs = feeds.get(ev.key)
+                if bufs is not None:
+                    for buf in bufs:
+                        buf.put(ev)
                 for buf in streams:
                     buf.put(ev)
                 if callbacks:
@@ -702,8 +725,8 @@ class StreamClient:
                 self._on_session_state(ev)
             key = getattr(ev, "key", None)
             if key is not None:
-                for h in handles.get(key, ()):
-                    h._buffer.put(ev)
+                for buf in feeds.get(key, ()):
+                    buf.put(ev)
             for buf in streams:
                 buf.put(ev)
             if callbacks:

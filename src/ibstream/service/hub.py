@@ -329,10 +329,8 @@ class Hub:
         return up
 
     def _anchor(self, spec: Spec) -> Subscription:
-        handle = self.client.subscribe(spec, maxsize=1)
-        # Events reach the hub through its callback: the anchor's own buffer stays closed.
-        handle.buffer.close()
-        return handle
+        # Events reach the hub through its callback: the anchor only holds the stream.
+        return self.client.subscribe(spec, buffer=False)
 
     def _maybe_release(self, up: Upstream) -> None:
         if up.in_use or up.release_timer is not None:

@@ -239,15 +239,23 @@ class Client:
     # -- subscriptions and streams ----------------------------------------------------------------
 
     def subscribe(
-        self, spec: Spec, *, replace: bool = False, maxsize: int | None = None
+        self,
+        spec: Spec,
+        *,
+        replace: bool = False,
+        maxsize: int | None = None,
+        buffer: bool = True,
     ) -> SyncSubscription:
         """Subscribe to a stream and return its handle at once (``handle.wait(timeout)`` blocks
-        until confirmed). Same sharing and conflict rules as ``StreamClient.subscribe``."""
+        until confirmed). Same sharing and conflict rules as ``StreamClient.subscribe``.
+
+        ``buffer=False``: the handle only holds the stream; events reach sinks and callbacks
+        (nothing fills a buffer that no one iterates)."""
         loop = self._loop()
         aclient, engine = self._aclient, self._engine
 
         def make() -> SyncSubscription:
-            handle = aclient.subscribe(spec, replace=replace, maxsize=maxsize)
+            handle = aclient.subscribe(spec, replace=replace, maxsize=maxsize, buffer=buffer)
             reader = SyncSubscription(loop, handle)
             engine.readers.add(reader)
             return reader
