@@ -456,3 +456,15 @@ async def test_logs_never_show_secrets(sim: Simulator, caplog: pytest.LogCapture
     assert "connected to" in text  # the log is there...
     for secret in (old, sim.session_id, ACCOUNT):
         assert secret not in text  # ...but never a secret in clear
+
+
+async def test_gateway_outage_then_recovery(client: StreamClient, sim: Simulator) -> None:
+    """The gateway refuses connections for a while: retries with backoff, then recovers."""
+    handle = client.subscribe(MarketDataSpec(AAPL))
+    await handle.ready(5)
+    outage = asyncio.create_task(sim.refuse_connections(1.0, drop=True))
+    await wait_for(lambda: client.state is not SessionState.AUTHENTICATED, timeout=3)
+    gap = await assert_recovers(client, handle, sim)
+    await outage
+    assert gap.end - gap.start >= 0.9
+    assert client.metrics()["reconnects"] >= 2

@@ -267,11 +267,16 @@ class Simulator:
             await self.refuse_connections(downtime)
         return gw.login(new_session=True)
 
-    async def refuse_connections(self, seconds: float) -> None:
-        """Close the listening socket for ``seconds`` (real), then listen again."""
+    async def refuse_connections(self, seconds: float, drop: bool = False) -> None:
+        """Close the listening socket for ``seconds`` (real), then listen again.
+
+        Open sockets stay up unless ``drop`` (then they are reset too: a gateway outage).
+        """
         if self._site is not None:
             await self._site.stop()
             self._site = None
+        if drop:
+            await self.drop_connections(abrupt=True)
         await asyncio.sleep(seconds)
         await self._bind(self.port)
 
