@@ -72,7 +72,7 @@ async def test_replay_original_timing_and_max(
     elapsed = time.monotonic() - start
     assert [p for _, p in frames][:2] == [lines[0]["frame"].encode(), lines[2]["frame"].encode()]
     assert frames[2][1] == b'{"topic":"blt","x":"\x99"}'
-    assert 0.2 < elapsed < 1.5
+    assert 0.2 < elapsed < 5.0  # the recorded 0.29 s gap is kept (upper bound: noisy machines)
     writer.close()
     sim2 = await simulator(replay=str(rec), replay_speed=None)
     ws = await http.ws_connect(sim2.ws_url, headers=cookie(sim2.session_id))
