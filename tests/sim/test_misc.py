@@ -54,9 +54,9 @@ async def test_replay_original_timing_and_max(
     lines = [
         {"t": t0, "dir": "in", "frame": '{"topic":"system","success":"u","isFT":false}'},
         {"t": t0 + 0.01, "dir": "out", "frame": "tic"},
-        {"t": t0 + 0.3, "dir": "in", "frame": '{"topic":"smd+1","conid":1,"31":"1.00"}'},
+        {"t": t0 + 2.0, "dir": "in", "frame": '{"topic":"smd+1","conid":1,"31":"1.00"}'},
         {
-            "t": t0 + 0.31,
+            "t": t0 + 2.01,
             "dir": "in",
             "enc": "b64",
             "frame": base64.b64encode(b'{"topic":"blt","x":"\x99"}').decode(),
@@ -72,7 +72,7 @@ async def test_replay_original_timing_and_max(
     elapsed = time.monotonic() - start
     assert [p for _, p in frames][:2] == [lines[0]["frame"].encode(), lines[2]["frame"].encode()]
     assert frames[2][1] == b'{"topic":"blt","x":"\x99"}'
-    assert 0.2 < elapsed < 5.0  # the recorded 0.29 s gap is kept (upper bound: noisy machines)
+    assert 1.8 < elapsed < 8.0  # the recorded 1.99 s gap is kept (upper bound: noisy machines)
     writer.close()
     sim2 = await simulator(replay=str(rec), replay_speed=None)
     ws = await http.ws_connect(sim2.ws_url, headers=cookie(sim2.session_id))
@@ -80,7 +80,7 @@ async def test_replay_original_timing_and_max(
     assert json.loads((await ws.receive(timeout=2)).data)["topic"] == "system"
     await ws.send_str("tic")
     assert json.loads((await ws.receive(timeout=2)).data)["topic"] == "smd+1"
-    assert time.monotonic() - t < 0.2
+    assert time.monotonic() - t < 1.0  # as fast as possible: not the recorded 2 s gap
     await ws.close()
 
 
