@@ -124,13 +124,17 @@ async def _coalesced(
     consumer: Consumer, max_bytes: int, interval: float, last: float
 ) -> list[bytes]:
     """The next batch; sends are at least ``interval`` apart, so a busy consumer gets many
-    events per message (one write) while a quiet one gets each event at once."""
+    events per message (one write) while a quiet one gets each event at once.
+
+    The interval is slept out first and the queue read after: a busy consumer wakes once per
+    batch (waiting for the first event, then again for the interval, costs two wake-ups).
+    """
     queue = consumer.queue
-    await queue.wait()
     if interval > 0:
         delay = last + interval - asyncio.get_running_loop().time()
         if delay > 0:
             await asyncio.sleep(delay)
+    await queue.wait()  # no suspension when something is queued
     return queue.take_encoded(max_bytes)
 
 
