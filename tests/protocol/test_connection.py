@@ -344,9 +344,9 @@ def test_next_deadline_combines_both_machines() -> None:
 
 def test_config() -> None:
     c = ProtocolConfig(tic_interval=20, subscribe_attempts=3, md_stall_after=60)
-    assert c.session_config().tic_interval == 20
-    assert c.book_config().subscribe_attempts == 3
-    assert c.book_config().md_stall_after == 60
+    assert c.tic_interval == 20
+    assert c.subscribe_attempts == 3
+    assert c.md_stall_after == 60
     with pytest.raises(InvalidArgument):
         ProtocolConfig(tic_interval=90)
     with pytest.raises(InvalidArgument):

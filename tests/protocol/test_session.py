@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from ibstream.exceptions import InvalidArgument, InvalidState, NotAuthenticated
+from ibstream.protocol.config import ProtocolConfig
 from ibstream.protocol.lifecycle import (
     Fatal,
     PollAuthStatus,
@@ -19,7 +20,6 @@ from ibstream.protocol.session import (
     OPEN_STATES,
     SESSION_TRANSITIONS,
     Session,
-    SessionConfig,
     SessionState,
     SessionTrigger,
 )
@@ -31,7 +31,7 @@ SID = "e5af95a05fe55041a403680abb434efa"
 
 def session_in(state: SessionState, **config: object) -> Session:
     """A session brought into ``state`` through the public API only (at t=0..1)."""
-    s = Session(SessionConfig(**config))  # type: ignore[arg-type]
+    s = Session(ProtocolConfig(**config))  # type: ignore[arg-type]
     if state is S.DISCONNECTED:
         return s
     if state is S.CLOSED:
@@ -208,7 +208,7 @@ def test_tic_cadence_while_authenticated_only() -> None:
 
 def test_tickle_cadence_in_every_running_state() -> None:
     """Tickle every tickle_interval once started, connected or not; never after close."""
-    s = Session(SessionConfig(max_unauthenticated=None))
+    s = Session(ProtocolConfig(max_unauthenticated=None))
     s.tick(1000)
     assert s.actions_requested() == []  # not started
     assert s.next_deadline() is None
@@ -424,7 +424,7 @@ def test_waiting_for_session_without_session_id_sends_nothing() -> None:
 
 def test_session_message_after_connect_when_configured() -> None:
     """send_session_message: sent right after connection_made, once per socket."""
-    s = Session(SessionConfig(send_session_message=True, session_id="abc"))
+    s = Session(ProtocolConfig(send_session_message=True, session_id="abc"))
     s.connecting(0)
     s.connection_made(0.1)
     s.waiting_for_session(0.2)
@@ -487,12 +487,12 @@ def test_close_while_connecting() -> None:
 )
 def test_config_validation(kwargs: dict[str, object], argument: str) -> None:
     with pytest.raises(InvalidArgument) as info:
-        SessionConfig(**kwargs)  # type: ignore[arg-type]
+        ProtocolConfig(**kwargs)  # type: ignore[arg-type]
     assert info.value.argument == argument
 
 
 def test_config_defaults() -> None:
-    c = SessionConfig()
+    c = ProtocolConfig()
     assert (c.heartbeat_timeout, c.tic_interval, c.tickle_interval) == (25.0, 30.0, 60.0)
     assert (c.auth_poll_interval, c.auth_timeout, c.auth_lost_reconnect_after) == (5.0, 15.0, 60.0)
     assert (c.max_unauthenticated, c.reclaim_competing) == (300.0, False)

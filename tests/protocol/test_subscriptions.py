@@ -14,6 +14,7 @@ from ibstream.exceptions import (
     SubscriptionRejected,
     SubscriptionTimeout,
 )
+from ibstream.protocol.config import ProtocolConfig
 from ibstream.protocol.decoding import decode
 from ibstream.protocol.events import Event
 from ibstream.protocol.lifecycle import Gap, SubscriptionState, SubscriptionStateChanged
@@ -33,7 +34,6 @@ from ibstream.protocol.specs import (
 from ibstream.protocol.subscriptions import (
     HISTORY_LIMIT,
     SUBSCRIPTION_TRANSITIONS,
-    BookConfig,
     SubscriptionBook,
     SubscriptionTrigger,
     key_from_topic,
@@ -82,7 +82,7 @@ def changes(book: SubscriptionBook) -> list[tuple[str, St | None, St]]:
 
 def live_book(*specs: Spec, now: float = 0.0, **config: object) -> SubscriptionBook:
     """A book with ``specs`` subscribed and sent on an authenticated socket."""
-    book = SubscriptionBook(BookConfig(**config))  # type: ignore[arg-type]
+    book = SubscriptionBook(ProtocolConfig(**config))  # type: ignore[arg-type]
     for spec in specs:
         book.subscribe(spec, now)
     book.reconcile(now, True)
@@ -616,12 +616,12 @@ def test_repr_and_views() -> None:
 )
 def test_config_validation(kwargs: dict[str, object], argument: str) -> None:
     with pytest.raises(InvalidArgument) as info:
-        BookConfig(**kwargs)  # type: ignore[arg-type]
+        ProtocolConfig(**kwargs)  # type: ignore[arg-type]
     assert info.value.argument == argument
 
 
 def test_config_defaults() -> None:
-    c = BookConfig()
+    c = ProtocolConfig()
     assert (c.subscribe_timeout, c.subscribe_attempts) == (5.0, 6)
     assert (c.md_renew_after, c.md_stall_after) == (540.0, None)
 

@@ -25,10 +25,10 @@ authentication is lost, re-sent when it is back).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ibstream.exceptions import InvalidState
+from ibstream.protocol.config import ProtocolConfig
 from ibstream.protocol.decoding import decode
 from ibstream.protocol.events import (
     AccountLedger,
@@ -49,75 +49,11 @@ from ibstream.protocol.events import (
     WaitingForSession,
 )
 from ibstream.protocol.lifecycle import Action, ProtocolEvent, SessionState, SubscriptionState
-from ibstream.protocol.session import Session, SessionConfig
+from ibstream.protocol.session import Session
 from ibstream.protocol.specs import Spec, StreamKey
-from ibstream.protocol.subscriptions import BookConfig, SubscriptionBook
+from ibstream.protocol.subscriptions import SubscriptionBook
 
 __all__ = ["ProtocolConfig", "StreamProtocol"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProtocolConfig:
-    """Every knob of the session machinery (seconds). Validated at construction."""
-
-    # Session machine (see SessionConfig)
-    heartbeat_timeout: float = 25.0
-    """No frame at all for this long -> ``Reconnect`` (the gateway heartbeats every 10 s)."""
-    tic_interval: float = 30.0
-    """Send ``tic`` this often while authenticated (at most 60 s)."""
-    tickle_interval: float = 60.0
-    """Request a ``Tickle`` (REST ``/tickle``) this often."""
-    auth_poll_interval: float = 5.0
-    """Request ``PollAuthStatus`` this often while not authenticated on an open socket."""
-    auth_timeout: float = 15.0
-    """Wait this long after ``connection_made`` for ``sts authenticated:true`` before polling."""
-    auth_lost_reconnect_after: float = 60.0
-    """``Reconnect`` when a socket stays unauthenticated this long."""
-    max_unauthenticated: float | None = 300.0
-    """``Fatal(NotAuthenticated)`` if never authenticated this long after the first connect."""
-    reclaim_competing: bool = False
-    """Request ``Reauthenticate`` when another session competes (takes the session back)."""
-    send_session_message: bool = False
-    """Send ``{"session":...}`` right after ``connection_made`` if a session id is known."""
-    session_id: str | None = None
-    """The ``/tickle`` session id, if known up front."""
-    # Subscription book (see BookConfig)
-    subscribe_timeout: float = 5.0
-    """Re-send an unconfirmed subscription after this long."""
-    subscribe_attempts: int = 6
-    """Give up (``FAILED``, ``SubscriptionTimeout``) after this many sends."""
-    md_renew_after: float = 540.0
-    """Re-send market data this long after confirmation (IBKR expires it after 10-15 min)."""
-    md_stall_after: float | None = None
-    """Re-send a market-data stream silent for this long; ``None`` turns the check off."""
-
-    def __post_init__(self) -> None:
-        self.session_config()
-        self.book_config()
-
-    def session_config(self) -> SessionConfig:
-        """The session machine's part of this configuration."""
-        return SessionConfig(
-            heartbeat_timeout=self.heartbeat_timeout,
-            tic_interval=self.tic_interval,
-            tickle_interval=self.tickle_interval,
-            auth_poll_interval=self.auth_poll_interval,
-            auth_timeout=self.auth_timeout,
-            auth_lost_reconnect_after=self.auth_lost_reconnect_after,
-            max_unauthenticated=self.max_unauthenticated,
-            reclaim_competing=self.reclaim_competing,
-            send_session_message=self.send_session_message,
-            session_id=self.session_id,
-        )
-
-    def book_config(self) -> BookConfig:
-        """The subscription book's part of this configuration."""
-        return BookConfig(
-            subscribe_timeout=self.subscribe_timeout,
-            subscribe_attempts=self.subscribe_attempts,
-            md_renew_after=self.md_renew_after,
-            md_stall_after=self.md_stall_after,
-        )
 
 
 _DATA_EVENTS: tuple[type[Any], ...] = (
@@ -153,12 +89,12 @@ class StreamProtocol:
         self._actions: list[Action] = []
         # The two machines
         self._session = Session(
-            self.config.session_config(),
+            self.config,
             events=self._events,
             outgoing=self._outgoing,
             actions=self._actions,
         )
-        self._book = SubscriptionBook(self.config.book_config(), events=self._events)
+        self._book = SubscriptionBook(self.config, events=self._events)
         # What the book was last told about authentication (suspend on the falling edge).
         self._authenticated = False
         # A frame moved the session machine: sync the book after it (not on every data frame).

@@ -38,10 +38,10 @@ earliest, the I/O layer calls ``tick(now)`` when it passes):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
-from ibstream.exceptions import InvalidArgument, InvalidState, NotAuthenticated
+from ibstream.exceptions import InvalidState, NotAuthenticated
+from ibstream.protocol.config import ProtocolConfig
 from ibstream.protocol.lifecycle import (
     Action,
     Fatal,
@@ -59,7 +59,6 @@ __all__ = [
     "OPEN_STATES",
     "SESSION_TRANSITIONS",
     "Session",
-    "SessionConfig",
     "SessionState",
     "SessionTrigger",
 ]
@@ -179,61 +178,11 @@ SESSION_TRANSITIONS: dict[tuple[SessionState, SessionTrigger], SessionState] = _
 """Every legal ``(state, trigger) -> next state`` of the session machine; nothing else is."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionConfig:
-    """Timing and authentication knobs of the session machine (seconds)."""
-
-    heartbeat_timeout: float = 25.0
-    """No frame at all for this long -> the socket is dead (gateway heartbeats every 10 s)."""
-    tic_interval: float = 30.0
-    """Send ``tic`` this often while authenticated; IBKR wants one at least every 60 s."""
-    tickle_interval: float = 60.0
-    """Ask for a ``/tickle`` REST keep-alive this often (§2.1)."""
-    auth_poll_interval: float = 5.0
-    """Poll ``/iserver/auth/status`` this often while not authenticated on an open socket."""
-    auth_timeout: float = 15.0
-    """After ``connection_made``, wait this long for ``sts authenticated:true`` before polling."""
-    auth_lost_reconnect_after: float = 60.0
-    """Reconnect when a socket stays unauthenticated this long."""
-    max_unauthenticated: float | None = 300.0
-    """``Fatal(NotAuthenticated)`` if never authenticated this long after the first connect."""
-    reclaim_competing: bool = False
-    """On a competing session, ask for ``Reauthenticate`` (takes the session back; opt-in)."""
-    send_session_message: bool = False
-    """Send ``{"session":...}`` right after ``connection_made`` when a session id is known."""
-    session_id: str | None = None
-    """The ``/tickle`` session id if known up front; ``connection_made`` may pass a fresher one."""
-
-    def __post_init__(self) -> None:
-        for name in (
-            "heartbeat_timeout",
-            "tic_interval",
-            "tickle_interval",
-            "auth_poll_interval",
-            "auth_timeout",
-            "auth_lost_reconnect_after",
-            "max_unauthenticated",
-        ):
-            value = getattr(self, name)
-            if value is None and name == "max_unauthenticated":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise InvalidArgument(name, f"must be a positive number of seconds, got {value!r}")
-        if self.tic_interval > 60:
-            raise InvalidArgument(
-                "tic_interval", f"must be at most 60 s (IBKR §7), got {self.tic_interval!r}"
-            )
-        if self.session_id is not None and (
-            not isinstance(self.session_id, str) or not self.session_id
-        ):
-            raise InvalidArgument("session_id", "must be None or a non-empty string")
-
-
 class Session:
     """The session machine. See the module docstring for the theory of operation.
 
     Args:
-        config: timing knobs; defaults to :class:`SessionConfig()`.
+        config: timing knobs; defaults to :class:`~ibstream.protocol.config.ProtocolConfig()`.
         events, outgoing, actions: output lists to append to. ``StreamProtocol`` shares them with
             the subscription book so that everything comes out in order; standalone, the session
             makes its own and :meth:`events_received` / :meth:`data_to_send` /
@@ -242,13 +191,13 @@ class Session:
 
     def __init__(
         self,
-        config: SessionConfig | None = None,
+        config: ProtocolConfig | None = None,
         *,
         events: list[ProtocolEvent] | None = None,
         outgoing: list[str] | None = None,
         actions: list[Action] | None = None,
     ) -> None:
-        self.config = config if config is not None else SessionConfig()
+        self.config = config if config is not None else ProtocolConfig()
         # Outputs
         self._events: list[ProtocolEvent] = events if events is not None else []
         self._outgoing: list[str] = outgoing if outgoing is not None else []

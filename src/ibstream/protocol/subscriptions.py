@@ -37,17 +37,16 @@ Every transition lives in :data:`SUBSCRIPTION_TRANSITIONS`; a pair not in it rai
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import Enum
 
 from ibstream.exceptions import (
     IBStreamError,
-    InvalidArgument,
     InvalidState,
     SubscriptionConflict,
     SubscriptionRejected,
     SubscriptionTimeout,
 )
+from ibstream.protocol.config import ProtocolConfig
 from ibstream.protocol.events import (
     ErrorMessage,
     Event,
@@ -75,7 +74,6 @@ __all__ = [
     "HISTORY_LIMIT",
     "SUBSCRIPTION_TRANSITIONS",
     "Binding",
-    "BookConfig",
     "SubscriptionBook",
     "SubscriptionState",
     "SubscriptionTrigger",
@@ -176,31 +174,6 @@ SUBSCRIPTION_TRANSITIONS: dict[tuple[SubscriptionState, SubscriptionTrigger], Su
 """Every legal ``(state, trigger) -> next state`` of a binding; nothing else is."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BookConfig:
-    """Knobs of the subscription book (seconds)."""
-
-    subscribe_timeout: float = 5.0
-    """Wait this long for a confirmation before re-sending (IBind: 5 s)."""
-    subscribe_attempts: int = 6
-    """Send at most this many times, then ``FAILED`` with ``SubscriptionTimeout``."""
-    md_renew_after: float = 540.0
-    """Re-send market data this long after confirmation (IBKR expires it after 10-15 min)."""
-    md_stall_after: float | None = None
-    """Re-send a market-data stream that delivered nothing for this long (off by default)."""
-
-    def __post_init__(self) -> None:
-        for name in ("subscribe_timeout", "md_renew_after", "md_stall_after"):
-            value = getattr(self, name)
-            if value is None and name == "md_stall_after":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise InvalidArgument(name, f"must be a positive number of seconds, got {value!r}")
-        attempts = self.subscribe_attempts
-        if type(attempts) is not int or attempts < 1:
-            raise InvalidArgument("subscribe_attempts", f"must be an int >= 1, got {attempts!r}")
-
-
 class Binding:
     """One stream of the book: the desired spec and where it stands. Read it, never mutate it."""
 
@@ -251,15 +224,15 @@ class SubscriptionBook:
     """Desired streams reconciled against confirmed ones. See the module docstring.
 
     Args:
-        config: knobs; defaults to :class:`BookConfig()`.
+        config: knobs; defaults to :class:`~ibstream.protocol.config.ProtocolConfig()`.
         events: list to append lifecycle events to (shared with the session machine inside
             ``StreamProtocol``); standalone, :meth:`events_received` drains the book's own.
     """
 
     def __init__(
-        self, config: BookConfig | None = None, *, events: list[ProtocolEvent] | None = None
+        self, config: ProtocolConfig | None = None, *, events: list[ProtocolEvent] | None = None
     ) -> None:
-        self.config = config if config is not None else BookConfig()
+        self.config = config if config is not None else ProtocolConfig()
         self._events: list[ProtocolEvent] = events if events is not None else []
         self._bindings: dict[StreamKey, Binding] = {}
         self._outgoing: list[str] = []  # unsubscribes decided between reconciles
