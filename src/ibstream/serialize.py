@@ -44,8 +44,6 @@ def jsonable(value: Any, include_raw: bool = False) -> Any:
         return str(value)
     if hasattr(value, "_fields"):  # a NamedTuple event
         return event_to_dict(value, include_raw=include_raw)
-    if isinstance(value, StreamKey):
-        return str(value)
     if isinstance(value, Enum):
         return value.name
     if isinstance(value, Availability):

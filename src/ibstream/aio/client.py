@@ -61,7 +61,8 @@ from ibstream.protocol.lifecycle import (
     Tickle,
 )
 from ibstream.protocol.session import SessionState
-from ibstream.protocol.specs import MarketDataSpec, Spec, StreamKey
+from ibstream.protocol.specs import MarketDataSpec, Spec, StreamKey, Topic
+from ibstream.protocol.subscriptions import SubscriptionState
 from ibstream.state import AccountState, OrderBook, Ticker, Tickers, TradeBook
 
 __all__ = ["ClientConfig", "StreamClient", "connect"]
@@ -342,7 +343,7 @@ class StreamClient:
             self._feeds.setdefault(key, []).append(buf)
         else:
             buf.close()  # iterating it ends at once
-        if handle.state.name == "ACTIVE":
+        if handle.state is SubscriptionState.ACTIVE:
             handle._set_state(handle.state, "already active")
         self._kick()
         return handle
@@ -719,7 +720,7 @@ class StreamClient:
             elif cls is SubscriptionStateChanged:
                 for h in handles.get(ev.key, ()):
                     h._set_state(ev.current, ev.reason)
-                if ev.current.name == "ACTIVE" and ev.key.topic.value == "or":
+                if ev.current is SubscriptionState.ACTIVE and ev.key.topic is Topic.ORDERS:
                     self._maybe_load_orders()
             elif cls is SessionStateChanged:
                 self._on_session_state(ev)
