@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from ibstream.exceptions import SlowConsumerError
 from ibstream.protocol.decoding import decode
+from ibstream.protocol.events import OrderUpdate
 from ibstream.protocol.lifecycle import Gap, SessionState, SessionStateChanged
 from ibstream.protocol.specs import StreamKey, Topic
 from ibstream.serialize import event_to_dict, event_to_json, jsonable
@@ -43,3 +45,34 @@ def test_jsonable_fallbacks() -> None:
     assert jsonable((1, {2: {3}})) == [1, {"2": [3]}]
     assert jsonable(SlowConsumerError("x", 3)).startswith("SlowConsumerError: x")
     assert jsonable(object()).startswith("<object")
+
+
+FRAMES = [
+    b'{"topic":"smd+265598","conid":265598,"_updated":1712345678901,"server_id":"q0",'
+    b'"31":"C271.60","55":"AAPL","84":"271.59","86":"271.61","88":"1,300","6509":"RpB"}',
+    b'{"topic":"smd+265598","conid":265598,"_updated":1712345678902,"31":"H1.5","7059":"N/A"}',
+    b'{"topic":"smd+265598","conid":265598}',
+    b'{"topic":"smd+8314","conid":8314,"31":"1.2","87":"24.2M","99999":"x"}',
+]
+
+
+@pytest.mark.parametrize("frame", FRAMES)
+def test_market_data_fast_path_writes_the_generic_bytes(frame: bytes) -> None:
+    """The direct market-data path writes exactly the bytes of the generic encoding."""
+    [ev] = decode(frame)
+    assert event_to_json(ev) == orjson.dumps(event_to_dict(ev))
+    assert orjson.loads(event_to_json(ev, include_raw=True))["raw"] == orjson.loads(frame)
+
+
+def test_other_events_use_the_generic_encoding() -> None:
+    """Every other event is event_to_dict encoded with orjson."""
+    ev = OrderUpdate(
+        key=StreamKey(Topic.ORDERS, ""),
+        account="DU1",
+        order_id=1,
+        conid=2,
+        status="Filled",
+        changes={"a": 1},
+        raw={},
+    )
+    assert event_to_json(ev) == orjson.dumps(event_to_dict(ev))

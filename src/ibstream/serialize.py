@@ -5,7 +5,8 @@ and its fields; ``StreamKey`` becomes ``"md:265598"``, enums their name, ``Avail
 code, mappings with integer keys (market-data values) string keys. ``raw`` members are left out
 unless ``include_raw`` is set: they repeat the frame.
 
-The service serialises each event once and sends the same bytes to every consumer.
+The service serialises each event once and sends the same bytes to every consumer; market data,
+nearly all of that traffic, takes a direct path that writes the same bytes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from ibstream.protocol.events import MarketData
 from ibstream.protocol.fields import Availability
 from ibstream.protocol.specs import StreamKey
 
@@ -70,5 +72,43 @@ def event_to_dict(event: Any, *, include_raw: bool = False) -> dict[str, Any]:
 
 
 def event_to_json(event: Any, *, include_raw: bool = False) -> bytes:
-    """The event as compact JSON bytes."""
+    """The event as compact JSON bytes (the bytes of ``event_to_dict`` encoded with orjson)."""
+    if event.__class__ is MarketData and not include_raw:
+        return _market_data_json(event)
     return orjson.dumps(event_to_dict(event, include_raw=include_raw))
+
+
+# Market data is nearly all the traffic (the service encodes every event it fans out): build its
+# object directly and let orjson write the integer field ids as strings, instead of walking
+# every value through jsonable(). tests/test_serialize.py checks the bytes equal the generic
+# encoding.
+_NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
+_KEY_TEXT: dict[StreamKey, str] = {}  # StreamKey.__str__ costs more than the lookup
+_KEY_TEXT_MAX = 100_000
+
+
+def _market_data_json(event: MarketData) -> bytes:
+    values: Any = event.values
+    for v in values.values():
+        if v.__class__ is Availability:
+            values = {k: (x.code if x.__class__ is Availability else x) for k, x in values.items()}
+            break
+    key = event.key
+    text = _KEY_TEXT.get(key)
+    if text is None:
+        if len(_KEY_TEXT) >= _KEY_TEXT_MAX:  # bounded: conids come from the network
+            _KEY_TEXT.clear()
+        text = _KEY_TEXT[key] = str(key)
+    return orjson.dumps(
+        {
+            "type": "MarketData",
+            "key": text,
+            "conid": event.conid,
+            "server_id": event.server_id,
+            "updated_ms": event.updated_ms,
+            "values": values,
+            "closed": event.closed,
+            "halted": event.halted,
+        },
+        option=_NON_STR_KEYS,
+    )

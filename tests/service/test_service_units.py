@@ -17,9 +17,7 @@ from ibstream.protocol.specs import (
     StreamKey,
     Topic,
 )
-from ibstream.serialize import event_to_json
 from ibstream.service.config import ServiceConfig, is_loopback, load_config
-from ibstream.service.encode import encode_event
 from ibstream.service.queue import ConsumerQueue, QueueClosed, QueueOverflow
 from ibstream.service.specs import Filters, parse_key, spec_from_dict, spec_to_dict
 
@@ -30,26 +28,6 @@ FRAMES = [
     b'{"topic":"smd+265598","conid":265598}',
     b'{"topic":"smd+8314","conid":8314,"31":"1.2","87":"24.2M","99999":"x"}',
 ]
-
-
-@pytest.mark.parametrize("frame", FRAMES)
-def test_fast_market_data_encoding_is_event_to_json(frame: bytes) -> None:
-    """encode_event writes exactly the bytes of serialize.event_to_json."""
-    [ev] = decode(frame)
-    assert encode_event(ev) == event_to_json(ev)
-
-
-def test_other_events_use_event_to_json() -> None:
-    ev = OrderUpdate(
-        key=StreamKey(Topic.ORDERS, ""),
-        account="DU1",
-        order_id=1,
-        conid=2,
-        status="Filled",
-        changes={"a": 1},
-        raw={},
-    )
-    assert encode_event(ev) == event_to_json(ev)
 
 
 def test_spec_round_trip_and_errors() -> None:

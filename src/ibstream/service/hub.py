@@ -57,7 +57,7 @@ from ibstream.protocol.lifecycle import (
     SubscriptionStateChanged,
 )
 from ibstream.protocol.specs import MarketDataSpec, Spec, StreamKey, Topic
-from ibstream.service.encode import encode_event
+from ibstream.serialize import event_to_json
 from ibstream.service.queue import ConsumerQueue
 from ibstream.service.specs import Filters, spec_to_dict
 
@@ -377,7 +377,7 @@ class Hub:
                 continue
             if consumer.wants_bytes:
                 if data is None:
-                    data = encode_event(ev)
+                    data = event_to_json(ev)
                     self.encoded += 1
                 consumer.queue.put(ev, data)
             else:
@@ -388,7 +388,7 @@ class Hub:
         events = self.snapshot_events(key)
         for ev in events:
             if consumer.filters is None or consumer.filters.match(ev):
-                consumer.queue.put(ev, encode_event(ev) if consumer.wants_bytes else None)
+                consumer.queue.put(ev, event_to_json(ev) if consumer.wants_bytes else None)
 
     def snapshot_events(self, key: StreamKey) -> list[Any]:
         """The current state of stream ``key`` as ordinary events (for a consumer joining it)."""

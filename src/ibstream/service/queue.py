@@ -18,7 +18,7 @@ from typing import Any
 
 from ibstream.aio.buffer import EventBuffer
 from ibstream.exceptions import ClientClosed, SlowConsumerError
-from ibstream.service.encode import encode_event
+from ibstream.serialize import event_to_json
 
 __all__ = ["ConsumerQueue", "QueueClosed", "QueueOverflow"]
 
@@ -80,7 +80,7 @@ class ConsumerQueue(EventBuffer):
                 break
             data = entry[1]
             if data is None:
-                data = encode_event(entry[0])
+                data = event_to_json(entry[0])
             out.append(data)
             size += len(data)
         return out
