@@ -17,6 +17,7 @@ from ibstream.aio.client import ClientConfig, StreamClient, connect
 from ibstream.exceptions import (
     InvalidArgument,
     InvalidState,
+    NotAuthenticated,
     StreamTimeout,
     SubscriptionConflict,
     SubscriptionRejected,
@@ -399,8 +400,10 @@ async def test_tls_with_cacert(tmp_path: Any) -> None:
 async def test_not_logged_in_is_fatal_after_limit(sim: Simulator) -> None:
     """A gateway that keeps answering 401 ends in a clear fatal error, not a silent loop."""
     sim.logout()
-    client = fast_client(sim, max_unauthenticated=0.5)
-    with pytest.raises(Exception) as info:
+    from dataclasses import replace
+
+    client = fast_client(sim, protocol=replace(FAST, max_unauthenticated=0.5))
+    with pytest.raises(NotAuthenticated) as info:
         await client.start(timeout=5)
     assert "authenticated" in str(info.value).lower()
 

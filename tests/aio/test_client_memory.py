@@ -38,13 +38,13 @@ def config(**protocol: Any) -> ClientConfig:
         "subscribe_attempts": 3,
         "auth_poll_interval": 0.05,
         "tickle_interval": 60.0,
+        "max_unauthenticated": 0.3,
     }
     base.update(protocol)
     return ClientConfig(
         protocol=ProtocolConfig(**base),
         reconnect=lambda: ReconnectPolicy(initial=0.01, max_delay=0.05, min_delay=0.001),
         start_timeout=2.0,
-        max_unauthenticated=0.3,
     )
 
 

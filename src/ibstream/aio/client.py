@@ -88,8 +88,6 @@ class ClientConfig:
     request_timeout: float = 10.0
     #: ``start()`` waits this long for the first authenticated session.
     start_timeout: float = 30.0
-    #: Give up (fatal ``NotAuthenticated``) after the gateway refused us (401) this long.
-    max_unauthenticated: float = 300.0
     #: Seed the order book from ``GET /iserver/account/orders`` when orders are subscribed.
     load_orders: bool = True
     #: WebSocket ping interval (aiohttp answers pongs; a missing pong closes the socket).
@@ -166,8 +164,6 @@ class StreamClient:
         self._started: asyncio.Future[None] | None = None
         self._stopping = False
         self._fatal: BaseException | None = None
-        self._unauth_since: float | None = None
-        self._connected_at: float | None = None
         self._last_error: BaseException | None = None
 
         # Metrics
@@ -469,7 +465,7 @@ class StreamClient:
                 raise
             except Exception as exc:
                 self._last_error = exc
-                if self._policy.is_fatal(exc) or self._unauthenticated_too_long(exc):
+                if self._policy.is_fatal(exc):
                     self._fail(exc)
                     return
                 log.warning("connection attempt failed: %s", exc)
@@ -480,15 +476,6 @@ class StreamClient:
             self._counts["reconnects"] += 1
             log.info("reconnecting in %.2f s", delay)
             await asyncio.sleep(delay)
-
-    def _unauthenticated_too_long(self, exc: BaseException) -> bool:
-        if not isinstance(exc, NotAuthenticated):
-            self._unauth_since = None
-            return False
-        now = time.time()
-        if self._unauth_since is None:
-            self._unauth_since = now
-        return now - self._unauth_since >= self.config.max_unauthenticated
 
     def _fail(self, exc: BaseException) -> None:
         log.error("fatal: %s", exc)
@@ -505,7 +492,6 @@ class StreamClient:
         self._pump()
         try:
             info = await self.rest.tickle()
-            self._unauth_since = None
             self._session_id = info.session_id
             ws = await self.rest.ws_connect(info.session_id, heartbeat=self.config.ws_ping_interval)
         except BaseException:
@@ -754,7 +740,6 @@ class StreamClient:
         current = ev.current
         log.info("session %s -> %s (%s)", ev.previous.name, current.name, ev.reason)
         if current is SessionState.AUTHENTICATED:
-            self._connected_at = time.time()
             if self._started is not None and not self._started.done():
                 self._started.set_result(None)
         elif current is SessionState.AUTH_LOST:
