@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
+from ibstream.protocol import decoding
 from ibstream.protocol.events import Event, MarketData, Trade
 from ibstream.state import (
     AccountState,
@@ -17,8 +16,6 @@ from ibstream.state import (
     TradeBook,
     TradeChange,
 )
-
-decoding = pytest.importorskip("ibstream.protocol.decoding")
 
 
 def events(*frames: str) -> list[Event]:

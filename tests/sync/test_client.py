@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 from simthread import SimThread, assert_nothing_left, fast_config, ibstream_threads, wait_for
@@ -214,7 +215,15 @@ def test_events_stream_sees_lifecycle_and_recovers_after_drop(
     assert client.state is SessionState.AUTHENTICATED
     assert client.metrics()["reconnects"] >= 1
     events.close()
-    assert list(events) is not None  # ends
+    ended = threading.Event()
+    rest: list[Any] = []
+
+    def drain() -> None:
+        rest.extend(events)
+        ended.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    assert ended.wait(5), "iteration did not end after close()"
 
 
 # -- live state ---------------------------------------------------------------------------------
