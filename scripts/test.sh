@@ -26,3 +26,5 @@ python3 -m pytest -q -p no:cacheprovider \
     "$@"
 echo "== core branch coverage (protocol/ and state/ must be >= 95 %)"
 python3 scripts/core_coverage.py .coverage.json 95
+echo "== install checks (declared minimum versions; every Python 3.11+ on the machine)"
+bash scripts/test-install.sh

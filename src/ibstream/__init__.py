@@ -17,9 +17,15 @@ checked by ``tests/test_exports.py``.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+#: the one version source (``pyproject.toml`` reads it; ``ibstream --version`` prints it)
+__version__ = "0.2.0.dev0"
+
+# A library never configures logging; this keeps "No handlers could be found" quiet and leaves
+# the choice of handlers to the application (``ibstream`` CLI: ``--log-level``/``-v``).
+logging.getLogger("ibstream").addHandler(logging.NullHandler())
 
 #: public module -> the names it exports at the top level (its whole ``__all__``)
 _PUBLIC_MODULES = (

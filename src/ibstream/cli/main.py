@@ -12,6 +12,8 @@ import importlib
 import logging
 import sys
 
+from ibstream import __version__
+
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 COMMANDS: tuple[str, ...] = (
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stream the Interactive Brokers Client Portal Web API WebSocket. "
         "Start with: ibstream demo",
     )
+    parser.add_argument("--version", action="version", version=f"ibstream {__version__}")
     parser.add_argument(
         "--log-level",
         choices=LOG_LEVELS,

@@ -75,14 +75,13 @@ _OVERRIDES = (
 def run(args: argparse.Namespace) -> int:
     """Entry of ``ibstream serve``; 0 after SIGTERM/SIGINT, 1 on upstream failure, 2 on bad
     settings."""
+    from ibstream._deps import DependencyError
+
     try:
         from ibstream.exceptions import InvalidArgument
         from ibstream.service import load_config, serve
-    except ImportError as exc:  # pragma: no cover - the optional extra is missing
-        print(
-            f"ibstream serve: {exc}; install the service extra: pip install 'ibstream[service]'",
-            file=sys.stderr,
-        )
+    except DependencyError as exc:  # missing or too old: the message names the fix
+        print(f"ibstream serve: {exc}", file=sys.stderr)
         return 2
     overrides = {name: getattr(args, name, None) for name in _OVERRIDES}
     try:

@@ -7,9 +7,13 @@ Events (``/events``), sharing upstream subscriptions between consumers. See ``do
 
 from __future__ import annotations
 
-from ibstream.service.app import Service, build_app, serve
-from ibstream.service.config import ServiceConfig, load_config
-from ibstream.service.hub import Consumer, Hub, Upstream
+from ibstream._deps import require
+
+require("strawberry-graphql", extra="service")
+
+from ibstream.service.app import Service, build_app, serve  # noqa: E402
+from ibstream.service.config import ServiceConfig, load_config  # noqa: E402
+from ibstream.service.hub import Consumer, Hub, Upstream  # noqa: E402
 
 __all__ = [
     "Consumer",
