@@ -101,7 +101,15 @@ class GatewayUnreachable(GatewayError):
 
 
 class TLSError(GatewayError):
-    """The TLS handshake or certificate verification failed."""
+    """The TLS handshake or certificate verification failed (or the server does not speak TLS).
+
+    ``verified`` tells whether certificate verification was on (``None`` when unknown), so
+    advice to turn it off is only given where it can help.
+    """
+
+    def __init__(self, message: str, *, verified: bool | None = None) -> None:
+        super().__init__(message)
+        self.verified = verified
 
 
 class HTTPStatusError(GatewayError):

@@ -140,8 +140,26 @@ def test_replay_table_and_filters(recording: Path, capsys: pytest.CaptureFixture
     kinds = {row.split()[1] for row in out.splitlines()[1:]}
     assert "Pnl" in kinds and kinds <= {"Pnl", "Heartbeat"}
 
+    # valid filters that match nothing: exit 1, saying what the recording does hold
     code, out, err = _replay(capsys, str(recording), "--conid", "1")
-    assert code == 0 and "no matching events" in err
+    assert code == 1 and out == ""
+    assert "no matching events" in err and "md (" in err
+
+    # an unknown topic is a usage error, not an empty result
+    code, out, err = _replay(capsys, str(recording), "--topic", "quotes")
+    assert code == 2 and out == ""
+    assert "unknown topic or event type 'quotes'" in err
+
+
+def test_replay_missing_and_empty_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _replay(capsys, str(tmp_path / "absent.jsonl"))
+    assert code == 2 and out == ""  # no table header before the error
+    assert "absent.jsonl: no such file" in err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    code, out, err = _replay(capsys, str(empty))
+    assert code == 2 and out == ""
+    assert "empty recording" in err
 
 
 def test_replay_json_subprocess(recording: Path) -> None:

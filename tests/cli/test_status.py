@@ -71,7 +71,7 @@ def test_status_tls_cacert_from_environment(tls_gateway: Gateway) -> None:
 def test_status_tls_without_cacert_is_a_tls_error(tls_gateway: Gateway) -> None:
     result = run_cli("status", "--url", tls_gateway.url)
     assert result.code == 1
-    assert_one_line_error(result, "TLS verification failed", "--cacert", "--insecure")
+    assert_one_line_error(result, "TLS certificate verification failed", "--cacert", "--insecure")
 
 
 def test_status_tls_insecure(tls_gateway: Gateway) -> None:

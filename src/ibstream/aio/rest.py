@@ -28,6 +28,7 @@ from ibstream.exceptions import (
     TLSError,
 )
 from ibstream.masking import mask
+from ibstream.tlsdiag import diagnose
 
 __all__ = [
     "AuthInfo",
@@ -194,6 +195,16 @@ class GatewayRest:
         if self._own_session and self._session is not None and not self._session.closed:
             await self._session.close()
 
+    def _tls_error(self, exc: BaseException, url: str) -> TLSError:
+        """The real cause (untrusted certificate, a plain-HTTP server, ...), no reprs."""
+        verified = self._ssl is not False
+        message = diagnose(exc).message(
+            url,
+            verified=verified,
+            advice_verify="pass cacert=<the gateway's certificate file>, or verify=False",
+        )
+        return TLSError(message, verified=verified)
+
     # -- requests -------------------------------------------------------------------------
 
     async def request(
@@ -217,13 +228,8 @@ class GatewayRest:
             ) as resp:
                 raw = await resp.read()
                 status = resp.status
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise TLSError(
-                f"TLS certificate verification failed for {self.base_url}: pass cacert=<gateway "
-                "certificate file> or verify=False for the gateway's self-signed certificate"
-            ) from exc
-        except aiohttp.ClientSSLError as exc:
-            raise TLSError(f"TLS handshake with {self.base_url} failed: {exc}") from exc
+        except aiohttp.ClientSSLError as exc:  # certificate errors included
+            raise self._tls_error(exc, self.base_url) from exc
         except aiohttp.InvalidURL as exc:
             raise InvalidArgument("url", f"invalid gateway URL {url!r}") from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
@@ -304,13 +310,8 @@ class GatewayRest:
                 max_msg_size=0,
                 decode_text=False,
             )
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise TLSError(
-                f"TLS certificate verification failed for {self.ws_url}: pass cacert= or "
-                "verify=False"
-            ) from exc
-        except aiohttp.ClientSSLError as exc:
-            raise TLSError(f"TLS handshake with {self.ws_url} failed: {exc}") from exc
+        except aiohttp.ClientSSLError as exc:  # certificate errors included
+            raise self._tls_error(exc, self.ws_url) from exc
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status == 401:
                 raise NotAuthenticated("WebSocket handshake refused: not authenticated") from exc

@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import re
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from ibstream.exceptions import (
     NotAuthenticated,
     TLSError,
 )
+from ibstream.settings import DEFAULT_URL, ENV_CACERT, ENV_INSECURE, ENV_URL
 
 __all__ = [
     "DEFAULT_URL",
@@ -53,11 +52,6 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
-DEFAULT_URL = "https://localhost:5000/v1/api"
-ENV_URL = "IBSTREAM_URL"
-ENV_CACERT = "IBSTREAM_CACERT"
-ENV_INSECURE = "IBSTREAM_INSECURE"
 
 
 class CliError(Exception):
@@ -152,29 +146,33 @@ class GatewayTarget:
 
 
 def gateway_target(args: argparse.Namespace) -> GatewayTarget:
-    """Flags first, then ``IBSTREAM_URL`` / ``IBSTREAM_CACERT`` / ``IBSTREAM_INSECURE``."""
-    url = args.url or os.environ.get(ENV_URL) or DEFAULT_URL
-    cacert = args.cacert
-    insecure = bool(args.insecure)
-    if cacert is None and not insecure:
-        cacert = os.environ.get(ENV_CACERT) or None
-        insecure = _truthy(os.environ.get(ENV_INSECURE)) and cacert is None
-    if cacert is not None and not os.path.isfile(cacert):
-        raise CliError(f"--cacert: no such file {cacert!r}", EXIT_USAGE)
-    return GatewayTarget(url=url, cacert=cacert, insecure=insecure)
+    """Flags first, then ``IBSTREAM_URL`` / ``IBSTREAM_CACERT`` / ``IBSTREAM_VERIFY`` /
+    ``IBSTREAM_INSECURE`` from the environment or a ``.env`` file (:mod:`ibstream.settings`)."""
+    from ibstream.settings import gateway_settings
+
+    try:
+        settings = gateway_settings(
+            args.url, cacert=args.cacert, verify=False if args.insecure else None
+        )
+    except InvalidArgument as exc:
+        text = str(exc)
+        if exc.argument == "cacert":
+            text = "--cacert: " + text.split(": ", 1)[-1]
+        raise CliError(text, EXIT_USAGE) from exc
+    return GatewayTarget(url=settings.url, cacert=settings.cacert, insecure=not settings.verify)
 
 
 def tls_message(exc: BaseException, url: str | None = None) -> str:
-    """``TLS verification failed for URL (self-signed certificate): use --cacert ...``."""
-    where = f" for {url}" if url else ""
-    text = str(exc.__cause__ or exc)
-    m = re.search(r"certificate verify failed: ([^(\]]+)", text)
-    reason = f" ({m.group(1).strip()})" if m else ""
-    if not m and exc.__cause__ is not None:
-        reason = f" ({cause_text(exc)})"
-    return (
-        f"TLS verification failed{where}{reason}: use --cacert FILE with the gateway's "
-        "certificate, or --insecure"
+    """The real cause of a TLS failure with the flags that can fix it: ``--cacert FILE`` or
+    ``--insecure`` for an untrusted certificate (only when verification was on), an ``http://``
+    URL for a server that does not speak TLS."""
+    from ibstream.tlsdiag import diagnose
+
+    verified = getattr(exc, "verified", None)
+    return diagnose(exc).message(
+        url or "the gateway",
+        verified=verified is not False,
+        advice_verify="use --cacert FILE with the gateway's certificate, or --insecure",
     )
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
+import os
 import sys
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +20,8 @@ from typing import Any
 import orjson
 
 from ibstream.aio.recorder import read_recording
-from ibstream.cli.common import EXIT_USAGE, CliError, help_text
+from ibstream.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError, help_text
+from ibstream.protocol import lifecycle
 from ibstream.protocol.decoding import decode
 from ibstream.protocol.events import Event, MarketData
 from ibstream.protocol.fields import FIELDS
@@ -76,13 +80,31 @@ class ReplayedEvent:
     event: Event
 
 
-def replay_events(path: str) -> Iterator[ReplayedEvent]:
-    """Every event of the received frames of a recording, in order."""
+def replay_events(path: str, seen: dict[str, int] | None = None) -> Iterator[ReplayedEvent]:
+    """Every event of the received frames of a recording, in order. ``seen``, when given,
+    counts the frames read (``"frames"``) and the events per stream topic or event type."""
     for frame in read_recording(path):
+        if seen is not None:
+            seen["frames"] = seen.get("frames", 0) + 1
         if frame.direction != "in":
             continue
         for event in decode(frame.data):
+            if seen is not None:
+                name = _kind(event)
+                seen[name] = seen.get(name, 0) + 1
             yield ReplayedEvent(frame.t, event)
+
+
+def _kind(event: Event) -> str:
+    key = getattr(event, "key", None)
+    return key.topic.value if key is not None else type(event).__name__
+
+
+def _event_type_names() -> set[str]:
+    """The names ``--topic`` accepts as event types (every decoded and lifecycle event)."""
+    names = {cls.__name__.lower() for cls in typing.get_args(Event)}
+    names.update(n.lower() for n in lifecycle.__all__ if n[:1].isupper())
+    return names
 
 
 class _Filter:
@@ -90,12 +112,20 @@ class _Filter:
         self.topics: set[str] = set()
         self.types: set[str] = set()
         valid = {t.value for t in Topic}
+        types = _event_type_names()
         for raw in topics or ():
             name = _TOPIC_ALIASES.get(raw.lower(), raw.lower())
             if name in valid:
                 self.topics.add(name)
-            else:
+            elif raw.lower() in types:
                 self.types.add(raw.lower())
+            else:
+                raise CliError(
+                    f"--topic: unknown topic or event type {raw!r}; topics: "
+                    f"{', '.join(sorted(valid | set(_TOPIC_ALIASES)))}; or an event type such as "
+                    "MarketData, OrderUpdate, Trade, Heartbeat",
+                    EXIT_USAGE,
+                )
         self.conids = set(conids or ())
 
     def __call__(self, event: Event) -> bool:
@@ -137,10 +167,17 @@ def _clock(t: float) -> str:
 
 def _replay(args: argparse.Namespace) -> int:
     keep = _Filter(args.topic, args.conid)
+    if not os.path.isfile(args.file):
+        what = "is not a file" if os.path.exists(args.file) else "no such file"
+        raise CliError(f"{args.file}: {what}", EXIT_USAGE)
     out = sys.stdout
     count = 0
+    seen: dict[str, int] = {}
     try:
-        events = replay_events(args.file)
+        events = replay_events(args.file, seen)
+        # read up to the first event before printing anything: a corrupt file is one error line
+        first = next(events, None)
+        events = itertools.chain([first] if first is not None else [], events)
         if args.json:
             write = out.buffer.write if hasattr(out, "buffer") else None
             for item in events:
@@ -154,10 +191,13 @@ def _replay(args: argparse.Namespace) -> int:
                     out.write(data.decode())
                 count += 1
         else:
-            print(f"{'time':<12}  {'event':<24} {'stream':<16} details", file=out)
+            header = False
             for item in events:
                 if not keep(item.event):
                     continue
+                if not header:
+                    print(f"{'time':<12}  {'event':<24} {'stream':<16} details", file=out)
+                    header = True
                 key = getattr(item.event, "key", None)
                 line = (
                     f"{_clock(item.t):<12}  {type(item.event).__name__:<24} "
@@ -172,8 +212,14 @@ def _replay(args: argparse.Namespace) -> int:
         raise CliError(f"{args.file}: {_strip_argument(exc)}", EXIT_USAGE) from exc
     except (OSError, EOFError) as exc:  # e.g. a truncated or corrupt .gz
         raise CliError(f"{args.file}: unreadable recording ({exc})", EXIT_USAGE) from exc
+    if not seen.get("frames"):
+        raise CliError(f"{args.file}: empty recording (no frames)", EXIT_USAGE)
     if count == 0:
-        print(f"ibstream replay: no matching events in {args.file}", file=sys.stderr)
+        contents = ", ".join(f"{k} ({n})" for k, n in sorted(seen.items()) if k != "frames")
+        raise CliError(
+            f"no matching events in {args.file}; it holds: {contents or 'no received frames'}",
+            EXIT_FAILURE,
+        )
     return 0
 
 

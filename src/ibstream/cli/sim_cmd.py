@@ -107,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(_serve(cfg))
     except KeyboardInterrupt:
         pass
-    except OSError as exc:
-        print(f"ibstream sim: {exc}", file=sys.stderr)
+    except OSError as exc:  # e.g. "cannot listen on 127.0.0.1:5000: Address already in use"
+        text = exc.strerror if exc.strerror and exc.errno is not None else str(exc)
+        hint = "; choose another with --port (0 picks a free one)" if "listen" in text else ""
+        print(f"ibstream sim: {text}{hint}", file=sys.stderr)
         return 1
     return 0

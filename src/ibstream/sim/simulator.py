@@ -86,7 +86,13 @@ class Simulator:
         ctx = self._cert.server_context() if self._cert else None
         sock = socket.socket(socket.AF_INET6 if ":" in self.config.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.config.host, port))
+        try:
+            sock.bind((self.config.host, port))
+        except OSError as exc:  # name the address: "[Errno 98] Address already in use" alone
+            sock.close()  # does not say which port
+            raise OSError(
+                exc.errno, f"cannot listen on {self.config.host}:{port}: {exc.strerror}"
+            ) from exc
         self._port = sock.getsockname()[1]
         site = web.SockSite(self._runner, sock, ssl_context=ctx)
         await site.start()
