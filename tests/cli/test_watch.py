@@ -30,7 +30,7 @@ def test_watch_tls_from_environment(tls_gateway: Gateway) -> None:
 def test_watch_tls_mismatch(tls_gateway: Gateway) -> None:
     result = run_cli("watch", "AAPL", "--url", tls_gateway.url, "--duration", "1")
     assert result.code == 1
-    assert_one_line_error(result, "TLS verification failed", "--cacert")
+    assert_one_line_error(result, "TLS certificate verification failed", "--cacert")
 
 
 def test_watch_unknown_symbol(gateway: Gateway) -> None:

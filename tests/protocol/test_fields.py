@@ -130,8 +130,11 @@ def test_catalogue() -> None:
     """The catalogue has every field of §6.2 with lookups by id and name."""
     assert len(FIELDS) == 116
     last = FIELDS[31]
-    assert (last.id, last.name, last.kind) == (31, "last_price", FieldKind.PRICE)
+    assert (last.id, last.name, last.kind) == (31, "last", FieldKind.PRICE)
     assert field_by_name("bid_size") is FIELDS[88]
+    # one canonical short name per field; the earlier long names stay accepted on input
+    assert field_by_name("last") is field_by_name("last_price") is FIELDS[31]
+    assert (FIELDS[84].name, FIELDS[86].name, FIELDS[6509].name) == ("bid", "ask", "availability")
     assert FIELDS[88].kind is FieldKind.SIZE
     assert FIELDS[87].kind is FieldKind.VOLUME
     assert FIELDS[83].kind is FieldKind.PERCENT
@@ -147,3 +150,19 @@ def test_catalogue() -> None:
 def test_value_parser_for_unknown_id() -> None:
     """Unknown ids get the best-effort parser."""
     assert value_parser(424242)("3") == 3.0
+
+
+def test_names_resolve_and_print() -> None:
+    from ibstream.protocol.fields import field_name, resolve_field
+
+    assert [resolve_field(x) for x in (31, "31", "last", " Bid ", "ask_price")] == [
+        31,
+        31,
+        31,
+        84,
+        86,
+    ]
+    for bad in (0, -1, "031", "", "nope", True, 3.0):
+        with pytest.raises(ValueError, match="field id"):
+            resolve_field(bad)  # type: ignore[arg-type]
+    assert field_name(31) == "last" and field_name(424242) == "424242"

@@ -105,6 +105,8 @@ def test_market_data_defaults() -> None:
     assert spec.fields == DEFAULT_FIELDS
     assert spec.subscribe_message().startswith('smd+265598+{"fields":["31",')
     assert MarketDataSpec(1, fields=[31, 84]) == MarketDataSpec(1, fields=("31", "84"))
+    # names are accepted wherever ids are, and normalised to the ids the gateway wants
+    assert MarketDataSpec(1, fields=("last", "bid", "31")).fields == ("31", "84")
     assert hash(MarketDataSpec(1, fields=[31])) == hash(MarketDataSpec(1, fields=("31",)))
 
 

@@ -18,7 +18,7 @@ from dataclasses import MISSING, dataclass, is_dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any, NamedTuple, TypeAlias
 
-from ibstream.protocol.fields import FieldValue
+from ibstream.protocol.fields import FieldValue, field_name
 from ibstream.protocol.specs import StreamKey
 
 __all__ = [
@@ -208,6 +208,11 @@ class MarketData(NamedTuple):
         """Field 31 carries the ``H`` prefix: trading is halted."""
         last = self.raw.get("31")
         return last.__class__ is str and last[:1] == "H"
+
+    def by_name(self) -> dict[str, FieldValue]:
+        """``values`` keyed by canonical field name (``{"last": 271.81, "bid": ...}``); ids
+        outside the catalogue keep their id as text. ``values`` keeps the ids."""
+        return {field_name(fid): value for fid, value in self.values.items()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

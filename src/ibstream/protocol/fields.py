@@ -25,13 +25,16 @@ from typing import TypeAlias
 
 __all__ = [
     "FIELDS",
+    "FIELD_ALIASES",
     "Availability",
     "FieldInfo",
     "FieldKind",
     "FieldValue",
     "field_by_name",
+    "field_name",
     "parse_availability",
     "parse_value",
+    "resolve_field",
     "to_float",
     "value_parser",
 ]
@@ -89,7 +92,7 @@ class FieldInfo:
 _TABLE: tuple[tuple[int, str, FieldKind, str], ...] = (
     (
         31,
-        "last_price",
+        "last",
         FieldKind.PRICE,
         "Last traded price; may be prefixed C (prior close) or H (halted)",
     ),
@@ -107,9 +110,9 @@ _TABLE: tuple[tuple[int, str, FieldKind, str], ...] = (
     (80, "unrealized_pnl_percent", FieldKind.PERCENT, "Unrealised P&L %"),
     (82, "change", FieldKind.PRICE, "Last minus previous close"),
     (83, "change_percent", FieldKind.PERCENT, "Change % vs previous close (number)"),
-    (84, "bid_price", FieldKind.PRICE, "Best bid"),
+    (84, "bid", FieldKind.PRICE, "Best bid"),
     (85, "ask_size", FieldKind.SIZE, "Ask size (US stocks /100)"),
-    (86, "ask_price", FieldKind.PRICE, "Best ask"),
+    (86, "ask", FieldKind.PRICE, "Best ask"),
     (87, "volume", FieldKind.VOLUME, "Day volume with K/M suffix"),
     (88, "bid_size", FieldKind.SIZE, "Bid size (US stocks /100)"),
     (201, "right", FieldKind.TEXT, "Option right P/C"),
@@ -121,7 +124,7 @@ _TABLE: tuple[tuple[int, str, FieldKind, str], ...] = (
     (6119, "market_data_marker", FieldKind.TEXT, "Delivery marker, equals server_id (e.g. q1)"),
     (6457, "underlying_conid", FieldKind.INTEGER, "Underlying conid"),
     (6508, "service_params", FieldKind.TEXT, "Service parameters string"),
-    (6509, "market_data_availability", FieldKind.AVAILABILITY, "Availability code, §6.3"),
+    (6509, "availability", FieldKind.AVAILABILITY, "Availability code, §6.3"),
     (7051, "company_name", FieldKind.TEXT, "Company name"),
     (7057, "ask_codes", FieldKind.TEXT, "Ask exchange codes"),
     (7058, "last_exch_codes", FieldKind.TEXT, "Last exchange codes"),
@@ -165,7 +168,7 @@ _TABLE: tuple[tuple[int, str, FieldKind, str], ...] = (
     (7311, "vega", FieldKind.NUMBER, "Option vega"),
     (7607, "opt_volume_change_percent", FieldKind.PERCENT, "Option volume vs average %"),
     (7633, "implied_vol_percent", FieldKind.PERCENT, "Strike-specific IV %"),
-    (7635, "mark_price", FieldKind.PRICE, "Mark price"),
+    (7635, "mark", FieldKind.PRICE, "Mark price"),
     (7636, "shortable_shares", FieldKind.VOLUME, "Shares available to short"),
     (7637, "shortable_fee_rate_percent", FieldKind.PERCENT, "Short fee rate %"),
     (7638, "option_open_interest", FieldKind.VOLUME, "Option open interest"),
@@ -226,12 +229,45 @@ FIELDS: dict[int, FieldInfo] = {
 }
 """The field catalogue of protocol.md §6.2 by id (do not mutate)."""
 
+#: earlier or longer names still accepted on input (the canonical name is ``FieldInfo.name``)
+FIELD_ALIASES: dict[str, int] = {
+    "last_price": 31,
+    "bid_price": 84,
+    "ask_price": 86,
+    "market_data_availability": 6509,
+    "mark_price": 7635,
+}
+
 _BY_NAME: dict[str, FieldInfo] = {info.name: info for info in FIELDS.values()}
+_BY_NAME.update({alias: FIELDS[fid] for alias, fid in FIELD_ALIASES.items()})
 
 
 def field_by_name(name: str) -> FieldInfo | None:
-    """The field called ``name`` (e.g. ``"last_price"``), or ``None``."""
+    """The field called ``name`` — its canonical short name (``"last"``, ``"bid"``,
+    ``"bid_size"``...) or an alias (``"last_price"``) — or ``None``."""
     return _BY_NAME.get(name)
+
+
+def field_name(field_id: int) -> str:
+    """The canonical short name of a field id; the id as text for an id not in the catalogue
+    (so a name is always available and never collides with a catalogue name)."""
+    info = FIELDS.get(field_id)
+    return info.name if info is not None else str(field_id)
+
+
+def resolve_field(field: int | str) -> int:
+    """A field id from ``31``, ``"31"``, ``"last"`` or an alias; ``ValueError`` otherwise."""
+    if isinstance(field, int) and not isinstance(field, bool):
+        if field > 0:
+            return field
+    elif isinstance(field, str):
+        text = field.strip()
+        if text.isascii() and text.isdigit() and text[0] != "0":
+            return int(text)
+        info = _BY_NAME.get(text.lower())
+        if info is not None:
+            return info.id
+    raise ValueError(f"expected a field id (31) or a field name (last, bid, ...), got {field!r}")
 
 
 # --- value parsing ----------------------------------------------------------------------------

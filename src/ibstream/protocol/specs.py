@@ -26,6 +26,7 @@ from typing import Any, ClassVar, TypeAlias
 import orjson
 
 from ibstream.exceptions import InvalidArgument, InvalidState
+from ibstream.protocol.fields import resolve_field
 
 __all__ = [
     "DEFAULT_FIELDS",
@@ -227,18 +228,21 @@ def _check_names(values: object, name: str) -> tuple[str, ...]:
 
 
 def _check_fields(fields: object) -> tuple[str, ...]:
+    """Field ids or names (``"last"``, ``"bid"``, ``31``, ``"84"``) -> de-duplicated id strings."""
     if isinstance(fields, str | bytes) or not isinstance(fields, Iterable):
-        raise InvalidArgument("fields", f"must be a sequence of numeric field ids, got {fields!r}")
+        raise InvalidArgument(
+            "fields", f"must be a sequence of field ids or names, got {fields!r}"
+        )
     out: list[str] = []
     for f in fields:
-        if type(f) is int and f > 0:
-            s = str(f)
-        elif isinstance(f, str) and f.isascii() and f.isdigit() and f[0] != "0":
-            s = f
-        else:
+        try:
+            s = str(resolve_field(f))
+        except ValueError:
             raise InvalidArgument(
-                "fields", f"items must be positive numeric field ids like '31' or 31, got {f!r}"
-            )
+                "fields",
+                f"items must be positive field ids like 31 or '31', or field names like 'last', "
+                f"got {f!r}",
+            ) from None
         if s not in out:
             out.append(s)
     if not out:

@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from ibstream.exceptions import InvalidArgument
 from ibstream.protocol.events import MarketData
-from ibstream.protocol.fields import Availability, FieldValue, field_by_name
+from ibstream.protocol.fields import Availability, FieldValue, field_name, resolve_field
 
 __all__ = ["Ticker", "TickerSnapshot", "Tickers", "field_id"]
 
@@ -51,42 +51,15 @@ CLOSE: Final = 7296
 PRIOR_CLOSE: Final = 7741
 
 # Accessor names accepted by ``get()`` besides catalogue names and ids.
-_ALIASES: Final[Mapping[str, int]] = {
-    "last": LAST,
-    "symbol": SYMBOL,
-    "high": HIGH,
-    "low": LOW,
-    "change": CHANGE,
-    "change_percent": CHANGE_PERCENT,
-    "bid": BID,
-    "ask_size": ASK_SIZE,
-    "ask": ASK,
-    "volume": VOLUME,
-    "bid_size": BID_SIZE,
-    "availability": AVAILABILITY,
-    "last_size": LAST_SIZE,
-    "open": OPEN,
-    "close": CLOSE,
-    "prior_close": PRIOR_CLOSE,
-}
-
-
 def field_id(field_id_or_name: int | str) -> int:
-    """Resolve ``31``, ``"31"``, ``"last"`` or a catalogue name (``"last_price"``) to an id.
+    """Resolve ``31``, ``"31"``, ``"last"`` or an alias (``"last_price"``) to an id.
 
     Raises :class:`~ibstream.exceptions.InvalidArgument` for an unknown name.
     """
-    if isinstance(field_id_or_name, int) and not isinstance(field_id_or_name, bool):
-        return field_id_or_name
-    if isinstance(field_id_or_name, str):
-        if field_id_or_name.isdigit():
-            return int(field_id_or_name)
-        if field_id_or_name in _ALIASES:
-            return _ALIASES[field_id_or_name]
-        info = field_by_name(field_id_or_name)
-        if info is not None:
-            return info.id
-    raise InvalidArgument("field", f"expected a field id or a field name, got {field_id_or_name!r}")
+    try:
+        return resolve_field(field_id_or_name)
+    except ValueError as exc:
+        raise InvalidArgument("field", str(exc)) from None
 
 
 class _Quote:
@@ -198,6 +171,26 @@ class _Quote:
         bid, ask = self.bid, self.ask
         return None if bid is None or ask is None else ask - bid
 
+    def market_price(self) -> float | None:
+        """The price to value a position at: the last trade when it lies inside the spread
+        (or no quote is known), else the mid-point; the prior close when nothing traded yet."""
+        last, bid, ask = self.last, self.bid, self.ask
+        if bid is not None and ask is not None and bid <= ask:
+            if last is not None and bid <= last <= ask:
+                return last
+            return (bid + ask) / 2
+        if last is not None:
+            return last
+        return self._number(PRIOR_CLOSE)
+
+    def by_name(self) -> dict[str, FieldValue]:
+        """Every known value keyed by its canonical field name (``"last"``, ``"bid"``...);
+        ids outside the catalogue keep their id as text."""
+        return {field_name(fid): value for fid, value in self._all_values().items()}
+
+    def _all_values(self) -> Mapping[int, FieldValue]:
+        raise NotImplementedError
+
 
 def _describe(
     name: str, conid: int, quote: _Quote, updated_ms: int | None, closed: bool, halted: bool
@@ -231,6 +224,9 @@ class TickerSnapshot(_Quote):
 
     def _value(self, fid: int) -> FieldValue:
         return self.values.get(fid)
+
+    def _all_values(self) -> Mapping[int, FieldValue]:
+        return self.values
 
     def __repr__(self) -> str:
         return _describe(
@@ -287,6 +283,9 @@ class Ticker(_Quote):
 
     def _value(self, fid: int) -> FieldValue:
         return self._values.get(fid)
+
+    def _all_values(self) -> Mapping[int, FieldValue]:
+        return self._values
 
     @property
     def closed(self) -> bool:
