@@ -230,9 +230,7 @@ def _check_names(values: object, name: str) -> tuple[str, ...]:
 def _check_fields(fields: object) -> tuple[str, ...]:
     """Field ids or names (``"last"``, ``"bid"``, ``31``, ``"84"``) -> de-duplicated id strings."""
     if isinstance(fields, str | bytes) or not isinstance(fields, Iterable):
-        raise InvalidArgument(
-            "fields", f"must be a sequence of field ids or names, got {fields!r}"
-        )
+        raise InvalidArgument("fields", f"must be a sequence of field ids or names, got {fields!r}")
     out: list[str] = []
     for f in fields:
         try:

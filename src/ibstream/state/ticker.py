@@ -50,6 +50,7 @@ OPEN: Final = 7295
 CLOSE: Final = 7296
 PRIOR_CLOSE: Final = 7741
 
+
 # Accessor names accepted by ``get()`` besides catalogue names and ids.
 def field_id(field_id_or_name: int | str) -> int:
     """Resolve ``31``, ``"31"``, ``"last"`` or an alias (``"last_price"``) to an id.
