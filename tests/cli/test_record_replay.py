@@ -251,3 +251,38 @@ def test_record_progress_line_on_a_terminal(tmp_path: Path) -> None:
     assert "\r" in result.text  # the progress line is rewritten in place
     assert "recorded " in result.text
     assert path.stat().st_size > 0
+
+
+def test_record_parquet_rolling_then_replay(gateway: Gateway, tmp_path: Path) -> None:
+    """``record --format parquet`` with rolling files; ``replay`` reads the set like JSON lines."""
+    path = tmp_path / "day.parquet"
+    result = run_cli(
+        "record",
+        str(path),
+        "md:AAPL",
+        "orders",
+        "--url",
+        gateway.url,
+        "--duration",
+        "1.5",
+        "--roll-size",
+        "0.001",
+    )
+    assert result.code == 0, result.err
+    files = sorted(tmp_path.glob("day-*.parquet"))
+    assert len(files) >= 2, files
+    frames = list(read_recording(path))
+    topics = [orjson.loads(f.data).get("topic") for f in frames if f.direction == "in"]
+    assert topics[:3] == ["system", "act", "sts"] and "smd+265598" in topics
+    replayed = run_cli("replay", str(path), "--json", "--topic", "md")
+    assert replayed.code == 0, replayed.err
+    events = [orjson.loads(line) for line in replayed.out.splitlines()]
+    assert events and all(e["type"] == "MarketData" for e in events)
+
+
+def test_record_rolling_needs_parquet(gateway: Gateway, tmp_path: Path) -> None:
+    result = run_cli(
+        "record", str(tmp_path / "x.jsonl"), "orders", "--url", gateway.url, "--roll-time", "5"
+    )
+    assert result.code == 2
+    assert_one_line_error(result, "--format parquet")

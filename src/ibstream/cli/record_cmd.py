@@ -1,5 +1,7 @@
 """``ibstream record FILE SPEC...``: record the raw WebSocket frames, both directions, with their
-receive timestamps (JSON lines; gzip-compressed when FILE ends in .gz).
+receive timestamps: JSON lines (gzip-compressed when FILE ends in .gz) or, with
+``--format parquet`` or a FILE ending in .parquet, Parquet (zstd; ``--roll-size``/``--roll-time``
+start a new file FILE-00000.parquet, FILE-00001.parquet, ... at that size or age).
 
 The file is what ``ibstream replay FILE`` decodes, ``ibstream plot FILE`` draws and
 ``ibstream sim --replay FILE`` serves to any client (plain or .gz). The recorder is attached
@@ -29,7 +31,7 @@ from ibstream.cli.specs import GRAMMAR, build_specs, parse_spec
 from ibstream.exceptions import InvalidArgument
 
 if TYPE_CHECKING:
-    from ibstream.aio.recorder import FrameRecorder
+    from ibstream.aio.recorder import FrameRecorder, ParquetFrameRecorder
 
 __all__ = ["register", "run"]
 
@@ -52,6 +54,18 @@ def register(subparsers: Any) -> None:
         "--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)"
     )
     p.add_argument(
+        "--format",
+        choices=("jsonl", "parquet"),
+        default=None,
+        help="file format (default: parquet for a .parquet FILE, else JSON lines)",
+    )
+    p.add_argument(
+        "--roll-size", type=float, metavar="MB", help="parquet: a new file every MB of frames"
+    )
+    p.add_argument(
+        "--roll-time", type=float, metavar="S", help="parquet: a new file every S seconds"
+    )
+    p.add_argument(
         "--no-outgoing",
         action="store_true",
         help="leave out our own messages (the replay sync points)",
@@ -59,7 +73,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _progress(rec: FrameRecorder, started: float) -> str:
+def _progress(rec: FrameRecorder | ParquetFrameRecorder, started: float) -> str:
     elapsed = max(time.monotonic() - started, 1e-9)
     return (
         f"recording {rec.path}: {rec.frames} frames, {_size(rec.bytes)}, "
@@ -75,11 +89,18 @@ def _size(n: int) -> str:
 
 
 async def _record(args: argparse.Namespace) -> int:
-    from ibstream.aio.recorder import FrameRecorder
+    from ibstream.aio.recorder import FrameRecorder, ParquetFrameRecorder
     from ibstream.cli.connect import check_client, connected_client, resolve_instruments
 
     if args.duration is not None and args.duration < 0:
         raise CliError("--duration must be >= 0", EXIT_USAGE)
+    fmt = args.format or ("parquet" if str(args.file).endswith(".parquet") else "jsonl")
+    rolling = args.roll_size is not None or args.roll_time is not None
+    if rolling and fmt != "parquet":
+        raise CliError("--roll-size/--roll-time need --format parquet", EXIT_USAGE)
+    for flag, value in (("--roll-size", args.roll_size), ("--roll-time", args.roll_time)):
+        if value is not None and not value > 0:
+            raise CliError(f"{flag} must be > 0", EXIT_USAGE)
     parsed = [parse_spec(text) for text in args.specs]
     stop = asyncio.Event()
     stop_on_signals(stop)
@@ -87,8 +108,17 @@ async def _record(args: argparse.Namespace) -> int:
         specs = await unless_stopped(
             stop, build_specs(parsed, lambda names: resolve_instruments(client.rest, names))
         )
+        recorder: FrameRecorder | ParquetFrameRecorder
         try:
-            recorder = FrameRecorder(args.file, include_outgoing=not args.no_outgoing)
+            if fmt == "parquet":
+                recorder = ParquetFrameRecorder(
+                    args.file,
+                    include_outgoing=not args.no_outgoing,
+                    roll_bytes=None if args.roll_size is None else int(args.roll_size * (1 << 20)),
+                    roll_seconds=args.roll_time,
+                )
+            else:
+                recorder = FrameRecorder(args.file, include_outgoing=not args.no_outgoing)
         except InvalidArgument as exc:
             raise CliError(
                 f"cannot write {args.file!r}: {exc.__cause__ or exc}", EXIT_USAGE
@@ -110,7 +140,8 @@ async def _record(args: argparse.Namespace) -> int:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), left)
                 check_client(client)
-                recorder.flush()
+                if fmt == "jsonl":  # Parquet writes a row group per batch and on close
+                    recorder.flush()
                 if tty:
                     print("\r" + _progress(recorder, started), end="", file=sys.stderr, flush=True)
                 elif loop.time() - last_line >= 5.0:

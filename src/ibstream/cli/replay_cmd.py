@@ -58,7 +58,11 @@ def register(subparsers: Any) -> None:
         description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("file", metavar="FILE", help="a recording made by 'ibstream record'")
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        help="a recording made by 'ibstream record' (JSON lines, .gz, .parquet or a directory)",
+    )
     p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     p.add_argument(
         "--topic",
@@ -167,7 +171,8 @@ def _clock(t: float) -> str:
 
 def _replay(args: argparse.Namespace) -> int:
     keep = _Filter(args.topic, args.conid)
-    if not os.path.isfile(args.file):
+    parquet = str(args.file).endswith(".parquet") or os.path.isdir(args.file)
+    if not parquet and not os.path.isfile(args.file):  # Parquet: read_recording finds sets
         what = "is not a file" if os.path.exists(args.file) else "no such file"
         raise CliError(f"{args.file}: {what}", EXIT_USAGE)
     out = sys.stdout

@@ -23,8 +23,8 @@ except ImportError as _exc:  # pragma: no cover - exercised without the extra
         "ibstream.data needs pyarrow (and pandas for DataFrames): pip install 'ibstream[data]'"
     ) from _exc
 
+from ibstream.bars import bars_from_recording
 from ibstream.data.tables import (
-    bars_from_recording,
     bars_table,
     events_tables,
     market_data_table,

@@ -23,10 +23,9 @@ from ibstream.protocol.decoding import decode
 from ibstream.protocol.events import MarketData
 from ibstream.protocol.fields import FIELDS, Availability, FieldKind, field_name
 from ibstream.protocol.specs import StreamKey
-from ibstream.state.bars import OHLCV, BarBuilder, BarSize
+from ibstream.state.bars import OHLCV
 
 __all__ = [
-    "bars_from_recording",
     "bars_table",
     "events_tables",
     "market_data_table",
@@ -245,39 +244,6 @@ def recording_market_data(path: str | Path, *, conid: int | None = None) -> pa.T
                 events.append(ev)
                 times.append(frame.t)
     return market_data_table(events, times=times)
-
-
-def bars_from_recording(
-    path: str | Path,
-    conid: int,
-    size: BarSize | str,
-    *,
-    gaps: Iterable[tuple[float, float]] = (),
-    keep_partial: bool = True,
-) -> list[OHLCV]:
-    """Bars of one contract built offline from a frame recording (JSON lines or Parquet).
-
-    A frame recording holds what the gateway sent, not the client's ``Gap`` events: pass the
-    interruptions you know of as ``gaps`` (``(start, end)`` epoch seconds, e.g. from the
-    ``Gap`` events a ``RecorderSink`` kept) and the bars they span say so. ``keep_partial``
-    adds the bar still forming at the end (``complete=False``).
-    """
-    builder = BarBuilder(conid, size)
-    pending = sorted(gaps)
-    bars: list[OHLCV] = []
-    for frame in read_recording(path):
-        if frame.direction != "in":
-            continue
-        while pending and pending[0][0] <= frame.t:
-            start, end = pending.pop(0)
-            builder.gap(round(start * 1000), round(end * 1000))
-        for ev in decode(frame.data):
-            bars += builder.on_event(ev, round(frame.t * 1000))
-    for start, end in pending:
-        builder.gap(round(start * 1000), round(end * 1000))
-    if keep_partial:
-        bars += builder.close()
-    return bars
 
 
 def to_pandas(table: pa.Table) -> Any:
