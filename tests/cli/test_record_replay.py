@@ -286,3 +286,39 @@ def test_record_rolling_needs_parquet(gateway: Gateway, tmp_path: Path) -> None:
     )
     assert result.code == 2
     assert_one_line_error(result, "--format parquet")
+
+
+def test_plot_candlesticks_from_a_recording(
+    recording: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bars.png"
+    assert main(["plot", str(recording), "--conid", "265598", "--bars", "2t", "-o", str(out)]) == 0
+    assert "bars, 0 spanning a gap" in capsys.readouterr().out
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", str(recording), "--bars", "5 parsecs"]) == 2
+    assert "--bars: " in capsys.readouterr().err
+
+
+def test_plot_bars_marks_gaps() -> None:
+    pytest.importorskip("matplotlib")
+    from matplotlib.patches import Rectangle
+
+    from ibstream.plot import plot_bars
+    from ibstream.state.bars import BarBuilder
+
+    b = BarBuilder(265598, "1min")
+    t0 = 1_764_399_960_000  # a whole minute
+    bars = b.trade(t0, 10.0, 1) + b.trade(t0 + 30_000, 11.0, 1) + b.trade(t0 + 60_000, 12.0, 1)
+    b.gap(t0 + 65_000, t0 + 70_000)  # inside the second bar
+    for t, price in ((130_000, 9.0), (200_000, 9.5)):
+        bars += b.trade(t0 + t, price, 1)
+    bars += b.close()
+    assert [x.gap for x in bars] == [False, True, False, False]
+    fig = plot_bars(bars, title="t")
+    ax = fig.axes[0]
+    hatched = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_hatch()]
+    assert len(hatched) == 1  # the one gap bar, hatched
+    hollow = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_facecolor()[3] == 0]
+    assert len(hollow) == 1  # the forming bar
+    with pytest.raises(ValueError, match="no bars"):
+        plot_bars([])

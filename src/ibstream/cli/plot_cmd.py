@@ -1,5 +1,6 @@
 """``ibstream plot FILE``: a PNG chart of one recorded instrument: last, bid and ask over time
-(top) and the bid/ask spread (bottom).
+(top) and the bid/ask spread (bottom); with ``--bars 1min`` (or 5s, 1h, 1000v, 100t)
+candlesticks built from the recorded ticks instead, gaps marked.
 
 Market-data frames are deltas: they are merged into a ticker exactly as the live client does,
 and the merged quote is sampled at each frame. Needs matplotlib (``pip install
@@ -33,6 +34,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("file", metavar="FILE", help="a recording made by 'ibstream record'")
     p.add_argument(
         "--conid", type=int, metavar="C", help="instrument (default: the first one recorded)"
+    )
+    p.add_argument(
+        "--bars",
+        metavar="SIZE",
+        help="candlesticks of bars built from the ticks: 5s, 1min, 1h (time), 1000v, 100t",
     )
     p.add_argument(
         "-o", "--output", metavar="PNG", help="output file (default: FILE-CONID.png beside FILE)"
@@ -88,9 +94,37 @@ def load_series(path: str) -> dict[int, Series]:
 def _default_output(path: str, conid: int) -> Path:
     p = Path(path)
     name = p.name
-    for suffix in (".gz", ".jsonl", ".json", ".ndjson", ".log"):
+    for suffix in (".gz", ".jsonl", ".json", ".ndjson", ".log", ".parquet"):
         name = name.removesuffix(suffix)
     return p.with_name(f"{name}-{conid}.png")
+
+
+def _plot_bars(args: argparse.Namespace, conid: int, symbol: str | None) -> int:
+    from ibstream._deps import DependencyError
+    from ibstream.bars import bars_from_recording
+    from ibstream.exceptions import InvalidArgument
+    from ibstream.plot import plot_bars
+
+    try:
+        bars = bars_from_recording(args.file, conid, args.bars)
+    except InvalidArgument as exc:
+        raise CliError(f"--bars: {str(exc).removeprefix('bar: ')}", EXIT_USAGE) from exc
+    if not bars:
+        raise CliError(f"{args.file}: no trades of conid {conid} to build bars from", EXIT_USAGE)
+    output = Path(args.output) if args.output else _default_output(args.file, conid)
+    title = f"{symbol or 'conid'} {conid} — {len(bars)} bars of {args.bars}"
+    try:
+        import matplotlib.pyplot as plt
+
+        fig = plot_bars(bars, title=title, path=output)
+        plt.close(fig)
+    except DependencyError as exc:
+        raise CliError(str(exc), EXIT_FAILURE) from exc
+    except OSError as exc:
+        raise CliError(f"cannot write {str(output)!r}: {exc.strerror or exc}", EXIT_USAGE) from exc
+    gaps = sum(1 for b in bars if b.gap)
+    print(f"wrote {output} ({len(bars)} bars, {gaps} spanning a gap, conid {conid})")
+    return 0
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -104,6 +138,8 @@ def _plot(args: argparse.Namespace) -> int:
             f"{c}" + (f" ({s.symbol})" if s.symbol else "") for c, s in all_series.items()
         )
         raise CliError(f"{args.file}: no market data for conid {conid}; recorded: {known}", 2)
+    if args.bars:
+        return _plot_bars(args, conid, series.symbol)
     try:
         import matplotlib
 
