@@ -99,33 +99,42 @@ def market_data_table(
     stamps = list(times) if times is not None else None
     if stamps is not None and len(stamps) != len(rows):
         raise ValueError(f"times has {len(stamps)} entries for {len(rows)} events")
-    if fields is None:
-        ids: list[int] = []
-        seen: set[int] = set()
-        for ev in rows:
-            for fid in ev.values:
-                if fid not in seen:
-                    seen.add(fid)
-                    ids.append(fid)
-    else:
-        ids = [resolve_field(f) for f in fields]
-    time_col: list[int | None] = []
+    n = len(rows)
+    wanted: set[int] | None = None if fields is None else {resolve_field(f) for f in fields}
+    # one pass: each event touches only the fields it carries (frames are deltas)
+    columns: dict[int, list[Any]] = {}
+    if fields is not None:
+        for fid in (resolve_field(f) for f in fields):
+            columns.setdefault(fid, [None] * n)
+    time_col: list[int | None] = [None] * n
+    conids: list[int] = [0] * n
+    servers: list[str | None] = [None] * n
     for i, ev in enumerate(rows):
+        conids[i] = ev.conid
+        servers[i] = ev.server_id
         if ev.updated_ms is not None:
-            time_col.append(ev.updated_ms)
+            time_col[i] = ev.updated_ms
         elif stamps is not None:
-            time_col.append(round(stamps[i] * 1000))
-        else:
-            time_col.append(None)
+            time_col[i] = round(stamps[i] * 1000)
+        for fid, value in ev.values.items():
+            col = columns.get(fid)
+            if col is None:
+                if wanted is not None:
+                    continue
+                col = columns[fid] = [None] * n
+            col[i] = value
     arrays: dict[str, pa.Array] = {
         "time": pa.array(time_col, type=_TS),
-        "conid": pa.array([ev.conid for ev in rows], type=pa.int64()),
-        "server_id": pa.array([ev.server_id for ev in rows], type=pa.string()).dictionary_encode(),
+        "conid": pa.array(conids, type=pa.int64()),
+        "server_id": pa.array(servers, type=pa.string()).dictionary_encode(),
     }
-    for fid in ids:
+    for fid, values in columns.items():
         kind = _field_type(fid)
-        name = field_name(fid)
-        arrays[name] = pa.array([_cell(ev.values.get(fid), kind) for ev in rows], type=kind)
+        try:
+            array = pa.array(values, type=kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            array = pa.array([_cell(v, kind) for v in values], type=kind)
+        arrays[field_name(fid)] = array
     return pa.table(arrays)
 
 
