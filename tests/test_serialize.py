@@ -76,3 +76,14 @@ def test_other_events_use_the_generic_encoding() -> None:
         raw={},
     )
     assert event_to_json(ev) == orjson.dumps(event_to_dict(ev))
+
+
+def test_market_data_json_by_field_name() -> None:
+    from ibstream.protocol.decoding import decode
+    from ibstream.serialize import event_to_json
+
+    (ev,) = decode(b'{"topic":"smd+1","conid":1,"31":"10.5","84":"10.4","6509":"RpB","9999":"7"}')
+    by_name = orjson.loads(event_to_json(ev, field_names=True))
+    assert by_name["values"] == {"last": 10.5, "bid": 10.4, "availability": "RpB", "9999": 7.0}
+    by_id = orjson.loads(event_to_json(ev))
+    assert set(by_id["values"]) == {"31", "84", "6509", "9999"}

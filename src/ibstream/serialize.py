@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from ibstream.protocol.events import MarketData
-from ibstream.protocol.fields import Availability
+from ibstream.protocol.fields import Availability, field_name
 from ibstream.protocol.specs import StreamKey
 
 __all__ = ["event_to_dict", "event_to_json", "jsonable"]
@@ -71,10 +71,20 @@ def event_to_dict(event: Any, *, include_raw: bool = False) -> dict[str, Any]:
     return out
 
 
-def event_to_json(event: Any, *, include_raw: bool = False) -> bytes:
-    """The event as compact JSON bytes (the bytes of ``event_to_dict`` encoded with orjson)."""
-    if event.__class__ is MarketData and not include_raw:
-        return _market_data_json(event)
+def event_to_json(event: Any, *, include_raw: bool = False, field_names: bool = False) -> bytes:
+    """The event as compact JSON bytes (the bytes of ``event_to_dict`` encoded with orjson).
+
+    Market-data ``values`` are keyed by field id (``"31"``), the wire form every consumer of
+    the service and the bridge reads; ``field_names=True`` keys them by canonical field name
+    (``"last"``) instead, for people and notebooks (``ibstream replay --json``).
+    """
+    if event.__class__ is MarketData:
+        if field_names:
+            out = event_to_dict(event, include_raw=include_raw)
+            out["values"] = {field_name(fid): out["values"][str(fid)] for fid in event.values}
+            return orjson.dumps(out)
+        if not include_raw:
+            return _market_data_json(event)
     return orjson.dumps(event_to_dict(event, include_raw=include_raw))
 
 

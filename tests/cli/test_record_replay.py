@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+import ibstream
 from ibstream.aio.recorder import read_recording
 from ibstream.cli.main import main
 
@@ -169,7 +170,13 @@ def test_replay_json_subprocess(recording: Path) -> None:
     assert events and {e["type"] for e in events} == {"MarketData"}
     assert all(isinstance(e["t"], float) and e["key"].startswith("md:") for e in events)
     assert "raw" not in events[0]
-    assert "31" in events[0]["values"]
+    assert "last" in events[0]["values"] or "bid" in events[0]["values"]  # names by default
+    by_id = run_cli("replay", str(recording), "--json", "--topic", "md", "--ids")
+    first = orjson.loads(by_id.out.splitlines()[0])
+    assert set(first["values"]) == {
+        str(ibstream.field_by_name(n).id)
+        for n in events[0]["values"]  # type: ignore[union-attr]
+    }
 
 
 def test_replay_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

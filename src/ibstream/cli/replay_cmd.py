@@ -24,7 +24,7 @@ from ibstream.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError, help_text
 from ibstream.protocol import lifecycle
 from ibstream.protocol.decoding import decode
 from ibstream.protocol.events import Event, MarketData
-from ibstream.protocol.fields import FIELDS
+from ibstream.protocol.fields import field_name
 from ibstream.protocol.specs import Topic
 from ibstream.serialize import event_to_dict, event_to_json, jsonable
 
@@ -73,6 +73,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--conid", type=int, action="append", metavar="C", help="only this conid")
     p.add_argument("--raw", action="store_true", help="include the raw frame in --json output")
+    p.add_argument(
+        "--ids",
+        action="store_true",
+        help="--json: key market-data values by field id (31) instead of name (last)",
+    )
     p.set_defaults(func=run)
 
 
@@ -141,16 +146,11 @@ class _Filter:
         return not self.conids or getattr(event, "conid", None) in self.conids
 
 
-_SHORT = {31: "last", 84: "bid", 86: "ask", 88: "bid_size", 85: "ask_size", 87: "volume"}
-
-
 def _summary(event: Event) -> str:
     if isinstance(event, MarketData):
         parts = []
         for fid, value in event.values.items():
-            info = FIELDS.get(fid)
-            name = _SHORT.get(fid) or (info.name if info is not None else str(fid))
-            parts.append(f"{name}={jsonable(value)}")
+            parts.append(f"{field_name(fid)}={jsonable(value)}")
         flags = " closed" if event.closed else " halted" if event.halted else ""
         return " ".join(parts) + flags
     data = event_to_dict(event)
@@ -188,7 +188,7 @@ def _replay(args: argparse.Namespace) -> int:
             for item in events:
                 if not keep(item.event):
                     continue
-                body = event_to_json(item.event, include_raw=args.raw)
+                body = event_to_json(item.event, include_raw=args.raw, field_names=not args.ids)
                 data = b'{"t":' + repr(item.t).encode() + b"," + body[1:] + b"\n"
                 if write is not None:
                     write(data)
