@@ -310,3 +310,26 @@ def test_colour_noise_never_merged_and_batch_skips_ignored() -> None:
     noisy = dataclasses.replace(event, changes={**event.changes, "bgColor": "#000000"})
     changed = book.apply_all([noisy, "not an order", sor(LIFE_CYCLE[1])])
     assert len(changed) == 1 and "bgColor" not in changed[0].fields
+
+
+def test_day_order_reported_as_close_reads_day() -> None:
+    """The gateway says ``timeInForce: "CLOSE"`` for a DAY order outside regular hours until a
+    fill update says ``DAY``: the order's description ("..., Day") decides."""
+    book = OrderBook()
+    order = book.apply(
+        sor(
+            {
+                "acct": "DU1",
+                "orderId": 5,
+                "orderDesc": "Buy 1 AAPL Limit 1.00, Day",
+                "timeInForce": "CLOSE",
+                "status": "Submitted",
+            }
+        )
+    )
+    assert order is not None and order.time_in_force == "DAY"
+    assert order.fields["timeInForce"] == "CLOSE"  # the raw value is kept
+    moc = book.apply(
+        sor({"acct": "DU1", "orderId": 6, "orderDesc": "Sell 1 AAPL MOC", "timeInForce": "CLOSE"})
+    )
+    assert moc is not None and moc.time_in_force == "CLOSE"

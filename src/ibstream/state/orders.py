@@ -196,7 +196,7 @@ class _OrderRecord:
             remaining=to_float(f.get("remainingQuantity")),
             avg_price=to_float(f.get("avgPrice")),
             status=status,
-            time_in_force=_text(f.get("timeInForce")),
+            time_in_force=_time_in_force(f),
             last_execution_ms=_int(f.get("lastExecutionTime_r")),
             description=_text(f.get("orderDesc")),
             terminal=self.terminal(status),
@@ -204,6 +204,21 @@ class _OrderRecord:
             fields=MappingProxyType(dict(f)),
         )
         return self.snapshot
+
+
+def _time_in_force(f: Mapping[str, Any]) -> str | None:
+    """``timeInForce``, with the gateway's ``"CLOSE"`` for a DAY order read as ``"DAY"``.
+
+    The gateway reports ``timeInForce: "CLOSE"`` for a DAY order placed outside regular hours
+    until a fill update says ``"DAY"`` (protocol.md §4.4); its own description still reads
+    ``"..., Day"``, which decides. The raw value stays in ``Order.fields``.
+    """
+    tif = _text(f.get("timeInForce", f.get("tif")))
+    if tif is not None and tif.upper() == "CLOSE":
+        desc = _text(f.get("orderDesc")) or ""
+        if desc.rstrip().lower().endswith("day"):
+            return "DAY"
+    return tif
 
 
 class OrderBook(Mapping[int, Order]):
