@@ -138,7 +138,7 @@ def test_recorded_life_cycle_placed_and_cancelled() -> None:
     )
     assert (order.order_type, order.price, order.total_size) == ("Limit", 1.0, 1.0)
     assert (order.filled, order.remaining, order.avg_price) == (0.0, 1.0, None)
-    assert order.time_in_force == "CLOSE"
+    assert order.time_in_force == "DAY"  # reported as CLOSE, described as "..., Day"
     assert order.last_execution_ms == 1777552533000
     assert order.description == "Buy 1 AAPL Limit 1.00, Day"
     assert order.terminal and not order.is_open
