@@ -28,8 +28,15 @@ def test_demo_plain_lines_and_duration() -> None:
     last_block = result.out.split(blocks[-1])[-1]
     for symbol in ("AAPL", "MSFT", "TSLA", "NVDA", "SPY"):
         assert re.search(rf"^  {symbol} +last=[\d,.]+ bid=[\d,.]+x\S+ ask=", last_block, re.M)
-    assert "P&L DU*****67: daily=" in last_block
-    assert "DU1234567" not in result.out  # accounts are masked
+    # the user's own terminal shows the account id that summary:ACCT specs need
+    assert "P&L DU1234567: daily=" in last_block
+
+
+def test_demo_mask_hides_account_ids() -> None:
+    result = run_cli("demo", "--duration", "1.2", "--mask")
+    assert result.code == 0, result.err
+    assert "P&L DU*****67: daily=" in result.out
+    assert "DU1234567" not in result.out
 
 
 def test_demo_conids_and_rate() -> None:

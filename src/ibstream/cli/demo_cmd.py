@@ -52,6 +52,9 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--plain", action="store_true", help="plain lines even on a terminal")
     p.add_argument(
+        "--mask", action="store_true", help="mask account ids (e.g. when sharing the screen)"
+    )
+    p.add_argument(
         "--no-orders", action="store_true", help="do not place simulated orders now and then"
     )
     p.add_argument("--seed", type=int, default=None, help="simulator seed (default: random)")
@@ -122,7 +125,11 @@ async def _demo(args: argparse.Namespace) -> int:
         client = StreamClient(sim.base_url, config=ClientConfig(start_timeout=10.0))
         names = {i.conid: i.symbol for i in DEFAULT_INSTRUMENTS}
         view = MarketView(
-            client, conids, names=names, title=f"ibstream demo — simulator at {sim.base_url}"
+            client,
+            conids,
+            names=names,
+            title=f"ibstream demo — simulator at {sim.base_url}",
+            mask=args.mask,
         )
         try:
             await unless_stopped(stop, client.start())

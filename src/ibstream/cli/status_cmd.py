@@ -1,5 +1,6 @@
 """``ibstream status``: is the gateway usable? Reachability, TLS, authentication, competing
-session, accounts (masked) and session expiry, as a readable report.
+session, accounts (in full: ``summary:ACCT`` specs need them; ``--mask`` masks them, e.g. when
+sharing the screen) and session expiry, as a readable report.
 
 Exit status: 0 healthy; 1 unreachable or TLS failure; 3 not authenticated; 4 another session
 competes; 2 bad options.
@@ -50,6 +51,9 @@ def register(subparsers: Any) -> None:
     )
     add_gateway_args(p)
     p.add_argument("--timeout", type=float, default=5.0, help="per request, seconds (default 5)")
+    p.add_argument(
+        "--mask", action="store_true", help="mask account ids (e.g. when sharing the screen)"
+    )
     p.set_defaults(func=run)
 
 
@@ -86,7 +90,7 @@ async def _status(args: argparse.Namespace) -> int:
     report.add("gateway", rest.base_url)
     report.add("tls", target.tls_description())
     try:
-        return await _check(rest, report)
+        return await _check(rest, report, mask=args.mask)
     finally:
         await rest.close()
         report.print()
@@ -98,7 +102,7 @@ def _problem(report: _Report, message: str, code: int) -> int:
     return code
 
 
-async def _check(rest: GatewayRest, report: _Report) -> int:
+async def _check(rest: GatewayRest, report: _Report, *, mask: bool = False) -> int:
     t0 = time.perf_counter()
     try:
         info = await rest.tickle()
@@ -141,9 +145,10 @@ async def _check(rest: GatewayRest, report: _Report) -> int:
         else:
             ids = [a for a in accounts.get("accounts", []) if isinstance(a, str)]
             selected = accounts.get("selectedAccount")
-            text = ", ".join(mask_account(a) for a in ids) or "none"
+            shown = mask_account if mask else str
+            text = ", ".join(shown(a) for a in ids) or "none"
             if isinstance(selected, str) and len(ids) > 1:
-                text += f" (selected {mask_account(selected)})"
+                text += f" (selected {shown(selected)})"
             report.add("accounts", text)
     if info.sso_expires_ms is not None:
         report.add("session", f"expires in {_duration(info.sso_expires_ms)} (ssoExpires)")

@@ -75,6 +75,11 @@ class MarketView:
     names: Mapping[int, str] = field(default_factory=dict)
     title: str = "ibstream — live market"
     history: int = 30
+    #: mask account ids (``--mask``, e.g. when sharing the screen); a user's own terminal shows
+    #: them in full by default, since specs like ``summary:ACCT`` need them
+    mask: bool = False
+    #: rows of the orders table: every open order first (newest first), then the newest done
+    order_rows: int = 10
     _prices: dict[int, deque[float]] = field(default_factory=dict)
     _last_frames: int = 0
     _last_time: float = field(default_factory=time.monotonic)
@@ -159,16 +164,23 @@ class MarketView:
         return rows
 
     def _orders(self) -> tuple[int, list[Order]]:
+        """Open orders first (newest first, all of them, so none drops out of view), then the
+        newest finished ones while rows remain."""
         book = self.client.orders
-        recent = sorted(book.orders(), key=lambda o: o.order_id)[-6:]
-        return len(book.open_orders()), recent
+        newest_first = sorted(book.orders(), key=lambda o: o.order_id, reverse=True)
+        open_ = [o for o in newest_first if o.is_open]
+        done = [o for o in newest_first if not o.is_open]
+        return len(open_), open_ + done[: max(self.order_rows - len(open_), 0)]
+
+    def _account(self, account: str) -> str:
+        return mask_account(account) if self.mask else account
 
     def _pnl_rows(self) -> list[tuple[str, str, str, str]]:
         rows = []
         for _, pnl in sorted(self.client.account.pnl.items()):
             rows.append(
                 (
-                    mask_account(pnl.account),
+                    self._account(pnl.account),
                     _fmt_signed(pnl.daily_pnl),
                     _fmt_signed(pnl.unrealized_pnl),
                     _fmt(pnl.net_liquidity),
@@ -199,7 +211,7 @@ class MarketView:
             )
         open_count, recent = self._orders()
         if recent:
-            last = recent[-1]
+            last = max(recent, key=lambda o: o.order_id)
             lines.append(
                 f"  orders: {open_count} open, {len(self.client.orders)} total; last "
                 f"#{last.order_id} {last.side or ''} {_fmt(last.total_size, 0)} "
@@ -211,7 +223,7 @@ class MarketView:
 
     def render(self) -> Group:
         """The rich renderable for a terminal."""
-        table = Table(title=self.title, expand=True, title_justify="left")
+        table = Table(title=self.title, title_justify="left")
         for name, justify in (
             ("Symbol", "left"),
             ("Last", "right"),
@@ -248,7 +260,6 @@ class MarketView:
         if recent:
             ot = Table(
                 title=f"Orders ({open_count} open, {len(self.client.orders)} total)",
-                expand=True,
                 title_justify="left",
             )
             for col in ("Id", "Side", "Symbol", "Type", "Qty", "Filled", "Price", "Avg", "Status"):
@@ -269,7 +280,7 @@ class MarketView:
             parts.append(ot)
         pnl = self._pnl_rows()
         if pnl:
-            pt = Table(title="P&L", expand=True, title_justify="left")
+            pt = Table(title="P&L", title_justify="left")
             for col in ("Account", "Daily", "Unrealized", "Net liquidity"):
                 pt.add_column(col, justify="left" if col == "Account" else "right")
             for acct, daily, unrealized, netliq in pnl:

@@ -38,6 +38,9 @@ def register(subparsers: Any) -> None:
         "--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)"
     )
     p.add_argument("--plain", action="store_true", help="plain lines even on a terminal")
+    p.add_argument(
+        "--mask", action="store_true", help="mask account ids (e.g. when sharing the screen)"
+    )
     p.add_argument("--no-account", action="store_true", help="do not subscribe orders and P&L")
     p.set_defaults(func=run)
 
@@ -61,7 +64,13 @@ async def _watch(args: argparse.Namespace) -> int:
         if not args.no_account:
             client.subscribe(OrdersSpec())
             client.subscribe(PnlSpec())
-        view = MarketView(client, conids, names=names, title=f"ibstream — {client.rest.base_url}")
+        view = MarketView(
+            client,
+            conids,
+            names=names,
+            title=f"ibstream — {client.rest.base_url}",
+            mask=args.mask,
+        )
         plain = args.plain or not stdout_is_terminal()
         await run_view(view, stop, duration=args.duration, plain=plain)
     return 0
