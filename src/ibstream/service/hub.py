@@ -107,7 +107,7 @@ class Upstream:
 
     key: StreamKey
     spec: Spec
-    handle: Subscription
+    handle: Subscription[Any]
     consumers: list[Consumer] = field(default_factory=list)
     #: Held by the ``subscribeUpstream`` mutation until ``unsubscribeUpstream``.
     pinned: bool = False
@@ -328,7 +328,7 @@ class Hub:
             old.close()
         return up
 
-    def _anchor(self, spec: Spec) -> Subscription:
+    def _anchor(self, spec: Spec) -> Subscription[Any]:
         # Events reach the hub through its callback: the anchor only holds the stream.
         return self.client.subscribe(spec, buffer=False)
 
