@@ -33,18 +33,16 @@ import logging
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, overload
+from collections.abc import Coroutine, Iterable
+from typing import Any
 
 import aiohttp
 
+from ibstream.aio.config import ClientConfig, ClientState
+from ibstream.aio.consumers import ConsumerAPI, FrameListener
 from ibstream.aio.rest import GatewayRest
-from ibstream.aio.router import Callback, Router
-from ibstream.aio.subscription import ClientEvent, EventStream, StreamLifecycle, Subscription
+from ibstream.aio.router import Router
 from ibstream.aio.transport import Clock, SystemClock, Transport, WebSocketLike
-from ibstream.backoff import ReconnectPolicy
 from ibstream.exceptions import (
     ClientClosed,
     IBStreamError,
@@ -53,18 +51,7 @@ from ibstream.exceptions import (
     StreamTimeout,
 )
 from ibstream.masking import mask
-from ibstream.protocol.connection import ProtocolConfig, StreamProtocol
-from ibstream.protocol.events import (
-    AccountLedger,
-    AccountSummary,
-    MarketData,
-    MarketHistory,
-    OrderUpdate,
-    Pnl,
-    PriceLadder,
-    Trade,
-    TradesOpened,
-)
+from ibstream.protocol.connection import StreamProtocol
 from ibstream.protocol.lifecycle import (
     Fatal,
     PollAuthStatus,
@@ -75,65 +62,15 @@ from ibstream.protocol.lifecycle import (
     Tickle,
 )
 from ibstream.protocol.specs import (
-    AccountLedgerSpec,
-    AccountSummarySpec,
-    MarketDataSpec,
-    MarketHistorySpec,
-    OrdersSpec,
-    PnlSpec,
-    PriceLadderSpec,
-    Spec,
     StreamKey,
     Topic,
-    TradesSpec,
 )
-from ibstream.state import Ticker
 
 __all__ = ["ClientConfig", "ClientState", "StreamClient", "connect"]
 
 log = logging.getLogger("ibstream.client")
 
-#: ``listener(direction, data, now, binary)``: direction ``"in"`` (gateway -> us) or ``"out"``.
-FrameListener = Callable[[str, bytes | str, float, bool], object]
-
 _RECOVERING = (SessionState.AUTH_LOST, SessionState.COMPETING)
-
-
-class ClientState(Enum):
-    """The lifecycle of a :class:`StreamClient` (the session itself is ``client.state``)."""
-
-    NEW = "new"
-    """Built, not started."""
-    STARTING = "starting"
-    """``start()`` runs: waiting for the first authenticated session."""
-    RUNNING = "running"
-    """Authenticated once; reconnects on its own from here."""
-    STOPPING = "stopping"
-    """``stop()`` runs."""
-    STOPPED = "stopped"
-    """Stopped by the user (terminal: a client runs once)."""
-    FAILED = "failed"
-    """Stopped by a fatal error, kept in ``client.error`` (terminal)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ClientConfig:
-    """Settings of the asyncio client (timing of the session itself is in ``protocol``)."""
-
-    #: Session timing and subscription rules of the sans-I/O core.
-    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
-    #: Builds the reconnect policy (backoff with jitter, fatal-error classifier).
-    reconnect: Callable[[], ReconnectPolicy] = ReconnectPolicy
-    #: Per-consumer buffer size (events); see ``ibstream.conflating`` for the overflow policy.
-    buffer_size: int = 10_000
-    #: Timeout of one REST request and of the WebSocket handshake.
-    request_timeout: float = 10.0
-    #: ``start()`` waits this long for the first authenticated session.
-    start_timeout: float = 30.0
-    #: Seed the order book from ``GET /iserver/account/orders`` when orders are subscribed.
-    load_orders: bool = True
-    #: WebSocket ping interval (aiohttp answers pongs; a missing pong closes the socket).
-    ws_ping_interval: float | None = 10.0
 
 
 def connect(
@@ -151,7 +88,7 @@ def connect(
     return StreamClient(url, verify=verify, cacert=cacert, config=config)
 
 
-class StreamClient:
+class StreamClient(ConsumerAPI):
     """Owns one gateway session: keepalive, heartbeats, reconnects, resubscription, delivery.
 
     Events (delivered to ``events()`` streams, to subscription handles of the matching stream and
@@ -348,149 +285,6 @@ class StreamClient:
                 f"client is {self._lifecycle.name}, not running: use 'async with connect(...)' "
                 "or start()"
             )
-
-    # -- consumer API (the router does the work) ---------------------------------------------
-
-    @overload
-    def subscribe(
-        self,
-        spec: MarketDataSpec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[MarketData | StreamLifecycle]: ...
-    @overload
-    def subscribe(
-        self,
-        spec: MarketHistorySpec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[MarketHistory | StreamLifecycle]: ...
-    @overload
-    def subscribe(
-        self,
-        spec: PriceLadderSpec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[PriceLadder | StreamLifecycle]: ...
-    @overload
-    def subscribe(
-        self,
-        spec: OrdersSpec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[OrderUpdate | StreamLifecycle]: ...
-    @overload
-    def subscribe(
-        self,
-        spec: TradesSpec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[Trade | TradesOpened | StreamLifecycle]: ...
-    @overload
-    def subscribe(
-        self,
-        spec: PnlSpec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[Pnl | StreamLifecycle]: ...
-    @overload
-    def subscribe(
-        self,
-        spec: AccountSummarySpec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[AccountSummary | StreamLifecycle]: ...
-    @overload
-    def subscribe(
-        self,
-        spec: AccountLedgerSpec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[AccountLedger | StreamLifecycle]: ...
-    @overload
-    def subscribe(
-        self,
-        spec: Spec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[ClientEvent]: ...
-    def subscribe(
-        self,
-        spec: Spec,
-        *,
-        replace: bool = False,
-        maxsize: int | None = None,
-        buffer: bool = True,
-    ) -> Subscription[Any]:
-        """Subscribe to a stream; returns a handle (typed async iterator + async context manager).
-
-        With ``buffer=False`` the handle only holds the stream (``ready()``, ``state``,
-        ``unsubscribe()``) and keeps no events: for consumers that read through ``on(...)``
-        callbacks or ``events()``, so nothing fills a buffer nobody reads.
-
-        Idempotent and shared: consumers of the same stream (same ``StreamKey``) share one
-        upstream subscription. Market-data specs for a live conid with other fields are merged
-        (the union of fields is requested, :func:`~ibstream.protocol.specs.effective_spec`);
-        other parameter changes raise ``SubscriptionConflict`` unless ``replace=True``.
-        """
-        self._check_running()
-        return self._router.subscribe(spec, replace=replace, maxsize=maxsize, buffer=buffer)
-
-    def events(self, *, maxsize: int | None = None) -> EventStream[ClientEvent]:
-        """Every event: data, lifecycle, auth, bulletins, notifications, errors."""
-        self._check_running()
-        return self._router.events(maxsize=maxsize)
-
-    def on(self, event_type: type | None, callback: Callback) -> Callable[[], None]:
-        """Call ``callback(event)`` for each event of ``event_type`` (``None``: every event).
-
-        Callbacks run on the event loop, synchronously: keep them short. A callback that raises
-        is logged and counted (``metrics()["callback_errors"]``); delivery goes on.
-        Returns a function that removes the callback.
-        """
-        return self._router.on(event_type, callback)
-
-    def on_frame(self, listener: FrameListener) -> Callable[[], None]:
-        """Call ``listener(direction, data, now, binary)`` for every raw frame, both directions,
-        before decoding (recorders use this; see ``ibstream.aio.recorder``). A listener that
-        raises is logged and counted like a callback. Returns a function that removes it."""
-        self._frame_listeners.append(listener)
-
-        def remove() -> None:
-            with contextlib.suppress(ValueError):
-                self._frame_listeners.remove(listener)
-
-        return remove
-
-    def _tap(self, direction: str, data: bytes | str, now: float, binary: bool) -> None:
-        for fn in self._frame_listeners:
-            try:
-                fn(direction, data, now, binary)
-            except Exception:
-                self._router.counts["callback_errors"] += 1
-                log.exception("frame listener %r failed", fn)
-
-    def ticker(self, conid: int) -> Ticker:
-        """The live ``Ticker`` of ``conid`` (updated in place as market data arrives)."""
-        return self.tickers.get_or_create(conid)
 
     # -- metrics ----------------------------------------------------------------------------
 
