@@ -52,6 +52,7 @@ from ibstream.exceptions import (
 )
 from ibstream.masking import mask
 from ibstream.protocol.connection import StreamProtocol
+from ibstream.protocol.events import Event
 from ibstream.protocol.lifecycle import (
     Fatal,
     PollAuthStatus,
@@ -277,6 +278,10 @@ class StreamClient(ConsumerAPI):
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    def check_running(self) -> None:
+        """Raise ``ClientClosed`` (failed) or ``InvalidState`` (not running)."""
+        self._check_running()
+
     def _check_running(self) -> None:
         if self._fatal is not None:
             raise ClientClosed(f"client failed: {self._fatal}") from self._fatal
@@ -285,6 +290,11 @@ class StreamClient(ConsumerAPI):
                 f"client is {self._lifecycle.name}, not running: use 'async with connect(...)' "
                 "or start()"
             )
+
+    def snapshot(self, key: StreamKey) -> list[Event]:
+        """The current state of stream ``key`` as events of that stream, for a consumer that
+        joins it late (see :meth:`ibstream.state.live.LiveState.snapshot`)."""
+        return self._router.live.snapshot(key)
 
     # -- metrics ----------------------------------------------------------------------------
 

@@ -54,9 +54,6 @@ class ConsumerAPI:
     _frame_listeners: list[FrameListener]
     tickers: Tickers
 
-    def _check_running(self) -> None:
-        raise NotImplementedError
-
     @overload
     def subscribe(
         self,
@@ -157,12 +154,10 @@ class ConsumerAPI:
         (the union of fields is requested, :func:`~ibstream.protocol.specs.effective_spec`);
         other parameter changes raise ``SubscriptionConflict`` unless ``replace=True``.
         """
-        self._check_running()
         return self._router.subscribe(spec, replace=replace, maxsize=maxsize, buffer=buffer)
 
     def events(self, *, maxsize: int | None = None) -> EventStream[ClientEvent]:
         """Every event: data, lifecycle, auth, bulletins, notifications, errors."""
-        self._check_running()
         return self._router.events(maxsize=maxsize)
 
     def on(self, event_type: type | None, callback: Callback) -> Callable[[], None]:

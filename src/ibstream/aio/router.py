@@ -44,13 +44,21 @@ from ibstream.protocol.lifecycle import (
     SubscriptionStateChanged,
 )
 from ibstream.protocol.specs import Spec, StreamKey, effective_spec
-from ibstream.state import AccountState, OrderBook, Ticker, Tickers, TradeBook
+from ibstream.state import Ticker
+from ibstream.state.live import LiveState
 
-__all__ = ["Callback", "Router", "RouterHooks"]
+__all__ = ["Callback", "Feed", "Router", "RouterHooks"]
 
 log = logging.getLogger("ibstream.client")
 
 Callback = Callable[[Any], object]
+
+
+class Feed(Protocol):
+    """Where a handle's events go: its own ``EventBuffer``, or a consumer's fan-out (the service
+    hub's upstream). ``put`` must never block or raise."""
+
+    def put(self, event: Any, /) -> None: ...
 
 
 class RouterHooks(Protocol):
@@ -58,6 +66,9 @@ class RouterHooks(Protocol):
 
     def wake(self) -> None:
         """The core has output (a subscribe, an unsubscribe): flush it soon."""
+
+    def check_running(self) -> None:
+        """Raise if consumers may not be added now (client not running, or failed)."""
 
     def session_changed(self, event: SessionStateChanged) -> None:
         """The session machine moved."""
@@ -85,20 +96,23 @@ class Router:
         self.closing = False
 
         # Live state (pure objects from ibstream.state)
-        self.tickers = Tickers()
-        self.orders = OrderBook()
-        self.trades = TradeBook()
-        self.account = AccountState()
+        self.live = LiveState()
+        self.tickers = self.live.tickers
+        self.orders = self.live.orders
+        self.trades = self.live.trades
+        self.account = self.live.account
         # the registry's own dict: one C-level lookup per frame on the hot path
         self._ticker_map: dict[int, Ticker] = self.tickers._tickers
 
         # Consumers; the handles per key are the reference count
         self._handles: dict[StreamKey, list[Subscription[Any]]] = {}
-        # the buffers data events go to, per stream (handles subscribed with buffer=False hold
-        # the stream in _handles but are not fed)
-        self._feeds: dict[StreamKey, list[EventBuffer]] = {}
+        # where events of a stream go: handle buffers and external feeds (a handle subscribed
+        # with buffer=False holds the stream in _handles and feeds nothing)
+        self._feeds: dict[StreamKey, list[Feed]] = {}
+        self._feed_of: dict[Subscription[Any], Feed] = {}
         self._streams: list[EventBuffer] = []
         self._callbacks: dict[type | None, list[Callback]] = {}
+        self._md_callbacks = False  # any callback for MarketData (or every event)?
 
         # Figures
         self.counts: Counter[str] = Counter()
@@ -124,8 +138,12 @@ class Router:
         replace: bool = False,
         maxsize: int | None = None,
         buffer: bool = True,
+        feed: Feed | None = None,
     ) -> Subscription[Any]:
-        """A new handle on ``spec``'s stream (see ``StreamClient.subscribe``)."""
+        """A new handle on ``spec``'s stream (see ``StreamClient.subscribe``). With ``feed`` the
+        stream's events go to ``feed.put`` instead of the handle's buffer (the handle then only
+        holds the stream: how the service hub consumes the router)."""
+        self._hooks.check_running()
         key = spec.key
         proto = self._proto
         live = proto.subscriptions.get(key)
@@ -149,9 +167,11 @@ class Router:
         handle: Subscription[Any] = Subscription(self, spec, buf)
         handle.state = proto.subscriptions[key][1]
         self._handles.setdefault(key, []).append(handle)
-        if buffer:
-            self._feeds.setdefault(key, []).append(buf)
-        else:
+        target: Feed | None = feed if feed is not None else (buf if buffer else None)
+        if target is not None:
+            self._feeds.setdefault(key, []).append(target)
+            self._feed_of[handle] = target
+        if target is not buf:
             buf.close()  # iterating it ends at once
         if handle.state is SubscriptionState.ACTIVE:
             handle._set_state(handle.state, "already active")
@@ -164,9 +184,11 @@ class Router:
         if not handles or handle not in handles:
             return
         handles.remove(handle)
+        target = self._feed_of.pop(handle, None)
         feeds = self._feeds.get(handle.key)
-        if feeds is not None and handle.buffer in feeds:
-            feeds.remove(handle.buffer)
+        if feeds is not None and target is not None:
+            with contextlib.suppress(ValueError):
+                feeds.remove(target)
             if not feeds:
                 del self._feeds[handle.key]
         if not handles:
@@ -182,6 +204,7 @@ class Router:
 
     def events(self, *, maxsize: int | None = None) -> EventStream[ClientEvent]:
         """A stream of every event."""
+        self._hooks.check_running()
         buf = EventBuffer(maxsize or self.buffer_size, name="events")
         self._streams.append(buf)
         return EventStream(buf, on_close=self._drop_stream)
@@ -193,10 +216,13 @@ class Router:
     def on(self, event_type: type | None, callback: Callback) -> Callable[[], None]:
         """Call ``callback(event)`` for each event of ``event_type`` (``None``: every event)."""
         self._callbacks.setdefault(event_type, []).append(callback)
+        self._md_callbacks = bool(self._callbacks.get(MarketData) or self._callbacks.get(None))
 
         def remove() -> None:
             with contextlib.suppress(ValueError):
                 self._callbacks[event_type].remove(callback)
+            callbacks = self._callbacks
+            self._md_callbacks = bool(callbacks.get(MarketData) or callbacks.get(None))
 
         return remove
 
@@ -208,6 +234,7 @@ class Router:
                 handle._closed_by_client(error)
         self._handles.clear()
         self._feeds.clear()
+        self._feed_of.clear()
         for buf in self._streams:
             buf.close(error)
         self._streams.clear()
@@ -230,7 +257,7 @@ class Router:
         counts = self._type_counts
         feeds = self._feeds
         streams = self._streams
-        callbacks = self._callbacks
+        md_callbacks = self._md_callbacks
         tickers = self._ticker_map
         control = False
         ev: Any
@@ -254,7 +281,7 @@ class Router:
                         buf.put(ev)
                 for buf in streams:
                     buf.put(ev)
-                if callbacks:
+                if md_callbacks:
                     self._run_callbacks(cls, ev)
                 continue
             control = True

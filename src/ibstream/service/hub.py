@@ -2,25 +2,30 @@
 
 Data flow (one event loop, no threads)::
 
-    gateway ──> StreamClient ──on(None)──> Hub._on_event ──put──> Consumer.queue ──> writer task
-                (decode once)              (route by StreamKey,   (bounded, per      (its own
-                                            encode once)           consumer policy)   socket)
+    gateway ──> driver ──> Router ──feed──> Upstream fan-out ──put──> Consumer.queue ──> writer
+                (decode    (route by       (filters,           (bounded, per     (its own
+                 once)      StreamKey)      encode once)        consumer policy)   socket)
 
-* **Sharing.** For each ``StreamKey`` the hub holds one *anchor* handle of the client
-  (``client.subscribe(spec)``); the client reference-counts handles, so the anchor keeps exactly
-  one upstream subscription alive however many consumers use it. Consumers (plain WebSocket,
-  SSE, GraphQL subscriptions, pins made by the ``subscribeUpstream`` mutation) are counted on the
-  :class:`Upstream`; when the last leaves, the anchor is released after ``grace`` seconds (a quick
-  re-subscribe reuses the live stream). The anchor's own buffer is closed at once: events reach
-  the hub through a client callback instead, so nothing is buffered twice.
+* **One router.** Events are routed by ``StreamKey`` once, by the client's router
+  (:mod:`ibstream.aio.router`): each upstream stream's *anchor* handle is subscribed with the
+  upstream's fan-out as its feed, so the router hands the stream's events straight to the
+  upstream, which only applies consumer filters and encodes once. Events of no stream (session
+  state, bulletins, notifications, errors) and the lifecycle events that ``all_lifecycle``
+  consumers want reach the hub through typed ``client.on`` callbacks.
+* **Sharing.** For each ``StreamKey`` the hub holds one anchor handle; the router
+  reference-counts handles, so the anchor keeps exactly one upstream subscription alive however
+  many consumers use it, and the sharing rule (more market-data fields, or a conflict) is the
+  core's ``effective_spec``. Consumers (plain WebSocket, SSE, GraphQL subscriptions, pins made by
+  the ``subscribeUpstream`` mutation) are counted on the :class:`Upstream`; when the last leaves,
+  the anchor is released after ``grace`` seconds (a quick re-subscribe reuses the live stream).
 * **Encode once.** The first consumer that wants bytes makes the hub encode the event with
   :func:`ibstream.serialize.event_to_json`; every other consumer queues the same ``bytes``.
 * **Never wait for a consumer.** ``_on_event`` only appends to queues. Each consumer's writer
   task drains its own queue; a consumer that falls behind conflates market data and, for events
   that are never dropped, is told and disconnected (:mod:`ibstream.service.queue`).
 * **Joining a live stream.** IBKR sends deltas after the first ``smd`` frame, so a consumer that
-  joins a live stream first gets the current state as ordinary events (``MarketData`` with every
-  known field, one ``OrderUpdate`` per order, ``Pnl`` rows, trades, summary and ledger).
+  joins a live stream first gets the current state as ordinary events, from the live state's
+  snapshot API (:meth:`ibstream.state.live.LiveState.snapshot` via ``client.snapshot(key)``).
 """
 
 from __future__ import annotations
@@ -36,18 +41,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ibstream.aio.client import StreamClient
+from ibstream.aio.router import Feed
 from ibstream.aio.subscription import Subscription
 from ibstream.exceptions import IBStreamError
 from ibstream.protocol.events import (
     AccountInfo,
-    AccountLedger,
-    AccountSummary,
     Bulletin,
     ErrorMessage,
-    MarketData,
     Notification,
-    OrderUpdate,
-    Pnl,
 )
 from ibstream.protocol.lifecycle import (
     Gap,
@@ -56,7 +57,7 @@ from ibstream.protocol.lifecycle import (
     SubscriptionState,
     SubscriptionStateChanged,
 )
-from ibstream.protocol.specs import MarketDataSpec, Spec, StreamKey, Topic
+from ibstream.protocol.specs import Spec, StreamKey, effective_spec
 from ibstream.serialize import event_to_json
 from ibstream.service.queue import ConsumerQueue
 from ibstream.service.specs import Filters, spec_to_dict
@@ -101,6 +102,20 @@ class Consumer:
         return f"<Consumer {self.id} {self.kind} keys={len(self.keys)} {self.queue!r}>"
 
 
+class _Fanout:
+    """The router's feed of one upstream stream: hands each event to the upstream's consumers."""
+
+    __slots__ = ("consumers", "hub")
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.consumers: list[Consumer] = []
+
+    def put(self, event: Any, /) -> None:
+        if self.consumers:
+            self.hub._fan_out(event, self.consumers)
+
+
 @dataclass(eq=False, slots=True, kw_only=True)
 class Upstream:
     """One shared upstream stream: the anchor handle and who uses it."""
@@ -108,6 +123,7 @@ class Upstream:
     key: StreamKey
     spec: Spec
     handle: Subscription[Any]
+    fanout: _Fanout
     consumers: list[Consumer] = field(default_factory=list)
     #: Held by the ``subscribeUpstream`` mutation until ``unsubscribeUpstream``.
     pinned: bool = False
@@ -138,12 +154,10 @@ class Hub:
         # Streams and consumers
         self.upstreams: dict[StreamKey, Upstream] = {}
         self.consumers: dict[str, Consumer] = {}
-        # key -> consumers of that key (the same list object as Upstream.consumers)
-        self._by_key: dict[StreamKey, list[Consumer]] = {}
         self._session_consumers: list[Consumer] = []
         self._lifecycle_consumers: list[Consumer] = []
         self._ids = itertools.count(1)
-        self._remove_callback: Callable[[], None] | None = None
+        self._remove_callbacks: list[Callable[[], None]] = []
 
         # What the gateway told us about the session
         self.accounts: tuple[str, ...] = ()
@@ -160,9 +174,13 @@ class Hub:
         return f"<Hub upstreams={len(self.upstreams)} consumers={len(self.consumers)}>"
 
     def start(self) -> None:
-        """Start receiving the client's events (call once the client started)."""
-        if self._remove_callback is None:
-            self._remove_callback = self.client.on(None, self._on_event)
+        """Start receiving the client's events of no stream (call once the client started)."""
+        if not self._remove_callbacks:
+            on = self.client.on
+            self._remove_callbacks = [on(cls, self._on_session_event) for cls in SESSION_EVENTS]
+            self._remove_callbacks += [
+                on(cls, self._on_lifecycle) for cls in (Gap, SubscriptionStateChanged)
+            ]
 
     # -- consumers --------------------------------------------------------------------------
 
@@ -305,32 +323,30 @@ class Hub:
         key = spec.key
         up = self.upstreams.get(key)
         if up is None:
-            handle = self._anchor(spec)
-            up = Upstream(key=key, spec=handle.spec, handle=handle)
+            fanout = _Fanout(self)
+            handle = self._anchor(spec, fanout)
+            up = Upstream(
+                key=key, spec=handle.spec, handle=handle, fanout=fanout, consumers=fanout.consumers
+            )
             self.upstreams[key] = up
-            self._by_key[key] = up.consumers
             self.counts["upstream_subscribes"] += 1
             return up
         if up.release_timer is not None:
             up.release_timer.cancel()
             up.release_timer = None
             self.counts["grace_reuses"] += 1
-        if spec != up.spec and not (
-            isinstance(spec, MarketDataSpec)
-            and isinstance(up.spec, MarketDataSpec)
-            and set(spec.fields) <= set(up.spec.fields)
-            and spec.exchange in (None, up.spec.exchange)
-        ):
-            # More market-data fields (the client merges them) or a conflict (raises).
-            handle = self._anchor(spec)
+        if effective_spec(up.spec, spec) is not up.spec:
+            # More market-data fields (the router merges them) or a conflict (raises).
+            handle = self._anchor(spec, up.fanout)
             old = up.handle
             up.handle, up.spec = handle, handle.spec
             old.close()
         return up
 
-    def _anchor(self, spec: Spec) -> Subscription[Any]:
-        # Events reach the hub through its callback: the anchor only holds the stream.
-        return self.client.subscribe(spec, buffer=False)
+    def _anchor(self, spec: Spec, feed: Feed) -> Subscription[Any]:
+        # The router hands the stream's events to the upstream's fan-out: no buffer, no
+        # second routing.
+        return self.client.router.subscribe(spec, feed=feed)
 
     def _maybe_release(self, up: Upstream) -> None:
         if up.in_use or up.release_timer is not None:
@@ -346,29 +362,25 @@ class Hub:
         if up.in_use or self.upstreams.get(up.key) is not up:
             return
         del self.upstreams[up.key]
-        self._by_key.pop(up.key, None)
         up.handle.close()
         self.counts["upstream_unsubscribes"] += 1
         log.info("upstream %s released (no consumer for %.1f s)", up.key, self.grace)
 
     # -- dispatch (hot path) ----------------------------------------------------------------
 
-    def _on_event(self, ev: Any) -> None:
-        cls = ev.__class__
-        key = getattr(ev, "key", None)
-        if key is not None:
-            targets = self._by_key.get(key)
-            if self._lifecycle_consumers and (cls is Gap or cls is SubscriptionStateChanged):
-                targets = [*(targets or ()), *self._lifecycle_consumers]
-        elif cls in SESSION_EVENTS:
-            if cls is AccountInfo:
-                self.accounts = ev.accounts
-                self.selected_account = ev.selected_account
-            targets = self._session_consumers
-        else:
-            return
-        if not targets:
-            return
+    def _on_session_event(self, ev: Any) -> None:
+        if ev.__class__ is AccountInfo:
+            self.accounts = ev.accounts
+            self.selected_account = ev.selected_account
+        if self._session_consumers:
+            self._fan_out(ev, self._session_consumers)
+
+    def _on_lifecycle(self, ev: Any) -> None:
+        if self._lifecycle_consumers:
+            self._fan_out(ev, self._lifecycle_consumers)
+
+    def _fan_out(self, ev: Any, targets: list[Consumer]) -> None:
+        """Queue ``ev`` for ``targets`` (filters applied, encoded at most once)."""
         self.dispatched += 1
         data: bytes | None = None
         for consumer in targets:
@@ -391,74 +403,9 @@ class Hub:
                 consumer.queue.put(ev, event_to_json(ev) if consumer.wants_bytes else None)
 
     def snapshot_events(self, key: StreamKey) -> list[Any]:
-        """The current state of stream ``key`` as ordinary events (for a consumer joining it)."""
-        client = self.client
-        topic = key.topic
-        if topic is Topic.MARKET_DATA:
-            ticker = client.tickers.get(int(key.ident))
-            if ticker is None or not ticker.values:
-                return []
-            return [
-                MarketData(
-                    key=key,
-                    conid=ticker.conid,
-                    server_id=ticker.server_id,
-                    updated_ms=ticker.updated_ms,
-                    values=dict(ticker.values),
-                    # closed/halted are read from the raw last price (C/H prefix)
-                    raw={str(k): v for k, v in ticker.raw.items()},
-                )
-            ]
-        if topic is Topic.ORDERS:
-            return [
-                OrderUpdate(
-                    key=key,
-                    account=o.account,
-                    order_id=o.order_id,
-                    conid=o.conid,
-                    status=o.status.value if o.status is not None else None,
-                    changes=dict(o.fields),
-                    raw={},
-                )
-                for o in client.orders.orders()
-            ]
-        if topic is Topic.TRADES:
-            return list(client.trades.trades())
-        if topic is Topic.PNL:
-            return [
-                Pnl(
-                    key=key,
-                    account=r.account,
-                    row=r.row,
-                    row_type=r.row_type,
-                    daily_pnl=r.daily_pnl,
-                    unrealized_pnl=r.unrealized_pnl,
-                    net_liquidity=r.net_liquidity,
-                    excess_liquidity=r.excess_liquidity,
-                    market_value=r.market_value,
-                    raw={},
-                )
-                for r in client.account.pnl.values()
-            ]
-        if topic is Topic.ACCOUNT_SUMMARY:
-            values = client.account.summary(key.ident)
-            if not values:
-                return []
-            ts = client.account.summary_timestamp(key.ident)
-            return [AccountSummary(key=key, account=key.ident, timestamp=ts, values=values, raw={})]
-        if topic is Topic.ACCOUNT_LEDGER:
-            return [
-                AccountLedger(
-                    key=key,
-                    account=b.account,
-                    currency=b.currency,
-                    timestamp=b.timestamp,
-                    values=dict(b.values),
-                    raw={},
-                )
-                for b in client.account.ledger(key.ident).values()
-            ]
-        return []
+        """The current state of stream ``key`` as ordinary events (for a consumer joining it):
+        the client's live state answers (``StreamClient.snapshot``), the hub rebuilds nothing."""
+        return list(self.client.snapshot(key))
 
     # -- status -----------------------------------------------------------------------------
 
@@ -537,6 +484,6 @@ class Hub:
             if up.release_timer is not None:
                 up.release_timer.cancel()
             self._release(up)
-        if self._remove_callback is not None:
-            self._remove_callback()
-            self._remove_callback = None
+        for remove in self._remove_callbacks:
+            remove()
+        self._remove_callbacks = []
