@@ -138,6 +138,7 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "LedgerBalance",
     "LedgerUnsubscribed",
     "LifecycleEvent",
+    "LiveState",
     "LogSink",
     "Malformed",
     "MarketData",
