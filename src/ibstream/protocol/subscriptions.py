@@ -45,7 +45,19 @@ from ibstream.exceptions import (
     SubscriptionRejected,
     SubscriptionTimeout,
 )
-from ibstream.protocol.bindings import SUBSCRIPTION_TRANSITIONS, Binding, SubscriptionTrigger
+from ibstream.protocol.bindings import (
+    ACTIVE,
+    FAILED,
+    PENDING,
+    QUEUED,
+    REJECTED,
+    REMOVED,
+    SUBSCRIBING,
+    SUBSCRIPTION_TRANSITIONS,
+    UNSUBSCRIBING,
+    Binding,
+    SubscriptionTrigger,
+)
 from ibstream.protocol.bindings import SubscriptionTrigger as _S
 from ibstream.protocol.config import ProtocolConfig
 from ibstream.protocol.events import (
@@ -80,15 +92,6 @@ __all__ = [
     "SubscriptionTrigger",
     "key_from_topic",
 ]
-
-PENDING = SubscriptionState.PENDING
-SUBSCRIBING = SubscriptionState.SUBSCRIBING
-ACTIVE = SubscriptionState.ACTIVE
-QUEUED = SubscriptionState.QUEUED
-UNSUBSCRIBING = SubscriptionState.UNSUBSCRIBING
-FAILED = SubscriptionState.FAILED
-REJECTED = SubscriptionState.REJECTED
-REMOVED = SubscriptionState.REMOVED
 
 HISTORY_LIMIT = 5
 """The gateway serves at most 5 concurrent market-history streams (protocol.md §4.2)."""
