@@ -344,9 +344,9 @@ class StreamClient(ConsumerAPI):
     # -- the run task: reconnect loop -----------------------------------------------------
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
+        clock = self._clock
         while not self._stopping:
-            started = loop.time()
+            started = clock.time()
             self._frames_at_auth = None
             try:
                 await self._connect_once()
@@ -365,7 +365,7 @@ class StreamClient(ConsumerAPI):
                 # authenticated and delivered data: healthy enough, start the backoff again
                 self._policy.connection_succeeded()
             else:
-                self._policy.connection_healthy_for(loop.time() - started)
+                self._policy.connection_healthy_for(clock.time() - started)
             delay = self._policy.next_delay(self._rng)
             self._counts["reconnects"] += 1
             log.info("reconnecting in %.2f s", delay)
