@@ -16,25 +16,42 @@ from ibstream.exceptions import (
     GatewayUnreachable,
     HTTPStatusError,
     InvalidArgument,
+    InvalidState,
     NotAuthenticated,
     TLSError,
 )
 
-__all__ = ["ReconnectPolicy", "classify"]
+__all__ = ["PROGRAMMING_ERRORS", "ReconnectPolicy", "classify"]
 
 #: HTTP statuses worth retrying: the gateway is up but busy, restarting or rate limiting.
 _RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+#: Bugs, not weather: retrying repeats them. ``TypeError`` covers a missing or unexpected keyword
+#: of a dependency (an older aiohttp), ``InvalidState`` a call the lifecycle does not allow.
+PROGRAMMING_ERRORS: tuple[type[BaseException], ...] = (
+    TypeError,
+    AttributeError,
+    NameError,
+    ImportError,
+    AssertionError,
+    NotImplementedError,
+    InvalidState,
+)
 
 
 def classify(exc: BaseException) -> bool:
     """Return True when ``exc`` is fatal (retrying cannot help), False when it is retryable.
 
-    Fatal: a bad argument (URL, option), a TLS verification failure (the user must pass
-    ``cacert`` or turn verification off: retrying only repeats the failure), an HTTP status that
-    says the URL is wrong (404, 405, 400). Retryable: unreachable gateway, closed sockets,
-    timeouts, 5xx and 429, lost authentication (the client keeps a separate deadline that turns
-    endless authentication failure into a fatal error).
+    Fatal: a programming error (:data:`PROGRAMMING_ERRORS`: the client stops at once and
+    ``start()`` raises the exception itself, original traceback included), a bad argument (URL,
+    option), a TLS verification failure (the user must pass ``cacert`` or turn verification off:
+    retrying only repeats the failure), an HTTP status that says the URL is wrong (404, 405, 400).
+    Retryable: unreachable gateway, closed sockets, timeouts, 5xx and 429, lost authentication
+    (the session machine keeps a separate deadline that turns endless authentication failure
+    into a fatal error), and other run-time errors (logged with their traceback).
     """
+    if isinstance(exc, PROGRAMMING_ERRORS):
+        return True
     if isinstance(exc, InvalidArgument | TLSError):
         return True
     if isinstance(exc, HTTPStatusError):
@@ -45,18 +62,19 @@ def classify(exc: BaseException) -> bool:
         return False
     if isinstance(exc, GatewayUnreachable | OSError | TimeoutError | ConnectionError):
         return False
-    # Anything we did not foresee is retried: the reconnect loop must not die on a surprise,
-    # and the loop logs it with its traceback.
+    # Other run-time surprises (a ValueError from odd input, a RuntimeError from a closing
+    # library) are retried: the reconnect loop must not die on weather.
     return False
 
 
 @dataclass(slots=True)
 class ReconnectPolicy:
-    """Exponential backoff with full jitter, reset after a healthy period.
+    """Exponential backoff with full jitter, reset by a healthy connection.
 
     ``delay = uniform(0, min(max_delay, initial * factor**attempt))``, but never below
-    ``min_delay``. After a connection stayed healthy for ``reset_after`` seconds the attempt
-    counter starts again from zero.
+    ``min_delay``. The attempt counter starts again from zero after a connection that
+    authenticated and delivered data (:meth:`connection_succeeded`), or that stayed up for
+    ``reset_after`` seconds.
     """
 
     initial: float = 0.5
@@ -88,6 +106,11 @@ class ReconnectPolicy:
         """Tell the policy how long the last connection stayed healthy."""
         if seconds >= self.reset_after:
             self.attempt = 0
+
+    def connection_succeeded(self) -> None:
+        """The last connection authenticated and delivered data: the gateway is healthy, so the
+        next reconnect starts from the first (shortest) delay again, however soon it closed."""
+        self.attempt = 0
 
     def is_fatal(self, exc: BaseException) -> bool:
         """Whether ``exc`` ends the reconnect loop (see :func:`classify`)."""

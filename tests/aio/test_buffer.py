@@ -7,9 +7,12 @@ import asyncio
 import pytest
 
 from ibstream.aio.buffer import EventBuffer, merge_market_data
+from ibstream.conflating import CONTROL, ConflatingQueue
 from ibstream.exceptions import ClientClosed, SlowConsumerError
 from ibstream.protocol.events import Heartbeat, LadderRow, MarketData, PriceLadder
 from ibstream.protocol.specs import StreamKey, Topic
+from ibstream.service.queue import ConsumerQueue
+from ibstream.sinks.buffer import ThreadSafeBuffer
 
 
 def md(conid: int, **values: float) -> MarketData:
@@ -135,3 +138,49 @@ def test_maxsize_must_be_positive() -> None:
     """A buffer needs room for at least one event."""
     with pytest.raises(ValueError):
         EventBuffer(0)
+
+
+# -- one policy, three adapters ----------------------------------------------------------------
+
+
+def test_control_entry_is_not_empty() -> None:
+    """A control entry is a CONTROL entry, never None: pop_entry tells it from 'empty', event
+    readers skip it and return the next event."""
+    q = ConflatingQueue(1)
+    q.put(Heartbeat(hb_ms=1))
+    q.put_control(b"notice")  # accepted even when full
+    q.put(Heartbeat(hb_ms=2))  # full: never-drop overflow
+    entry = q.pop_entry()
+    assert entry is not None and entry[0] == Heartbeat(hb_ms=1)
+    control = q.pop_entry()
+    assert control is not None and control[0] is CONTROL and control[1] == b"notice"
+    assert q.pop_entry() is None  # empty is None, and only empty is None
+    q2 = ConflatingQueue(5)
+    q2.put_control(b"reply")
+    q2.put(Heartbeat(hb_ms=3))
+    assert q2.get_nowait() == Heartbeat(hb_ms=3)
+    assert q2.get_nowait() is None
+
+
+async def test_asyncio_adapter_waiter_skips_control_entries() -> None:
+    """EventBuffer.get() waits past control entries for a real event."""
+    buf = EventBuffer(5)
+    waiter = asyncio.create_task(buf.get())
+    await asyncio.sleep(0)
+    buf.put_control(b"reply")
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    buf.put(Heartbeat(hb_ms=4))
+    assert await waiter == Heartbeat(hb_ms=4)
+
+
+def test_the_three_adapters_share_the_policy() -> None:
+    """asyncio, thread and service adapters conflate and overflow exactly alike."""
+    for queue in (EventBuffer(2), ThreadSafeBuffer(2), ConsumerQueue(2)):
+        queue.put(md(1, f31=1.0))
+        queue.put(md(2, f31=2.0))
+        queue.put(md(1, f31=3.0))
+        assert queue.conflated == 1 and len(queue) == 2
+        queue.put(Heartbeat(hb_ms=1))
+        assert queue.overflowed
+        assert queue.get_nowait().values == {31: 3.0}

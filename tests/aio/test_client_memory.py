@@ -55,7 +55,7 @@ def gateway() -> MemoryGateway:
 
 @pytest.fixture
 async def client(gateway: MemoryGateway) -> AsyncIterator[StreamClient]:
-    c = StreamClient(rest=gateway, config=config())  # type: ignore[arg-type]
+    c = StreamClient(rest=gateway, config=config())
     await c.start()
     yield c
     await c.stop()
@@ -81,7 +81,7 @@ async def test_start_waits_for_sts_then_subscribes(
 async def test_nothing_sent_before_authentication(gateway: MemoryGateway) -> None:
     """Subscriptions wait for sts authenticated:true (quirk §8.1)."""
     gateway.auto_burst = False
-    client = StreamClient(rest=gateway, config=config())  # type: ignore[arg-type]
+    client = StreamClient(rest=gateway, config=config())
     starting = asyncio.create_task(client.start())
     ws = await gateway.wait_socket(1)
     await asyncio.sleep(0.05)
@@ -138,7 +138,7 @@ async def test_server_close_with_new_session_id_uses_new_cookie(
 
 async def test_session_change_seen_by_keepalive_forces_reconnect(gateway: MemoryGateway) -> None:
     """A /tickle keepalive that returns another session id closes and reopens the socket."""
-    client = StreamClient(rest=gateway, config=config(tickle_interval=0.05))  # type: ignore[arg-type]
+    client = StreamClient(rest=gateway, config=config(tickle_interval=0.05))
     await client.start()
     gateway.session_id = "e" * 32
     second = await gateway.wait_socket(2)
@@ -148,7 +148,7 @@ async def test_session_change_seen_by_keepalive_forces_reconnect(gateway: Memory
 
 async def test_heartbeat_timeout_reconnects(gateway: MemoryGateway) -> None:
     """A silent socket is declared stale after heartbeat_timeout and replaced."""
-    client = StreamClient(rest=gateway, config=config(heartbeat_timeout=0.1))  # type: ignore[arg-type]
+    client = StreamClient(rest=gateway, config=config(heartbeat_timeout=0.1))
     await client.start()
     await gateway.wait_socket(2)
     assert gateway.sockets[0].closed
@@ -219,7 +219,7 @@ async def test_market_data_conflates_for_slow_consumer(
 async def test_never_authenticated_is_fatal(gateway: MemoryGateway) -> None:
     """A gateway that answers 401 forever ends in NotAuthenticated, not an endless loop."""
     gateway.logged_in = False
-    client = StreamClient(rest=gateway, config=config())  # type: ignore[arg-type]
+    client = StreamClient(rest=gateway, config=config())
     with pytest.raises(NotAuthenticated):
         await client.start()
     assert gateway.calls.count("tickle") >= 2

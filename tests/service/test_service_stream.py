@@ -408,7 +408,7 @@ async def test_slow_consumer_is_told_before_it_is_disconnected(
             changes={},
             raw={},
         )
-        service.hub._on_event(ev)
+        service.hub.client.router.dispatch([ev])
     assert consumer.queue.overflowed
     seen = []
     with pytest.raises(StreamClosed) as info:

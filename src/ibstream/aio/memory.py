@@ -1,10 +1,17 @@
 """An in-memory gateway for testing code that uses the asyncio client, with no sockets.
 
-``MemoryGateway`` stands in for :class:`~ibstream.aio.rest.GatewayRest` (pass it as
-``StreamClient(rest=...)``); each ``ws_connect`` gives a :class:`MemoryWebSocket` whose far end
-the test drives: push frames with ``feed``, read what the client sent from ``sent``, cut the
-link with ``drop`` (abrupt) or ``close_from_server`` (clean). It is a scriptable fake, not a model
-of IBKR: the simulator (``ibstream.sim``) is the faithful gateway, over real sockets.
+``MemoryGateway`` implements :class:`~ibstream.aio.transport.Transport` like
+:class:`~ibstream.aio.rest.GatewayRest` (pass it as ``StreamClient(rest=...)``); each
+``ws_connect`` gives a :class:`MemoryWebSocket` whose far end the test drives: push frames with
+``feed``, read what the client sent from ``sent``, cut the link with ``drop`` (abrupt) or
+``close_from_server`` (clean). REST answers come from the scripted session state (``/tickle``,
+auth status, accounts, orders) or from ``routes`` (any other ``request``). It is a scriptable
+fake, not a model of IBKR: the simulator (``ibstream.sim``) is the faithful gateway, over real
+sockets.
+
+:class:`ManualClock` is a :class:`~ibstream.aio.transport.Clock` that only moves when the test
+calls :meth:`ManualClock.advance` (``StreamClient(clock=...)``): heartbeat timeouts, auth polls
+and backoff happen at once, in order, without waiting for real time.
 
 Shipped in the package (like httpcore's mock backend) so users can test their own code.
 """
@@ -12,16 +19,21 @@ Shipped in the package (like httpcore's mock backend) so users can test their ow
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import heapq
+import itertools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
 import orjson
 
-from ibstream.aio.rest import AuthInfo, TickleInfo
-from ibstream.exceptions import GatewayUnreachable, NotAuthenticated
+from ibstream.aio.transport import AuthInfo, TickleInfo
+from ibstream.exceptions import GatewayUnreachable, HTTPStatusError, NotAuthenticated
 
-__all__ = ["MemoryGateway", "MemoryWebSocket", "opening_burst"]
+__all__ = ["ManualClock", "MemoryGateway", "MemoryWebSocket", "opening_burst"]
+
+#: A scripted REST answer: ``(status, body)`` or a function of ``(params, json)`` returning one.
+Route = tuple[int, Any] | Callable[[Mapping[str, str] | None, Any], tuple[int, Any]]
 
 _TEXT = aiohttp.WSMsgType.TEXT
 _CLOSE = aiohttp.WSMsgType.CLOSE
@@ -126,7 +138,7 @@ class MemoryWebSocket:
 
 
 class MemoryGateway:
-    """A scripted stand-in for the gateway's REST side and WebSocket handshake."""
+    """A scripted gateway: REST side and WebSocket handshake (a ``Transport``)."""
 
     def __init__(self, *, auto_burst: bool = True) -> None:
         self.base_url = "http://memory.invalid/v1/api"
@@ -139,8 +151,14 @@ class MemoryGateway:
         self.reachable = True
         self.auto_burst = auto_burst
         self.sockets: list[MemoryWebSocket] = []
+        #: every call, in order (named calls by name, other requests as ``"METHOD /path"``)
         self.calls: list[str] = []
         self.orders_payload: list[dict[str, Any]] = []
+        self.accounts_payload: dict[str, Any] = {"accounts": ["DU0000001"]}
+        #: ``(METHOD, path) -> Route`` for any other REST call (unknown paths answer 404)
+        self.routes: dict[tuple[str, str], Route] = {}
+        #: raised by the next named call (then cleared): script a programming error or a fault
+        self.raise_next: BaseException | None = None
         self._connected = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -161,6 +179,9 @@ class MemoryGateway:
 
     def _check(self, call: str) -> None:
         self.calls.append(call)
+        if self.raise_next is not None:
+            exc, self.raise_next = self.raise_next, None
+            raise exc
         if not self.reachable:
             raise GatewayUnreachable("memory gateway unreachable")
         if not self.logged_in:
@@ -169,24 +190,68 @@ class MemoryGateway:
     def _auth(self) -> AuthInfo:
         return AuthInfo(authenticated=self.authenticated, competing=self.competing, connected=True)
 
+    def _auth_json(self) -> dict[str, Any]:
+        return {"authenticated": self.authenticated, "competing": self.competing, "connected": True}
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        allow: tuple[int, ...] = (200,),
+    ) -> tuple[int, Any]:
+        """Answer from ``routes`` (same errors as ``GatewayRest.request``)."""
+        self._check(f"{method} {path}")
+        route = self.routes.get((method.upper(), path))
+        if route is None:
+            status, body = 404, {"error": f"no route {method} {path}"}
+        elif callable(route):
+            status, body = route(params, json)
+        else:
+            status, body = route
+        if status not in allow:
+            if status == 401:
+                raise NotAuthenticated(f"{method} {path}: 401")
+            raise HTTPStatusError(method, path, status, str(body))
+        return status, body
+
     async def tickle(self) -> TickleInfo:
         self._check("tickle")
-        return TickleInfo(session_id=self.session_id, auth=self._auth(), sso_expires_ms=600_000)
+        body = {
+            "session": self.session_id,
+            "ssoExpires": 600_000,
+            "iserver": {"authStatus": self._auth_json()},
+        }
+        return TickleInfo.from_json(body)
 
     async def auth_status(self) -> AuthInfo:
         self._check("auth_status")
-        return self._auth()
+        return AuthInfo.from_json(self._auth_json())
 
     async def reauthenticate(self) -> None:
         self._check("reauthenticate")
         self.authenticated = True
         self.competing = False
 
+    async def accounts(self) -> dict[str, Any]:
+        self._check("accounts")
+        return dict(self.accounts_payload)
+
     async def orders(self, *, force: bool = False) -> list[dict[str, Any]]:
         self._check("orders")
         return list(self.orders_payload)
 
-    async def ws_connect(self, session_id: str, *, heartbeat: float | None = None) -> Any:
+    async def search(self, symbol: str) -> list[dict[str, Any]]:
+        _, body = await self.request(
+            "GET", "/iserver/secdef/search", params={"symbol": symbol}, allow=(200, 400, 404)
+        )
+        return [r for r in body if isinstance(r, dict)] if isinstance(body, list) else []
+
+    async def ws_connect(
+        self, session_id: str, *, heartbeat: float | None = 10.0
+    ) -> MemoryWebSocket:
         self._check("ws_connect")
         ws = MemoryWebSocket(session_id)
         self.sockets.append(ws)
@@ -197,3 +262,58 @@ class MemoryGateway:
 
     async def close(self) -> None:
         self.calls.append("close")
+
+
+class ManualClock:
+    """A :class:`~ibstream.aio.transport.Clock` that moves only in :meth:`advance`."""
+
+    def __init__(self, start: float = 1_777_000_000.0) -> None:
+        self._now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def __repr__(self) -> str:
+        return f"<ManualClock {self._now:.3f} sleepers={len(self._sleepers)}>"
+
+    def time(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._now + max(0.0, seconds), next(self._seq), fut))
+        self._wake_due()
+        await fut
+
+    async def wait(self, event: asyncio.Event, timeout: float | None) -> bool:
+        if event.is_set():
+            return True
+        waiter = asyncio.ensure_future(event.wait())
+        sleeper = asyncio.ensure_future(self.sleep(timeout)) if timeout is not None else None
+        pending = {waiter} if sleeper is None else {waiter, sleeper}
+        try:
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in pending:
+                task.cancel()
+        return event.is_set()
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward by ``seconds``, waking every sleeper that became due, in order,
+        and letting each run before the next (so deadlines fire as they would in real time)."""
+        target = self._now + seconds
+        while self._sleepers and self._sleepers[0][0] <= target:
+            at, _, fut = heapq.heappop(self._sleepers)
+            self._now = max(self._now, at)
+            if not fut.done():
+                fut.set_result(None)
+            for _ in range(5):  # let the woken task (and what it starts) run
+                await asyncio.sleep(0)
+        self._now = target
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    def _wake_due(self) -> None:
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            _, _, fut = heapq.heappop(self._sleepers)
+            if not fut.done():
+                fut.set_result(None)

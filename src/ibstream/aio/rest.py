@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 
+from ibstream.aio.transport import AuthInfo, TickleInfo, WebSocketLike, WSMessageLike
 from ibstream.exceptions import (
     GatewayUnreachable,
     HTTPStatusError,
@@ -41,81 +41,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("ibstream.rest")
-
-
-class WSMessageLike(Protocol):
-    """One received WebSocket message (aiohttp's ``WSMessage`` and its no-decode variant)."""
-
-    @property
-    def type(self) -> aiohttp.WSMsgType: ...
-
-    @property
-    def data(self) -> Any: ...
-
-    @property
-    def extra(self) -> Any: ...
-
-
-class WebSocketLike(Protocol):
-    """The part of aiohttp's ``ClientWebSocketResponse`` the client uses (also implemented by
-    the in-memory fake in :mod:`ibstream.aio.memory`)."""
-
-    @property
-    def closed(self) -> bool: ...
-
-    @property
-    def close_code(self) -> int | None: ...
-
-    def exception(self) -> BaseException | None: ...
-
-    async def receive(self, timeout: float | None = None) -> WSMessageLike: ...
-
-    async def send_str(self, data: str, compress: int | None = None) -> None: ...
-
-    async def close(self, *, code: int = ..., message: bytes = ...) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuthInfo:
-    """The brokerage session status (``iserver.authStatus`` / ``/iserver/auth/status``)."""
-
-    authenticated: bool
-    competing: bool
-    connected: bool
-    established: bool | None = None
-    message: str = ""
-
-    @property
-    def usable(self) -> bool:
-        """Market data and trading work: authenticated, connected and not competing."""
-        return self.authenticated and self.connected and not self.competing
-
-    @classmethod
-    def from_json(cls, body: Mapping[str, Any]) -> AuthInfo:
-        return cls(
-            authenticated=body.get("authenticated") is True,
-            competing=body.get("competing") is True,
-            connected=body.get("connected") is True,
-            established=body.get("established")
-            if isinstance(body.get("established"), bool)
-            else None,
-            message=str(body.get("message") or ""),
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TickleInfo:
-    """What ``/tickle`` returned: the session id for the WebSocket and the auth status."""
-
-    session_id: str
-    auth: AuthInfo
-    sso_expires_ms: int | None
-
-    def __repr__(self) -> str:
-        return (
-            f"TickleInfo(session_id={mask(self.session_id)}, auth={self.auth!r}, "
-            f"sso_expires_ms={self.sso_expires_ms})"
-        )
 
 
 def normalize_base_url(url: str) -> str:
@@ -159,7 +84,9 @@ def make_ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
 
 
 class GatewayRest:
-    """A small async REST client for one gateway; owns the aiohttp ``ClientSession``."""
+    """A small async REST client for one gateway; owns the aiohttp ``ClientSession``.
+
+    Implements :class:`~ibstream.aio.transport.Transport` (the driver's view of a gateway)."""
 
     def __init__(
         self,
@@ -249,17 +176,7 @@ class GatewayRest:
     async def tickle(self) -> TickleInfo:
         """``POST /tickle``: keepalive, session id for the WebSocket cookie, auth status."""
         _, body = await self.request("POST", "/tickle")
-        if not isinstance(body, dict) or not isinstance(body.get("session"), str):
-            raise HTTPStatusError("POST", "/tickle", 200, f"unexpected body: {str(body)[:120]}")
-        iserver = body.get("iserver")
-        status = iserver.get("authStatus") if isinstance(iserver, dict) else None
-        auth = AuthInfo.from_json(status if isinstance(status, dict) else {})
-        expires = body.get("ssoExpires")
-        return TickleInfo(
-            session_id=body["session"],
-            auth=auth,
-            sso_expires_ms=expires if isinstance(expires, int) else None,
-        )
+        return TickleInfo.from_json(body)
 
     async def auth_status(self) -> AuthInfo:
         """``POST /iserver/auth/status``."""

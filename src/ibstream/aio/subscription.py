@@ -1,15 +1,19 @@
 """Consumer handles: a subscription (one stream) and an event stream (everything).
 
-Both are async iterators over a bounded :class:`~ibstream.aio.buffer.EventBuffer`. A
-``Subscription`` is also an async context manager: leaving it unsubscribes (the upstream stream
-ends only when its last consumer leaves; the client reference-counts consumers per stream).
+Both are typed async iterators over a bounded :class:`~ibstream.aio.buffer.EventBuffer`:
+``events()`` gives an ``EventStream[ClientEvent]`` and ``subscribe(MarketDataSpec(...))`` a
+``Subscription[MarketData | StreamLifecycle]``, so ``async for ev in sub`` is checked by
+``mypy --strict``. A ``Subscription`` is also an async context manager: leaving it unsubscribes
+(the upstream stream ends only when its last consumer leaves; the router reference-counts
+consumers per stream). Handles know their owner only through the small :class:`HandleOwner`
+interface, so this module imports neither the router nor the client.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 from ibstream.aio.buffer import EventBuffer
 from ibstream.exceptions import (
@@ -18,19 +22,43 @@ from ibstream.exceptions import (
     SubscriptionRejected,
     SubscriptionTimeout,
 )
+from ibstream.protocol.events import Event
+from ibstream.protocol.lifecycle import (
+    ApplyFailed,
+    Gap,
+    LifecycleEvent,
+    SubscriptionStateChanged,
+)
 from ibstream.protocol.specs import Spec, StreamKey
 from ibstream.protocol.subscriptions import SubscriptionState
 
-if TYPE_CHECKING:
-    from ibstream.aio.client import StreamClient
+__all__ = ["ClientEvent", "EventStream", "HandleOwner", "StreamLifecycle", "Subscription"]
 
-__all__ = ["EventStream", "Subscription"]
+ClientEvent: TypeAlias = Event | LifecycleEvent
+"""Anything the client delivers: decoder events and lifecycle events (``events()``, ``on``)."""
+
+StreamLifecycle: TypeAlias = SubscriptionStateChanged | Gap | ApplyFailed
+"""The lifecycle events a subscription gets besides its data events."""
+
+E_co = TypeVar("E_co", covariant=True)
 
 
-class EventStream:
+class HandleOwner(Protocol):
+    """What a subscription handle needs from whoever reference-counts it (the router)."""
+
+    def release(self, handle: Subscription[Any]) -> None:
+        """Drop ``handle``'s reference on its stream (idempotent)."""
+        ...
+
+
+class EventStream(Generic[E_co]):
     """An async iterator over a bounded buffer of events; ``close()`` ends the iteration."""
 
-    def __init__(self, buffer: EventBuffer, on_close: Any = None) -> None:
+    def __init__(
+        self,
+        buffer: EventBuffer,
+        on_close: Callable[[EventStream[Any]], object] | None = None,
+    ) -> None:
         self._buffer = buffer
         self._on_close = on_close
 
@@ -46,29 +74,33 @@ class EventStream:
         """Market-data events merged into a pending one because this consumer fell behind."""
         return self._buffer.conflated
 
-    def __aiter__(self) -> AsyncIterator[Any]:
+    def __aiter__(self) -> EventStream[E_co]:
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> E_co:
         buffer = self._buffer
         try:
-            event = buffer.get_nowait()  # fast path: no coroutine, no future when buffered
+            event: E_co = buffer.get_nowait()  # fast path: no coroutine, no future if buffered
             if event is not None:
                 return event
-            return await buffer.get()
+            event = await buffer.get()
+            return event
         except ClientClosed:
             raise StopAsyncIteration from None
 
-    async def get(self, timeout: float | None = None) -> Any:
+    async def get(self, timeout: float | None = None) -> E_co:
         """The next event; raises ``StreamTimeout`` after ``timeout`` seconds."""
         try:
             async with asyncio.timeout(timeout):
-                return await self._buffer.get()
+                event: E_co = await self._buffer.get()
+                return event
         except TimeoutError as exc:
             raise StreamTimeout(f"no event within {timeout} s") from exc
 
-    def get_nowait(self) -> Any | None:
-        return self._buffer.get_nowait()
+    def get_nowait(self) -> E_co | None:
+        """The next event, or ``None`` when none is buffered."""
+        event: E_co | None = self._buffer.get_nowait()
+        return event
 
     def close(self) -> None:
         if not self._buffer.closed:
@@ -77,7 +109,7 @@ class EventStream:
                 self._on_close(self)
 
 
-class Subscription(EventStream):
+class Subscription(EventStream[E_co]):
     """A handle on one upstream stream: iterate its events, ``await ready()``, leave to
     unsubscribe.
 
@@ -86,9 +118,9 @@ class Subscription(EventStream):
     ``SubscriptionStateChanged`` for its own state changes.
     """
 
-    def __init__(self, client: StreamClient, spec: Spec, buffer: EventBuffer) -> None:
+    def __init__(self, owner: HandleOwner, spec: Spec, buffer: EventBuffer) -> None:
         super().__init__(buffer)
-        self._client = client
+        self._owner = owner
         self.spec: Spec = spec
         self.key: StreamKey = spec.key
         self.state: SubscriptionState = SubscriptionState.PENDING
@@ -99,7 +131,7 @@ class Subscription(EventStream):
     def __repr__(self) -> str:
         return f"<Subscription {self.key} {self.state.name} buffered={len(self._buffer)}>"
 
-    # -- state, driven by the client ----------------------------------------------------
+    # -- state, driven by the router ----------------------------------------------------
 
     def _set_state(self, state: SubscriptionState, reason: str) -> None:
         self.state = state
@@ -142,23 +174,18 @@ class Subscription(EventStream):
 
     async def unsubscribe(self) -> None:
         """Leave the stream; the upstream unsubscribe happens when the last consumer leaves."""
-        if self._left:
-            return
-        self._left = True
-        self._client._release(self)
-        self._buffer.close()
-        self._fail(ClientClosed(f"{self.key}: unsubscribed"))
-        await self._client._flush_soon()
+        self.close()
+        await asyncio.sleep(0)  # let the driver's timer flush the unsubscribe
 
     def close(self) -> None:
-        """Synchronous leave (the upstream unsubscribe is sent by the client's control task)."""
+        """Synchronous leave (the upstream unsubscribe is sent by the driver's timer task)."""
         if not self._left:
             self._left = True
-            self._client._release(self)
+            self._owner.release(self)
             self._buffer.close()
             self._fail(ClientClosed(f"{self.key}: unsubscribed"))
 
-    async def __aenter__(self) -> Subscription:
+    async def __aenter__(self) -> Subscription[E_co]:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

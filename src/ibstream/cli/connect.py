@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ibstream.aio.client import ClientConfig, StreamClient
-from ibstream.aio.rest import AuthInfo, GatewayRest, TickleInfo
+from ibstream.aio.rest import AuthInfo, TickleInfo
+from ibstream.aio.transport import Transport
 from ibstream.cli.common import (
     EXIT_USAGE,
     CliError,
@@ -63,7 +64,7 @@ def check_client(client: StreamClient) -> None:
 # -- pre-flight ------------------------------------------------------------------------------
 
 
-async def preflight(rest: GatewayRest) -> tuple[TickleInfo, AuthInfo]:
+async def preflight(rest: Transport) -> tuple[TickleInfo, AuthInfo]:
     """Check the gateway answers and the brokerage session is usable, with clear errors.
 
     The client itself retries an unreachable gateway forever (right for a long-running stream);
@@ -105,7 +106,7 @@ async def preflight(rest: GatewayRest) -> tuple[TickleInfo, AuthInfo]:
 # -- instruments -----------------------------------------------------------------------------
 
 
-async def resolve_instruments(rest: GatewayRest, names: Sequence[str]) -> dict[str, int]:
+async def resolve_instruments(rest: Transport, names: Sequence[str]) -> dict[str, int]:
     """``{"AAPL": 265598, "272093": 272093}``: symbols through ``/iserver/secdef/search``
     (first stock match); numbers are conids already. Unknown symbol: ``CliError`` (exit 2)."""
     out: dict[str, int] = {}

@@ -10,6 +10,8 @@ decoder's events (see :mod:`ibstream.protocol.events`), in the order things happ
 * :class:`Gap` — a stream that was live was interrupted (connection or authentication lost) and
   is live again; data between ``start`` and ``end`` was missed and IBKR does not replay it
   (protocol.md §8.17), so re-sync through REST if it matters.
+* :class:`ApplyFailed` — emitted by the driver's router, not the core: applying one event to live
+  state raised; that event was isolated and the session goes on.
 
 Actions are work only the I/O layer can do; the core asks for them through
 ``actions_requested()``: :class:`Reconnect`, :class:`PollAuthStatus`, :class:`Tickle`,
@@ -31,6 +33,7 @@ from ibstream.protocol.specs import StreamKey
 
 __all__ = [
     "Action",
+    "ApplyFailed",
     "Fatal",
     "Gap",
     "LifecycleEvent",
@@ -129,8 +132,24 @@ class Gap:
     end: float
 
 
-LifecycleEvent: TypeAlias = SessionStateChanged | SubscriptionStateChanged | Gap
-"""Any event produced by the session machinery itself (not by the decoder)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyFailed:
+    """Applying one event to live state (or to a consumer) raised; the event was isolated.
+
+    The client keeps the connection and the other events of the frame: the failed event is
+    still delivered to consumers, this event says what went wrong with it. ``key`` is the failed
+    event's stream (``None`` for events of no stream), ``event_type`` its class name and
+    ``error`` the exception as text (``ExceptionType: message``).
+    """
+
+    key: StreamKey | None
+    event_type: str
+    error: str
+
+
+LifecycleEvent: TypeAlias = SessionStateChanged | SubscriptionStateChanged | Gap | ApplyFailed
+"""Any event produced by the session machinery itself (not by the decoder): the protocol's state
+changes and gaps, and the driver's :class:`ApplyFailed`."""
 
 ProtocolEvent: TypeAlias = Event | LifecycleEvent
 """Anything ``StreamProtocol.events_received()`` returns: decoder and lifecycle events."""

@@ -17,7 +17,6 @@ keyword-only.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import KW_ONLY, dataclass, field
 from enum import Enum, StrEnum
@@ -26,7 +25,16 @@ from typing import Any, ClassVar, TypeAlias
 import orjson
 
 from ibstream.exceptions import InvalidArgument, InvalidState
-from ibstream.protocol.fields import resolve_field
+from ibstream.protocol._checks import (
+    _check_account,
+    _check_bool,
+    _check_conid,
+    _check_exchange,
+    _check_fields,
+    _check_format,
+    _check_names,
+    _check_period,
+)
 
 __all__ = [
     "DEFAULT_FIELDS",
@@ -46,6 +54,7 @@ __all__ = [
     "Topic",
     "TradesSpec",
     "echo_message",
+    "effective_spec",
     "session_message",
     "tic_message",
 ]
@@ -153,10 +162,6 @@ HISTORY_BARS: tuple[str, ...] = (
 )
 """Bar sizes accepted by ``smh`` (protocol.md §4.2)."""
 HISTORY_SOURCES: frozenset[str] = frozenset({"midpoint", "trades", "bid_ask", "bid", "ask"})
-_FORMAT_TOKENS = frozenset({"%o", "%c", "%h", "%l", "%v"})
-# unit -> (min, max); protocol.md §4.2
-_PERIOD_UNITS: dict[str, int] = {"min": 30, "h": 8, "d": 1000, "w": 792, "m": 182, "y": 15}
-_PERIOD_ALLOWED = "{1-30}min, {1-8}h, {1-1000}d, {1-792}w, {1-182}m or {1-15}y, e.g. '1d'"
 
 ORDER_FILTERS: tuple[str, ...] = (
     "Inactive",
@@ -172,9 +177,6 @@ ORDER_FILTERS: tuple[str, ...] = (
 """Order status filters accepted by ``sor`` (matched case-insensitively)."""
 _ORDER_FILTERS_BY_LOWER = {f.lower(): f for f in ORDER_FILTERS}
 
-_ACCOUNT_RE = re.compile(r"[A-Za-z0-9._-]+")
-_UPPER_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-
 
 def _json(obj: Any) -> str:
     return orjson.dumps(obj).decode()
@@ -182,102 +184,6 @@ def _json(obj: Any) -> str:
 
 def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
-
-
-def _check_conid(conid: object, name: str = "conid") -> int:
-    if type(conid) is not int or conid <= 0:
-        raise InvalidArgument(name, f"must be a positive int contract id, got {conid!r}")
-    return conid
-
-
-def _check_exchange(exchange: object) -> str | None:
-    if exchange is None:
-        return None
-    if (
-        not isinstance(exchange, str)
-        or not exchange
-        or not _UPPER_ALNUM.issuperset(exchange)
-        or exchange.isdigit()
-    ):
-        raise InvalidArgument(
-            "exchange",
-            f"must be None or an upper-case alphanumeric code like 'NASDAQ', got {exchange!r}",
-        )
-    return exchange
-
-
-def _check_account(account: object) -> str:
-    if not isinstance(account, str) or _ACCOUNT_RE.fullmatch(account) is None:
-        raise InvalidArgument(
-            "account", f"must be a non-empty account id of [A-Za-z0-9._-], got {account!r}"
-        )
-    return account
-
-
-def _check_names(values: object, name: str) -> tuple[str, ...]:
-    """A tuple of non-empty strings without '+', de-duplicated in order."""
-    if isinstance(values, str) or not isinstance(values, Iterable):
-        raise InvalidArgument(name, f"must be a sequence of strings, got {values!r}")
-    out: list[str] = []
-    for v in values:
-        if not isinstance(v, str) or not v or "+" in v:
-            raise InvalidArgument(name, f"items must be non-empty strings without '+', got {v!r}")
-        if v not in out:
-            out.append(v)
-    return tuple(out)
-
-
-def _check_fields(fields: object) -> tuple[str, ...]:
-    """Field ids or names (``"last"``, ``"bid"``, ``31``, ``"84"``) -> de-duplicated id strings."""
-    if isinstance(fields, str | bytes) or not isinstance(fields, Iterable):
-        raise InvalidArgument("fields", f"must be a sequence of field ids or names, got {fields!r}")
-    out: list[str] = []
-    for f in fields:
-        try:
-            s = str(resolve_field(f))
-        except ValueError:
-            raise InvalidArgument(
-                "fields",
-                f"items must be positive field ids like 31 or '31', or field names like 'last', "
-                f"got {f!r}",
-            ) from None
-        if s not in out:
-            out.append(s)
-    if not out:
-        raise InvalidArgument("fields", "must name at least one field id")
-    return tuple(out)
-
-
-def _check_period(period: object) -> str:
-    if isinstance(period, str):
-        for unit, high in _PERIOD_UNITS.items():
-            if period.endswith(unit):
-                number = period[: -len(unit)]
-                if (
-                    number.isascii()
-                    and number.isdigit()
-                    and number[0] != "0"
-                    and 1 <= int(number) <= high
-                ):
-                    return period
-                break
-    raise InvalidArgument("period", f"must be {_PERIOD_ALLOWED}, got {period!r}")
-
-
-def _check_format(fmt: object) -> str:
-    if isinstance(fmt, str):
-        tokens = fmt.split("/")
-        if _FORMAT_TOKENS.issuperset(tokens) and len(set(tokens)) == len(tokens):
-            return fmt
-    raise InvalidArgument(
-        "format", f"must be distinct tokens %o %c %h %l %v joined by '/', got {fmt!r}"
-    )
-
-
-def _check_bool(value: object, name: str) -> bool:
-    if type(value) is not bool:
-        raise InvalidArgument(name, f"must be True or False, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +222,22 @@ class MarketDataSpec:
 
     def unsubscribe_message(self, server_id: str | None = None) -> str:
         return f"umd+{self.conid}+{{}}"
+
+    def merged_with(self, other: MarketDataSpec) -> MarketDataSpec:
+        """The spec serving both: the union of fields (``self``'s first), ``other``'s exchange
+        if it names one (else ``self``'s). ``self`` itself when it already serves ``other``."""
+        if other.exchange in (None, self.exchange) and set(other.fields) <= set(self.fields):
+            return self
+        return MarketDataSpec(
+            self.conid,
+            fields=tuple(dict.fromkeys(self.fields + other.fields)),
+            exchange=other.exchange or self.exchange,
+        )
+
+    def covers(self, other: MarketDataSpec) -> bool:
+        """Whether the stream of ``self`` delivers everything ``other`` asked for (same venue,
+        a superset of fields): replacing ``other`` by ``self`` needs no unsubscribe."""
+        return self.exchange == other.exchange and set(other.fields) <= set(self.fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -599,6 +521,21 @@ _SPEC_TYPES = (
     AccountSummarySpec,
     AccountLedgerSpec,
 )
+
+
+def effective_spec(live: Spec, wanted: Spec) -> Spec | None:
+    """The sharing rule, in one place: the spec one upstream stream must have so that the consumer
+    of ``live`` and a new consumer of ``wanted`` (same ``key``) are both served.
+
+    ``live`` itself when it already serves ``wanted``; for market data the merge of both
+    (:meth:`MarketDataSpec.merged_with`); ``None`` when they conflict (other parameters on a
+    stream IBKR keys the same way: only one can be live, the caller must choose).
+    """
+    if live == wanted:
+        return live
+    if isinstance(live, MarketDataSpec) and isinstance(wanted, MarketDataSpec):
+        return live.merged_with(wanted)
+    return None
 
 
 def _same_stream(spec: Spec, other: object) -> bool:

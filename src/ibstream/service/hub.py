@@ -2,25 +2,31 @@
 
 Data flow (one event loop, no threads)::
 
-    gateway ──> StreamClient ──on(None)──> Hub._on_event ──put──> Consumer.queue ──> writer task
-                (decode once)              (route by StreamKey,   (bounded, per      (its own
-                                            encode once)           consumer policy)   socket)
+    gateway ──> driver ──> Router ──feed──> Hub._deliver ──put──> Consumer.queue ──> writer task
+                (decode    (route by        (filters,             (bounded, per     (its own
+                 once)      StreamKey,       encode once)          consumer policy)   socket)
+                            count refs)
 
-* **Sharing.** For each ``StreamKey`` the hub holds one *anchor* handle of the client
-  (``client.subscribe(spec)``); the client reference-counts handles, so the anchor keeps exactly
-  one upstream subscription alive however many consumers use it. Consumers (plain WebSocket,
-  SSE, GraphQL subscriptions, pins made by the ``subscribeUpstream`` mutation) are counted on the
-  :class:`Upstream`; when the last leaves, the anchor is released after ``grace`` seconds (a quick
-  re-subscribe reuses the live stream). The anchor's own buffer is closed at once: events reach
-  the hub through a client callback instead, so nothing is buffered twice.
+* **One router, one reference count.** Each consumer of a stream holds its own handle of the
+  client's router (:mod:`ibstream.aio.router`), subscribed with the consumer's feed: the router
+  routes each event by ``StreamKey`` once, straight to the feeds of that key, and its handle
+  list is the only reference count (the upstream unsubscribe happens when the last handle
+  leaves). A pin made by the ``subscribeUpstream`` mutation is one more handle; so is the
+  *holder* that keeps a stream for ``grace`` seconds after its last consumer left (a quick
+  re-subscribe reuses the live stream). The sharing rule (more market-data fields, or a
+  conflict) is the core's ``effective_spec``. :class:`Upstream` only shows what is held. Events
+  of no stream (session state, bulletins, notifications, errors) and the lifecycle events that
+  ``all_lifecycle`` consumers want reach the hub through typed ``client.on`` callbacks.
 * **Encode once.** The first consumer that wants bytes makes the hub encode the event with
-  :func:`ibstream.serialize.event_to_json`; every other consumer queues the same ``bytes``.
-* **Never wait for a consumer.** ``_on_event`` only appends to queues. Each consumer's writer
-  task drains its own queue; a consumer that falls behind conflates market data and, for events
-  that are never dropped, is told and disconnected (:mod:`ibstream.service.queue`).
+  :func:`ibstream.serialize.event_to_json`; the router hands one event to all its consumers in a
+  row, so every other consumer queues the same ``bytes``.
+* **Never wait for a consumer.** Delivery (``_deliver``) only appends to queues. Each
+  consumer's writer task drains its own queue; a consumer that falls behind conflates market
+  data and, for events that are never dropped, is told and disconnected
+  (:mod:`ibstream.service.queue`).
 * **Joining a live stream.** IBKR sends deltas after the first ``smd`` frame, so a consumer that
-  joins a live stream first gets the current state as ordinary events (``MarketData`` with every
-  known field, one ``OrderUpdate`` per order, ``Pnl`` rows, trades, summary and ledger).
+  joins a live stream first gets the current state as ordinary events, from the live state's
+  snapshot API (:meth:`ibstream.state.live.LiveState.snapshot` via ``client.snapshot(key)``).
 """
 
 from __future__ import annotations
@@ -36,18 +42,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ibstream.aio.client import StreamClient
+from ibstream.aio.router import Feed
 from ibstream.aio.subscription import Subscription
 from ibstream.exceptions import IBStreamError
 from ibstream.protocol.events import (
     AccountInfo,
-    AccountLedger,
-    AccountSummary,
     Bulletin,
     ErrorMessage,
-    MarketData,
     Notification,
-    OrderUpdate,
-    Pnl,
 )
 from ibstream.protocol.lifecycle import (
     Gap,
@@ -56,7 +58,7 @@ from ibstream.protocol.lifecycle import (
     SubscriptionState,
     SubscriptionStateChanged,
 )
-from ibstream.protocol.specs import MarketDataSpec, Spec, StreamKey, Topic
+from ibstream.protocol.specs import Spec, StreamKey
 from ibstream.serialize import event_to_json
 from ibstream.service.queue import ConsumerQueue
 from ibstream.service.specs import Filters, spec_to_dict
@@ -85,8 +87,12 @@ class Consumer:
     filters: Filters | None = None
     #: Receive events of no stream (session state, bulletins, notifications, errors).
     session_events: bool = True
-    #: Streams this consumer holds a reference on.
+    #: Streams this consumer holds a reference on (the spec it asked for).
     keys: dict[StreamKey, Spec] = field(default_factory=dict)
+    #: Its router handle per stream: the reference itself (the router counts them).
+    handles: dict[StreamKey, Subscription[Any]] = field(default_factory=dict)
+    #: Its router feed (set by the hub).
+    feed: _ConsumerFeed | None = None
     #: Called by the hub to cut the transport of a consumer that ignores its overflow notice.
     abort: Callable[[], object] | None = None
     connected_at: float = field(default_factory=time.time)
@@ -101,22 +107,42 @@ class Consumer:
         return f"<Consumer {self.id} {self.kind} keys={len(self.keys)} {self.queue!r}>"
 
 
+class _ConsumerFeed:
+    """One consumer's router feed: the router puts the events of the consumer's streams here."""
+
+    __slots__ = ("consumer", "hub")
+
+    def __init__(self, hub: Hub, consumer: Consumer) -> None:
+        self.hub = hub
+        self.consumer = consumer
+
+    def put(self, event: Any, /) -> None:
+        self.hub._deliver(event, self.consumer)
+
+
 @dataclass(eq=False, slots=True, kw_only=True)
 class Upstream:
-    """One shared upstream stream: the anchor handle and who uses it."""
+    """What the hub shows of one shared upstream stream (the reference count is the router's:
+    one handle per consumer, one for a pin, one while the grace period holds the stream)."""
 
     key: StreamKey
+    #: The effective spec of the stream (the sharing rule's answer).
     spec: Spec
-    handle: Subscription
     consumers: list[Consumer] = field(default_factory=list)
-    #: Held by the ``subscribeUpstream`` mutation until ``unsubscribeUpstream``.
-    pinned: bool = False
+    #: The handle of the ``subscribeUpstream`` mutation, until ``unsubscribeUpstream``.
+    pin: Subscription[Any] | None = None
+    #: The handle that keeps the stream during the grace period after its last consumer.
+    holder: Subscription[Any] | None = None
     release_timer: asyncio.TimerHandle | None = None
     created_at: float = field(default_factory=time.time)
 
     @property
+    def pinned(self) -> bool:
+        return self.pin is not None
+
+    @property
     def in_use(self) -> bool:
-        return self.pinned or bool(self.consumers)
+        return self.pin is not None or bool(self.consumers)
 
 
 class Hub:
@@ -138,17 +164,19 @@ class Hub:
         # Streams and consumers
         self.upstreams: dict[StreamKey, Upstream] = {}
         self.consumers: dict[str, Consumer] = {}
-        # key -> consumers of that key (the same list object as Upstream.consumers)
-        self._by_key: dict[StreamKey, list[Consumer]] = {}
         self._session_consumers: list[Consumer] = []
         self._lifecycle_consumers: list[Consumer] = []
         self._ids = itertools.count(1)
-        self._remove_callback: Callable[[], None] | None = None
+        self._remove_callbacks: list[Callable[[], None]] = []
 
         # What the gateway told us about the session
         self.accounts: tuple[str, ...] = ()
         self.selected_account: str | None = None
         self.shutting_down = False
+
+        # The last event delivered and its encoding (None until a consumer wants bytes)
+        self._last_event: Any = None
+        self._last_data: bytes | None = None
 
         # Figures
         self.counts: Counter[str] = Counter()
@@ -160,9 +188,13 @@ class Hub:
         return f"<Hub upstreams={len(self.upstreams)} consumers={len(self.consumers)}>"
 
     def start(self) -> None:
-        """Start receiving the client's events (call once the client started)."""
-        if self._remove_callback is None:
-            self._remove_callback = self.client.on(None, self._on_event)
+        """Start receiving the client's events of no stream (call once the client started)."""
+        if not self._remove_callbacks:
+            on = self.client.on
+            self._remove_callbacks = [on(cls, self._on_session_event) for cls in SESSION_EVENTS]
+            self._remove_callbacks += [
+                on(cls, self._on_lifecycle) for cls in (Gap, SubscriptionStateChanged)
+            ]
 
     # -- consumers --------------------------------------------------------------------------
 
@@ -193,6 +225,7 @@ class Hub:
             session_events=session_events,
         )
         consumer.queue.on_overflow = lambda: self._overflowed(consumer)
+        consumer.feed = _ConsumerFeed(self, consumer)
         self.consumers[cid] = consumer
         if session_events:
             self._session_consumers.append(consumer)
@@ -246,8 +279,9 @@ class Hub:
     def attach(self, consumer: Consumer, spec: Spec, *, snapshot: bool = True) -> Upstream:
         """Give ``consumer`` the events of ``spec``'s stream (subscribing upstream if needed).
 
-        Joining a stream that is already live queues its current state first (``snapshot``;
-        pass ``False`` to send it later with :meth:`send_snapshot`).
+        The consumer gets its own router handle, fed straight into its queue: the router routes
+        and counts. Joining a stream that is already live queues its current state first
+        (``snapshot``; pass ``False`` to send it later with :meth:`send_snapshot`).
 
         Raises ``SubscriptionConflict`` (a live stream with other parameters), ``InvalidState``
         (client not running) or ``IBStreamError`` (shutting down).
@@ -255,133 +289,151 @@ class Hub:
         if consumer.closed:
             raise IBStreamError(f"consumer {consumer.id} is closed")
         key = spec.key
-        if key in consumer.keys:
-            # Same stream again: maybe more market-data fields.
-            up = self._acquire(spec)
-            consumer.keys[key] = spec
-            return up
-        existed = key in self.upstreams
-        up = self._acquire(spec)
-        up.consumers.append(consumer)
+        joined_live = key not in consumer.keys and self.is_live(key)
+        assert consumer.feed is not None
+        handle = self._hold(spec, consumer.feed)
+        old = consumer.handles.get(key)
+        consumer.handles[key] = handle
         consumer.keys[key] = spec
-        if snapshot and existed and up.handle.state is SubscriptionState.ACTIVE:
+        if old is not None:
+            old.close()  # after the new handle: the stream never drops to zero holders
+        up = self.upstreams[key]
+        if consumer not in up.consumers:
+            up.consumers.append(consumer)
+        if snapshot and joined_live:
             self.send_snapshot(consumer, key)
         return up
 
     def is_live(self, key: StreamKey) -> bool:
         """Whether the hub holds ``key`` and it is active upstream."""
-        up = self.upstreams.get(key)
-        return up is not None and up.handle.state is SubscriptionState.ACTIVE
+        return key in self.upstreams and self.subscription_state(key) is SubscriptionState.ACTIVE
 
     def detach(self, consumer: Consumer, key: StreamKey) -> bool:
         """Drop ``consumer``'s reference on ``key``; returns whether it held one."""
         if consumer.keys.pop(key, None) is None:
             return False
+        handle = consumer.handles.pop(key, None)
         up = self.upstreams.get(key)
         if up is not None:
             with contextlib.suppress(ValueError):
                 up.consumers.remove(consumer)
-            self._maybe_release(up)
+            self._maybe_release(up, handle)
+        elif handle is not None:
+            handle.close()
         return True
 
     def pin(self, spec: Spec) -> Upstream:
         """Hold ``spec``'s stream without a consumer (the ``subscribeUpstream`` mutation)."""
-        up = self._acquire(spec)
-        up.pinned = True
+        handle = self._hold(spec, None)
+        up = self.upstreams[spec.key]
+        old, up.pin = up.pin, handle
+        if old is not None:
+            old.close()
         return up
 
     def unpin(self, key: StreamKey) -> bool:
         """Undo :meth:`pin`; the stream ends after the grace period if nobody uses it."""
         up = self.upstreams.get(key)
-        if up is None or not up.pinned:
+        if up is None or up.pin is None:
             return False
-        up.pinned = False
-        self._maybe_release(up)
+        handle, up.pin = up.pin, None
+        self._maybe_release(up, handle)
         return True
 
-    def _acquire(self, spec: Spec) -> Upstream:
+    def _hold(self, spec: Spec, feed: Feed | None) -> Subscription[Any]:
+        """A new router handle on ``spec``'s stream (fed to ``feed``, or holding only); the
+        stream's :class:`Upstream` exists afterwards and its grace period is over."""
         if self.shutting_down:
             raise IBStreamError("service is shutting down")
+        router = self.client.router
+        if feed is None:
+            handle = router.subscribe(spec, buffer=False)
+        else:
+            handle = router.subscribe(spec, feed=feed)
         key = spec.key
         up = self.upstreams.get(key)
         if up is None:
-            handle = self._anchor(spec)
-            up = Upstream(key=key, spec=handle.spec, handle=handle)
-            self.upstreams[key] = up
-            self._by_key[key] = up.consumers
+            up = self.upstreams[key] = Upstream(key=key, spec=handle.spec)
             self.counts["upstream_subscribes"] += 1
-            return up
+        up.spec = handle.spec
         if up.release_timer is not None:
             up.release_timer.cancel()
             up.release_timer = None
             self.counts["grace_reuses"] += 1
-        if spec != up.spec and not (
-            isinstance(spec, MarketDataSpec)
-            and isinstance(up.spec, MarketDataSpec)
-            and set(spec.fields) <= set(up.spec.fields)
-            and spec.exchange in (None, up.spec.exchange)
-        ):
-            # More market-data fields (the client merges them) or a conflict (raises).
-            handle = self._anchor(spec)
-            old = up.handle
-            up.handle, up.spec = handle, handle.spec
-            old.close()
-        return up
+        if up.holder is not None:
+            holder, up.holder = up.holder, None
+            holder.close()
+        return handle
 
-    def _anchor(self, spec: Spec) -> Subscription:
-        # Events reach the hub through its callback: the anchor only holds the stream.
-        return self.client.subscribe(spec, buffer=False)
-
-    def _maybe_release(self, up: Upstream) -> None:
-        if up.in_use or up.release_timer is not None:
-            return
-        if self.grace <= 0 or self.shutting_down:
-            self._release(up)
-        else:
-            loop = asyncio.get_running_loop()
-            up.release_timer = loop.call_later(self.grace, self._release, up)
+    def _maybe_release(self, up: Upstream, leaving: Subscription[Any] | None) -> None:
+        """``leaving`` (a consumer's or the pin's handle) is let go; the last one out starts the
+        grace period, during which a holder handle keeps the stream for a quick re-subscribe."""
+        if not up.in_use and up.release_timer is None:
+            if self.grace <= 0 or self.shutting_down:
+                self._forget(up)
+            else:
+                with contextlib.suppress(IBStreamError):
+                    up.holder = self.client.router.subscribe(up.spec, buffer=False)
+                loop = asyncio.get_running_loop()
+                up.release_timer = loop.call_later(self.grace, self._release, up)
+        if leaving is not None:
+            leaving.close()
 
     def _release(self, up: Upstream) -> None:
         up.release_timer = None
         if up.in_use or self.upstreams.get(up.key) is not up:
             return
-        del self.upstreams[up.key]
-        self._by_key.pop(up.key, None)
-        up.handle.close()
-        self.counts["upstream_unsubscribes"] += 1
+        self._forget(up)
         log.info("upstream %s released (no consumer for %.1f s)", up.key, self.grace)
+
+    def _forget(self, up: Upstream) -> None:
+        if self.upstreams.get(up.key) is up:
+            del self.upstreams[up.key]
+            self.counts["upstream_unsubscribes"] += 1
+        if up.release_timer is not None:
+            up.release_timer.cancel()
+            up.release_timer = None
+        for handle in (up.holder, up.pin):
+            if handle is not None:
+                handle.close()
+        up.holder = up.pin = None
 
     # -- dispatch (hot path) ----------------------------------------------------------------
 
-    def _on_event(self, ev: Any) -> None:
-        cls = ev.__class__
-        key = getattr(ev, "key", None)
-        if key is not None:
-            targets = self._by_key.get(key)
-            if self._lifecycle_consumers and (cls is Gap or cls is SubscriptionStateChanged):
-                targets = [*(targets or ()), *self._lifecycle_consumers]
-        elif cls in SESSION_EVENTS:
-            if cls is AccountInfo:
-                self.accounts = ev.accounts
-                self.selected_account = ev.selected_account
-            targets = self._session_consumers
-        else:
-            return
-        if not targets:
-            return
-        self.dispatched += 1
-        data: bytes | None = None
+    def _on_session_event(self, ev: Any) -> None:
+        if ev.__class__ is AccountInfo:
+            self.accounts = ev.accounts
+            self.selected_account = ev.selected_account
+        if self._session_consumers:
+            self._fan_out(ev, self._session_consumers)
+
+    def _on_lifecycle(self, ev: Any) -> None:
+        if self._lifecycle_consumers:
+            self._fan_out(ev, self._lifecycle_consumers)
+
+    def _fan_out(self, ev: Any, targets: list[Consumer]) -> None:
+        """Queue ``ev`` for ``targets`` (events of no stream)."""
         for consumer in targets:
-            filters = consumer.filters
-            if filters is not None and not filters.match(ev):
-                continue
-            if consumer.wants_bytes:
-                if data is None:
-                    data = event_to_json(ev)
-                    self.encoded += 1
-                consumer.queue.put(ev, data)
-            else:
-                consumer.queue.put(ev, None)
+            self._deliver(ev, consumer)
+
+    def _deliver(self, ev: Any, consumer: Consumer) -> None:
+        """Queue ``ev`` for ``consumer`` (its filters applied). The router hands one event to
+        all its consumers in a row, so one remembered encoding makes it "encode once"."""
+        if ev is not self._last_event:
+            self._last_event = ev
+            self._last_data = None
+            self.dispatched += 1
+        filters = consumer.filters
+        if filters is not None and not filters.match(ev):
+            return
+        if consumer.wants_bytes:
+            data = self._last_data
+            if data is None:
+                data = self._last_data = event_to_json(ev)
+                self.encoded += 1
+            consumer.queue.put(ev, data)
+        else:
+            consumer.queue.put(ev, None)
 
     def send_snapshot(self, consumer: Consumer, key: StreamKey) -> None:
         """Queue the current state of ``key`` for ``consumer`` (see :meth:`snapshot_events`)."""
@@ -391,74 +443,9 @@ class Hub:
                 consumer.queue.put(ev, event_to_json(ev) if consumer.wants_bytes else None)
 
     def snapshot_events(self, key: StreamKey) -> list[Any]:
-        """The current state of stream ``key`` as ordinary events (for a consumer joining it)."""
-        client = self.client
-        topic = key.topic
-        if topic is Topic.MARKET_DATA:
-            ticker = client.tickers.get(int(key.ident))
-            if ticker is None or not ticker.values:
-                return []
-            return [
-                MarketData(
-                    key=key,
-                    conid=ticker.conid,
-                    server_id=ticker.server_id,
-                    updated_ms=ticker.updated_ms,
-                    values=dict(ticker.values),
-                    # closed/halted are read from the raw last price (C/H prefix)
-                    raw={str(k): v for k, v in ticker.raw.items()},
-                )
-            ]
-        if topic is Topic.ORDERS:
-            return [
-                OrderUpdate(
-                    key=key,
-                    account=o.account,
-                    order_id=o.order_id,
-                    conid=o.conid,
-                    status=o.status.value if o.status is not None else None,
-                    changes=dict(o.fields),
-                    raw={},
-                )
-                for o in client.orders.orders()
-            ]
-        if topic is Topic.TRADES:
-            return list(client.trades.trades())
-        if topic is Topic.PNL:
-            return [
-                Pnl(
-                    key=key,
-                    account=r.account,
-                    row=r.row,
-                    row_type=r.row_type,
-                    daily_pnl=r.daily_pnl,
-                    unrealized_pnl=r.unrealized_pnl,
-                    net_liquidity=r.net_liquidity,
-                    excess_liquidity=r.excess_liquidity,
-                    market_value=r.market_value,
-                    raw={},
-                )
-                for r in client.account.pnl.values()
-            ]
-        if topic is Topic.ACCOUNT_SUMMARY:
-            values = client.account.summary(key.ident)
-            if not values:
-                return []
-            ts = client.account.summary_timestamp(key.ident)
-            return [AccountSummary(key=key, account=key.ident, timestamp=ts, values=values, raw={})]
-        if topic is Topic.ACCOUNT_LEDGER:
-            return [
-                AccountLedger(
-                    key=key,
-                    account=b.account,
-                    currency=b.currency,
-                    timestamp=b.timestamp,
-                    values=dict(b.values),
-                    raw={},
-                )
-                for b in client.account.ledger(key.ident).values()
-            ]
-        return []
+        """The current state of stream ``key`` as ordinary events (for a consumer joining it):
+        the client's live state answers (``StreamClient.snapshot``), the hub rebuilds nothing."""
+        return list(self.client.snapshot(key))
 
     # -- status -----------------------------------------------------------------------------
 
@@ -533,10 +520,7 @@ class Hub:
             consumer.close_reason = reason
             self.close_consumer(consumer, reason)
         for up in list(self.upstreams.values()):
-            up.pinned = False
-            if up.release_timer is not None:
-                up.release_timer.cancel()
-            self._release(up)
-        if self._remove_callback is not None:
-            self._remove_callback()
-            self._remove_callback = None
+            self._forget(up)
+        for remove in self._remove_callbacks:
+            remove()
+        self._remove_callbacks = []

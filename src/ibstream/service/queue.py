@@ -1,8 +1,10 @@
 """One consumer's bounded queue of events, each with its (shared) JSON encoding.
 
-The dispatch path calls :meth:`ConsumerQueue.put` for every consumer an event is for; ``put``
-never blocks and never awaits a socket. Each consumer's writer task drains its own queue. The
-policy is the client's (:mod:`ibstream.aio.buffer`), applied per consumer:
+The service adapter of the one queue policy (:class:`ibstream.conflating.ConflatingQueue`, through
+its asyncio adapter :class:`ibstream.aio.buffer.EventBuffer`). The dispatch path calls
+:meth:`ConsumerQueue.put` for every consumer an event is for; ``put`` never blocks and never
+awaits a socket. Each consumer's writer task drains its own queue, applying the policy per
+consumer:
 
 * market data and price ladders **conflate** once the queue is full: the event is merged into the
   pending one of the same instrument (no field value is lost, the consumer sees the latest state);
@@ -57,13 +59,9 @@ class ConsumerQueue(EventBuffer):
             raise QueueClosed() from None
 
     async def get(self) -> Any:
-        """The next event (for consumers that convert events themselves, like GraphQL)."""
-        while True:
-            entry = self.pop_entry()
-            if entry is not None and entry[0] is not None:
-                return entry[0]
-            if entry is None:
-                await self.wait()
+        """The next event (for consumers that convert events themselves, like GraphQL); control
+        entries are skipped."""
+        return await super().get()
 
     async def get_encoded(self, max_bytes: int) -> list[bytes]:
         """Wait, then take encodings up to ``max_bytes`` in total (at least one)."""
@@ -79,7 +77,7 @@ class ConsumerQueue(EventBuffer):
             if entry is None:
                 break
             data = entry[1]
-            if data is None:
+            if data is None:  # a conflated market-data event: encode the merged event
                 data = event_to_json(entry[0])
             out.append(data)
             size += len(data)

@@ -1,6 +1,8 @@
 """Fault vocabulary shared by the admin HTTP API and scenario files (protocol.md §8).
 
-One action table maps names to :class:`~ibstream.sim.simulator.Simulator` methods:
+The action table is the simulator's own (:meth:`Simulator.fault_actions`, name -> bound method);
+this module only sees it through the :class:`FaultTarget` interface, so it does not import the
+simulator (no import cycle) and dispatches through the table, never by ``getattr``:
 
 * Admin API: ``POST /sim/admin/fault`` with ``{"action": "lose_auth", ...params}``;
   ``GET /sim/admin/state``.
@@ -23,48 +25,42 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 
 from ibstream.exceptions import InvalidArgument
+from ibstream.sim.gateway import Gateway
 from ibstream.sim.wire import OP_BINARY, OP_TEXT
 
-if TYPE_CHECKING:
-    from ibstream.sim.simulator import Simulator
-
-__all__ = ["ACTIONS", "add_admin_routes", "apply", "load_scenario", "malformed", "run_scenario"]
+__all__ = [
+    "FaultTarget",
+    "add_admin_routes",
+    "apply",
+    "load_scenario",
+    "malformed",
+    "run_scenario",
+]
 
 log = logging.getLogger("ibstream.sim")
 
-ACTIONS = frozenset(
-    {
-        "drop_connections",
-        "stop_heartbeats",
-        "resume_heartbeats",
-        "lose_auth",
-        "restore_auth",
-        "competing_session",
-        "logout",
-        "login",
-        "set_market_data_expiry",
-        "set_time_scale",
-        "ignore_subscriptions",
-        "reject_subscriptions",
-        "send_malformed",
-        "set_update_interval",
-        "slow_feed",
-        "set_market_state",
-        "restart",
-        "refuse_connections",
-        "place_order",
-        "cancel_order",
-        "send_bulletin",
-        "send_notification",
-        "send_error",
-    }
-)
+
+class FaultTarget(Protocol):
+    """What fault injection needs from the simulator."""
+
+    @property
+    def gateway(self) -> Gateway: ...
+
+    def fault_actions(self) -> Mapping[str, Callable[..., Any]]:
+        """Every action name and the callable that performs it."""
+        ...
+
+    def state(self) -> dict[str, Any]:
+        """A JSON-able view of the simulator."""
+        ...
+
 
 MALFORMED_KINDS = ("not_json", "invalid_utf8", "binary", "truncated", "wrong_types")
 
@@ -88,11 +84,11 @@ def malformed(kind: str) -> list[tuple[bytes, int]]:
     raise InvalidArgument("kind", f"one of {', '.join(MALFORMED_KINDS)}")
 
 
-async def apply(sim: Simulator, action: str, params: dict[str, Any]) -> Any:
+async def apply(sim: FaultTarget, action: str, params: dict[str, Any]) -> Any:
     """Run one named action with keyword ``params``; returns a JSON-able result."""
-    if action not in ACTIONS:
+    method = sim.fault_actions().get(action)
+    if method is None:
         raise InvalidArgument("action", f"unknown action {action!r}")
-    method = getattr(sim, action)
     result = method(**params)
     if inspect.isawaitable(result):
         result = await result
@@ -101,21 +97,22 @@ async def apply(sim: Simulator, action: str, params: dict[str, Any]) -> Any:
     return result
 
 
-def load_scenario(path: str) -> list[dict[str, Any]]:
-    """Read and validate a scenario file (JSON list of ``{"at", "action", ...}``)."""
+def load_scenario(path: str, actions: Collection[str]) -> list[dict[str, Any]]:
+    """Read and validate a scenario file (JSON list of ``{"at", "action", ...}``); ``actions``
+    are the known action names (``sim.fault_actions()``)."""
     with open(path, "rb") as fh:
         steps = orjson.loads(fh.read())
     if not isinstance(steps, list):
         raise InvalidArgument("scenario", "must be a JSON list of steps")
     for i, step in enumerate(steps):
-        if not isinstance(step, dict) or step.get("action") not in ACTIONS:
+        if not isinstance(step, dict) or step.get("action") not in actions:
             raise InvalidArgument("scenario", f"step {i}: unknown or missing action")
         if not isinstance(step.get("at", 0), int | float):
             raise InvalidArgument("scenario", f"step {i}: 'at' must be a number")
     return sorted(steps, key=lambda s: float(s.get("at", 0)))
 
 
-async def run_scenario(sim: Simulator, steps: list[dict[str, Any]]) -> None:
+async def run_scenario(sim: FaultTarget, steps: list[dict[str, Any]]) -> None:
     """Run ``steps`` at their simulated times (relative to the call)."""
     clock = sim.gateway.clock
     start = clock.now()
@@ -132,7 +129,7 @@ async def run_scenario(sim: Simulator, steps: list[dict[str, Any]]) -> None:
             log.warning("sim scenario step failed: %s", exc)
 
 
-def add_admin_routes(app: web.Application, sim: Simulator) -> None:
+def add_admin_routes(app: web.Application, sim: FaultTarget) -> None:
     """``GET /sim/admin/state`` and ``POST /sim/admin/fault``."""
 
     async def state(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -79,7 +80,8 @@ class Simulator:
         await self._bind(cfg.port)
         self.gateway.start()
         if cfg.scenario:
-            self.gateway.spawn(faults.run_scenario(self, faults.load_scenario(cfg.scenario)))
+            steps = faults.load_scenario(cfg.scenario, self.fault_actions())
+            self.gateway.spawn(faults.run_scenario(self, steps))
 
     async def _bind(self, port: int) -> None:
         assert self._runner is not None
@@ -331,6 +333,34 @@ class Simulator:
         """Replace config knobs at runtime (e.g. ``sts_form="legacy"``)."""
         self.config = replace(self.config, **changes)
         self.gateway.cfg = self.config
+
+    def fault_actions(self) -> dict[str, Callable[..., Any]]:
+        """The fault vocabulary of the admin API and scenario files: name -> method (§8)."""
+        return {
+            "drop_connections": self.drop_connections,
+            "stop_heartbeats": self.stop_heartbeats,
+            "resume_heartbeats": self.resume_heartbeats,
+            "lose_auth": self.lose_auth,
+            "restore_auth": self.restore_auth,
+            "competing_session": self.competing_session,
+            "logout": self.logout,
+            "login": self.login,
+            "set_market_data_expiry": self.set_market_data_expiry,
+            "set_time_scale": self.set_time_scale,
+            "ignore_subscriptions": self.ignore_subscriptions,
+            "reject_subscriptions": self.reject_subscriptions,
+            "send_malformed": self.send_malformed,
+            "set_update_interval": self.set_update_interval,
+            "slow_feed": self.slow_feed,
+            "set_market_state": self.set_market_state,
+            "restart": self.restart,
+            "refuse_connections": self.refuse_connections,
+            "place_order": self.place_order,
+            "cancel_order": self.cancel_order,
+            "send_bulletin": self.send_bulletin,
+            "send_notification": self.send_notification,
+            "send_error": self.send_error,
+        }
 
     def state(self) -> dict[str, Any]:
         """A JSON-able view of the whole simulator (admin ``GET /sim/admin/state``)."""

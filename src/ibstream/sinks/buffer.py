@@ -1,9 +1,9 @@
-"""A thread-safe bounded event buffer with the asyncio client's overflow policies.
+"""The thread adapter of the queue policy: a bounded event buffer for threads.
 
-:class:`ThreadSafeBuffer` is :class:`ibstream.aio.buffer.EventBuffer` behind a lock and a
+:class:`ThreadSafeBuffer` is :class:`ibstream.conflating.ConflatingQueue` behind a lock and a
 condition variable: the policy logic (conflate market data per instrument, never drop anything
-else, ``SlowConsumerError`` to the reader once drained) exists once, in ``EventBuffer``, and this
-class only adds blocking reads for threads. ``put`` never blocks, so the producer (the client's
+else, ``SlowConsumerError`` to the reader once drained) exists once, in ``ConflatingQueue``, and
+this class only adds blocking reads for threads. ``put`` never blocks, so the producer (the client's
 loop thread or dispatcher thread) never waits for a slow reader.
 """
 
@@ -13,14 +13,14 @@ import threading
 import time
 from typing import Any
 
-from ibstream.aio.buffer import EventBuffer
+from ibstream.conflating import ConflatingQueue
 from ibstream.exceptions import StreamTimeout
 
 __all__ = ["ThreadSafeBuffer"]
 
 
 class ThreadSafeBuffer:
-    """Bounded FIFO of events shared between threads; see :class:`EventBuffer` for the policy.
+    """Bounded FIFO of events shared between threads; see :class:`ConflatingQueue` for the policy.
 
     ``get`` raises ``StreamTimeout`` when ``timeout`` passes, ``SlowConsumerError`` after the
     buffered events of an overflowed buffer were read, and ``ClientClosed`` (or the error given to
@@ -30,7 +30,7 @@ class ThreadSafeBuffer:
     __slots__ = ("_buf", "_cond")
 
     def __init__(self, maxsize: int = 10_000, *, name: str = "events") -> None:
-        self._buf = EventBuffer(maxsize, name=name)
+        self._buf = ConflatingQueue(maxsize, name=name)
         self._cond = threading.Condition(threading.Lock())
 
     def __repr__(self) -> str:

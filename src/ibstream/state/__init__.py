@@ -11,6 +11,7 @@ to other threads.
 * :class:`TradeBook`: executions de-duplicated by execution id (``str``).
 * :class:`AccountState`: P&L (``spl``), summary (``ssd``), ledger (``sld``).
 * :class:`HistoryBars` / :class:`MarketHistories`: historical bars (``smh``).
+* :class:`LiveState`: the four above that a client keeps, and their snapshot for late joiners.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from ibstream.state.account import AccountState, LedgerBalance, PnlRow
 from ibstream.state.history import DEFAULT_MAX_BARS, HistoryBars, MarketHistories
 from ibstream.state.ladder import PriceLadders, PriceLadderState
+from ibstream.state.live import LiveState
 from ibstream.state.orders import Order, OrderBook, OrderStatus, normalize_order_status
 from ibstream.state.ticker import Ticker, Tickers, TickerSnapshot, field_id
 from ibstream.state.trades import DEFAULT_MAX_TRADES, TradeBook, TradeChange
@@ -28,6 +30,7 @@ __all__ = [
     "AccountState",
     "HistoryBars",
     "LedgerBalance",
+    "LiveState",
     "MarketHistories",
     "Order",
     "OrderBook",

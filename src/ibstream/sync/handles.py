@@ -58,7 +58,7 @@ class SyncEventStream:
     ``StreamTimeout``.
     """
 
-    def __init__(self, loop: LoopThread, stream: EventStream) -> None:
+    def __init__(self, loop: LoopThread, stream: EventStream[Any]) -> None:
         self._loop = loop
         self._stream = stream  # touched on the loop thread only
         self._cond = threading.Condition(threading.Lock())
@@ -184,7 +184,7 @@ class SyncSubscription(SyncEventStream):
     its last consumer leaves.
     """
 
-    def __init__(self, loop: LoopThread, handle: Subscription) -> None:
+    def __init__(self, loop: LoopThread, handle: Subscription[Any]) -> None:
         super().__init__(loop, handle)
         self._handle = handle
         self.spec: Spec = handle.spec
@@ -234,8 +234,8 @@ class SyncSubscription(SyncEventStream):
         self.unsubscribe()
 
 
-async def _ready_all(handles: list[Subscription], timeout: float | None) -> list[int]:
-    async def one(handle: Subscription) -> None:
+async def _ready_all(handles: list[Subscription[Any]], timeout: float | None) -> list[int]:
+    async def one(handle: Subscription[Any]) -> None:
         await handle.ready(timeout)
 
     results = await asyncio.gather(*(one(h) for h in handles), return_exceptions=True)

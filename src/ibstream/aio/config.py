@@ -1,0 +1,49 @@
+"""Settings and lifecycle states of the asyncio client (:mod:`ibstream.aio.client`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ibstream.backoff import ReconnectPolicy
+from ibstream.protocol.config import ProtocolConfig
+
+__all__ = ["ClientConfig", "ClientState"]
+
+
+class ClientState(Enum):
+    """The lifecycle of a :class:`StreamClient` (the session itself is ``client.state``)."""
+
+    NEW = "new"
+    """Built, not started."""
+    STARTING = "starting"
+    """``start()`` runs: waiting for the first authenticated session."""
+    RUNNING = "running"
+    """Authenticated once; reconnects on its own from here."""
+    STOPPING = "stopping"
+    """``stop()`` runs."""
+    STOPPED = "stopped"
+    """Stopped by the user (terminal: a client runs once)."""
+    FAILED = "failed"
+    """Stopped by a fatal error, kept in ``client.error`` (terminal)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientConfig:
+    """Settings of the asyncio client (timing of the session itself is in ``protocol``)."""
+
+    #: Session timing and subscription rules of the sans-I/O core.
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    #: Builds the reconnect policy (backoff with jitter, fatal-error classifier).
+    reconnect: Callable[[], ReconnectPolicy] = ReconnectPolicy
+    #: Per-consumer buffer size (events); see ``ibstream.conflating`` for the overflow policy.
+    buffer_size: int = 10_000
+    #: Timeout of one REST request and of the WebSocket handshake.
+    request_timeout: float = 10.0
+    #: ``start()`` waits this long for the first authenticated session.
+    start_timeout: float = 30.0
+    #: Seed the order book from ``GET /iserver/account/orders`` when orders are subscribed.
+    load_orders: bool = True
+    #: WebSocket ping interval (aiohttp answers pongs; a missing pong closes the socket).
+    ws_ping_interval: float | None = 10.0

@@ -1,0 +1,177 @@
+"""The router alone: a sans-I/O core, no driver, no socket; the test plays the driver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from ibstream.aio.router import Router
+from ibstream.exceptions import ClientClosed, SubscriptionConflict
+from ibstream.protocol.connection import ProtocolConfig, StreamProtocol
+from ibstream.protocol.events import MarketData, OrderUpdate
+from ibstream.protocol.lifecycle import ApplyFailed, SessionStateChanged
+from ibstream.protocol.specs import MarketDataSpec, OrdersSpec, StreamKey
+
+NOW = 1_777_000_000.0
+
+
+class Hooks:
+    """Records what the router tells its driver."""
+
+    def __init__(self) -> None:
+        self.wakes = 0
+        self.sessions: list[SessionStateChanged] = []
+        self.active: list[StreamKey] = []
+        self.running = True
+
+    def wake(self) -> None:
+        self.wakes += 1
+
+    def check_running(self) -> None:
+        if not self.running:
+            raise ClientClosed("stopped")
+
+    def session_changed(self, event: SessionStateChanged) -> None:
+        self.sessions.append(event)
+
+    def stream_active(self, key: StreamKey) -> None:
+        self.active.append(key)
+
+
+def authenticated() -> StreamProtocol:
+    proto = StreamProtocol(ProtocolConfig())
+    proto.connecting(NOW)
+    proto.connection_made(NOW, "s" * 32)
+    proto.receive_frame(orjson.dumps({"topic": "sts", "args": {"authenticated": True}}), NOW)
+    proto.events_received()
+    proto.data_to_send()
+    return proto
+
+
+def feed(proto: StreamProtocol, router: Router, frame: dict[str, Any]) -> None:
+    proto.receive_frame(orjson.dumps(frame), NOW)
+    router.dispatch(proto.events_received())
+
+
+@pytest.fixture
+def proto() -> StreamProtocol:
+    return authenticated()
+
+
+@pytest.fixture
+def hooks() -> Hooks:
+    return Hooks()
+
+
+@pytest.fixture
+def router(proto: StreamProtocol, hooks: Hooks) -> Router:
+    return Router(proto, hooks, clock=lambda: NOW, buffer_size=100)
+
+
+async def test_reference_count_unsubscribes_with_the_last_handle(
+    proto: StreamProtocol, router: Router
+) -> None:
+    a = router.subscribe(MarketDataSpec(1))
+    b = router.subscribe(MarketDataSpec(1))
+    assert router.holders(a.key) == 2
+    assert [m for m in proto.data_to_send() if m.startswith("smd+")] == [
+        'smd+1+{"fields":["31","55","70","71","82","83","84","85","86","87","88","7059","6509",'
+        '"7295","7296"]}'
+    ]
+    a.close()
+    assert router.holders(a.key) == 1 and proto.data_to_send() == []
+    b.close()
+    assert router.holders(a.key) == 0
+    assert proto.data_to_send() == ["umd+1+{}"]
+
+
+async def test_sharing_rule_merges_market_data_fields(
+    proto: StreamProtocol, router: Router
+) -> None:
+    router.subscribe(MarketDataSpec(1, fields=("31",)))
+    proto.data_to_send()
+    wider = router.subscribe(MarketDataSpec(1, fields=("84",)))
+    assert isinstance(wider.spec, MarketDataSpec) and wider.spec.fields == ("31", "84")
+    assert proto.subscriptions[wider.key][0] == wider.spec
+    narrower = router.subscribe(MarketDataSpec(1, fields=("84",)))
+    assert narrower.spec is wider.spec  # already served: nothing re-sent
+    assert proto.data_to_send() == ['smd+1+{"fields":["31","84"]}']
+
+
+async def test_conflict_needs_replace(router: Router) -> None:
+    router.subscribe(OrdersSpec())
+    with pytest.raises(SubscriptionConflict):
+        router.subscribe(OrdersSpec(filters=("Filled",)))
+    replaced = router.subscribe(OrdersSpec(filters=("Filled",)), replace=True)
+    assert replaced.spec == OrdersSpec(filters=("Filled",))
+
+
+async def test_events_go_to_feeds_buffers_and_streams_once(
+    proto: StreamProtocol, router: Router
+) -> None:
+    class Sink:
+        def __init__(self) -> None:
+            self.got: list[Any] = []
+
+        def put(self, event: Any, /) -> None:
+            self.got.append(event)
+
+    sink = Sink()
+    held = router.subscribe(MarketDataSpec(1), feed=sink)
+    reader = router.subscribe(MarketDataSpec(1))
+    everything = router.events()
+    feed(proto, router, {"topic": "smd+1", "conid": 1, "31": "10.5", "_updated": 1})
+    md = [e for e in sink.got if isinstance(e, MarketData)]
+    assert len(md) == 1 and md[0].values[31] == 10.5
+    assert held.buffer.closed and len(held.buffer) == 0  # a feed handle buffers nothing
+    assert sum(isinstance(e, MarketData) for e in iter(reader.get_nowait, None)) == 1
+    assert sum(isinstance(e, MarketData) for e in iter(everything.get_nowait, None)) == 1
+    assert router.tickers[1].last == 10.5
+    held.close()
+    feed(proto, router, {"topic": "smd+1", "conid": 1, "31": "11.0", "_updated": 2})
+    assert len([e for e in sink.got if isinstance(e, MarketData)]) == 1
+
+
+async def test_failed_apply_is_reported_and_neighbours_applied(
+    proto: StreamProtocol, router: Router
+) -> None:
+    handle = router.subscribe(OrdersSpec())
+    real = router.orders.apply
+
+    def apply(event: OrderUpdate) -> Any:
+        if event.order_id == 2:
+            raise KeyError("boom")
+        return real(event)
+
+    router.orders.apply = apply  # type: ignore[method-assign]
+    args = [{"acct": "DU1", "orderId": i, "status": "Submitted"} for i in (1, 2, 3)]
+    feed(proto, router, {"topic": "sor", "args": args})
+    got = list(iter(handle.get_nowait, None))
+    assert [e.order_id for e in got if isinstance(e, OrderUpdate)] == [1, 2, 3]
+    failed = [e for e in got if isinstance(e, ApplyFailed)]
+    assert len(failed) == 1 and failed[0].key == handle.key and "KeyError" in failed[0].error
+    assert sorted(router.orders) == [1, 3]
+    assert router.metrics()["apply_errors"] == 1
+
+
+async def test_consumers_refused_when_not_running(router: Router, hooks: Hooks) -> None:
+    hooks.running = False
+    with pytest.raises(ClientClosed):
+        router.subscribe(OrdersSpec())
+    with pytest.raises(ClientClosed):
+        router.events()
+
+
+async def test_market_data_callbacks_only_when_registered(
+    proto: StreamProtocol, router: Router
+) -> None:
+    seen: list[Any] = []
+    remove = router.on(MarketData, seen.append)
+    router.subscribe(MarketDataSpec(1))
+    feed(proto, router, {"topic": "smd+1", "conid": 1, "31": "1", "_updated": 1})
+    assert len(seen) == 1
+    remove()
+    feed(proto, router, {"topic": "smd+1", "conid": 1, "31": "2", "_updated": 2})
+    assert len(seen) == 1
