@@ -18,31 +18,15 @@ import orjson
 
 from ibstream.aio.recorder import read_recording
 from ibstream.cli.common import EXIT_USAGE, CliError, help_text
+from ibstream.exceptions import InvalidArgument
 from ibstream.protocol.decoding import decode
 from ibstream.protocol.events import Event, MarketData
 from ibstream.protocol.fields import FIELDS
+from ibstream.protocol.registry import parse_topic
 from ibstream.protocol.specs import Topic
 from ibstream.serialize import event_to_dict, event_to_json, jsonable
 
 __all__ = ["ReplayedEvent", "register", "replay_events", "run"]
-
-_TOPIC_ALIASES = {
-    "orders": "or",
-    "sor": "or",
-    "trades": "tr",
-    "str": "tr",
-    "pnl": "pl",
-    "spl": "pl",
-    "summary": "sd",
-    "ssd": "sd",
-    "ledger": "ld",
-    "sld": "ld",
-    "ladder": "bd",
-    "sbd": "bd",
-    "smd": "md",
-    "smh": "mh",
-    "history": "mh",
-}
 
 
 def register(subparsers: Any) -> None:
@@ -89,12 +73,10 @@ class _Filter:
     def __init__(self, topics: list[str] | None, conids: list[int] | None) -> None:
         self.topics: set[str] = set()
         self.types: set[str] = set()
-        valid = {t.value for t in Topic}
         for raw in topics or ():
-            name = _TOPIC_ALIASES.get(raw.lower(), raw.lower())
-            if name in valid:
-                self.topics.add(name)
-            else:
+            try:
+                self.topics.add(parse_topic(raw).value)
+            except InvalidArgument:  # not a topic name: an event type
                 self.types.add(raw.lower())
         self.conids = set(conids or ())
 

@@ -19,6 +19,7 @@ import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ibstream.exceptions import IBStreamError
+from ibstream.protocol.registry import spec_from_args, topic_entry
 from ibstream.protocol.specs import Spec, Topic
 from ibstream.service.hub import Consumer, Hub
 from ibstream.service.keys import CONFIG, HUB
@@ -288,26 +289,20 @@ def specs_from_query(query: Any) -> tuple[list[Spec], Filters | None]:
     for topic in dict.fromkeys(topics):
         if topic == SESSION_TOPIC:
             continue
-        base: dict[str, Any] = {"topic": topic}
-        if topic in (Topic.MARKET_DATA, Topic.MARKET_HISTORY, Topic.PRICE_LADDER):
-            if not conids:
-                raise ValueError(f"topic {topic!r} needs 'conid'")
-            for conid in conids:
-                spec: dict[str, Any] = {**base, "conid": conid, "exchange": exchange}
-                if topic == Topic.MARKET_DATA and fields:
-                    spec["fields"] = fields
-                if topic == Topic.PRICE_LADDER:
-                    if not accounts:
-                        raise ValueError("topic 'bd' needs 'account'")
-                    specs.extend(spec_from_dict({**spec, "account": a}) for a in accounts)
-                else:
-                    specs.append(spec_from_dict(spec))
-        elif topic in (Topic.ACCOUNT_SUMMARY, Topic.ACCOUNT_LEDGER):
-            if not accounts:
-                raise ValueError(f"topic {topic!r} needs 'account'")
-            specs.extend(spec_from_dict({**base, "account": a}) for a in accounts)
-        else:
-            specs.append(spec_from_dict(base))
+        entry = topic_entry(topic, aliases=False)
+        options: dict[str, Any] = {}
+        if "exchange" in entry.members:
+            options["exchange"] = exchange
+        if entry.topic is Topic.MARKET_DATA and fields:
+            options["fields"] = fields
+        # one spec per combination of the required members (conid, account, or both for bd)
+        combos: list[dict[str, Any]] = [{}]
+        for name in entry.required:
+            values: list[Any] = list(conids) if name == "conid" else list(accounts)
+            if not values:
+                raise ValueError(f"topic {topic!r} needs {name!r}")
+            combos = [{**c, name: v} for c in combos for v in values]
+        specs.extend(spec_from_args(entry.topic, {**c, **options}) for c in combos)
     session = query.get("session", "1") not in ("0", "false")
     filter_topics = set(topics) | ({SESSION_TOPIC} if session else set())
     filters = Filters.parse(sorted(filter_topics), conids or None, accounts or None)
