@@ -227,3 +227,33 @@ async def test_subscription_argument_error(service: Service, http: aiohttp.Clien
     msg = await ws.next(sid)
     assert "bar" in str(msg["payload"])
     await ws.close()
+
+
+async def test_history_and_ladder_subscriptions(
+    service: Service, http: aiohttp.ClientSession, sim: Simulator
+) -> None:
+    """marketHistory and priceLadder: one upstream spec each, built from the arguments."""
+    ws = await GraphQLWS.connect(http, f"{service.url}/graphql")
+    hist = await ws.subscribe(
+        """subscription H($c: Int!) { marketHistory(conid: $c, period: "2d", bar: "1h") {
+             __typename ... on MarketHistoryUpdate { conid bars { close } } } }""",
+        {"c": AAPL},
+    )
+    ladder = await ws.subscribe(
+        """subscription L($a: String!, $c: Int!) { priceLadder(account: $a, conid: $c) {
+             __typename ... on PriceLadderUpdate { account rows { price } } } }""",
+        {"a": ACCOUNT, "c": AAPL},
+    )
+    h = await ws.data_until(
+        hist, lambda d: d["marketHistory"]["__typename"] == "MarketHistoryUpdate"
+    )
+    assert h["marketHistory"]["conid"] == AAPL and h["marketHistory"]["bars"]
+    lad = await ws.data_until(
+        ladder, lambda d: d["priceLadder"]["__typename"] == "PriceLadderUpdate"
+    )
+    assert lad["priceLadder"]["account"] == ACCOUNT and lad["priceLadder"]["rows"]
+    [sent] = sim.received_matching(f"smh+{AAPL}")
+    assert '"period":"2d"' in sent and '"bar":"1h"' in sent
+    assert sim.received_matching(f"sbd+{ACCOUNT}+{AAPL}")
+    await ws.close()
+    await wait_for(lambda: not service.hub.consumers)

@@ -33,6 +33,16 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from ibstream.exceptions import InvalidArgument
+from ibstream.protocol.events import (
+    AccountLedger,
+    AccountSummary,
+    MarketData,
+    MarketHistory,
+    OrderUpdate,
+    Pnl,
+    PriceLadder,
+    Trade,
+)
 from ibstream.protocol.specs import (
     AccountLedgerSpec,
     AccountSummarySpec,
@@ -90,6 +100,8 @@ class TopicEntry:
 
     topic: Topic
     spec: type[Spec]
+    event: type
+    """The class of the stream's data events (``MarketData``, ``OrderUpdate``...)."""
     name: str
     """The long name: ``market_data``, ``orders``, ``summary``... (a word's alias)."""
     word: str
@@ -124,6 +136,7 @@ class TopicEntry:
 
 def _entry(
     spec: type[Spec],
+    event: type,
     name: str,
     word: str,
     ident: Literal["conid", "account", None],
@@ -136,18 +149,32 @@ def _entry(
         for f in dataclass_fields(spec)
         if f.default is MISSING and f.default_factory is MISSING
     )
-    return TopicEntry(spec.topic, spec, name, word, ident, positional, required, members, aliases)
+    return TopicEntry(
+        spec.topic, spec, event, name, word, ident, positional, required, members, aliases
+    )
 
 
 _ENTRIES: tuple[TopicEntry, ...] = (
-    _entry(MarketDataSpec, "market_data", "md", "conid", ("conid", "fields"), ("smd",)),
-    _entry(MarketHistorySpec, "history", "mh", "conid", ("conid", "period", "bar"), ("smh",)),
-    _entry(PriceLadderSpec, "ladder", "ladder", "account", ("account", "conid"), ("sbd",)),
-    _entry(OrdersSpec, "orders", "orders", None, (), ("sor",)),
-    _entry(TradesSpec, "trades", "trades", None, (), ("str",)),
-    _entry(PnlSpec, "pnl", "pnl", None, (), ("spl",)),
-    _entry(AccountSummarySpec, "summary", "summary", "account", ("account",), ("ssd",)),
-    _entry(AccountLedgerSpec, "ledger", "ledger", "account", ("account",), ("sld",)),
+    _entry(MarketDataSpec, MarketData, "market_data", "md", "conid", ("conid", "fields"), ("smd",)),
+    _entry(
+        MarketHistorySpec,
+        MarketHistory,
+        "history",
+        "mh",
+        "conid",
+        ("conid", "period", "bar"),
+        ("smh",),
+    ),
+    _entry(
+        PriceLadderSpec, PriceLadder, "ladder", "ladder", "account", ("account", "conid"), ("sbd",)
+    ),
+    _entry(OrdersSpec, OrderUpdate, "orders", "orders", None, (), ("sor",)),
+    _entry(TradesSpec, Trade, "trades", "trades", None, (), ("str",)),
+    _entry(PnlSpec, Pnl, "pnl", "pnl", None, (), ("spl",)),
+    _entry(
+        AccountSummarySpec, AccountSummary, "summary", "summary", "account", ("account",), ("ssd",)
+    ),
+    _entry(AccountLedgerSpec, AccountLedger, "ledger", "ledger", "account", ("account",), ("sld",)),
 )
 
 TOPICS: Mapping[Topic, TopicEntry] = MappingProxyType({e.topic: e for e in _ENTRIES})
