@@ -67,16 +67,17 @@ def ibstream_threads() -> list[str]:
 
 
 def waiting(thread: threading.Thread | int | None) -> bool:
-    """True while ``thread`` (or thread id) is blocked on a lock or condition: a frame of
-    ``threading.py`` or ``queue.py`` is on its stack. Wait for this instead of sleeping before
-    interrupting a blocked call."""
+    """True while ``thread`` (or thread id) is blocked in a lock, condition or queue wait: its
+    innermost frame is ``wait``/``get`` of ``threading.py``/``queue.py``. Wait for this instead of
+    sleeping before interrupting a blocked call (``Thread.start()`` waits too: call it first)."""
     ident = thread.ident if isinstance(thread, threading.Thread) else thread
     frame = sys._current_frames().get(ident) if ident is not None else None
-    while frame is not None:
-        if frame.f_code.co_filename.endswith(("threading.py", "queue.py")):
-            return True
-        frame = frame.f_back
-    return False
+    if frame is None:
+        return False
+    code = frame.f_code
+    return code.co_name in ("wait", "get") and code.co_filename.endswith(
+        ("threading.py", "queue.py")
+    )
 
 
 def assert_nothing_left(gateway: SimThread) -> None:

@@ -135,8 +135,11 @@ from ibstream.sync import Client
 from toolkit import fast_client_config, waiting
 
 
+ARMED = []  # set once the main thread is past Thread.start() (which waits too)
+
+
 def announce() -> None:
-    wait_until(lambda: waiting(threading.main_thread()), timeout=10)
+    wait_until(lambda: ARMED and waiting(threading.main_thread()), timeout=10)
     print("READY", flush=True)
 
 
@@ -156,6 +159,7 @@ with SimThread() as sim:
             pass
     threading.Thread(target=announce, daemon=True).start()
     try:
+        ARMED.append(True)
         if mode == "iterate":
             for ev in handle:
                 pass
