@@ -84,11 +84,14 @@ async def test_nothing_sent_before_authentication(gateway: MemoryGateway) -> Non
     client = StreamClient(rest=gateway, config=config())  # type: ignore[arg-type]
     starting = asyncio.create_task(client.start())
     ws = await gateway.wait_socket(1)
-    await asyncio.sleep(0.05)
-    assert ws.sent == []
+    handle = client.subscribe(MarketDataSpec(CONID))  # wanted before authentication
+    # A marker: the session message answers "waiting for session"; once it was sent, the client
+    # had every chance to send the subscription too, and must not have.
+    ws.feed({"message": "waiting for session"})
+    marker = await ws.wait_sent(lambda t: t.startswith('{"session"'))
+    assert ws.sent == [marker]
     ws.feed(*opening_burst())
     await starting
-    handle = client.subscribe(MarketDataSpec(CONID))
     await ws.wait_sent(lambda t: t.startswith("smd+"))
     assert handle.state is SubscriptionState.SUBSCRIBING
     await client.stop()
