@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -181,32 +182,28 @@ def _handle_op(hub: Hub, consumer: Consumer, text: str) -> None:
             raise ValueError("a message must be a JSON object with an 'op'")
         rid = req.get("id")
         op = req.get("op")
-        if op == "subscribe":
-            _op_subscribe(hub, consumer, req, rid)
-        elif op == "unsubscribe":
-            _op_unsubscribe(hub, consumer, req, rid)
-        elif op == "filter":
-            filters = Filters.parse(req.get("topics"), req.get("conids"), req.get("accounts"))
-            hub.set_filters(consumer, filters)
-            out = filters.to_dict() if filters else Filters().to_dict()
-            _reply(consumer, {"type": "Filters", "id": rid, **out})
-        elif op == "status":
-            _reply(
-                consumer,
-                {
-                    **hub.status_message(),
-                    "id": rid,
-                    "keys": sorted(str(k) for k in consumer.keys),
-                },
-            )
-        elif op == "ping":
-            _reply(consumer, {"type": "Pong", "id": rid})
-        else:
-            raise ValueError(
-                f"unknown op {op!r} (expected subscribe, unsubscribe, filter, status or ping)"
-            )
+        handler = _OPS.get(op) if isinstance(op, str) else None
+        if handler is None:
+            raise ValueError(f"unknown op {op!r} (expected {', '.join(_OPS)})")
+        handler(hub, consumer, req, rid)
     except (orjson.JSONDecodeError, ValueError, IBStreamError) as exc:
         _reply(consumer, {"type": "Error", "id": rid, "message": str(exc)})
+
+
+def _op_filter(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any) -> None:
+    filters = Filters.parse(req.get("topics"), req.get("conids"), req.get("accounts"))
+    hub.set_filters(consumer, filters)
+    out = filters.to_dict() if filters else Filters().to_dict()
+    _reply(consumer, {"type": "Filters", "id": rid, **out})
+
+
+def _op_status(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any) -> None:
+    keys = sorted(str(k) for k in consumer.keys)
+    _reply(consumer, {**hub.status_message(), "id": rid, "keys": keys})
+
+
+def _op_ping(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any) -> None:
+    _reply(consumer, {"type": "Pong", "id": rid})
 
 
 def _specs_of(req: dict[str, Any]) -> list[Spec]:
@@ -254,6 +251,16 @@ def _op_unsubscribe(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any)
     for key in keys:
         held = hub.detach(consumer, key)
         _reply(consumer, {"type": "Unsubscribed", "id": rid, "key": str(key), "held": held})
+
+
+_OPS: dict[str, Callable[[Hub, Consumer, dict[str, Any], Any], None]] = {
+    "subscribe": _op_subscribe,
+    "unsubscribe": _op_unsubscribe,
+    "filter": _op_filter,
+    "status": _op_status,
+    "ping": _op_ping,
+}
+"""The ops of the plain WebSocket protocol (docs/service.md), by name."""
 
 
 # -- Server-Sent Events ------------------------------------------------------------------------
