@@ -131,6 +131,7 @@ def test_symbols_are_left_to_the_caller() -> None:
         ("mh:1:1d:7min", "bar: must be one of"),
         ("md:1:last", "positive numeric field ids"),
         ("md:A$B", "positive contract id"),
+        ("orders:filters=,", "at least one comma-separated item"),
     ],
 )
 def test_bad_words(word: str, fragment: str) -> None:
@@ -142,6 +143,8 @@ def test_bad_words(word: str, fragment: str) -> None:
 def test_bad_symbol_word() -> None:
     with pytest.raises(InvalidArgument, match="neither a conid nor a symbol"):
         parse_spec_word("md:A$B", symbols=True)
+    with pytest.raises(InvalidArgument, match="must be a string"):
+        parse_spec_word(265598)  # type: ignore[arg-type]
 
 
 def test_spec_objects() -> None:
