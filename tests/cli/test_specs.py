@@ -95,3 +95,13 @@ def test_bad_specs(text: str, fragment: str) -> None:
 def test_grammar_documents_every_kind() -> None:
     for word in ("md:", "mh:", "ladder:", "orders", "trades", "pnl", "summary:", "ledger:"):
         assert word in GRAMMAR
+
+
+def test_options_as_name_value() -> None:
+    assert _build("md:AAPL:exchange=NASDAQ", "trades:days=3", "mh:MSFT:bar=1h") == [
+        MarketDataSpec(265598, exchange="NASDAQ"),
+        TradesSpec(days=3),
+        MarketHistorySpec(272093, bar="1h"),
+    ]
+    with pytest.raises(CliError, match="md has no option 'bar'"):
+        parse_spec("md:AAPL:bar=1h")
