@@ -23,7 +23,7 @@ from ibstream.protocol.specs import (
 from ibstream.service.config import ServiceConfig, is_loopback, load_config
 from ibstream.service.graphql import build_schema
 from ibstream.service.graphql.subscriptions import STREAMS
-from ibstream.service.graphql.types import Execution
+from ibstream.service.graphql.types import Execution, SpecInput
 from ibstream.service.queue import ConsumerQueue, QueueClosed, QueueOverflow
 from ibstream.service.specs import Filters, parse_key, spec_from_dict, spec_to_dict
 
@@ -179,3 +179,10 @@ def test_graphql_schema_takes_extra_parts() -> None:
 
     with pytest.raises(ValueError, match=r"Query\.accounts is defined by both Query and"):
         build_schema(ServiceConfig(), queries=(Clash,))
+
+
+def test_graphql_spec_input_has_every_spec_member() -> None:
+    """SpecInput names every member of every spec the registry knows (nothing unreachable)."""
+    names = {f.python_name for f in SpecInput.__strawberry_definition__.fields}
+    members = {m for entry in TOPICS.values() for m in entry.members}
+    assert names == members | {"topic"}

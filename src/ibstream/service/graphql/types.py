@@ -392,6 +392,7 @@ class SpecInput:
     realtime_only: bool | None = None
     days: int | None = None
     keys: list[str] | None = None
+    format: str | None = None
 
 
 def to_order_change(hub: Hub, ev: OrderUpdate) -> OrderChange:
