@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 import strawberry
+from multidict import MultiDict
 
 from ibstream.exceptions import InvalidArgument
 from ibstream.protocol.decoding import decode
@@ -26,6 +27,7 @@ from ibstream.service.graphql.subscriptions import STREAMS
 from ibstream.service.graphql.types import Execution, SpecInput
 from ibstream.service.queue import ConsumerQueue, QueueClosed, QueueOverflow
 from ibstream.service.specs import Filters, parse_key, spec_from_dict, spec_to_dict
+from ibstream.service.stream import specs_from_query
 
 FRAMES = [
     b'{"topic":"smd+265598","conid":265598,"_updated":1712345678901,"server_id":"q0",'
@@ -186,3 +188,18 @@ def test_graphql_spec_input_has_every_spec_member() -> None:
     names = {f.python_name for f in SpecInput.__strawberry_definition__.fields}
     members = {m for entry in TOPICS.values() for m in entry.members}
     assert names == members | {"topic"}
+
+
+def test_long_topic_names_everywhere() -> None:
+    """JSON specs, filters and /events queries take the registry's names (orders, smd...)."""
+    assert spec_from_dict({"topic": "orders"}) == OrdersSpec()
+    assert spec_from_dict({"topic": "smd", "conid": 1}) == MarketDataSpec(1)
+    f = Filters.parse(topics="orders,md")
+    assert f is not None and f.topics == {"or", "md"}
+    with pytest.raises(InvalidArgument, match="unknown quotes"):
+        Filters.parse(topics="quotes")
+    specs, filters = specs_from_query(
+        MultiDict([("topic", "orders,summary,smd"), ("account", "DU1"), ("conid", "5")])
+    )
+    assert specs == [OrdersSpec(), AccountSummarySpec("DU1"), MarketDataSpec(5)]
+    assert filters is not None and filters.topics == {"or", "sd", "md", "session"}

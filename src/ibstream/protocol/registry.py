@@ -247,12 +247,13 @@ def key_from_topic(topic: str | None) -> StreamKey | None:
 
 
 def spec_from_args(topic: Topic | str, args: Mapping[str, Any]) -> Spec:
-    """The spec of ``topic`` from its members; unknown members are an error (typos fail loudly).
+    """The spec of ``topic`` (any name :func:`parse_topic` takes) from its members; unknown
+    members are an error (typos fail loudly).
 
     ``None`` values count as absent; lists may be any iterable (items become strings), and
     IBKR's camel-case spellings ``outsideRth``/``realtimeOnly`` are accepted.
     """
-    entry = topic_entry(topic, aliases=False)
+    entry = topic_entry(topic)
     values: dict[str, Any] = {
         _CAMEL.get(str(k), str(k)): v for k, v in args.items() if v is not None
     }

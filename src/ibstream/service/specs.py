@@ -21,7 +21,7 @@ from typing import Any
 
 from ibstream.exceptions import InvalidArgument
 from ibstream.protocol.registry import TOPICS as _ENTRIES
-from ibstream.protocol.registry import parse_key, spec_from_dict
+from ibstream.protocol.registry import parse_key, parse_topic, spec_from_dict
 from ibstream.protocol.registry import spec_to_args as spec_to_dict
 from ibstream.protocol.specs import Topic
 
@@ -88,12 +88,7 @@ class Filters:
         """From JSON lists, comma-separated strings or ``None``; ``None`` when nothing filters."""
         t = _names(topics, "topics")
         if t is not None:
-            bad = t - set(TOPICS) - {SESSION_TOPIC}
-            if bad:
-                raise InvalidArgument(
-                    "topics",
-                    f"unknown {', '.join(sorted(bad))} (allowed: {', '.join(TOPICS)}, session)",
-                )
+            t = frozenset(_topic_name(name) for name in t)
         c = _names(conids, "conids")
         try:
             ci = frozenset(int(x) for x in c) if c is not None else None
@@ -123,6 +118,17 @@ class Filters:
             "conids": sorted(self.conids) if self.conids is not None else None,
             "accounts": sorted(self.accounts) if self.accounts is not None else None,
         }
+
+
+def _topic_name(name: str) -> str:
+    """A topic code (any name the registry takes: ``md``, ``orders``, ``smd``...) or ``session``."""
+    if name == SESSION_TOPIC:
+        return name
+    try:
+        return parse_topic(name).value
+    except InvalidArgument:
+        allowed = f"{', '.join(TOPICS)}, session (or a long name like orders)"
+        raise InvalidArgument("topics", f"unknown {name} (allowed: {allowed})") from None
 
 
 def _names(value: object, name: str) -> frozenset[str] | None:

@@ -20,7 +20,7 @@ import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ibstream.exceptions import IBStreamError
-from ibstream.protocol.registry import spec_from_args, topic_entry
+from ibstream.protocol.registry import parse_topic, spec_from_args, topic_entry
 from ibstream.protocol.specs import Spec, Topic
 from ibstream.service.hub import Consumer, Hub
 from ibstream.service.keys import CONFIG, HUB
@@ -280,9 +280,10 @@ def specs_from_query(query: Any) -> tuple[list[Spec], Filters | None]:
             out.extend(v.strip() for v in value.split(",") if v.strip())
         return out
 
-    topics = many("topic")
-    if not topics:
+    named = many("topic")
+    if not named:
         raise ValueError("'topic' is required: md, mh, bd, or, tr, pl, sd, ld or session")
+    topics = [t if t == SESSION_TOPIC else parse_topic(t).value for t in named]
     conids: list[int] = []
     for c in many("conid"):
         try:
@@ -296,7 +297,7 @@ def specs_from_query(query: Any) -> tuple[list[Spec], Filters | None]:
     for topic in dict.fromkeys(topics):
         if topic == SESSION_TOPIC:
             continue
-        entry = topic_entry(topic, aliases=False)
+        entry = topic_entry(topic)
         options: dict[str, Any] = {}
         if "exchange" in entry.members:
             options["exchange"] = exchange
