@@ -36,45 +36,19 @@ from ibstream.protocol.specs import (
     TradesSpec,
 )
 from ibstream.sim import SimConfig, Simulator
+from ibstream.sim.testing import SimulatorFactory, wait_for
+from toolkit import AAPL, ACCOUNT, FAST, MSFT, assert_no_leaks, fast_client_config
 
 pytestmark = pytest.mark.e2e
 
-AAPL = 265598
-MSFT = 272093
-ACCOUNT = "DU1234567"
-
-FAST = ProtocolConfig(
-    heartbeat_timeout=1.5,
-    tic_interval=1.0,
-    tickle_interval=2.0,
-    auth_poll_interval=0.1,
-    auth_timeout=3.0,
-    auth_lost_reconnect_after=30.0,
-    subscribe_timeout=0.5,
-    subscribe_attempts=4,
-    md_renew_after=60.0,
-)
-
 
 def fast_client(sim: Simulator, protocol: ProtocolConfig = FAST, **kwargs: Any) -> StreamClient:
-    from ibstream.backoff import ReconnectPolicy
-
-    config = ClientConfig(
-        protocol=protocol,
-        reconnect=lambda: ReconnectPolicy(initial=0.05, max_delay=0.3, min_delay=0.01),
-        start_timeout=10.0,
-        **kwargs,
-    )
-    return connect(sim.base_url, config=config)
+    return connect(sim.base_url, config=fast_client_config(protocol=protocol, **kwargs))
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    config = SimConfig(
-        port=0, tls=False, seed=3, update_interval=0.05, heartbeat_interval=0.3, rate_limit=None
-    )
-    async with Simulator(config) as simulator:
-        yield simulator
+async def sim(simulator: SimulatorFactory) -> Simulator:
+    return await simulator(seed=3, heartbeat_interval=0.3)
 
 
 @pytest.fixture
@@ -85,19 +59,7 @@ async def client(sim: Simulator) -> AsyncIterator[StreamClient]:
         yield c
     finally:
         await c.stop()
-        await assert_nothing_leaked(sim)
-
-
-async def assert_nothing_leaked(sim: Simulator) -> None:
-    """No ibstream task survives stop(), and the gateway sees no open socket."""
-    for _ in range(50):
-        tasks = [
-            t for t in asyncio.all_tasks() if t.get_name().startswith("ibstream-") and not t.done()
-        ]
-        if not tasks and sim.connections == 0:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"leaked tasks={tasks} sockets={sim.connections}")
+        await assert_no_leaks(sim)
 
 
 async def next_of(
@@ -111,14 +73,6 @@ async def next_of(
             if isinstance(ev, kind) and where(ev):
                 return ev
     raise AssertionError("stream ended")
-
-
-async def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def assert_recovers(client: StreamClient, handle: Any, sim: Simulator) -> Gap:
@@ -160,8 +114,11 @@ async def test_two_consumers_share_one_upstream_stream(
     await next_of(b, MarketData)
     assert len(sim.received_matching(f"smd+{AAPL}")) == 1
     await a.unsubscribe()
-    await asyncio.sleep(0.2)
+    # a marker subscription sent after: an umd for AAPL would have reached the gateway before it
+    marker = client.subscribe(MarketDataSpec(MSFT))
+    await wait_for(lambda: bool(sim.received_matching(f"smd+{MSFT}")))
     assert sim.received_count(f"umd+{AAPL}+{{}}") == 0
+    await marker.unsubscribe()
     await next_of(b, MarketData)
     await b.unsubscribe()
     await wait_for(lambda: sim.received_count(f"umd+{AAPL}+{{}}") == 1)
@@ -266,7 +223,9 @@ async def test_auth_lost_and_restored(client: StreamClient, sim: Simulator) -> N
     await sim.lose_auth()
     await wait_for(lambda: client.state is SessionState.AUTH_LOST)
     connections_before = client.metrics()["connections"]
-    await asyncio.sleep(0.5)
+    for _ in range(2):  # the client keeps polling the auth status while it is lost
+        polled = sim.gateway.last_request
+        await wait_for(lambda: sim.gateway.last_request > polled)  # noqa: B023
     sim.restore_auth()  # IBKR never announces this: only polling finds it
     await assert_recovers(client, handle, sim)
     assert client.metrics()["auth_losses"] == 1
@@ -291,7 +250,7 @@ async def test_competing_session_reported_and_reclaimed(sim: Simulator) -> None:
         assert sim.authenticated
     finally:
         await client.stop()
-        await assert_nothing_leaked(sim)
+        await assert_no_leaks(sim)
 
 
 async def test_market_data_silently_expired(sim: Simulator) -> None:
@@ -310,7 +269,7 @@ async def test_market_data_silently_expired(sim: Simulator) -> None:
         assert len(sim.received_matching(f"smd+{AAPL}")) >= 3
     finally:
         await client.stop()
-        await assert_nothing_leaked(sim)
+        await assert_no_leaks(sim)
 
 
 async def test_subscription_ignored_then_retried(client: StreamClient, sim: Simulator) -> None:
@@ -435,7 +394,7 @@ async def test_stop_ends_in_closed_state_and_ends_streams(sim: Simulator) -> Non
     async with asyncio.timeout(2):  # the handle drains what it holds, then ends (no hang)
         rest = [ev async for ev in handle]
     assert all(getattr(ev, "key", handle.key) == handle.key for ev in rest)
-    await assert_nothing_leaked(sim)
+    await assert_no_leaks(sim)
 
 
 async def test_logs_never_show_secrets(sim: Simulator, caplog: pytest.LogCaptureFixture) -> None:

@@ -16,6 +16,7 @@ from ibstream.protocol.connection import ProtocolConfig
 from ibstream.protocol.events import MarketData, OrderUpdate
 from ibstream.protocol.lifecycle import Gap, SessionState, SubscriptionState
 from ibstream.protocol.specs import MarketDataSpec, OrdersSpec
+from ibstream.sim.testing import wait_for
 
 CONID = 265598
 
@@ -84,11 +85,14 @@ async def test_nothing_sent_before_authentication(gateway: MemoryGateway) -> Non
     client = StreamClient(rest=gateway, config=config())
     starting = asyncio.create_task(client.start())
     ws = await gateway.wait_socket(1)
-    await asyncio.sleep(0.05)
-    assert ws.sent == []
+    handle = client.subscribe(MarketDataSpec(CONID))  # wanted before authentication
+    # A marker: the session message answers "waiting for session"; once it was sent, the client
+    # had every chance to send the subscription too, and must not have.
+    ws.feed({"message": "waiting for session"})
+    marker = await ws.wait_sent(lambda t: t.startswith('{"session"'))
+    assert ws.sent == [marker]
     ws.feed(*opening_burst())
     await starting
-    handle = client.subscribe(MarketDataSpec(CONID))
     await ws.wait_sent(lambda t: t.startswith("smd+"))
     assert handle.state is SubscriptionState.SUBSCRIBING
     await client.stop()
@@ -164,13 +168,9 @@ async def test_auth_lost_polls_and_restores(client: StreamClient, gateway: Memor
     await handle.ready(1)
     gateway.authenticated = False
     ws.feed({"topic": "sts", "args": {"authenticated": False}})
-    async with asyncio.timeout(1):
-        while client.state is not SessionState.AUTH_LOST:
-            await asyncio.sleep(0.01)
+    await wait_for(lambda: client.state is SessionState.AUTH_LOST, timeout=1)
     gateway.authenticated = True
-    async with asyncio.timeout(2):
-        while sum(t.startswith("smd+") for t in ws.sent) < 2:
-            await asyncio.sleep(0.01)
+    await wait_for(lambda: sum(t.startswith("smd+") for t in ws.sent) >= 2, timeout=2)
     assert client.state is SessionState.AUTHENTICATED
     assert "auth_status" in gateway.calls
     assert len(gateway.sockets) == 1
@@ -184,9 +184,7 @@ async def test_orders_never_dropped_slow_consumer_told(
     await handle.ready(1)
     for i in range(10):
         gateway.socket.feed(order(100 + i, "Submitted"))
-    async with asyncio.timeout(1):
-        while len(client.orders) < 10:
-            await asyncio.sleep(0.01)
+    await wait_for(lambda: len(client.orders) >= 10, timeout=1)
     got: list[Any] = []
     with pytest.raises(SlowConsumerError):
         while True:
@@ -204,9 +202,7 @@ async def test_market_data_conflates_for_slow_consumer(
     await ws.wait_sent(lambda t: t.startswith("smd+"))
     for i in range(50):
         ws.feed(smd(f31=f"{100 + i}.0"))
-    async with asyncio.timeout(1):
-        while client.ticker(CONID).last != 149.0:
-            await asyncio.sleep(0.01)
+    await wait_for(lambda: client.ticker(CONID).last == 149.0, timeout=1)
     assert len(handle.buffer) <= 4
     assert handle.conflated > 0
     assert client.metrics()["conflated"] == handle.conflated
@@ -232,9 +228,7 @@ async def test_frame_tap_and_metrics(client: StreamClient, gateway: MemoryGatewa
     client.subscribe(MarketDataSpec(CONID))
     await gateway.socket.wait_sent(lambda t: t.startswith("smd+"))
     gateway.socket.feed(smd(f31="5.0"))
-    async with asyncio.timeout(1):
-        while not any(d == "in" for d, _ in seen):
-            await asyncio.sleep(0.01)
+    await wait_for(lambda: any(d == "in" for d, _ in seen), timeout=1)
     assert any(d == "out" and str(data).startswith("smd+") for d, data in seen)
     m = client.metrics()
     assert m["frames"] >= 4 and m["events"]["MarketData"] == 1
@@ -254,9 +248,7 @@ async def test_unbuffered_handle_holds_the_stream_only(
     for i in range(5):
         ws.feed(smd(f31=f"{i}.0"))
     await holder.ready(1)
-    async with asyncio.timeout(1):
-        while len(seen) < 5:
-            await asyncio.sleep(0.01)
+    await wait_for(lambda: len(seen) >= 5, timeout=1)
     assert len(holder.buffer) == 0 and [e async for e in holder] == []
     assert len([e for e in reader.buffer._entries if isinstance(e[0], MarketData)]) == 5
     await reader.unsubscribe()

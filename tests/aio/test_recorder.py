@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,8 @@ from ibstream.exceptions import InvalidArgument
 from ibstream.protocol.decoding import decode
 from ibstream.protocol.events import MarketData
 from ibstream.protocol.specs import MarketDataSpec
-from ibstream.sim import SimConfig, Simulator
+from ibstream.sim import Simulator
+from ibstream.sim.testing import fast_config, wait_for
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
@@ -45,7 +45,7 @@ def test_bad_files_give_clear_errors(tmp_path: Path) -> None:
 async def test_record_live_then_replay_in_simulator(tmp_path: Path) -> None:
     """Frames recorded from the client replay through the simulator and decode the same."""
     path = tmp_path / "live.jsonl"
-    config = SimConfig(port=0, tls=False, update_interval=0.02, rate_limit=None)
+    config = fast_config(update_interval=0.02)
     with FrameRecorder(path) as rec:
         async with Simulator(config) as sim:
             client = connect(sim.base_url)
@@ -53,24 +53,19 @@ async def test_record_live_then_replay_in_simulator(tmp_path: Path) -> None:
             await client.start()
             handle = client.subscribe(MarketDataSpec(265598))
             await handle.ready(5)
-            while client.metrics()["events"].get("MarketData", 0) < 10:
-                await asyncio.sleep(0.02)
+            await wait_for(lambda: client.metrics()["events"].get("MarketData", 0) >= 10)
             await client.stop()
     recorded = [f for f in read_recording(path) if f.direction == "in"]
     assert any(f.text.startswith('{"') and "smd+265598" in f.text for f in recorded)
     assert any(f.text.startswith("smd+265598") for f in read_recording(path))
 
-    replay_config = SimConfig(
-        port=0, tls=False, replay=str(path), replay_speed=None, rate_limit=None
-    )
+    replay_config = fast_config(replay=str(path), replay_speed=None)
     got: list[MarketData] = []
     async with Simulator(replay_config) as sim:
         client = connect(sim.base_url)
         client.on(MarketData, got.append)  # before start: the replay begins at authentication
         async with client:
-            async with asyncio.timeout(10):
-                while len(got) < 5:
-                    await asyncio.sleep(0.02)
+            await wait_for(lambda: len(got) >= 5, timeout=10)
     expected = [e for f in recorded for e in decode(f.data) if isinstance(e, MarketData)]
     assert len(expected) >= 5
     assert [e.values for e in got[:5]] == [e.values for e in expected[:5]]
@@ -86,12 +81,10 @@ async def test_simulator_replays_gzip_recordings(tmp_path: Path) -> None:
         rec("in", b'{"topic":"smd+265598","conid":265598,"31":"101.5"}', 1.0, False)
         rec("in", b'{"topic":"smd+265598","conid":265598,"31":"101.6"}', 1.1, False)
     got: list[MarketData] = []
-    config = SimConfig(port=0, tls=False, replay=str(path), replay_speed=None, rate_limit=None)
+    config = fast_config(replay=str(path), replay_speed=None)
     async with Simulator(config) as sim:
         client = connect(sim.base_url)
         client.on(MarketData, got.append)
         async with client:
-            async with asyncio.timeout(10):
-                while len(got) < 2:
-                    await asyncio.sleep(0.02)
+            await wait_for(lambda: len(got) >= 2, timeout=10)
     assert [e.values[31] for e in got] == [101.5, 101.6]

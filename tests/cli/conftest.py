@@ -174,14 +174,13 @@ class PtyResult:
 
 def run_in_pty(
     *args: str,
-    ctrl_c_when: bytes | None = None,
-    ctrl_c_after: float = 0.0,
+    ctrl_c_when: str | tuple[str, ...] | None = None,
     timeout: float = 30.0,
     cols: int = 120,
     rows: int = 40,
 ) -> PtyResult:
-    """Run ``ibstream ARGS`` on a real pseudo-terminal; optionally type Ctrl-C once
-    ``ctrl_c_when`` appeared in the output (plus ``ctrl_c_after`` seconds)."""
+    """Run ``ibstream ARGS`` on a real pseudo-terminal; optionally type Ctrl-C once every regular
+    expression of ``ctrl_c_when`` matches the output (ANSI sequences removed)."""
     import fcntl
     import pty
     import struct
@@ -198,8 +197,8 @@ def run_in_pty(
         finally:
             os._exit(127)
     buf = b""
-    seen_at: float | None = None
-    sent = False
+    patterns = [ctrl_c_when] if isinstance(ctrl_c_when, str) else list(ctrl_c_when or ())
+    sent = not patterns
     deadline = t0 + timeout
     try:
         while time.monotonic() < deadline:
@@ -212,10 +211,9 @@ def run_in_pty(
                 if not data:
                     break
                 buf += data
-            if ctrl_c_when is not None and not sent:
-                if seen_at is None and ctrl_c_when in _ANSI.sub(b"", buf):
-                    seen_at = time.monotonic()
-                if seen_at is not None and time.monotonic() - seen_at >= ctrl_c_after:
+            if not sent:
+                text = _ANSI.sub(b"", buf).decode("utf-8", "replace")
+                if all(re.search(p, text) for p in patterns):
                     os.write(fd, b"\x03")
                     sent = True
         else:

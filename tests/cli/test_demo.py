@@ -53,15 +53,18 @@ def test_demo_bad_instrument_is_one_line() -> None:
     assert_one_line_error(result, "unknown instrument 'NOPE'")
 
 
+DEMO_SYMBOLS = ("AAPL", "MSFT", "TSLA", "NVDA", "SPY")
+
+
 def test_demo_live_view_renders_and_ctrl_c_exits_cleanly() -> None:
-    result = run_in_pty("demo", ctrl_c_when=b"frames=", ctrl_c_after=2.5)
+    result = run_in_pty("demo", ctrl_c_when=("frames=", "[▁▂▃▄▅▆▇█]{2,}", "P&L", *DEMO_SYMBOLS))
     assert result.code in (0, 130), result.text[-2000:]
     text = result.text
     assert "Traceback" not in text
     assert "ibstream demo" in text
     for header in ("Symbol", "Last", "Bid", "Ask", "Chg", "Volume", "Age", "Trend"):
         assert header in text
-    for symbol in ("AAPL", "MSFT", "TSLA", "NVDA", "SPY"):
+    for symbol in DEMO_SYMBOLS:
         assert symbol in text
     assert "Ctrl-C to quit" in text
     assert re.search(r"[▁▂▃▄▅▆▇█]{2,}", text)  # sparklines grew

@@ -75,7 +75,7 @@ def test_topic_code_aliases() -> None:
         ("quotes:AAPL", "unknown stream 'quotes'"),
         ("md", "md takes 1 to 2 argument(s)"),
         ("md:265598:31:84", "md takes 1 to 2"),
-        ("md:265598:last", "FIELDS must be comma-separated field ids"),
+        ("md:265598:last", "positive numeric field ids"),
         ("md::31", "empty argument"),
         ("md:AA$PL", "neither a conid nor a symbol"),
         ("mh:265598:1d:7min", "bad spec 'mh:265598:1d:7min'"),
@@ -95,3 +95,13 @@ def test_bad_specs(text: str, fragment: str) -> None:
 def test_grammar_documents_every_kind() -> None:
     for word in ("md:", "mh:", "ladder:", "orders", "trades", "pnl", "summary:", "ledger:"):
         assert word in GRAMMAR
+
+
+def test_options_as_name_value() -> None:
+    assert _build("md:AAPL:exchange=NASDAQ", "trades:days=3", "mh:MSFT:bar=1h") == [
+        MarketDataSpec(265598, exchange="NASDAQ"),
+        TradesSpec(days=3),
+        MarketHistorySpec(272093, bar="1h"),
+    ]
+    with pytest.raises(CliError, match="md has no option 'bar'"):
+        parse_spec("md:AAPL:bar=1h")

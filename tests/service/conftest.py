@@ -1,17 +1,16 @@
-"""Fixtures for the service tests: a simulator and the service on port 0 (see helpers.py)."""
+"""Fixtures for the service tests: a simulator and the service on port 0 (see helpers.py; the
+``simulator`` and ``http`` fixtures are in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import aiohttp
 import pytest_asyncio
 
 from ibstream.service import Service, ServiceConfig
 from ibstream.sim import Simulator
-from ibstream.sim.testing import fast_config
+from ibstream.sim.testing import SimulatorFactory
 
 from .helpers import fast_client_config
 
@@ -19,9 +18,8 @@ ServiceFactory = Callable[..., Awaitable[Service]]
 
 
 @pytest_asyncio.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(fast_config(update_interval=0.05, heartbeat_interval=0.3)) as s:
-        yield s
+async def sim(simulator: SimulatorFactory) -> Simulator:
+    return await simulator(heartbeat_interval=0.3)
 
 
 @pytest_asyncio.fixture
@@ -40,15 +38,8 @@ async def make_service(sim: Simulator) -> AsyncIterator[ServiceFactory]:
     yield make
     for service in started:
         await service.stop()
-    await asyncio.sleep(0)
 
 
 @pytest_asyncio.fixture
 async def service(make_service: ServiceFactory) -> Service:
     return await make_service()
-
-
-@pytest_asyncio.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session

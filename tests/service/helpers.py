@@ -17,35 +17,24 @@ from typing import Any
 import aiohttp
 import orjson
 
-from ibstream.aio.client import ClientConfig
-from ibstream.backoff import ReconnectPolicy
-from ibstream.protocol.connection import ProtocolConfig
 from ibstream.service import Service
+from ibstream.sim.testing import wait_for
+from toolkit import AAPL, ACCOUNT, MSFT, fast_client_config
 
-AAPL = 265598
-MSFT = 272093
-ACCOUNT = "DU1234567"
+__all__ = [
+    "AAPL",
+    "ACCOUNT",
+    "MSFT",
+    "TOKEN",
+    "GraphQLWS",
+    "PlainWS",
+    "fast_client_config",
+    "plain_ws",
+    "sse_events",
+    "wait_for",
+]
+
 TOKEN = "test-token-0123456789"
-
-FAST = ProtocolConfig(
-    heartbeat_timeout=1.5,
-    tic_interval=1.0,
-    tickle_interval=2.0,
-    auth_poll_interval=0.1,
-    auth_timeout=3.0,
-    auth_lost_reconnect_after=30.0,
-    subscribe_timeout=0.5,
-    subscribe_attempts=4,
-    md_renew_after=60.0,
-)
-
-
-def fast_client_config() -> ClientConfig:
-    return ClientConfig(
-        protocol=FAST,
-        reconnect=lambda: ReconnectPolicy(initial=0.05, max_delay=0.3, min_delay=0.01),
-        start_timeout=1e9,
-    )
 
 
 class StreamClosed(Exception):
@@ -174,14 +163,6 @@ class GraphQLWS:
 
     async def close(self) -> None:
         await self.ws.close()
-
-
-async def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def sse_events(

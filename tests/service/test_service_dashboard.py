@@ -6,7 +6,6 @@ CI installs both. Set ``IBSTREAM_SCREENSHOT=path.png`` to keep a screenshot of t
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from typing import Any
@@ -17,7 +16,7 @@ from ibstream.service import Service
 from ibstream.sim import Simulator
 
 from .conftest import ServiceFactory
-from .helpers import AAPL, TOKEN
+from .helpers import AAPL, TOKEN, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -78,7 +77,11 @@ async def test_dashboard_shows_ticks_and_the_disconnected_state(
             assert "reconnecting" in banner
             if path:
                 await page.screenshot(path=path.replace(".png", "-down.png"))
-            await asyncio.sleep(0.5)
+            # still down after two more failed reconnect attempts (the login has not happened)
+            client = service.client
+            assert client is not None
+            tries = client.metrics()["reconnects"]
+            await wait_for(lambda: client.metrics()["reconnects"] >= tries + 2, timeout=10)
             assert await page.evaluate("document.body.dataset.state") == "upstream-down"
             sim.login(new_session=False)
             await page.wait_for_function("document.body.dataset.state === 'ok'", timeout=15_000)

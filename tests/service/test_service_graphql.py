@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
@@ -130,7 +129,12 @@ async def test_mutations_pin_and_release_upstream(
     )
     assert body["data"]["subscribeUpstream"]["pinned"] is True
     await wait_for(lambda: len(sim.received_matching(f"smd+{MSFT}")) == 1)
-    await asyncio.sleep(0.4)
+    # A marker: an unpinned stream opened and left after the pin; its grace period ends later
+    # than an unpinned MSFT's would, so its umd proves MSFT outlived a grace period.
+    c = await plain_ws(http, service)
+    await c.subscribe({"topic": "md", "conid": AAPL})
+    await c.close()
+    await wait_for(lambda: sim.received_count(f"umd+{AAPL}+{{}}") == 1)
     assert sim.received_count(f"umd+{MSFT}+{{}}") == 0
     body = await gql(http, service, UNPIN, key=f"md:{MSFT}")
     assert body["data"]["unsubscribeUpstream"] is True
@@ -195,7 +199,7 @@ async def test_account_subscriptions_and_lifecycle(
     }
     first = await ws.data_until(subs["lifecycle"], lambda d: True)
     assert first["lifecycle"] == {"__typename": "SessionChange", "state": "AUTHENTICATED"}
-    await asyncio.sleep(0.3)
+    await wait_for(lambda: bool(sim.received_matching("sor") and sim.received_matching("str")))
     order = await sim.place_order(AAPL, "SELL", 3, "MKT")
     o = await ws.data_until(
         subs["orders"], lambda d: d["orders"].get("orderId") == str(order.order_id)
@@ -227,3 +231,33 @@ async def test_subscription_argument_error(service: Service, http: aiohttp.Clien
     msg = await ws.next(sid)
     assert "bar" in str(msg["payload"])
     await ws.close()
+
+
+async def test_history_and_ladder_subscriptions(
+    service: Service, http: aiohttp.ClientSession, sim: Simulator
+) -> None:
+    """marketHistory and priceLadder: one upstream spec each, built from the arguments."""
+    ws = await GraphQLWS.connect(http, f"{service.url}/graphql")
+    hist = await ws.subscribe(
+        """subscription H($c: Int!) { marketHistory(conid: $c, period: "2d", bar: "1h") {
+             __typename ... on MarketHistoryUpdate { conid bars { close } } } }""",
+        {"c": AAPL},
+    )
+    ladder = await ws.subscribe(
+        """subscription L($a: String!, $c: Int!) { priceLadder(account: $a, conid: $c) {
+             __typename ... on PriceLadderUpdate { account rows { price } } } }""",
+        {"a": ACCOUNT, "c": AAPL},
+    )
+    h = await ws.data_until(
+        hist, lambda d: d["marketHistory"]["__typename"] == "MarketHistoryUpdate"
+    )
+    assert h["marketHistory"]["conid"] == AAPL and h["marketHistory"]["bars"]
+    lad = await ws.data_until(
+        ladder, lambda d: d["priceLadder"]["__typename"] == "PriceLadderUpdate"
+    )
+    assert lad["priceLadder"]["account"] == ACCOUNT and lad["priceLadder"]["rows"]
+    [sent] = sim.received_matching(f"smh+{AAPL}")
+    assert '"period":"2d"' in sent and '"bar":"1h"' in sent
+    assert sim.received_matching(f"sbd+{ACCOUNT}+{AAPL}")
+    await ws.close()
+    await wait_for(lambda: not service.hub.consumers)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import strawberry
+from multidict import MultiDict
 
 from ibstream.exceptions import InvalidArgument
 from ibstream.protocol.decoding import decode
-from ibstream.protocol.events import OrderUpdate
+from ibstream.protocol.events import OrderUpdate, Trade
+from ibstream.protocol.registry import TOPICS
 from ibstream.protocol.specs import (
     AccountSummarySpec,
     MarketDataSpec,
@@ -16,10 +19,15 @@ from ibstream.protocol.specs import (
     OrdersSpec,
     StreamKey,
     Topic,
+    TradesSpec,
 )
 from ibstream.service.config import ServiceConfig, is_loopback, load_config
+from ibstream.service.graphql import build_schema
+from ibstream.service.graphql.subscriptions import STREAMS
+from ibstream.service.graphql.types import Execution, SpecInput
 from ibstream.service.queue import ConsumerQueue, QueueClosed, QueueOverflow
 from ibstream.service.specs import Filters, parse_key, spec_from_dict, spec_to_dict
+from ibstream.service.stream import specs_from_query
 
 FRAMES = [
     b'{"topic":"smd+265598","conid":265598,"_updated":1712345678901,"server_id":"q0",'
@@ -111,3 +119,87 @@ def test_config_sources_and_token_rule(tmp_path: object) -> None:
         cfg_file.write_text('{"prot": 1}')
         load_config(str(cfg_file), env={})
     assert is_loopback("127.0.0.2") and is_loopback("::1") and not is_loopback("10.0.0.1")
+
+
+def test_graphql_stream_table_covers_every_topic() -> None:
+
+    assert [row.topic for row in STREAMS] == list(TOPICS)
+    assert len({row.name for row in STREAMS}) == len({row.union for row in STREAMS}) == 8
+
+
+def test_graphql_stream_plan_filters_by_account() -> None:
+    """An ``account`` argument that is not a spec member filters events (orders/trades/pnl)."""
+
+    [row] = [r for r in STREAMS if r.name == "trades"]
+    specs, convert = row.plan(None, {"account": "DU2"})  # type: ignore[arg-type]
+    assert specs == [TradesSpec()]
+
+    def trade(account: str) -> Trade:
+        return Trade(
+            key=TradesSpec().key,
+            execution_id=f"x-{account}",
+            account=account,
+            conid=1,
+            symbol=None,
+            side="B",
+            size=1.0,
+            price=2.0,
+            commission=None,
+            net_amount=None,
+            trade_time_ms=None,
+            order_id=None,
+            exchange=None,
+            raw={},
+        )
+
+    assert convert(trade("DU1")) is None
+    out = convert(trade("DU2"))
+    assert isinstance(out, Execution) and out.execution_id == "x-DU2"
+    assert convert(object()) is None  # not a trade
+    _, everything = row.plan(None, {"account": None})  # type: ignore[arg-type]
+    assert isinstance(everything(trade("DU1")), Execution)
+
+
+def test_graphql_schema_takes_extra_parts() -> None:
+    """The extension hook: extra Query parts merge into the schema; a clash fails loudly."""
+
+    @strawberry.type
+    class Extra:
+        @strawberry.field
+        def answer(self) -> int:
+            return 42
+
+    schema = build_schema(ServiceConfig(), queries=(Extra,))
+    assert schema.execute_sync("{ answer }").data == {"answer": 42}
+    assert "answer" not in build_schema(ServiceConfig()).as_str()
+
+    @strawberry.type
+    class Clash:
+        @strawberry.field
+        def accounts(self) -> int:
+            return 1
+
+    with pytest.raises(ValueError, match=r"Query\.accounts is defined by both Query and"):
+        build_schema(ServiceConfig(), queries=(Clash,))
+
+
+def test_graphql_spec_input_has_every_spec_member() -> None:
+    """SpecInput names every member of every spec the registry knows (nothing unreachable)."""
+    names = {f.python_name for f in SpecInput.__strawberry_definition__.fields}
+    members = {m for entry in TOPICS.values() for m in entry.members}
+    assert names == members | {"topic"}
+
+
+def test_long_topic_names_everywhere() -> None:
+    """JSON specs, filters and /events queries take the registry's names (orders, smd...)."""
+    assert spec_from_dict({"topic": "orders"}) == OrdersSpec()
+    assert spec_from_dict({"topic": "smd", "conid": 1}) == MarketDataSpec(1)
+    f = Filters.parse(topics="orders,md")
+    assert f is not None and f.topics == {"or", "md"}
+    with pytest.raises(InvalidArgument, match="unknown quotes"):
+        Filters.parse(topics="quotes")
+    specs, filters = specs_from_query(
+        MultiDict([("topic", "orders,summary,smd"), ("account", "DU1"), ("conid", "5")])
+    )
+    assert specs == [OrdersSpec(), AccountSummarySpec("DU1"), MarketDataSpec(5)]
+    assert filters is not None and filters.topics == {"or", "sd", "md", "session"}

@@ -1,4 +1,5 @@
-"""Fixtures and helpers for the simulator's end-to-end tests (real sockets, raw JSON)."""
+"""Helpers for the simulator's end-to-end tests (real sockets, raw JSON); the ``simulator`` and
+``http`` fixtures are in tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -6,21 +7,13 @@ import asyncio
 import base64
 import os
 import struct
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import orjson
-import pytest_asyncio
 
 from ibstream.sim import Simulator
-from ibstream.sim.testing import simulator  # noqa: F401  (fixture re-export)
-
-
-@pytest_asyncio.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def cookie(session: str, spaces: bool = False) -> dict[str, str]:
@@ -77,6 +70,14 @@ async def open_ws(
     topics = [(await recv_json(ws))["topic"] for _ in range(3)]
     assert topics == ["system", "act", "sts"]
     return ws
+
+
+async def sync(ws: aiohttp.ClientWebSocketResponse) -> list[Any]:
+    """Send ``tic`` as a marker and read up to its first reply: every frame the gateway sent
+    before it handled the marker (returned) has arrived, so "nothing was sent" checks can fail."""
+    await ws.send_str("tic")
+    _, before = await recv_until(ws, topic_is("tic"))
+    return before
 
 
 def topic_is(t: str) -> Callable[[Any], bool]:

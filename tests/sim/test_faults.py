@@ -20,7 +20,7 @@ from tests.sim.conftest import (
     topic_is,
 )
 
-from ibstream.sim.testing import SimulatorFactory
+from ibstream.sim.testing import SimulatorFactory, wait_for
 
 
 @pytest.mark.parametrize("abrupt", [False, True])
@@ -36,8 +36,7 @@ async def test_drop_connections(
         assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
     else:
         assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1000
-    await asyncio.sleep(0.05)
-    assert sim.connections == 0
+    await wait_for(lambda: sim.connections == 0)
 
 
 async def test_stop_and_resume_heartbeats(
@@ -173,9 +172,9 @@ async def test_restart_new_session_and_refuse(
     while msg.type == aiohttp.WSMsgType.TEXT:
         msg = await ws.receive(timeout=3)
     assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
-    await asyncio.sleep(0.1)
-    with pytest.raises(aiohttp.ClientConnectionError):
-        await http.get(sim.base_url + "/tickle")
+    with pytest.raises(aiohttp.ClientConnectionError):  # refused while down
+        while not task.done():
+            await http.get(sim.base_url + "/tickle")
     new = await task
     assert new != old and sim.session_id == new
     ws2 = await http.ws_connect(sim.ws_url, headers=cookie(old))
@@ -268,7 +267,7 @@ async def test_competing_reclaimed_before_flip_stays_authenticated(
 ) -> None:
     sim = await simulator()
     task = asyncio.create_task(sim.competing_session())
-    await asyncio.sleep(0.05)
+    await wait_for(lambda: sim.gateway.competing)
     r = await http.post(sim.base_url + "/iserver/auth/ssodh/init", json={"compete": True})
     assert (await r.json())["authenticated"] is True
     await task

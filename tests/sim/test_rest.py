@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import aiohttp
-from tests.sim.conftest import open_ws, recv_json
+from tests.sim.conftest import open_ws, recv_json, sync
 
-from ibstream.sim.testing import SimulatorFactory
+from ibstream.sim.testing import SimulatorFactory, wait_for
 
 
 async def test_tickle_get_post_session_cookie_and_countdown(
@@ -23,8 +22,7 @@ async def test_tickle_get_post_session_cookie_and_countdown(
     assert "x-sess-uuid" in r1.cookies
     assert b1["iserver"]["authStatus"]["authenticated"] is True
     assert b1["hmds"] == {"error": "no bridge"} and b1["collission"] is False
-    await asyncio.sleep(0.1)
-    assert sim.gateway.sso_expires_ms() < b1["ssoExpires"]
+    await wait_for(lambda: sim.gateway.sso_expires_ms() < b1["ssoExpires"])
     r2 = await http.get(sim.base_url + "/tickle")
     assert (await r2.json())["session"] == b1["session"]
     assert r1.headers["cache-control"] == "max-age=0, no-cache, no-store"
@@ -151,7 +149,7 @@ async def test_orders_rest_place_cancel_and_filter_mute(
     sim = await simulator()
     ws = await open_ws(http, sim)
     await ws.send_str("sor+{}")
-    await asyncio.sleep(0.05)
+    await wait_for(lambda: ["or"] in sim.active_subscriptions().values())
     far = round(sim.last_price(265598) * 0.5, 2)
     r = await http.post(
         sim.base_url + "/iserver/account/DU1234567/orders",
@@ -175,17 +173,10 @@ async def test_orders_rest_place_cancel_and_filter_mute(
     listing = await (await http.get(sim.base_url + "/iserver/account/orders")).json()
     assert any(o["orderId"] == oid for o in listing["orders"])
     await http.get(sim.base_url + "/iserver/account/orders?filters=Submitted")
-    await asyncio.sleep(0.05)
     r = await http.delete(f"{sim.base_url}/iserver/account/DU1234567/order/{oid}")
     assert (await r.json())["order_id"] == oid
-    await asyncio.sleep(0.1)
-    assert sim.gateway.book.orders[oid].status == "Cancelled"
-    seen = []
-    while True:
-        try:
-            seen.append(await recv_json(ws, timeout=0.2))
-        except TimeoutError:
-            break
+    await wait_for(lambda: sim.gateway.book.orders[oid].status == "Cancelled")
+    seen = await sync(ws)  # a marker after the cancel: a sor frame would come before it
     assert not any(
         f.get("topic") == "sor" and f["args"][0].get("status") == "Cancelled" for f in seen
     )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
 import aiohttp
-from tests.sim.conftest import collect, open_ws, recv_json, recv_until, topic_is
+from tests.sim.conftest import collect, open_ws, recv_json, recv_until, sync, topic_is
 
-from ibstream.sim.testing import SimulatorFactory
+from ibstream.sim.testing import SimulatorFactory, wait_for
 
 
 async def test_smd_duplicate_first_then_deltas(
@@ -33,7 +32,7 @@ async def test_smd_duplicate_first_then_deltas(
     )
     assert any(len(d) < len(a) for d in deltas)
     await ws.send_str("umd+265598+{}")
-    await asyncio.sleep(0.1)
+    await sync(ws)  # frames sent before umd was handled are read up to here
     tail = await collect(ws, 0.3)
     assert not any(f.get("topic") == "smd+265598" for f in tail)
     assert sim.received_count('smd+265598+{"fields":["31","84","86","83","87","88","6509"]}') == 1
@@ -146,7 +145,7 @@ async def test_sbd_ladder_rows_and_ubd(
     assert isinstance(f["data"], list) and sum(r["focus"] for r in f["data"]) == 1
     assert all({"row", "focus", "price"} <= set(r) for r in f["data"])
     await ws.send_str("ubd+DU1234567")
-    await asyncio.sleep(0.15)
+    await sync(ws)
     assert not any(str(x.get("topic", "")).startswith("sbd") for x in await collect(ws, 0.3))
     await ws.close()
 
@@ -181,9 +180,17 @@ async def test_sor_silent_and_life_cycle_with_fills(
     assert any("sizeAndFills" in e for e in entries)
     assert lmt.status == "Filled"
     far = await sim.place_order(265598, "BUY", 1, "LMT", price=round(last * 0.5, 2))
-    await asyncio.sleep(0.05)
+    await wait_for(lambda: sim.gateway.book.orders[far.order_id].status == "Submitted")
     await sim.cancel_order(far.order_id)
-    entries = _sor_entries(await collect(ws, 0.2))
+
+    def cancelled(f: Any) -> bool:
+        return any(
+            e.get("orderId") == far.order_id and e.get("status") == "Cancelled"
+            for e in _sor_entries([f])
+        )
+
+    last_frame, before = await recv_until(ws, cancelled)
+    entries = [e for e in _sor_entries([*before, last_frame]) if e.get("orderId") == far.order_id]
     pending = [e for e in entries if e.get("status") == "PendingCancel"]
     assert pending and "orderDesc" in pending[0]  # full snapshot re-sent (§8.7)
     assert entries[-1]["status"] == "Cancelled"
@@ -227,8 +234,7 @@ async def test_spl_forms_and_upl(simulator: SimulatorFactory, http: aiohttp.Clie
         row = f["args"]["DU1234567.Core"]
         assert row["rowType"] == 1 and {"dpl", "nl", "upl", "uel", "mv"} <= set(row)
         await ws.send_str(unsub)
-        await asyncio.sleep(0.15)
-        await collect(ws, 0.05)
+        await sync(ws)
         assert not any(x.get("topic") == "spl" for x in await collect(ws, 0.25))
     await ws.close()
 

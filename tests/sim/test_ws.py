@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import pytest
 from tests.sim.conftest import collect, cookie, open_ws, recv_json, recv_until, topic_is
 
-from ibstream.sim.testing import SimulatorFactory
+from ibstream.sim.testing import SimulatorFactory, wait_for
 
 
 @pytest.mark.parametrize("form", ["compact", "spaces", "oauth"])
@@ -109,7 +107,7 @@ async def test_subscriptions_are_per_socket_and_discarded(
     await recv_until(ws1, topic_is("smd+265598"))
     assert sorted(next(iter(sim.active_subscriptions().values()))) == ["md:265598", "or"]
     await ws1.close()
-    await asyncio.sleep(0.05)
+    await wait_for(lambda: sim.connections == 0)
     ws2 = await open_ws(http, sim)
     assert list(sim.active_subscriptions().values()) == [[]]
     frames = await collect(ws2, 0.3)

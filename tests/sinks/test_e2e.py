@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simthread import SimThread, assert_nothing_left, fast_config, wait_for
 
 from ibstream.aio.recorder import read_recording
 from ibstream.protocol.events import MarketData
 from ibstream.protocol.lifecycle import LifecycleEvent, SessionStateChanged
 from ibstream.protocol.specs import MarketDataSpec, StreamKey, Topic
+from ibstream.sim.testing import SimThread, wait_until
 from ibstream.sinks import CallbackSink, CompositeSink, LogSink, QueueSink, key_by_stream
 from ibstream.sync import Client
+from toolkit import assert_nothing_left, fast_client_config
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +50,7 @@ def test_every_sink_gets_events_from_start_to_stop(
     queue = QueueSink(key=key_by_stream)
     plain = Plain()
     sink = CompositeSink(callbacks, queue, LogSink(level=logging.DEBUG), plain)
-    client = Client(sim.url, config=fast_config(), sink=sink)
+    client = Client(sim.url, config=fast_client_config(), sink=sink)
     with caplog.at_level(logging.DEBUG, logger="ibstream.events"):
         client.start()
         assert client.subscribe(MarketDataSpec(AAPL)).wait(5)
@@ -72,12 +73,12 @@ def test_failing_callback_is_isolated(sim: SimThread) -> None:
     def boom(event: Any) -> None:
         raise RuntimeError("boom")
 
-    with Client(sim.url, config=fast_config()) as client:
+    with Client(sim.url, config=fast_client_config()) as client:
         client.on(MarketData, boom)
         remove = client.on(MarketData, good.append)
         handle = client.subscribe(MarketDataSpec(AAPL))
         assert handle.wait(5)
-        wait_for(lambda: len(good) >= 3)
+        wait_until(lambda: len(good) >= 3)
         metrics = client.metrics()
         assert metrics["sinks"]["callback_errors"] >= 3
         assert metrics["sinks"]["error"] is None
@@ -97,7 +98,7 @@ def test_slow_sink_never_stalls_the_reader(sim: SimThread) -> None:
             if armed.is_set():
                 gate.wait(5)
 
-    with Client(sim.url, config=fast_config(buffer_size=500), sink=Stuck()) as client:
+    with Client(sim.url, config=fast_client_config(buffer_size=500), sink=Stuck()) as client:
         handle = client.subscribe(MarketDataSpec(AAPL), maxsize=10_000)
         other = client.subscribe(MarketDataSpec(MSFT))
         assert client.wait_all([handle, other], 5) == []
@@ -113,7 +114,7 @@ def test_slow_sink_never_stalls_the_reader(sim: SimThread) -> None:
         sinks = client.metrics()["sinks"]
         assert sinks["buffered"] >= 5
         gate.set()
-        wait_for(lambda: client.metrics()["sinks"]["buffered"] == 0)
+        wait_until(lambda: client.metrics()["sinks"]["buffered"] == 0)
         assert not client.metrics()["sinks"]["overflowed"]
     assert_nothing_left(sim)
 
@@ -122,10 +123,10 @@ def test_record_raw_frames_in_replay_format(sim: SimThread, tmp_path: Path) -> N
     """record() writes both directions as JSON lines that read_recording (the simulator's
     replay reader) accepts."""
     path = tmp_path / "session.jsonl"
-    with Client(sim.url, config=fast_config()) as client:
+    with Client(sim.url, config=fast_client_config()) as client:
         recorder = client.record(path)
         assert client.subscribe(MarketDataSpec(AAPL)).wait(5)
-        wait_for(lambda: recorder.frames >= 5)
+        wait_until(lambda: recorder.frames >= 5)
     assert recorder.closed
     frames = list(read_recording(path))
     assert any(f.direction == "out" and f.text.startswith(f"smd+{AAPL}") for f in frames)
@@ -136,7 +137,7 @@ def test_record_raw_frames_in_replay_format(sim: SimThread, tmp_path: Path) -> N
 def test_stop_from_a_callback(sim: SimThread) -> None:
     """A callback on the dispatcher thread may stop the client; nothing is left behind."""
     done = threading.Event()
-    client = Client(sim.url, config=fast_config())
+    client = Client(sim.url, config=fast_client_config())
 
     def stop_on_data(event: Any) -> None:
         client.stop()

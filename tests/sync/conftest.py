@@ -1,25 +1,25 @@
-"""Fixtures for the blocking client: a simulator on its own thread, a fast client config, and a
-check that nothing (thread, socket) is left behind."""
+"""Fixtures for the blocking client: the shared simulator thread and a fast client that must
+leave nothing (thread, socket) behind."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from simthread import SimThread, assert_nothing_left, fast_config
 
+from ibstream.sim.testing import SimThread
 from ibstream.sync import Client
+from toolkit import assert_nothing_left, fast_client_config
 
 
 @pytest.fixture
-def sim() -> Iterator[SimThread]:
-    with SimThread() as s:
-        yield s
+def sim(sim_thread: SimThread) -> SimThread:
+    return sim_thread
 
 
 @pytest.fixture
 def client(sim: SimThread) -> Iterator[Client]:
-    c = Client(sim.url, config=fast_config())
+    c = Client(sim.url, config=fast_client_config())
     c.start()
     try:
         yield c

@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import pytest
-from simthread import SimThread, assert_nothing_left, fast_config, ibstream_threads, wait_for
 
 from ibstream.exceptions import (
     GatewayError,
@@ -24,7 +23,9 @@ from ibstream.protocol.lifecycle import (
     SubscriptionStateChanged,
 )
 from ibstream.protocol.specs import MarketDataSpec, OrdersSpec, PnlSpec, TradesSpec
+from ibstream.sim.testing import SimThread, wait_until
 from ibstream.sync import AccountSnapshot, Client, wait_all
+from toolkit import assert_nothing_left, fast_client_config, ibstream_threads, waiting
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +46,7 @@ def next_of(handle: object, kind: type, timeout: float = 5.0) -> object:
 
 def test_start_stop_leaves_nothing(sim: SimThread) -> None:
     """start() authenticates; stop() closes the socket and joins the loop thread."""
-    client = Client(sim.url, config=fast_config())
+    client = Client(sim.url, config=fast_client_config())
     assert client.state is SessionState.DISCONNECTED
     client.start()
     assert client.running and client.state is SessionState.AUTHENTICATED
@@ -59,7 +60,7 @@ def test_start_stop_leaves_nothing(sim: SimThread) -> None:
 
 def test_context_manager_and_single_start(sim: SimThread) -> None:
     """``with`` starts and stops; a client starts once."""
-    with Client(sim.url, config=fast_config()) as client, pytest.raises(InvalidState):
+    with Client(sim.url, config=fast_client_config()) as client, pytest.raises(InvalidState):
         client.start()
     with pytest.raises(InvalidState):
         client.start()
@@ -82,7 +83,7 @@ def test_start_failure_stops_everything(sim: SimThread) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    client = Client(f"http://127.0.0.1:{port}/v1/api", config=fast_config())
+    client = Client(f"http://127.0.0.1:{port}/v1/api", config=fast_client_config())
     with pytest.raises((StreamTimeout, GatewayError)):
         client.start(timeout=0.5)
     assert not client.running
@@ -116,7 +117,7 @@ def test_subscription_wait_status_iteration(client: Client) -> None:
     handle.unsubscribe()
     handle.unsubscribe()  # idempotent
     list(handle)  # drains what was at hand, then ends
-    wait_for(lambda: client.metrics()["subscriptions"] == {})
+    wait_until(lambda: client.metrics()["subscriptions"] == {})
 
 
 def test_unsubscribe_from_another_thread_ends_iteration(client: Client) -> None:
@@ -132,7 +133,7 @@ def test_unsubscribe_from_another_thread_ends_iteration(client: Client) -> None:
 
     t = threading.Thread(target=consume)
     t.start()
-    time.sleep(0.2)
+    wait_until(lambda: waiting(t))
     handle.unsubscribe()
     t.join(5)
     assert ended.is_set()
@@ -140,7 +141,7 @@ def test_unsubscribe_from_another_thread_ends_iteration(client: Client) -> None:
 
 def test_stop_ends_blocked_iteration(sim: SimThread) -> None:
     """stop() ends a blocked iteration in another thread, events stream included."""
-    client = Client(sim.url, config=fast_config())
+    client = Client(sim.url, config=fast_client_config())
     client.start()
     handle = client.subscribe(OrdersSpec())
     events = client.events()
@@ -157,7 +158,7 @@ def test_stop_ends_blocked_iteration(sim: SimThread) -> None:
     ]
     for t in threads:
         t.start()
-    time.sleep(0.2)
+    wait_until(lambda: all(waiting(t) for t in threads))
     client.stop()
     for t in threads:
         t.join(5)
@@ -237,7 +238,7 @@ def test_ticker_live_from_other_thread_and_snapshot(client: Client) -> None:
     seen: list[int] = []
 
     def watch() -> None:
-        wait_for(lambda: ticker.update_count >= 3)
+        wait_until(lambda: ticker.update_count >= 3)
         seen.append(ticker.update_count)
 
     t = threading.Thread(target=watch)
@@ -258,7 +259,7 @@ def test_orders_trades_account_snapshots(client: Client, sim: SimThread) -> None
     price = sim.call(sim.sim.last_price, AAPL)
     order = sim.run(sim.sim.place_order(AAPL, "BUY", 1, "LMT", price * 1.05))
     next_of(orders, OrderUpdate)
-    wait_for(lambda: order.order_id in client.orders)
+    wait_until(lambda: order.order_id in client.orders)
     next_of(trades, Trade, timeout=5)
     next_of(pnl, Pnl)
     assert client.trades and isinstance(client.trades[0], Trade)

@@ -9,16 +9,16 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from simthread import SimThread, assert_nothing_left, fast_config, ibstream_threads, wait_for
 
 from ibstream.protocol.events import MarketData
 from ibstream.protocol.specs import MarketDataSpec
+from ibstream.sim.testing import SimThread, wait_until
 from ibstream.sinks import CallbackSink
 from ibstream.sync import Client
+from toolkit import assert_nothing_left, fast_client_config, ibstream_threads
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 def test_forgotten_client_is_stopped_by_the_finaliser(sim: SimThread) -> None:
     """Dropping the last reference to a running client closes its socket and threads."""
     sink = CallbackSink()
-    client = Client(sim.url, config=fast_config(), sink=sink)
+    client = Client(sim.url, config=fast_client_config(), sink=sink)
     client.start()
     handle = client.subscribe(MarketDataSpec(CONIDS[0]))
     assert handle.wait(5)
@@ -51,7 +51,7 @@ def test_usable_from_inside_a_running_event_loop(sim: SimThread) -> None:
             ticks += 1
 
         pending = asyncio.ensure_future(tick())
-        with Client(sim.url, config=fast_config()) as client:
+        with Client(sim.url, config=fast_client_config()) as client:
             handle = client.subscribe(MarketDataSpec(CONIDS[0]))
             assert handle.wait(5)
             assert isinstance(handle.get(5), object)
@@ -66,7 +66,7 @@ def test_usable_from_inside_a_running_event_loop(sim: SimThread) -> None:
 
 async def test_usable_from_an_async_test(sim: SimThread) -> None:
     """The same from a pytest-asyncio test (a loop is running in this thread)."""
-    client = Client(sim.url, config=fast_config())
+    client = Client(sim.url, config=fast_client_config())
     client.start()
     try:
         assert client.subscribe(MarketDataSpec(CONIDS[1])).wait(5)
@@ -97,9 +97,9 @@ def test_concurrent_subscribe_unsubscribe(client: Client, sim: SimThread) -> Non
     for t in threads:
         t.join(30)
     assert not errors
-    wait_for(lambda: client.metrics()["subscriptions"] == {})
+    wait_until(lambda: client.metrics()["subscriptions"] == {})
     assert client.metrics()["consumers"] == 0
-    wait_for(lambda: not any(sim.call(sim.sim.active_subscriptions).values()))
+    wait_until(lambda: not any(sim.call(sim.sim.active_subscriptions).values()))
     # still healthy
     handle = client.subscribe(MarketDataSpec(CONIDS[0]))
     assert handle.wait(5)
@@ -118,7 +118,7 @@ def test_several_threads_read_one_handle(client: Client) -> None:
     threads = [threading.Thread(target=read, args=(i,)) for i in range(3)]
     for t in threads:
         t.start()
-    time.sleep(0.5)
+    wait_until(lambda: sum(isinstance(e, MarketData) for s in seen for e in s) >= 3)
     handle.unsubscribe()
     for t in threads:
         t.join(5)
@@ -129,13 +129,23 @@ def test_several_threads_read_one_handle(client: Client) -> None:
 
 SCRIPT = """
 import sys, threading
-sys.path.insert(0, {here!r})
-from simthread import SimThread, fast_config
 from ibstream.protocol.specs import MarketDataSpec, TradesSpec
+from ibstream.sim.testing import SimThread, wait_until
 from ibstream.sync import Client
+from toolkit import fast_client_config, waiting
+
+
+ARMED = []  # set once the main thread is past Thread.start() (which waits too)
+
+
+def announce() -> None:
+    wait_until(lambda: ARMED and waiting(threading.main_thread()), timeout=10)
+    print("READY", flush=True)
+
+
 mode = sys.argv[1]
 with SimThread() as sim:
-    client = Client(sim.url, config=fast_config())
+    client = Client(sim.url, config=fast_client_config())
     client.start()
     if mode == "iterate":
         handle = client.subscribe(MarketDataSpec(265598))
@@ -147,8 +157,9 @@ with SimThread() as sim:
         handle.wait(5)
         while handle.get_nowait() is not None:
             pass
-    print("READY", flush=True)
+    threading.Thread(target=announce, daemon=True).start()
     try:
+        ARMED.append(True)
         if mode == "iterate":
             for ev in handle:
                 pass
@@ -171,18 +182,20 @@ with SimThread() as sim:
 @pytest.mark.parametrize("mode", ["iterate", "wait", "get"])
 def test_ctrl_c_while_blocked(mode: str) -> None:
     """SIGINT while blocked in iteration / wait() / get(): the client stays usable and stop()
-    leaves no thread or socket."""
+    leaves no thread or socket. The script says READY once its main thread is blocked."""
+    path = os.pathsep.join(
+        [str(HERE.parents[1] / "src"), str(HERE.parent), os.environ.get("PYTHONPATH", "")]
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT.format(here=str(HERE)), mode],
+        [sys.executable, "-c", SCRIPT, mode],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path},
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.strip() == "READY", line + (proc.stderr.read() if proc.stderr else "")
-    time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err

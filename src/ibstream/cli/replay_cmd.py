@@ -21,32 +21,17 @@ import orjson
 
 from ibstream.aio.recorder import read_recording
 from ibstream.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError, help_text
+from ibstream.exceptions import InvalidArgument
 from ibstream.protocol import lifecycle
 from ibstream.protocol.decoding import decode
 from ibstream.protocol.events import Event, MarketData
 from ibstream.protocol.fields import field_name
+from ibstream.protocol.registry import parse_topic
 from ibstream.protocol.specs import Topic
 from ibstream.serialize import event_to_dict, event_to_json, jsonable
 
 __all__ = ["ReplayedEvent", "register", "replay_events", "run"]
 
-_TOPIC_ALIASES = {
-    "orders": "or",
-    "sor": "or",
-    "trades": "tr",
-    "str": "tr",
-    "pnl": "pl",
-    "spl": "pl",
-    "summary": "sd",
-    "ssd": "sd",
-    "ledger": "ld",
-    "sld": "ld",
-    "ladder": "bd",
-    "sbd": "bd",
-    "smd": "md",
-    "smh": "mh",
-    "history": "mh",
-}
 
 
 def register(subparsers: Any) -> None:
@@ -120,19 +105,21 @@ class _Filter:
     def __init__(self, topics: list[str] | None, conids: list[int] | None) -> None:
         self.topics: set[str] = set()
         self.types: set[str] = set()
-        valid = {t.value for t in Topic}
         types = _event_type_names()
         for raw in topics or ():
-            name = _TOPIC_ALIASES.get(raw.lower(), raw.lower())
-            if name in valid:
-                self.topics.add(name)
-            elif raw.lower() in types:
+            try:
+                self.topics.add(parse_topic(raw).value)
+                continue
+            except InvalidArgument:  # not a topic name: an event type?
+                pass
+            if raw.lower() in types:
                 self.types.add(raw.lower())
             else:
                 raise CliError(
                     f"--topic: unknown topic or event type {raw!r}; topics: "
-                    f"{', '.join(sorted(valid | set(_TOPIC_ALIASES)))}; or an event type such as "
-                    "MarketData, OrderUpdate, Trade, Heartbeat",
+                    f"{', '.join(t.value for t in Topic)} (or orders, trades, pnl, summary, "
+                    "ledger, ladder, history); or an event type such as MarketData, OrderUpdate, "
+                    "Trade, Heartbeat",
                     EXIT_USAGE,
                 )
         self.conids = set(conids or ())

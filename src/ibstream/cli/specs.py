@@ -1,4 +1,4 @@
-"""The command-line SPEC grammar: one word per stream, parsed into ``ibstream.protocol`` specs.
+"""The command-line SPEC grammar: one word per stream, read by :mod:`ibstream.protocol.registry`.
 
 ::
 
@@ -9,29 +9,21 @@
     summary:ACCOUNT            account summary
     ledger:ACCOUNT             account ledger
 
-INSTR is a conid (``265598``) or a symbol (``AAPL``) resolved through ``/iserver/secdef/search``
-(first stock match). Topic codes are accepted as aliases: ``smd``, ``smh``, ``sbd``, ``sor``,
-``str``, ``spl``, ``ssd``, ``sld`` and ``or``/``tr``/``pl``/``sd``/``ld``/``bd``.
+Any other member of the spec may follow as ``name=value`` (``md:265598:exchange=NASDAQ``,
+``trades:days=3``). INSTR is a conid (``265598``) or a symbol (``AAPL``) resolved through
+``/iserver/secdef/search`` (first stock match). Topic codes are accepted as aliases: ``smd``,
+``smh``, ``sbd``, ``sor``, ``str``, ``spl``, ``ssd``, ``sld`` and ``or``/``tr``/``pl``/``sd``/
+``ld``/``bd``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
-from ibstream.cli.common import EXIT_USAGE, CliError, is_conid
+from ibstream.cli.common import EXIT_USAGE, CliError
 from ibstream.exceptions import InvalidArgument
-from ibstream.protocol.specs import (
-    AccountLedgerSpec,
-    AccountSummarySpec,
-    MarketDataSpec,
-    MarketHistorySpec,
-    OrdersSpec,
-    PnlSpec,
-    PriceLadderSpec,
-    Spec,
-    TradesSpec,
-)
+from ibstream.protocol.registry import SpecWord, parse_spec_word
+from ibstream.protocol.specs import Spec
 
 __all__ = ["GRAMMAR", "ParsedSpec", "build_specs", "parse_spec"]
 
@@ -43,128 +35,27 @@ SPEC grammar (one word per stream):
   orders | trades | pnl     live orders, executions, P&L
   summary:ACCOUNT           account summary, e.g. summary:DU1234567
   ledger:ACCOUNT            account ledger, e.g. ledger:DU1234567
+Other options follow as name=value, e.g. md:265598:exchange=NASDAQ, trades:days=3.
 INSTR is a conid (265598) or a symbol (AAPL, first stock match of /iserver/secdef/search)."""
 
-_ALIASES = {
-    "md": "md",
-    "smd": "md",
-    "mh": "mh",
-    "smh": "mh",
-    "history": "mh",
-    "ladder": "ladder",
-    "bd": "ladder",
-    "sbd": "ladder",
-    "orders": "orders",
-    "or": "orders",
-    "sor": "orders",
-    "trades": "trades",
-    "tr": "trades",
-    "str": "trades",
-    "pnl": "pnl",
-    "pl": "pnl",
-    "spl": "pnl",
-    "summary": "summary",
-    "sd": "summary",
-    "ssd": "summary",
-    "ledger": "ledger",
-    "ld": "ledger",
-    "sld": "ledger",
-}
-
-# kind -> (minimum, maximum) number of arguments after the kind
-_ARITY = {
-    "md": (1, 2),
-    "mh": (1, 3),
-    "ladder": (2, 2),
-    "orders": (0, 0),
-    "trades": (0, 0),
-    "pnl": (0, 0),
-    "summary": (1, 1),
-    "ledger": (1, 1),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedSpec:
-    """A SPEC word, checked for shape; ``instrument`` still needs resolving when a symbol."""
-
-    text: str
-    kind: str
-    args: tuple[str, ...]
-
-    @property
-    def instrument(self) -> str | None:
-        if self.kind in ("md", "mh"):
-            return self.args[0]
-        if self.kind == "ladder":
-            return self.args[1]
-        return None
+ParsedSpec = SpecWord
+"""A SPEC word, checked for shape; ``instrument`` still needs resolving when a symbol."""
 
 
 def _bad(text: str, why: str) -> CliError:
     return CliError(f"bad spec {text!r}: {why} (see --help for the SPEC grammar)", EXIT_USAGE)
 
 
-def parse_spec(text: str) -> ParsedSpec:
+def parse_spec(text: str) -> SpecWord:
     """Check one SPEC word; raises ``CliError`` (exit 2) naming what is wrong."""
-    parts = text.strip().split(":")
-    kind = _ALIASES.get(parts[0].lower())
-    if kind is None:
-        raise _bad(
-            text,
-            f"unknown stream {parts[0]!r}; one of md, mh, ladder, orders, trades, "
-            "pnl, summary, ledger",
-        )
-    args = tuple(parts[1:])
-    lo, hi = _ARITY[kind]
-    if not lo <= len(args) <= hi:
-        want = f"{lo}" if lo == hi else f"{lo} to {hi}"
-        raise _bad(text, f"{kind} takes {want} argument(s) after ':'")
-    if any(not a.strip() for a in args):
-        raise _bad(text, "empty argument")
-    parsed = ParsedSpec(text, kind, tuple(a.strip() for a in args))
-    inst = parsed.instrument
-    if inst is not None and not (is_conid(inst) or inst.replace(".", "").isalnum()):
-        raise _bad(text, f"{inst!r} is neither a conid nor a symbol")
-    # Build once with a placeholder conid to validate the other arguments early.
-    _to_spec(parsed, 1)
-    return parsed
-
-
-def _to_spec(parsed: ParsedSpec, conid: int | None) -> Spec:
-    kind, args = parsed.kind, parsed.args
     try:
-        if kind == "md":
-            assert conid is not None
-            if len(args) == 2:
-                fields = tuple(f.strip() for f in args[1].split(",") if f.strip())
-                if not fields or not all(f.isdigit() for f in fields):
-                    raise _bad(parsed.text, "FIELDS must be comma-separated field ids")
-                return MarketDataSpec(conid, fields=fields)
-            return MarketDataSpec(conid)
-        if kind == "mh":
-            assert conid is not None
-            period = args[1] if len(args) > 1 else "1d"
-            bar = args[2] if len(args) > 2 else "5min"
-            return MarketHistorySpec(conid, period=period, bar=bar)
-        if kind == "ladder":
-            assert conid is not None
-            return PriceLadderSpec(args[0], conid)
-        if kind == "orders":
-            return OrdersSpec()
-        if kind == "trades":
-            return TradesSpec()
-        if kind == "pnl":
-            return PnlSpec()
-        if kind == "summary":
-            return AccountSummarySpec(args[0])
-        return AccountLedgerSpec(args[0])
+        return parse_spec_word(text, symbols=True)
     except InvalidArgument as exc:
-        raise _bad(parsed.text, str(exc)) from exc
+        raise _bad(text, str(exc)) from exc
 
 
 async def build_specs(
-    parsed: Sequence[ParsedSpec],
+    parsed: Sequence[SpecWord],
     resolve: Callable[[Sequence[str]], Awaitable[dict[str, int]]],
 ) -> list[Spec]:
     """Turn parsed words into specs, resolving symbols with ``resolve`` (one call for all)."""
@@ -173,5 +64,8 @@ async def build_specs(
     specs: list[Spec] = []
     for p in parsed:
         inst = p.instrument
-        specs.append(_to_spec(p, conids[inst] if inst is not None else None))
+        try:
+            specs.append(p.to_spec(conids[inst] if inst is not None else None))
+        except InvalidArgument as exc:
+            raise _bad(p.text, str(exc)) from exc
     return specs

@@ -75,6 +75,7 @@ from ibstream.protocol.lifecycle import (
     SubscriptionState,
     SubscriptionStateChanged,
 )
+from ibstream.protocol.registry import key_from_topic
 from ibstream.protocol.specs import (
     Confirmation,
     MarketDataSpec,
@@ -512,25 +513,3 @@ class SubscriptionBook:
             if at is not None and (earliest is None or at < earliest):
                 earliest = at
         return earliest
-
-
-def key_from_topic(topic: str | None) -> StreamKey | None:
-    """The stream key a frame topic refers to (``smd+265598`` -> ``md:265598``), if any.
-
-    ``sbd+ACCT+CONID[+EXCH]`` maps to the account; ``smd+CONID@EXCH`` to the conid.
-    """
-    if not topic or len(topic) < 3 or topic[0] not in "su":
-        return None
-    try:
-        kind = Topic(topic[1:3])
-    except ValueError:
-        return None
-    rest = topic[3:]
-    if kind in (Topic.ORDERS, Topic.TRADES, Topic.PNL):
-        return StreamKey.of(kind, "") if rest == "" or rest.startswith("+") else None
-    if not rest.startswith("+") or len(rest) < 2:
-        return None
-    ident = rest[1:].split("+", 1)[0]
-    if kind is Topic.MARKET_DATA or kind is Topic.MARKET_HISTORY:
-        ident = ident.split("@", 1)[0]
-    return StreamKey.of(kind, ident) if ident else None

@@ -8,30 +8,22 @@ One parser for every protocol, so the plain WebSocket, SSE and GraphQL accept th
     {"topic": "or"}  {"topic": "tr"}  {"topic": "pl"}
     {"topic": "sd", "account": "DU1234567"}  {"topic": "ld", "account": "DU1234567"}
 
-Every mistake raises ``InvalidArgument`` naming the member and what is allowed.
+Every mistake raises ``InvalidArgument`` naming the member and what is allowed. The parsing and
+printing of specs and keys is :mod:`ibstream.protocol.registry`'s; this module adds the consumer
+filters.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ibstream.exceptions import InvalidArgument
-from ibstream.protocol.specs import (
-    AccountLedgerSpec,
-    AccountSummarySpec,
-    MarketDataSpec,
-    MarketHistorySpec,
-    OrdersSpec,
-    PnlSpec,
-    PriceLadderSpec,
-    Spec,
-    StreamKey,
-    Topic,
-    TradesSpec,
-)
+from ibstream.protocol.registry import TOPICS as _ENTRIES
+from ibstream.protocol.registry import parse_key, parse_topic, spec_from_dict
+from ibstream.protocol.registry import spec_to_args as spec_to_dict
+from ibstream.protocol.specs import Topic
 
 __all__ = [
     "SESSION_TOPIC",
@@ -49,88 +41,6 @@ SESSION_TOPIC = "session"
 """Topic of events that belong to no stream (session state, bulletins, notifications, errors)."""
 
 TOPICS: tuple[str, ...] = tuple(t.value for t in Topic)
-_ALLOWED = {
-    "md": {"conid", "fields", "exchange"},
-    "mh": {"conid", "exchange", "period", "bar", "outside_rth", "source", "format"},
-    "bd": {"account", "conid", "exchange"},
-    "or": {"filters"},
-    "tr": {"realtime_only", "days"},
-    "pl": set(),
-    "sd": {"account", "keys", "fields"},
-    "ld": {"account", "keys", "fields"},
-}
-_CAMEL = {"outsideRth": "outside_rth", "realtimeOnly": "realtime_only"}
-
-
-def _topic(value: object) -> Topic:
-    try:
-        return Topic(str(value))
-    except ValueError:
-        raise InvalidArgument(
-            "topic", f"must be one of {', '.join(TOPICS)}, got {value!r}"
-        ) from None
-
-
-def _require(args: Mapping[str, Any], name: str, topic: str) -> Any:
-    if args.get(name) is None:
-        raise InvalidArgument(name, f"is required for topic {topic!r}")
-    return args[name]
-
-
-def spec_from_dict(obj: object) -> Spec:
-    """A spec from ``{"topic": ..., ...}``; unknown members are an error (typos fail loudly)."""
-    if not isinstance(obj, Mapping):
-        raise InvalidArgument("spec", f"must be an object with a 'topic', got {obj!r}")
-    args: dict[str, Any] = {_CAMEL.get(str(k), str(k)): v for k, v in obj.items() if v is not None}
-    topic = _topic(args.pop("topic", None))
-    unknown = set(args) - _ALLOWED[topic.value]
-    if unknown:
-        allowed = ", ".join(sorted(_ALLOWED[topic.value])) or "nothing else"
-        raise InvalidArgument(
-            "spec",
-            f"unknown member(s) {', '.join(sorted(unknown))} for topic "
-            f"{topic.value!r} (allowed: {allowed})",
-        )
-    for name in ("fields", "keys", "filters"):
-        if name in args and not isinstance(args[name], str) and isinstance(args[name], Iterable):
-            args[name] = tuple(str(v) for v in args[name])
-    if topic is Topic.MARKET_DATA:
-        return MarketDataSpec(_require(args, "conid", "md"), **_without(args, "conid"))
-    if topic is Topic.MARKET_HISTORY:
-        return MarketHistorySpec(_require(args, "conid", "mh"), **_without(args, "conid"))
-    if topic is Topic.PRICE_LADDER:
-        account = _require(args, "account", "bd")
-        conid = _require(args, "conid", "bd")
-        return PriceLadderSpec(account, conid, **_without(args, "account", "conid"))
-    if topic is Topic.ORDERS:
-        return OrdersSpec(**args)
-    if topic is Topic.TRADES:
-        return TradesSpec(**args)
-    if topic is Topic.PNL:
-        return PnlSpec()
-    if topic is Topic.ACCOUNT_SUMMARY:
-        return AccountSummarySpec(_require(args, "account", "sd"), **_without(args, "account"))
-    return AccountLedgerSpec(_require(args, "account", "ld"), **_without(args, "account"))
-
-
-def _without(args: dict[str, Any], *names: str) -> dict[str, Any]:
-    return {k: v for k, v in args.items() if k not in names}
-
-
-def spec_to_dict(spec: Spec) -> dict[str, Any]:
-    """The JSON form of ``spec`` (what :func:`spec_from_dict` reads back)."""
-    out: dict[str, Any] = {"topic": spec.topic.value}
-    for f in dataclasses.fields(spec):
-        value = getattr(spec, f.name)
-        name = f.name
-        out[name] = list(value) if isinstance(value, tuple) else value
-    return out
-
-
-def parse_key(text: str) -> StreamKey:
-    """``"md:265598"`` / ``"or"`` -> ``StreamKey``."""
-    topic, _, ident = str(text).partition(":")
-    return StreamKey(_topic(topic), ident)
 
 
 def event_topic(event: Any) -> str:
@@ -144,7 +54,7 @@ def event_conid(event: Any) -> int | None:
     if conid is not None:
         return int(conid)
     key = getattr(event, "key", None)
-    if key is not None and key.topic in (Topic.MARKET_DATA, Topic.MARKET_HISTORY) and key.ident:
+    if key is not None and key.ident and _ENTRIES[key.topic].ident == "conid":
         return int(key.ident)
     return None
 
@@ -154,11 +64,7 @@ def event_account(event: Any) -> str | None:
     if account is not None:
         return str(account)
     key = getattr(event, "key", None)
-    if key is not None and key.topic in (
-        Topic.PRICE_LADDER,
-        Topic.ACCOUNT_SUMMARY,
-        Topic.ACCOUNT_LEDGER,
-    ):
+    if key is not None and _ENTRIES[key.topic].ident == "account":
         return str(key.ident)
     return None
 
@@ -182,12 +88,7 @@ class Filters:
         """From JSON lists, comma-separated strings or ``None``; ``None`` when nothing filters."""
         t = _names(topics, "topics")
         if t is not None:
-            bad = t - set(TOPICS) - {SESSION_TOPIC}
-            if bad:
-                raise InvalidArgument(
-                    "topics",
-                    f"unknown {', '.join(sorted(bad))} (allowed: {', '.join(TOPICS)}, session)",
-                )
+            t = frozenset(_topic_name(name) for name in t)
         c = _names(conids, "conids")
         try:
             ci = frozenset(int(x) for x in c) if c is not None else None
@@ -217,6 +118,17 @@ class Filters:
             "conids": sorted(self.conids) if self.conids is not None else None,
             "accounts": sorted(self.accounts) if self.accounts is not None else None,
         }
+
+
+def _topic_name(name: str) -> str:
+    """A topic code (any name the registry takes: ``md``, ``orders``, ``smd``...) or ``session``."""
+    if name == SESSION_TOPIC:
+        return name
+    try:
+        return parse_topic(name).value
+    except InvalidArgument:
+        allowed = f"{', '.join(TOPICS)}, session (or a long name like orders)"
+        raise InvalidArgument("topics", f"unknown {name} (allowed: {allowed})") from None
 
 
 def _names(value: object, name: str) -> frozenset[str] | None:

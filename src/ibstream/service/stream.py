@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ibstream.exceptions import IBStreamError
+from ibstream.protocol.registry import parse_topic, spec_from_args, topic_entry
 from ibstream.protocol.specs import Spec, Topic
 from ibstream.service.hub import Consumer, Hub
 from ibstream.service.keys import CONFIG, HUB
@@ -180,32 +182,28 @@ def _handle_op(hub: Hub, consumer: Consumer, text: str) -> None:
             raise ValueError("a message must be a JSON object with an 'op'")
         rid = req.get("id")
         op = req.get("op")
-        if op == "subscribe":
-            _op_subscribe(hub, consumer, req, rid)
-        elif op == "unsubscribe":
-            _op_unsubscribe(hub, consumer, req, rid)
-        elif op == "filter":
-            filters = Filters.parse(req.get("topics"), req.get("conids"), req.get("accounts"))
-            hub.set_filters(consumer, filters)
-            out = filters.to_dict() if filters else Filters().to_dict()
-            _reply(consumer, {"type": "Filters", "id": rid, **out})
-        elif op == "status":
-            _reply(
-                consumer,
-                {
-                    **hub.status_message(),
-                    "id": rid,
-                    "keys": sorted(str(k) for k in consumer.keys),
-                },
-            )
-        elif op == "ping":
-            _reply(consumer, {"type": "Pong", "id": rid})
-        else:
-            raise ValueError(
-                f"unknown op {op!r} (expected subscribe, unsubscribe, filter, status or ping)"
-            )
+        handler = _OPS.get(op) if isinstance(op, str) else None
+        if handler is None:
+            raise ValueError(f"unknown op {op!r} (expected {', '.join(_OPS)})")
+        handler(hub, consumer, req, rid)
     except (orjson.JSONDecodeError, ValueError, IBStreamError) as exc:
         _reply(consumer, {"type": "Error", "id": rid, "message": str(exc)})
+
+
+def _op_filter(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any) -> None:
+    filters = Filters.parse(req.get("topics"), req.get("conids"), req.get("accounts"))
+    hub.set_filters(consumer, filters)
+    out = filters.to_dict() if filters else Filters().to_dict()
+    _reply(consumer, {"type": "Filters", "id": rid, **out})
+
+
+def _op_status(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any) -> None:
+    keys = sorted(str(k) for k in consumer.keys)
+    _reply(consumer, {**hub.status_message(), "id": rid, "keys": keys})
+
+
+def _op_ping(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any) -> None:
+    _reply(consumer, {"type": "Pong", "id": rid})
 
 
 def _specs_of(req: dict[str, Any]) -> list[Spec]:
@@ -255,6 +253,16 @@ def _op_unsubscribe(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any)
         _reply(consumer, {"type": "Unsubscribed", "id": rid, "key": str(key), "held": held})
 
 
+_OPS: dict[str, Callable[[Hub, Consumer, dict[str, Any], Any], None]] = {
+    "subscribe": _op_subscribe,
+    "unsubscribe": _op_unsubscribe,
+    "filter": _op_filter,
+    "status": _op_status,
+    "ping": _op_ping,
+}
+"""The ops of the plain WebSocket protocol (docs/service.md), by name."""
+
+
 # -- Server-Sent Events ------------------------------------------------------------------------
 
 
@@ -272,9 +280,10 @@ def specs_from_query(query: Any) -> tuple[list[Spec], Filters | None]:
             out.extend(v.strip() for v in value.split(",") if v.strip())
         return out
 
-    topics = many("topic")
-    if not topics:
+    named = many("topic")
+    if not named:
         raise ValueError("'topic' is required: md, mh, bd, or, tr, pl, sd, ld or session")
+    topics = [t if t == SESSION_TOPIC else parse_topic(t).value for t in named]
     conids: list[int] = []
     for c in many("conid"):
         try:
@@ -288,26 +297,20 @@ def specs_from_query(query: Any) -> tuple[list[Spec], Filters | None]:
     for topic in dict.fromkeys(topics):
         if topic == SESSION_TOPIC:
             continue
-        base: dict[str, Any] = {"topic": topic}
-        if topic in (Topic.MARKET_DATA, Topic.MARKET_HISTORY, Topic.PRICE_LADDER):
-            if not conids:
-                raise ValueError(f"topic {topic!r} needs 'conid'")
-            for conid in conids:
-                spec: dict[str, Any] = {**base, "conid": conid, "exchange": exchange}
-                if topic == Topic.MARKET_DATA and fields:
-                    spec["fields"] = fields
-                if topic == Topic.PRICE_LADDER:
-                    if not accounts:
-                        raise ValueError("topic 'bd' needs 'account'")
-                    specs.extend(spec_from_dict({**spec, "account": a}) for a in accounts)
-                else:
-                    specs.append(spec_from_dict(spec))
-        elif topic in (Topic.ACCOUNT_SUMMARY, Topic.ACCOUNT_LEDGER):
-            if not accounts:
-                raise ValueError(f"topic {topic!r} needs 'account'")
-            specs.extend(spec_from_dict({**base, "account": a}) for a in accounts)
-        else:
-            specs.append(spec_from_dict(base))
+        entry = topic_entry(topic)
+        options: dict[str, Any] = {}
+        if "exchange" in entry.members:
+            options["exchange"] = exchange
+        if entry.topic is Topic.MARKET_DATA and fields:
+            options["fields"] = fields
+        # one spec per combination of the required members (conid, account, or both for bd)
+        combos: list[dict[str, Any]] = [{}]
+        for name in entry.required:
+            values: list[Any] = list(conids) if name == "conid" else list(accounts)
+            if not values:
+                raise ValueError(f"topic {topic!r} needs {name!r}")
+            combos = [{**c, name: v} for c in combos for v in values]
+        specs.extend(spec_from_args(entry.topic, {**c, **options}) for c in combos)
     session = query.get("session", "1") not in ("0", "false")
     filter_topics = set(topics) | ({SESSION_TOPIC} if session else set())
     filters = Filters.parse(sorted(filter_topics), conids or None, accounts or None)

@@ -146,7 +146,7 @@ class SimConfig:
     """Executions already on the account at start, replayed by ``str`` (§8.8)."""
     commission: float = 1.0
 
-    # --- replay (§ replay format in sim/replay.py) ---
+    # --- replay (file format: sim/replay.py) ---
     replay: str | None = None
     replay_speed: float | None = 1.0
     """``None`` = as fast as possible."""

@@ -345,9 +345,9 @@ class Gateway:
         await asyncio.sleep(step)
         self.emit_orders([order.marker()])
         for status in ("PendingSubmit", "PreSubmitted", "Submitted"):
-            if not order.active or order.status == "PendingCancel":
-                return
             await asyncio.sleep(step)
+            if not order.active or order.status == "PendingCancel":
+                return  # cancelled meanwhile: the cancel sequence owns the status now
             order.status = status
             if status == "Submitted":
                 order.ccp_status = "Submitted"

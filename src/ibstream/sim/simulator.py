@@ -255,7 +255,7 @@ class Simulator:
         self.gateway.market.slowdown = factor
 
     def set_market_state(self, state: MarketState) -> None:
-        """``open`` / ``closed`` (``C`` prefix, ``ZB``) / ``halted`` (``H`` prefix) (§6.1)."""
+        """``open`` / ``closed`` (``C`` prefix, ``ZB``) / ``halted`` (``H`` prefix) (§6.1, §6.3)."""
         if state not in ("open", "closed", "halted"):
             raise InvalidArgument("state", "open, closed or halted")
         self.gateway.market.state = state

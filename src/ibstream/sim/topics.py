@@ -140,7 +140,7 @@ def _md_frame(sub: Sub, body: dict[str, Any], reverse: bool = False) -> dict[str
 
 
 async def _saturate(listener: _MdListener) -> None:
-    """As many delta frames as the socket drains (§9 saturation).
+    """As many delta frames as the socket drains (saturation mode: a benchmark load).
 
     Frames are pre-encoded as ``head + _updated + body``: a ring of bodies rendered from the
     walk, refreshed by ``SATURATION_REFRESH`` new steps per batch; each batch shares one

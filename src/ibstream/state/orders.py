@@ -1,6 +1,6 @@
 """The account's live orders, merged by order id from ``sor`` updates and the REST order list.
 
-Theory of operation (protocol.md §4.4, §8 quirk 7):
+Theory of operation (protocol.md §4.4, §8.7):
 
 * ``sor`` sends **no initial snapshot**. Seed the book with :meth:`OrderBook.load_rest` from
   ``GET /iserver/account/orders`` (``{"orders": [...], "snapshot": true}``), then feed every

@@ -1,6 +1,6 @@
 """Live level-1 market data: a :class:`Ticker` per conid, merged from ``smd`` frames.
 
-Theory of operation (protocol.md §4.1, §6, §8 quirk 3):
+Theory of operation (protocol.md §4.1, §6, §8.3):
 
 * The first ``smd`` frame of a stream is complete; it is delivered **twice** back to back
   (different key order). Merging the copy changes nothing, so :meth:`Ticker.apply` returns

@@ -1,6 +1,6 @@
 """Executions from the ``str`` topic, de-duplicated by execution id.
 
-Theory of operation (protocol.md §4.5, §8 quirk 8): after the ``{"topic":"str","args":[]}``
+Theory of operation (protocol.md §4.5, §8.8): after the ``{"topic":"str","args":[]}``
 opener the gateway replays the execution history and **sends each execution twice**, first
 without ``commission`` and then again with it; recordings show hundreds of re-sends of one
 historic trade. :class:`TradeBook` keeps one :class:`~ibstream.protocol.events.Trade` per
