@@ -200,6 +200,7 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "TradesOpened",
     "TradesSpec",
     "Unknown",
+    "ValueRejected",
     "WaitingForSession",
     "classify",
     "connect",

@@ -18,6 +18,7 @@ keys by topic and parses values with one table lookup per key.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -58,7 +59,7 @@ from ibstream.protocol.events import (
     Unknown,
     WaitingForSession,
 )
-from ibstream.protocol.fields import FIELDS, FieldValue, value_parser
+from ibstream.protocol.fields import CONID_MAX, FIELDS, FieldValue, value_parser
 from ibstream.protocol.specs import StreamKey, Topic
 
 __all__ = ["decode", "order_changes"]
@@ -75,13 +76,16 @@ _Parser = Callable[[object], FieldValue]
 # lot (price levels, sizes, markers), so each parser has a bounded cache: a dict hit is several
 # times cheaper than float() on a string. Parsers are pure, so caching cannot change a result.
 _CACHE_MAX = 8_192
+_CACHE_VALUE_MAX = 64  # longer wire strings are parsed every time, never kept
 
 
 class _ValueCache(dict[Any, FieldValue]):
     """Parsed values by wire value for one parser; a hit is one C-level subscript.
 
     Wire values repeat a lot (price levels, sizes, markers) and parsers are pure, so caching
-    cannot change a result. Bounded: cleared when full (values come from the network).
+    cannot change a result. Bounded in entries *and bytes* (values come from the network):
+    cleared when full, and a string longer than 64 characters is never kept, so a cache holds
+    at most 8,192 x 64 characters however large the values a gateway sends.
     """
 
     __slots__ = ("parse",)
@@ -92,6 +96,8 @@ class _ValueCache(dict[Any, FieldValue]):
 
     def __missing__(self, raw: Any) -> FieldValue:
         value = self.parse(raw)
+        if raw.__class__ is str and len(raw) > _CACHE_VALUE_MAX:
+            return value
         if len(self) >= _CACHE_MAX:
             self.clear()
         self[raw] = value
@@ -118,6 +124,9 @@ _TABLE_MAX = 5_000  # bounded: unknown field ids come from the network
 _MISSING: Any = object()
 _MD_KEYS: dict[str, tuple[StreamKey, int]] = {}  # smd topic -> (key, conid), bounded
 _MD_KEYS_MAX = 20_000
+_MD_TOPIC_MAX = 64  # longer topics are not cached (bytes bound)
+_CONID_DIGITS = len(str(CONID_MAX))
+_FIELD_ID_DIGITS = 9  # a longer numeric key is no field id (and never reaches int())
 
 # MarketData is a NamedTuple built with one C call (see its docstring for the measurement).
 _new_md = tuple.__new__
@@ -128,21 +137,25 @@ if MarketData._fields != ("key", "conid", "server_id", "updated_ms", "values", "
 def _md_key(topic: str, msg: dict[str, Any]) -> tuple[StreamKey, int]:
     """Stream key and conid of an ``smd``/``smh`` frame: topic suffix, else payload ``conid``."""
     suffix = topic[4:].partition("@")[0]
-    if suffix.isascii() and suffix.isdigit() and suffix[0] != "0":
+    if (
+        suffix.isascii()
+        and suffix.isdigit()
+        and suffix[0] != "0"
+        and len(suffix) <= _CONID_DIGITS
+        and int(suffix) <= CONID_MAX
+    ):
         conid = int(suffix)
     else:
         payload = msg.get("conid")
         if payload is None:
-            raise BadFrame(f"no conid in topic {topic!r} nor in the frame")
-        conid = as_int(payload, "conid")
-        if conid <= 0:
-            raise BadFrame(f"conid must be positive, got {conid}")
+            raise BadFrame(f"no conid in topic {topic[:80]!r} nor in the frame")
+        conid = as_int(payload, "conid", 1, CONID_MAX)
     return StreamKey.of(Topic.MARKET_DATA, str(conid)), conid
 
 
 def _unknown_field(key: str) -> _FieldEntry | None:
     """Entry for a key not in the catalogue: numeric ids are kept, other keys skipped."""
-    if key.isascii() and key.isdigit():
+    if key.isascii() and key.isdigit() and len(key) <= _FIELD_ID_DIGITS:
         entry = _entry(int(key))
         if len(_MD_TABLE) < _TABLE_MAX:
             _MD_TABLE[key] = entry
@@ -159,7 +172,7 @@ def _marker(msg: dict[str, Any]) -> str | None:
 def _market_data(msg: dict[str, Any], cached: tuple[StreamKey, int]) -> MarketData:
     payload_conid = msg.get("conid")
     if payload_conid is not None and payload_conid.__class__ is not int:
-        as_int(payload_conid, "conid")  # tolerate "265598", reject lists and the like
+        as_int(payload_conid, "conid", 1, CONID_MAX)  # tolerate "265598", reject the rest
     values: dict[int, FieldValue] = {}
     table_get = _MD_TABLE.get
     missing = _MISSING
@@ -195,9 +208,10 @@ def _smd(msg: dict[str, Any], topic: str) -> list[Event]:
     cached = _MD_KEYS.get(topic)
     if cached is None:
         cached = _md_key(topic, msg)
-        if len(_MD_KEYS) >= _MD_KEYS_MAX:
-            _MD_KEYS.clear()
-        _MD_KEYS[topic] = cached
+        if len(topic) <= _MD_TOPIC_MAX:
+            if len(_MD_KEYS) >= _MD_KEYS_MAX:
+                _MD_KEYS.clear()
+            _MD_KEYS[topic] = cached
     return [_market_data(msg, cached)]
 
 
@@ -446,16 +460,50 @@ def _dispatch(msg: Any, data: str | bytes | bytearray | memoryview) -> list[Even
         return [Malformed(raw=_text(data), reason=f"{topic}: {exc}")]
 
 
+def _big_int(text: str) -> int | str:
+    """``parse_int`` of the fallback parser: an integer beyond 64 bits stays text."""
+    if len(text) <= 20:
+        number = int(text)
+        if -(2**63) <= number < 2**64:
+            return number
+    return text
+
+
+def _big_float(text: str) -> float | str:
+    """``parse_float`` of the fallback parser: a number beyond a double (``1e999``) stays text."""
+    number = float(text)
+    return number if number - number == 0.0 else text
+
+
+def _loads_numbers(text: str) -> Any:
+    """Parse JSON that orjson refused only for a number it cannot hold (``1e999``, a 5,000-digit
+    integer): such numbers become their text, so the one field holding one is rejected by the
+    decoder while the rest of the frame is kept. The result is re-checked by orjson (lone
+    surrogates and the like stay errors)."""
+    msg = json.loads(
+        text, parse_int=_big_int, parse_float=_big_float, parse_constant=lambda name: name
+    )
+    return _loads(orjson.dumps(msg))
+
+
 def _not_json(data: str | bytes | bytearray | memoryview) -> list[Event]:
-    """orjson refused the frame: retry with invalid UTF-8 replaced, else :class:`Malformed`."""
+    """orjson refused the frame: retry with invalid UTF-8 replaced, then with numbers it
+    cannot hold as text, else :class:`Malformed`."""
     text = _text(data)
     if text.strip() == "ech+hb":
         return [Heartbeat(hb_ms=None)]
     try:
         msg = _loads(text)  # invalid UTF-8 replaced: maybe it parses now
     except _JSONDecodeError as exc:
-        reason = "empty frame" if not text.strip() else f"not JSON: {exc}"
-        return [Malformed(raw=text, reason=reason)]
+        msg = _MISSING
+        if "number" in str(exc):
+            try:
+                msg = _loads_numbers(text)
+            except (ValueError, TypeError, RecursionError):
+                msg = _MISSING
+        if msg is _MISSING:
+            reason = "empty frame" if not text.strip() else f"not JSON: {exc}"
+            return [Malformed(raw=text, reason=reason)]
     if msg.__class__ is dict:
         return _dispatch(msg, data)
     return [Malformed(raw=text, reason=f"not a JSON object: {type(msg).__name__}")]

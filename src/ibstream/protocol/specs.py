@@ -26,6 +26,7 @@ from typing import Any, ClassVar, TypeAlias
 import orjson
 
 from ibstream.exceptions import InvalidArgument, InvalidState
+from ibstream.protocol.fields import CONID_MAX
 
 __all__ = [
     "DEFAULT_FIELDS",
@@ -184,8 +185,12 @@ def _set(obj: object, name: str, value: object) -> None:
 
 
 def _check_conid(conid: object, name: str = "conid") -> int:
-    if type(conid) is not int or conid <= 0:
-        raise InvalidArgument(name, f"must be a positive int contract id, got {conid!r}")
+    if type(conid) is not int or not 0 < conid <= CONID_MAX:
+        big = type(conid) is int and conid.bit_length() > 64
+        shown = "an integer beyond 64 bits" if big else repr(conid)[:60]
+        raise InvalidArgument(
+            name, f"must be a contract id, an int in 1..{CONID_MAX} (32 bits), got {shown}"
+        )
     return conid
 
 
