@@ -50,6 +50,7 @@ from ibstream.protocol.specs import (
     Spec,
     TradesSpec,
 )
+from ibstream.service import limits
 from ibstream.service.config import ServiceConfig
 from ibstream.service.hub import Hub
 from ibstream.service.queue import QueueClosed, QueueOverflow
@@ -453,8 +454,9 @@ async def _stream(
         all_lifecycle=all_lifecycle,
     )
     try:
+        limits.check_request(hub, len(specs))  # issue 11: consumer limits (service/limits.py)
         for spec in specs:
-            hub.attach(consumer, spec)
+            hub.attach(consumer, limits.check_attach(hub, consumer, spec))
         while True:
             try:
                 ev = await consumer.queue.get()
@@ -600,7 +602,7 @@ class Query:
 
 def _m_subscribe(info: strawberry.Info, spec: SpecInput) -> UpstreamSubscription:
     hub = _hub(info)
-    up = hub.pin(spec_from_dict(strawberry.asdict(spec)))
+    up = hub.pin(limits.check_attach(hub, None, spec_from_dict(strawberry.asdict(spec))))
     described = {d["key"]: d for d in hub.describe_upstreams()}
     return _upstream(described[str(up.key)])
 
