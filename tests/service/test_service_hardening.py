@@ -49,9 +49,7 @@ def test_host_allow_list() -> None:
     assert config.allowed_hosts == ("a.test", "b.test")
 
 
-async def test_dns_rebinding_page_is_refused(
-    service: Service, http: aiohttp.ClientSession
-) -> None:
+async def test_dns_rebinding_page_is_refused(service: Service, http: aiohttp.ClientSession) -> None:
     """A page whose name now resolves to 127.0.0.1 sends its own Host and a matching Origin."""
     port = service.url.rsplit(":", 1)[1]
     evil = {"Host": f"rebind.attacker.test:{port}", "Origin": f"http://rebind.attacker.test:{port}"}
@@ -72,9 +70,7 @@ async def test_configured_host_is_allowed(
     make_service: ServiceFactory, http: aiohttp.ClientSession
 ) -> None:
     service = await make_service(allowed_hosts=("ibstream.internal",))
-    async with http.get(
-        f"{service.url}/livez", headers={"Host": "ibstream.internal:1234"}
-    ) as r:
+    async with http.get(f"{service.url}/livez", headers={"Host": "ibstream.internal:1234"}) as r:
         assert r.status == 200
 
 

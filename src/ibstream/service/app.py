@@ -208,6 +208,8 @@ class Service:
                     tls=False,
                     rate_limit=None,
                     update_interval=config.sim_update_interval,
+                    admin=config.sim_admin,
+                    admin_token=token if config.sim_admin else None,
                 )
             )
             await self.sim.start()

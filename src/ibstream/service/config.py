@@ -42,6 +42,9 @@ class ServiceConfig:
     sim: bool = False
     #: Simulator ``smd`` cadence per conid (``0`` = saturation); only with ``sim``.
     sim_update_interval: float = 0.25
+    #: Serve the embedded simulator's admin API (fault injection, on its own loopback port;
+    #: it then requires the service token when one is set). Off unless asked for.
+    sim_admin: bool = False
 
     # Listener
     host: str = "127.0.0.1"
