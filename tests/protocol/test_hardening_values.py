@@ -172,3 +172,27 @@ def test_value_caches_are_bounded_by_bytes() -> None:
     long_topic = "smd+265598@" + "Z" * 10_000
     decode(orjson.dumps({"topic": long_topic, "31": "1"}))
     assert long_topic not in decoding._MD_KEYS
+
+
+def test_event_to_json_never_raises_on_values_json_cannot_carry() -> None:
+    """A 300-deep value in an order entry once failed the hub's encoding for every consumer."""
+    from ibstream.protocol.events import Unknown
+    from ibstream.protocol.specs import StreamKey, Topic
+
+    deep: object = 0
+    for _ in range(900):
+        deep = [deep]
+    update = OrderUpdate(
+        key=StreamKey.of(Topic.ORDERS, ""),
+        account=None,
+        order_id=1,
+        conid=None,
+        status="Submitted",
+        changes={"orderId": 1, "odd": deep, "big": 2**70, "text": "bad \ud800 surrogate"},
+        raw={"odd": deep},
+    )
+    for include_raw in (False, True):
+        out = orjson.loads(event_to_json(update, include_raw=include_raw))
+        assert out["order_id"] == 1 and out["changes"]["big"] == "<integer of 71 bits>"
+        assert "nested too deep" in orjson.dumps(out["changes"]["odd"]).decode()
+    assert orjson.loads(event_to_json(Unknown(topic="x", payload=deep)))["topic"] == "x"
