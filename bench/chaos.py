@@ -330,6 +330,7 @@ class Chaos:
             "profile": self.profile,
             "minutes": minutes,
             "faults": faults,
+            "kinds": list(KINDS),
             "recovery": {k: sorted(v) for k, v in self.recovery.items()},
             "not_recovered": dict(self.failed),
             "gaps": self.probe.gaps,
