@@ -196,3 +196,21 @@ def test_event_to_json_never_raises_on_values_json_cannot_carry() -> None:
         assert out["order_id"] == 1 and out["changes"]["big"] == "<integer of 71 bits>"
         assert "nested too deep" in orjson.dumps(out["changes"]["odd"]).decode()
     assert orjson.loads(event_to_json(Unknown(topic="x", payload=deep)))["topic"] == "x"
+
+
+def test_cache_limits_are_configurable() -> None:
+    try:
+        decoding.set_cache_limits(max_entries=4, max_value_chars=8)
+        for i in range(50):
+            decode(orjson.dumps({"topic": "smd+265598", "31": f"{i}.5", "55": f"S{i}"}))
+        stats = decoding.cache_stats()
+        assert stats["max_entries_per_parser"] == 4
+        assert all(len(c) <= 4 for c in decoding._CACHES.values())
+        decoding.set_cache_limits(max_entries=0)
+        (ev,) = decode(b'{"topic":"smd+265598","31":"1.25"}')
+        assert isinstance(ev, MarketData) and ev.values[31] == 1.25
+        assert decoding.cache_stats()["entries"] == 0
+        with pytest.raises(ValueError):
+            decoding.set_cache_limits(max_entries=-1)
+    finally:
+        decoding.set_cache_limits()

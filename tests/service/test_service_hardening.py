@@ -115,6 +115,8 @@ async def test_market_data_limits_per_consumer_and_in_total(
     assert "ibstream_service_market_data_streams 4" in text
     assert 'ibstream_service_limit_refusals_total{limit="market_data"} 2' in text
     assert 'ibstream_service_limit_refusals_total{limit="market_data_per_consumer"} 1' in text
+    assert 'ibstream_service_limit{name="max_cache_entries"} 8192' in text
+    assert 'ibstream_decoder_cache{what="entries"}' in text
     # leaving frees the lines
     await a.close()
     await wait_for(lambda: sum(1 for k in service.hub.upstreams if k.topic == "md") == 2)

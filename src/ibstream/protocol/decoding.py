@@ -62,7 +62,7 @@ from ibstream.protocol.events import (
 from ibstream.protocol.fields import CONID_MAX, FIELDS, FieldValue, value_parser
 from ibstream.protocol.specs import StreamKey, Topic
 
-__all__ = ["decode", "order_changes"]
+__all__ = ["cache_stats", "decode", "order_changes", "set_cache_limits"]
 
 _Handler = Callable[[dict[str, Any], str], list[Event]]
 
@@ -100,12 +100,40 @@ class _ValueCache(dict[Any, FieldValue]):
             return value
         if len(self) >= _CACHE_MAX:
             self.clear()
+            if not _CACHE_MAX:
+                return value
         self[raw] = value
         return value
 
 
 _FieldEntry = tuple[int, _Parser, _ValueCache]
 _CACHES: dict[_Parser, _ValueCache] = {}
+
+
+def set_cache_limits(max_entries: int = 8_192, max_value_chars: int = 64) -> None:
+    """Bound the decoder's value caches (process-wide): at most ``max_entries`` values per
+    parser, and wire strings longer than ``max_value_chars`` never cached. ``max_entries=0``
+    turns caching off. Caches are emptied so the new bounds hold at once."""
+    global _CACHE_MAX, _CACHE_VALUE_MAX
+    if type(max_entries) is not int or max_entries < 0:
+        raise ValueError(f"max_entries must be an int >= 0, got {max_entries!r}")
+    if type(max_value_chars) is not int or max_value_chars < 0:
+        raise ValueError(f"max_value_chars must be an int >= 0, got {max_value_chars!r}")
+    _CACHE_MAX, _CACHE_VALUE_MAX = max_entries, max_value_chars
+    for cache in _CACHES.values():
+        cache.clear()
+
+
+def cache_stats() -> dict[str, int]:
+    """Entries and characters of wire text held by the value caches, and their bounds."""
+    entries = sum(len(c) for c in _CACHES.values())
+    chars = sum(len(k) for c in _CACHES.values() for k in c if k.__class__ is str)
+    return {
+        "entries": entries,
+        "text_chars": chars,
+        "max_entries_per_parser": _CACHE_MAX,
+        "max_value_chars": _CACHE_VALUE_MAX,
+    }
 
 
 def _entry(fid: int) -> _FieldEntry:

@@ -30,6 +30,7 @@ from aiohttp.typedefs import Middleware
 from ibstream.aio.client import ClientConfig, StreamClient
 from ibstream.aio.rest import GatewayRest
 from ibstream.exceptions import IBStreamError
+from ibstream.protocol.decoding import set_cache_limits
 from ibstream.protocol.lifecycle import SessionState, SessionStateChanged
 from ibstream.service import limits
 from ibstream.service.config import ServiceConfig, host_allowed
@@ -231,6 +232,7 @@ class Service:
             slow_consumer_timeout=config.slow_consumer_timeout,
         )
         limits.install(hub, limits.Limits.from_config(config))
+        set_cache_limits(config.max_cache_entries, config.max_cache_value_chars)
         hub.start()
         self.client.on(SessionStateChanged, self._on_session)
         self._start_task = asyncio.create_task(self._start_client(), name="ibstream-service-start")

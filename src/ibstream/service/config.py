@@ -87,6 +87,10 @@ class ServiceConfig:
     #: Largest upstream WebSocket frame accepted (bytes); a bigger one closes the socket (1009)
     #: and the client reconnects.
     max_frame_bytes: int = 4 * 1024 * 1024
+    #: Decoder value caches: entries per value parser, and the longest wire string cached
+    #: (bounds their memory: entries x characters; process-wide).
+    max_cache_entries: int = 8_192
+    max_cache_value_chars: int = 64
 
     # GraphQL limits
     max_query_depth: int = 8
@@ -115,6 +119,8 @@ class ServiceConfig:
         ):
             if getattr(self, name) < 0:
                 raise InvalidArgument(name, "must be >= 0 (0: no limit)")
+        if self.max_cache_entries < 0 or self.max_cache_value_chars < 0:
+            raise InvalidArgument("max_cache_entries", "cache bounds must be >= 0")
         if self.max_frame_bytes < 1024:
             raise InvalidArgument("max_frame_bytes", "must be at least 1024 bytes")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ibstream.protocol.decoding import cache_stats
 from ibstream.protocol.lifecycle import SessionState
 from ibstream.service import limits
 from ibstream.service.hub import Hub
@@ -78,6 +79,9 @@ def _limits(w: _Writer, hub: Hub) -> None:
     frame = getattr(hub.client.rest, "max_frame_size", None)
     if isinstance(frame, int):
         values["max_frame_bytes"] = frame
+    cache = cache_stats()
+    values["max_cache_entries"] = cache["max_entries_per_parser"]
+    values["max_cache_value_chars"] = cache["max_value_chars"]
     w.metric(
         "ibstream_service_limit",
         "gauge",
@@ -89,6 +93,12 @@ def _limits(w: _Writer, hub: Hub) -> None:
         "gauge",
         "Upstream market-data streams held (counted against max_market_data).",
         limits.market_data_streams(hub),
+    )
+    w.metric(
+        "ibstream_decoder_cache",
+        "gauge",
+        "Decoder value caches: entries held and characters of wire text they hold.",
+        [({"what": "entries"}, cache["entries"]), ({"what": "text_chars"}, cache["text_chars"])],
     )
     refused = {k[len("refused_") :]: n for k, n in hub.counts.items() if k.startswith("refused_")}
     w.metric(
