@@ -7,6 +7,11 @@ unless ``include_raw`` is set: they repeat the frame.
 
 The service serialises each event once and sends the same bytes to every consumer; market data,
 nearly all of that traffic, takes a direct path that writes the same bytes.
+
+:func:`event_to_json` never raises for an event the decoder made: a value JSON cannot carry
+(nesting deeper than the encoder's limit, an integer beyond 64 bits, a lone surrogate) is
+written as text instead (``"<nested too deep>"``, the integer's digits, replaced characters),
+so one odd frame cannot stop an event from reaching every consumer.
 """
 
 from __future__ import annotations
@@ -77,15 +82,54 @@ def event_to_json(event: Any, *, include_raw: bool = False, field_names: bool = 
     Market-data ``values`` are keyed by field id (``"31"``), the wire form every consumer of
     the service and the bridge reads; ``field_names=True`` keys them by canonical field name
     (``"last"``) instead, for people and notebooks (``ibstream replay --json``).
+    Never raises for decoder events: see the module docstring.
     """
-    if event.__class__ is MarketData:
-        if field_names:
-            out = event_to_dict(event, include_raw=include_raw)
-            out["values"] = {field_name(fid): out["values"][str(fid)] for fid in event.values}
-            return orjson.dumps(out)
-        if not include_raw:
-            return _market_data_json(event)
-    return orjson.dumps(event_to_dict(event, include_raw=include_raw))
+    try:
+        if event.__class__ is MarketData:
+            if field_names:
+                out = event_to_dict(event, include_raw=include_raw)
+                out["values"] = {field_name(fid): out["values"][str(fid)] for fid in event.values}
+                return orjson.dumps(out)
+            if not include_raw:
+                return _market_data_json(event)
+        return orjson.dumps(event_to_dict(event, include_raw=include_raw))
+    except (TypeError, RecursionError):  # too deep, an int beyond 64 bits, a lone surrogate
+        return orjson.dumps(_bounded(event, include_raw, 0))
+
+
+_MAX_DEPTH = 64  # nesting kept by the fallback encoding (orjson refuses more than 255)
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson writes as a JSON integer
+
+
+def _bounded(value: Any, include_raw: bool, depth: int) -> Any:
+    """:func:`jsonable` that cannot fail to encode: bounded depth, big ints and bad text as
+    strings (the fallback of :func:`event_to_json`, off the hot path)."""
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        return value if _INT_MIN <= value <= _INT_MAX else f"<integer of {value.bit_length()} bits>"
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, StreamKey | Enum | Availability | BaseException):
+        return jsonable(value)
+    if depth >= _MAX_DEPTH:
+        return "<nested too deep>"
+    if hasattr(value, "_fields") or (
+        dataclasses.is_dataclass(value) and not isinstance(value, type)
+    ):
+        out: dict[str, Any] = {"type": type(value).__name__}
+        for name in _field_names(type(value)):
+            if name != "raw" or include_raw:
+                out[name] = _bounded(getattr(value, name), include_raw, depth + 1)
+        return out
+    if isinstance(value, Mapping):
+        return {
+            _bounded(str(k), include_raw, depth): _bounded(v, include_raw, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_bounded(v, include_raw, depth + 1) for v in value]
+    return _bounded(str(value), include_raw, depth)
 
 
 # Market data is nearly all the traffic (the service encodes every event it fans out): build its

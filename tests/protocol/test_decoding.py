@@ -657,7 +657,7 @@ MALFORMED: list[tuple[str | bytes, str]] = [
     ('{"topic":["smd"]}', "topic must be a string"),
     ('{"topic":"smd+X"}', "no conid"),
     ('{"topic":"smd+X","conid":[1]}', "conid must be an integer"),
-    ('{"topic":"smd+X","conid":-4}', "conid must be positive"),
+    ('{"topic":"smd+X","conid":-4}', "conid cannot be represented: -4 is outside 1..2147483647"),
     ('{"topic":"smd+1","conid":[1]}', "conid must be an integer"),
     ('{"topic":"smh+1","data":{}}', "data must be a list"),
     ('{"topic":"smh+1","data":[1]}', "history bar must be an object"),

@@ -121,7 +121,7 @@ WIRE = re.compile(
     rf"|sld\+{ACCOUNT}\+{JSON_OBJ}|uld\+{ACCOUNT}\+\{{\}})$"
 )
 
-conids = st.integers(min_value=1, max_value=2**40)
+conids = st.integers(min_value=1, max_value=2**31 - 1)
 accounts = st.from_regex(r"\A[A-Za-z0-9._-]{1,12}\Z")
 exchanges = st.none() | st.from_regex(r"\A[A-Z][A-Z0-9]{0,7}\Z")
 field_ids = st.lists(

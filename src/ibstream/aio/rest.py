@@ -83,6 +83,11 @@ def make_ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
     raise InvalidArgument("verify", "True, False, or the path of a CA certificate file")
 
 
+DEFAULT_MAX_FRAME_SIZE = 4 * 1024 * 1024
+"""Largest gateway WebSocket frame accepted by default (4 MiB: a large ``sor`` or ``smh``
+frame is some hundred KB)."""
+
+
 class GatewayRest:
     """A small async REST client for one gateway; owns the aiohttp ``ClientSession``.
 
@@ -95,7 +100,14 @@ class GatewayRest:
         verify: bool | str = True,
         timeout: float = 10.0,
         session: aiohttp.ClientSession | None = None,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
+        if type(max_frame_size) is not int or max_frame_size < 1024:
+            raise InvalidArgument(
+                "max_frame_size", f"must be an int >= 1024, got {max_frame_size!r}"
+            )
+        #: Largest WebSocket frame accepted (bytes); a bigger one closes the socket (1009).
+        self.max_frame_size = max_frame_size
         self.base_url = normalize_base_url(base_url)
         self.ws_url = ws_url_from_base(self.base_url)
         self.tls = self.base_url.startswith("https://")
@@ -224,7 +236,7 @@ class GatewayRest:
                 ssl=self._ssl,
                 heartbeat=heartbeat,
                 autoping=True,
-                max_msg_size=0,
+                max_msg_size=self.max_frame_size,
                 decode_text=False,
             )
         except aiohttp.ClientSSLError as exc:  # certificate errors included

@@ -51,6 +51,12 @@ def register(subparsers: Any) -> None:
         help="browser origin allowed besides the service's own (repeatable)",
     )
     p.add_argument("--sim-update-interval", type=float, help="simulator smd cadence (--sim)")
+    p.add_argument(
+        "--sim-admin",
+        action="store_true",
+        default=None,
+        help="serve the embedded simulator's admin API (--sim; needs the token when set)",
+    )
     p.add_argument("--ready-wait", type=float, help="max seconds to wait for upstream at start")
     p.set_defaults(func=run)
 
@@ -68,6 +74,7 @@ _OVERRIDES = (
     "buffer_size",
     "allowed_origins",
     "sim_update_interval",
+    "sim_admin",
     "ready_wait",
 )
 

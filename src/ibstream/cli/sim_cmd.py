@@ -53,6 +53,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--legacy-sts", action="store_true", help="one-key sts frames")
     p.add_argument("--binary", action="store_true", help="send binary frames")
     p.add_argument("--no-rate-limit", action="store_true")
+    p.add_argument(
+        "--admin-token",
+        metavar="TOKEN",
+        help="bearer token the admin API (/sim/admin) requires; needed off loopback",
+    )
+    p.add_argument("--no-admin", action="store_true", help="do not serve the admin API")
     p.set_defaults(func=run)
 
 
@@ -74,6 +80,8 @@ def _config(args: argparse.Namespace) -> SimConfig:
         sts_form="legacy" if args.legacy_sts else "full",
         binary_frames=args.binary,
         rate_limit=None if args.no_rate_limit else 10.0,
+        admin=not args.no_admin,
+        admin_token=args.admin_token,
     )
 
 
@@ -92,7 +100,14 @@ async def _serve(cfg: SimConfig) -> None:
         verify = f"cacert={cfg.cert_out!r}" if cfg.cert_out else "cacert=False"
         print(f"ibind: IbkrClient(url='{sim.base_url}/', {verify if cfg.tls else 'cacert=False'})")
         print(f'cookie: api={{"session":"{sim.session_id}"}}  (or POST {sim.base_url}/tickle)')
-        print('admin: POST /sim/admin/fault {"action": ...}; GET /sim/admin/state', flush=True)
+        if cfg.admin:
+            auth = " (Authorization: Bearer <admin token>)" if cfg.admin_token else ""
+            print(
+                f'admin: POST /sim/admin/fault {{"action": ...}}; GET /sim/admin/state{auth}',
+                flush=True,
+            )
+        else:
+            print("admin: off", flush=True)
         await stop.wait()
 
 

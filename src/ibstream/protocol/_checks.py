@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 
 from ibstream.exceptions import InvalidArgument
-from ibstream.protocol.fields import resolve_field
+from ibstream.protocol.fields import CONID_MAX, resolve_field
 
 _FORMAT_TOKENS = frozenset({"%o", "%c", "%h", "%l", "%v"})
 # unit -> (min, max); protocol.md §4.2
@@ -18,8 +18,12 @@ _UPPER_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
 def _check_conid(conid: object, name: str = "conid") -> int:
-    if type(conid) is not int or conid <= 0:
-        raise InvalidArgument(name, f"must be a positive int contract id, got {conid!r}")
+    if type(conid) is not int or not 0 < conid <= CONID_MAX:
+        big = type(conid) is int and conid.bit_length() > 64
+        shown = "an integer beyond 64 bits" if big else repr(conid)[:60]
+        raise InvalidArgument(
+            name, f"must be a contract id, an int in 1..{CONID_MAX} (32 bits), got {shown}"
+        )
     return conid
 
 

@@ -3,7 +3,11 @@
 
 A decoder raises :class:`BadFrame` when the frame's shape is wrong; ``decode()`` turns it into a
 ``Malformed`` event. Entry-level problems in list topics give a ``Malformed`` event for that
-entry only, so one bad entry never hides the others.
+entry only, so one bad entry never hides the others. A single field whose value cannot be
+represented (``"inf"``, ``"nan"``, ``"1e999"``, an integer beyond 64 bits, a conid beyond 32
+bits) is left out of its entry's event and reported by a ``ValueRejected`` event right after it
+(:class:`_Checks`); an identity that cannot be represented (an ``orderId`` of ``1e308``) makes the
+entry ``Malformed``.
 """
 
 from __future__ import annotations
@@ -25,8 +29,18 @@ from ibstream.protocol.events import (
     SummaryValue,
     Trade,
     TradesOpened,
+    ValueRejected,
 )
-from ibstream.protocol.fields import to_float
+from ibstream.protocol.fields import (
+    CONID_MAX,
+    INT64_MAX,
+    INT64_MIN,
+    Unrepresentable,
+    checked_float,
+    checked_int,
+    to_float,
+    to_int,
+)
 from ibstream.protocol.specs import StreamKey, Topic
 
 __all__ = [
@@ -53,25 +67,78 @@ class BadFrame(Exception):
 # --- value coercions ------------------------------------------------------------------------------
 
 
-def as_int(value: object, name: str) -> int:
-    """An int from an int or a numeric string; :class:`BadFrame` otherwise."""
-    if type(value) is int:
+def _short(value: object, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
+def as_int(value: object, name: str, lo: int = INT64_MIN, hi: int = INT64_MAX) -> int:
+    """An int within ``[lo, hi]`` from an int, an integral float or a digit string;
+    :class:`BadFrame` otherwise (also for ``1e308`` or a 5,000-digit string)."""
+    if type(value) is int and lo <= value <= hi:
         return value
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lstrip("-").isdigit() and text.isascii():
-            return int(text)
-    if type(value) is float and value.is_integer():
-        return int(value)
-    raise BadFrame(f"{name} must be an integer, got {value!r}")
+    try:
+        number = checked_int(value, lo, hi)
+    except Unrepresentable as exc:
+        raise BadFrame(f"{name} cannot be represented: {exc}") from None
+    if number is None:
+        raise BadFrame(f"{name} must be an integer, got {_short(value)}")
+    return number
 
 
 def opt_int(value: object) -> int | None:
-    """An int, or ``None`` when absent or not integral."""
-    try:
-        return None if value is None else as_int(value, "")
-    except BadFrame:
+    """An int within 64 bits, or ``None`` when absent, not integral or out of range."""
+    if value is None:
         return None
+    return to_int(value)
+
+
+class _Checks:
+    """Typed reads of one frame's fields that drop what cannot be represented.
+
+    Each read returns the value, or ``None`` with a :class:`ValueRejected` queued when the value
+    is numeric but not representable (non-finite, out of range). Text such as ``""`` or
+    ``"N/A"`` is just absent (``None``), not a rejection: IBKR sends it routinely.
+    """
+
+    __slots__ = ("index", "rejected", "topic")
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.index = 0
+        self.rejected: list[Event] = []
+
+    def reject(self, name: str, value: object, reason: str) -> None:
+        self.rejected.append(
+            ValueRejected(
+                topic=self.topic, index=self.index, field=name, value=_short(value), reason=reason
+            )
+        )
+
+    def integer(
+        self, value: object, name: str, lo: int = INT64_MIN, hi: int = INT64_MAX
+    ) -> int | None:
+        try:
+            return checked_int(value, lo, hi)
+        except Unrepresentable as exc:
+            self.reject(name, value, str(exc))
+            return None
+
+    def conid(self, value: object, name: str = "conid") -> int | None:
+        return self.integer(value, name, 1, CONID_MAX)
+
+    def number(self, value: object, name: str) -> float | None:
+        try:
+            return checked_float(value)
+        except Unrepresentable as exc:
+            self.reject(name, value, str(exc))
+            return None
+
+    def flush(self, events: list[Event]) -> None:
+        """Append the queued rejections to ``events`` (after the entry they belong to)."""
+        if self.rejected:
+            events.extend(self.rejected)
+            self.rejected = []
 
 
 def opt_str(value: object) -> str | None:
@@ -107,25 +174,27 @@ def decode_price_ladder(msg: dict[str, Any], topic: str) -> list[Event]:
     if len(parts) < 2 or not parts[1]:
         raise BadFrame("price ladder topic must be sbd+ACCOUNT+CONID[+EXCHANGE]")
     account = parts[1]
-    conid = opt_int(parts[2]) if len(parts) > 2 else None
+    checks = _Checks(topic)
+    conid = checks.conid(parts[2]) if len(parts) > 2 else None
     exchange = parts[3] if len(parts) > 3 and parts[3] else None
     data = msg.get("data", [])
     if not isinstance(data, list):
         raise BadFrame(f"data must be a list, got {type(data).__name__}")
-    rows = []
+    rows: list[LadderRow] = []
     for item in data:
         if not isinstance(item, dict):
             raise BadFrame(f"ladder rows must be objects, got {type(item).__name__}")
+        checks.index = len(rows)
         rows.append(
             LadderRow(
-                row=opt_int(item.get("row")),
+                row=checks.integer(item.get("row"), "row"),
                 focus=item.get("focus") in (1, "1", True),
-                price=to_float(item.get("price")),
-                bid_size=to_float(item.get("bid")),
-                ask_size=to_float(item.get("ask")),
+                price=checks.number(item.get("price"), "price"),
+                bid_size=checks.number(item.get("bid"), "bid"),
+                ask_size=checks.number(item.get("ask"), "ask"),
             )
         )
-    return [
+    events: list[Event] = [
         PriceLadder(
             key=StreamKey.of(Topic.PRICE_LADDER, account),
             account=account,
@@ -135,6 +204,8 @@ def decode_price_ladder(msg: dict[str, Any], topic: str) -> list[Event]:
             raw=msg,
         )
     ]
+    checks.flush(events)
+    return events
 
 
 # --- sor: orders ----------------------------------------------------------------------------------
@@ -158,25 +229,57 @@ _ORDER_FLOATS = frozenset(
 )
 
 
-def order_changes(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """An order entry as ``OrderUpdate.changes``: colour noise out, numeric strings as floats.
+# integer keys of an order record, with the range a value must fit
+_ORDER_INTS: dict[str, tuple[int, int]] = {
+    "conid": (1, CONID_MAX),
+    "orderId": (INT64_MIN, INT64_MAX),
+    "parentId": (INT64_MIN, INT64_MAX),
+    "lastExecutionTime_r": (INT64_MIN, INT64_MAX),
+}
+
+
+def order_changes(entry: Mapping[str, Any], checks: _Checks | None = None) -> dict[str, Any]:
+    """An order entry as ``OrderUpdate.changes``: colour noise out, numeric strings as floats,
+    values that cannot be represented left out (reported through ``checks`` when given).
 
     Also used for REST order records, so both sources merge to the same values.
     """
+    checks = checks or _Checks("")
     changes: dict[str, Any] = {}
     for name, value in entry.items():
         if name in _ORDER_NOISE:
             continue
         if name in _ORDER_FLOATS:
-            number = to_float(value)
-            changes[name] = value if number is None else number
+            if value is None:
+                changes[name] = value
+                continue
+            number = checks.number(value, name)
+            if number is not None:
+                changes[name] = number
+            elif to_float(value) is None and not _is_unrepresentable(value):
+                changes[name] = value  # text such as "" or "N/A": kept as sent
+        elif name in _ORDER_INTS and value is not None:
+            lo, hi = _ORDER_INTS[name]
+            before = len(checks.rejected)
+            checks.integer(value, name, lo, hi)
+            if len(checks.rejected) == before:
+                changes[name] = value
         else:
             changes[name] = value
     return changes
 
 
+def _is_unrepresentable(value: object) -> bool:
+    try:
+        checked_float(value)
+    except Unrepresentable:
+        return True
+    return False
+
+
 def decode_orders(msg: dict[str, Any], topic: str) -> list[Event]:
     events: list[Event] = []
+    checks = _Checks(topic)
     for index, entry in enumerate(_list_arg(msg, "args", topic)):
         if not isinstance(entry, dict):
             events.append(_entry_malformed(topic, index, entry, "not an object"))
@@ -186,19 +289,22 @@ def decode_orders(msg: dict[str, Any], topic: str) -> list[Event]:
         except BadFrame as exc:
             events.append(_entry_malformed(topic, index, entry, str(exc)))
             continue
+        checks.index = index
         account = entry.get("acct", entry.get("account"))
         status = entry.get("status")
+        changes = order_changes(entry, checks)
         events.append(
             OrderUpdate(
                 key=_ORDERS_KEY,
                 account=opt_str(account),
                 order_id=order_id,
-                conid=opt_int(entry.get("conid")),
+                conid=to_int(changes.get("conid"), 1, CONID_MAX),
                 status=opt_str(status),
-                changes=order_changes(entry),
+                changes=changes,
                 raw=entry,
             )
         )
+        checks.flush(events)
     return events
 
 
@@ -212,10 +318,12 @@ def decode_trades(msg: dict[str, Any], topic: str) -> list[Event]:
     if not entries:
         return [TradesOpened(key=_TRADES_KEY)]
     events: list[Event] = []
+    checks = _Checks(topic)
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             events.append(_entry_malformed(topic, index, entry, "not an object"))
             continue
+        checks.index = index
         execution_id = entry.get("execution_id")
         if not isinstance(execution_id, str) or not execution_id:
             reason = f"execution_id must be a non-empty string, got {execution_id!r}"
@@ -227,19 +335,20 @@ def decode_trades(msg: dict[str, Any], topic: str) -> list[Event]:
                 key=_TRADES_KEY,
                 execution_id=execution_id,
                 account=opt_str(account),
-                conid=opt_int(entry.get("conid")),
+                conid=checks.conid(entry.get("conid")),
                 symbol=opt_str(entry.get("symbol")),
                 side=opt_str(entry.get("side")),
-                size=to_float(entry.get("size")),
-                price=to_float(entry.get("price")),
-                commission=to_float(entry.get("commission")),
-                net_amount=to_float(entry.get("net_amount")),
-                trade_time_ms=opt_int(entry.get("trade_time_r")),
-                order_id=opt_int(entry.get("order_id")),
+                size=checks.number(entry.get("size"), "size"),
+                price=checks.number(entry.get("price"), "price"),
+                commission=checks.number(entry.get("commission"), "commission"),
+                net_amount=checks.number(entry.get("net_amount"), "net_amount"),
+                trade_time_ms=checks.integer(entry.get("trade_time_r"), "trade_time_r"),
+                order_id=checks.integer(entry.get("order_id"), "order_id"),
                 exchange=opt_str(entry.get("exchange")),
                 raw=entry,
             )
         )
+        checks.flush(events)
     return events
 
 
@@ -253,24 +362,27 @@ def decode_pnl(msg: dict[str, Any], topic: str) -> list[Event]:
     if not isinstance(args, dict):
         raise BadFrame(f"args must be an object of rows, got {type(args).__name__}")
     events: list[Event] = []
-    for row, values in args.items():
+    checks = _Checks(topic)
+    for index, (row, values) in enumerate(args.items()):
         if not isinstance(values, dict):
-            events.append(_entry_malformed(topic, 0, {row: values}, "row must be an object"))
+            events.append(_entry_malformed(topic, index, {row: values}, "row must be an object"))
             continue
+        checks.index = index
         events.append(
             Pnl(
                 key=_PNL_KEY,
                 account=row.partition(".")[0],
                 row=row,
-                row_type=opt_int(values.get("rowType")),
-                daily_pnl=to_float(values.get("dpl")),
-                unrealized_pnl=to_float(values.get("upl")),
-                net_liquidity=to_float(values.get("nl")),
-                excess_liquidity=to_float(values.get("uel")),
-                market_value=to_float(values.get("mv")),
+                row_type=checks.integer(values.get("rowType"), "rowType"),
+                daily_pnl=checks.number(values.get("dpl"), "dpl"),
+                unrealized_pnl=checks.number(values.get("upl"), "upl"),
+                net_liquidity=checks.number(values.get("nl"), "nl"),
+                excess_liquidity=checks.number(values.get("uel"), "uel"),
+                market_value=checks.number(values.get("mv"), "mv"),
                 raw=values,
             )
         )
+        checks.flush(events)
     return events
 
 
@@ -299,7 +411,15 @@ def _summary_value(value: object) -> float | str | bool | None:
         return value
     if isinstance(value, int | float):
         return float(value)
-    return orjson.dumps(value).decode()
+    return _json_text(value)
+
+
+def _json_text(value: object) -> str:
+    """A nested value as JSON text (one too deep for the encoder as a placeholder)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return "<value nested too deep>"
 
 
 def decode_summary(msg: dict[str, Any], topic: str) -> list[Event]:
@@ -345,7 +465,7 @@ def _ledger_value(value: object) -> float | str | None:
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    return orjson.dumps(value).decode()
+    return _json_text(value)
 
 
 def decode_ledger(msg: dict[str, Any], topic: str) -> list[Event]:

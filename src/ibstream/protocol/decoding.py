@@ -18,6 +18,7 @@ keys by topic and parses values with one table lookup per key.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -58,10 +59,10 @@ from ibstream.protocol.events import (
     Unknown,
     WaitingForSession,
 )
-from ibstream.protocol.fields import FIELDS, FieldValue, value_parser
+from ibstream.protocol.fields import CONID_MAX, FIELDS, FieldValue, value_parser
 from ibstream.protocol.specs import StreamKey, Topic
 
-__all__ = ["decode", "order_changes"]
+__all__ = ["cache_stats", "decode", "order_changes", "set_cache_limits"]
 
 _Handler = Callable[[dict[str, Any], str], list[Event]]
 
@@ -75,13 +76,16 @@ _Parser = Callable[[object], FieldValue]
 # lot (price levels, sizes, markers), so each parser has a bounded cache: a dict hit is several
 # times cheaper than float() on a string. Parsers are pure, so caching cannot change a result.
 _CACHE_MAX = 8_192
+_CACHE_VALUE_MAX = 64  # longer wire strings are parsed every time, never kept
 
 
 class _ValueCache(dict[Any, FieldValue]):
     """Parsed values by wire value for one parser; a hit is one C-level subscript.
 
     Wire values repeat a lot (price levels, sizes, markers) and parsers are pure, so caching
-    cannot change a result. Bounded: cleared when full (values come from the network).
+    cannot change a result. Bounded in entries *and bytes* (values come from the network):
+    cleared when full, and a string longer than 64 characters is never kept, so a cache holds
+    at most 8,192 x 64 characters however large the values a gateway sends.
     """
 
     __slots__ = ("parse",)
@@ -92,14 +96,44 @@ class _ValueCache(dict[Any, FieldValue]):
 
     def __missing__(self, raw: Any) -> FieldValue:
         value = self.parse(raw)
+        if raw.__class__ is str and len(raw) > _CACHE_VALUE_MAX:
+            return value
         if len(self) >= _CACHE_MAX:
             self.clear()
+            if not _CACHE_MAX:
+                return value
         self[raw] = value
         return value
 
 
 _FieldEntry = tuple[int, _Parser, _ValueCache]
 _CACHES: dict[_Parser, _ValueCache] = {}
+
+
+def set_cache_limits(max_entries: int = 8_192, max_value_chars: int = 64) -> None:
+    """Bound the decoder's value caches (process-wide): at most ``max_entries`` values per
+    parser, and wire strings longer than ``max_value_chars`` never cached. ``max_entries=0``
+    turns caching off. Caches are emptied so the new bounds hold at once."""
+    global _CACHE_MAX, _CACHE_VALUE_MAX
+    if type(max_entries) is not int or max_entries < 0:
+        raise ValueError(f"max_entries must be an int >= 0, got {max_entries!r}")
+    if type(max_value_chars) is not int or max_value_chars < 0:
+        raise ValueError(f"max_value_chars must be an int >= 0, got {max_value_chars!r}")
+    _CACHE_MAX, _CACHE_VALUE_MAX = max_entries, max_value_chars
+    for cache in _CACHES.values():
+        cache.clear()
+
+
+def cache_stats() -> dict[str, int]:
+    """Entries and characters of wire text held by the value caches, and their bounds."""
+    entries = sum(len(c) for c in _CACHES.values())
+    chars = sum(len(k) for c in _CACHES.values() for k in c if k.__class__ is str)
+    return {
+        "entries": entries,
+        "text_chars": chars,
+        "max_entries_per_parser": _CACHE_MAX,
+        "max_value_chars": _CACHE_VALUE_MAX,
+    }
 
 
 def _entry(fid: int) -> _FieldEntry:
@@ -118,6 +152,9 @@ _TABLE_MAX = 5_000  # bounded: unknown field ids come from the network
 _MISSING: Any = object()
 _MD_KEYS: dict[str, tuple[StreamKey, int]] = {}  # smd topic -> (key, conid), bounded
 _MD_KEYS_MAX = 20_000
+_MD_TOPIC_MAX = 64  # longer topics are not cached (bytes bound)
+_CONID_DIGITS = len(str(CONID_MAX))
+_FIELD_ID_DIGITS = 9  # a longer numeric key is no field id (and never reaches int())
 
 # MarketData is a NamedTuple built with one C call (see its docstring for the measurement).
 _new_md = tuple.__new__
@@ -128,21 +165,25 @@ if MarketData._fields != ("key", "conid", "server_id", "updated_ms", "values", "
 def _md_key(topic: str, msg: dict[str, Any]) -> tuple[StreamKey, int]:
     """Stream key and conid of an ``smd``/``smh`` frame: topic suffix, else payload ``conid``."""
     suffix = topic[4:].partition("@")[0]
-    if suffix.isascii() and suffix.isdigit() and suffix[0] != "0":
+    if (
+        suffix.isascii()
+        and suffix.isdigit()
+        and suffix[0] != "0"
+        and len(suffix) <= _CONID_DIGITS
+        and int(suffix) <= CONID_MAX
+    ):
         conid = int(suffix)
     else:
         payload = msg.get("conid")
         if payload is None:
-            raise BadFrame(f"no conid in topic {topic!r} nor in the frame")
-        conid = as_int(payload, "conid")
-        if conid <= 0:
-            raise BadFrame(f"conid must be positive, got {conid}")
+            raise BadFrame(f"no conid in topic {topic[:80]!r} nor in the frame")
+        conid = as_int(payload, "conid", 1, CONID_MAX)
     return StreamKey.of(Topic.MARKET_DATA, str(conid)), conid
 
 
 def _unknown_field(key: str) -> _FieldEntry | None:
     """Entry for a key not in the catalogue: numeric ids are kept, other keys skipped."""
-    if key.isascii() and key.isdigit():
+    if key.isascii() and key.isdigit() and len(key) <= _FIELD_ID_DIGITS:
         entry = _entry(int(key))
         if len(_MD_TABLE) < _TABLE_MAX:
             _MD_TABLE[key] = entry
@@ -159,7 +200,7 @@ def _marker(msg: dict[str, Any]) -> str | None:
 def _market_data(msg: dict[str, Any], cached: tuple[StreamKey, int]) -> MarketData:
     payload_conid = msg.get("conid")
     if payload_conid is not None and payload_conid.__class__ is not int:
-        as_int(payload_conid, "conid")  # tolerate "265598", reject lists and the like
+        as_int(payload_conid, "conid", 1, CONID_MAX)  # tolerate "265598", reject the rest
     values: dict[int, FieldValue] = {}
     table_get = _MD_TABLE.get
     missing = _MISSING
@@ -195,9 +236,10 @@ def _smd(msg: dict[str, Any], topic: str) -> list[Event]:
     cached = _MD_KEYS.get(topic)
     if cached is None:
         cached = _md_key(topic, msg)
-        if len(_MD_KEYS) >= _MD_KEYS_MAX:
-            _MD_KEYS.clear()
-        _MD_KEYS[topic] = cached
+        if len(topic) <= _MD_TOPIC_MAX:
+            if len(_MD_KEYS) >= _MD_KEYS_MAX:
+                _MD_KEYS.clear()
+            _MD_KEYS[topic] = cached
     return [_market_data(msg, cached)]
 
 
@@ -446,16 +488,50 @@ def _dispatch(msg: Any, data: str | bytes | bytearray | memoryview) -> list[Even
         return [Malformed(raw=_text(data), reason=f"{topic}: {exc}")]
 
 
+def _big_int(text: str) -> int | str:
+    """``parse_int`` of the fallback parser: an integer beyond 64 bits stays text."""
+    if len(text) <= 20:
+        number = int(text)
+        if -(2**63) <= number < 2**64:
+            return number
+    return text
+
+
+def _big_float(text: str) -> float | str:
+    """``parse_float`` of the fallback parser: a number beyond a double (``1e999``) stays text."""
+    number = float(text)
+    return number if number - number == 0.0 else text
+
+
+def _loads_numbers(text: str) -> Any:
+    """Parse JSON that orjson refused only for a number it cannot hold (``1e999``, a 5,000-digit
+    integer): such numbers become their text, so the one field holding one is rejected by the
+    decoder while the rest of the frame is kept. The result is re-checked by orjson (lone
+    surrogates and the like stay errors)."""
+    msg = json.loads(
+        text, parse_int=_big_int, parse_float=_big_float, parse_constant=lambda name: name
+    )
+    return _loads(orjson.dumps(msg))
+
+
 def _not_json(data: str | bytes | bytearray | memoryview) -> list[Event]:
-    """orjson refused the frame: retry with invalid UTF-8 replaced, else :class:`Malformed`."""
+    """orjson refused the frame: retry with invalid UTF-8 replaced, then with numbers it
+    cannot hold as text, else :class:`Malformed`."""
     text = _text(data)
     if text.strip() == "ech+hb":
         return [Heartbeat(hb_ms=None)]
     try:
         msg = _loads(text)  # invalid UTF-8 replaced: maybe it parses now
     except _JSONDecodeError as exc:
-        reason = "empty frame" if not text.strip() else f"not JSON: {exc}"
-        return [Malformed(raw=text, reason=reason)]
+        msg = _MISSING
+        if "number" in str(exc):
+            try:
+                msg = _loads_numbers(text)
+            except (ValueError, TypeError, RecursionError):
+                msg = _MISSING
+        if msg is _MISSING:
+            reason = "empty frame" if not text.strip() else f"not JSON: {exc}"
+            return [Malformed(raw=text, reason=reason)]
     if msg.__class__ is dict:
         return _dispatch(msg, data)
     return [Malformed(raw=text, reason=f"not a JSON object: {type(msg).__name__}")]

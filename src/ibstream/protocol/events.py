@@ -48,6 +48,7 @@ __all__ = [
     "Trade",
     "TradesOpened",
     "Unknown",
+    "ValueRejected",
     "WaitingForSession",
 ]
 
@@ -381,6 +382,24 @@ class Malformed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ValueRejected:
+    """One field dropped from an otherwise good entry: its value cannot be represented.
+
+    ``"conid":"inf"``, ``"price":"nan"``, ``"lastExecutionTime_r":"1e999"``, an integer beyond
+    64 bits (or a conid beyond 32 bits): the decoder leaves that field out of the event it
+    builds (``OrderUpdate.changes``, ``Trade.size``...; ``raw`` keeps the original) and
+    reports it here, right after that event. ``value`` is the wire value as text, cut to 200
+    characters; ``index`` is the entry's position in the frame.
+    """
+
+    topic: str
+    index: int
+    field: str
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Unknown:
     """A well-formed frame the decoder does not know (unknown topic); the payload is kept."""
 
@@ -411,6 +430,7 @@ Event: TypeAlias = (
     | AccountSummary
     | AccountLedger
     | Malformed
+    | ValueRejected
     | Unknown
 )
 """Any event the decoder produces."""

@@ -13,7 +13,14 @@ string, sometimes a number) into a Python value according to the field's kind:
 * field 6509 -> :class:`Availability`; flags (``"1"``/``"0"``) -> ``bool``;
 * unknown field ids: a number when the value parses as one, else the text (never dropped).
 
-A numeric value that cannot be parsed is returned unchanged as text rather than lost.
+A numeric value that cannot be parsed is returned unchanged as text rather than lost; so is one
+that parses to something no consumer can carry (``"inf"``, ``"nan"``, ``"1e999"``, an integer
+beyond 64 bits): parsers only ever return finite floats and integers within
+[:data:`INT64_MIN`, :data:`INT64_MAX`] (contract ids within [1, :data:`CONID_MAX`]).
+
+:func:`checked_float` / :func:`checked_int` are the strict forms the account-side decoders use:
+they raise :class:`Unrepresentable` for such a value, so the decoder can drop that one field and
+report it (``ValueRejected``) while keeping the rest of the entry.
 """
 
 from __future__ import annotations
@@ -38,6 +45,18 @@ __all__ = [
     "to_float",
     "value_parser",
 ]
+
+INT64_MIN = -(2**63)
+"""Smallest integer a decoded value may hold (what JSON encoders and databases carry)."""
+INT64_MAX = 2**63 - 1
+"""Largest integer a decoded value may hold."""
+CONID_MAX = 2**31 - 1
+"""Largest contract id: IBKR's conids are 32-bit signed integers (so is GraphQL's ``Int``)."""
+_MAX_INT_TEXT = 24  # longer digit strings are out of range anyway: never handed to int()
+
+
+class Unrepresentable(ValueError):
+    """A numeric value no consumer can carry: not finite, or an integer out of range."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -298,16 +317,25 @@ def _clean_number(value: object) -> FieldValue:
     if exponent:
         text = text[:-1] + exponent
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         return value
+    return number if number - number == 0.0 else value  # inf/nan: kept as the text
+
+
+def _finite(number: float, value: object) -> FieldValue:
+    """``number`` when finite, else the wire value (as text when it was not one)."""
+    if number - number == 0.0:
+        return number
+    return value if isinstance(value, str) else repr(number)
 
 
 def _number(value: object) -> FieldValue:
     try:
-        return float(value)  # type: ignore[arg-type]
-    except (ValueError, TypeError):
+        number = float(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError, OverflowError):
         return _clean_number(value)
+    return _finite(number, value)
 
 
 def _quantity(value: object) -> FieldValue:
@@ -320,7 +348,7 @@ def _quantity(value: object) -> FieldValue:
         if exponent is not None:
             text = text[:-1] + exponent
         try:
-            return float(text)
+            return _finite(float(text), value)
         except ValueError:
             return _clean_number(value)
     return _number(value)
@@ -328,19 +356,22 @@ def _quantity(value: object) -> FieldValue:
 
 def _price(value: object) -> FieldValue:
     try:
-        return float(value)  # type: ignore[arg-type]
-    except (ValueError, TypeError):
+        number = float(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError, OverflowError):
         if isinstance(value, str) and value[:1] in ("C", "H"):
             return _clean_number(value[1:])
         return _clean_number(value)
+    return _finite(number, value)
 
 
 def _integer(value: object) -> FieldValue:
     if type(value) is int:
-        return value
+        return value if INT64_MIN <= value <= INT64_MAX else str(value)
     number = _number(value)
     if isinstance(number, float) and number.is_integer():
-        return int(number)
+        if INT64_MIN <= number <= INT64_MAX:
+            return int(number)
+        return value if isinstance(value, str) else repr(number)
     return number
 
 
@@ -379,7 +410,7 @@ def parse_availability(code: str) -> Availability:
         consolidated="p" in rest,
         book="B" in rest,
     )
-    if len(_AVAILABILITY_CACHE) < 256:  # bounded: codes come from the network
+    if len(_AVAILABILITY_CACHE) < 256 and len(code) <= 16:  # bounded: codes come from the network
         _AVAILABILITY_CACHE[code] = result
     return result
 
@@ -391,11 +422,12 @@ def _availability(value: object) -> FieldValue:
 
 
 def _unknown(value: object) -> FieldValue:
-    """Unknown field ids: a number when the value is one, else the text."""
+    """Unknown field ids: a number when the value is a finite one, else the text."""
     try:
-        return float(value)  # type: ignore[arg-type]
-    except (ValueError, TypeError):
+        number = float(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError, OverflowError):
         return _text(value)
+    return _finite(number, value)
 
 
 _PARSERS: dict[FieldKind, Callable[[object], FieldValue]] = {
@@ -422,15 +454,81 @@ def parse_value(field_id: int, raw: object) -> FieldValue:
     return value_parser(field_id)(raw)
 
 
-def to_float(value: object) -> float | None:
-    """A float from a number or numeric string (thousands separators allowed), else ``None``."""
+def checked_float(value: object) -> float | None:
+    """A finite float from a number or numeric string (thousands separators allowed).
+
+    ``None`` for ``None``, booleans, non-numeric text and other types; raises
+    :class:`Unrepresentable` for a numeric value that is not finite (``"inf"``, ``"nan"``,
+    ``"1e999"``, an integer too large for a float).
+    """
     if type(value) is float:
-        return value
-    if type(value) is int:
-        return float(value)
-    if isinstance(value, str):
+        number = value
+    elif type(value) is int:
         try:
-            return float(value.replace(",", ""))
+            number = float(value)
+        except OverflowError:
+            raise Unrepresentable("integer too large for a float") from None
+    elif isinstance(value, str):
+        try:
+            number = float(value.replace(",", ""))
         except ValueError:
             return None
-    return None
+    else:
+        return None
+    if number - number != 0.0:
+        raise Unrepresentable(f"not a finite number: {number!r}")
+    return number
+
+
+def to_float(value: object) -> float | None:
+    """A finite float from a number or numeric string (thousands separators allowed), else
+    ``None`` (also for ``"inf"``/``"nan"``: see :func:`checked_float` to tell them apart)."""
+    if type(value) is float and value - value == 0.0:
+        return value
+    try:
+        return checked_float(value)
+    except Unrepresentable:
+        return None
+
+
+def checked_int(value: object, lo: int = INT64_MIN, hi: int = INT64_MAX) -> int | None:
+    """An integer within ``[lo, hi]`` from an int, an integral float or a digit string.
+
+    ``None`` for ``None``, booleans, non-integral or non-numeric values; raises
+    :class:`Unrepresentable` for an integer value outside ``[lo, hi]`` or a non-finite number.
+    Digit strings longer than 24 characters are never handed to ``int()`` (which refuses more
+    than 4,300 digits): they are out of range.
+    """
+    if type(value) is int:
+        number = value
+    elif type(value) is float:
+        if value - value != 0.0:
+            raise Unrepresentable(f"not a finite number: {value!r}")
+        if not value.is_integer():
+            return None
+        if not lo <= value <= hi:
+            raise Unrepresentable(f"{value!r} is outside {lo}..{hi}")
+        return int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text[:1] in ("-", "+") else text
+        if not (digits.isascii() and digits.isdigit()):
+            if text:
+                checked_float(text)  # raises for "inf", "nan", "1e999"
+            return None  # not an integer's text
+        if len(text) > _MAX_INT_TEXT:
+            raise Unrepresentable(f"integer of {len(digits)} digits is outside {lo}..{hi}")
+        number = int(text)
+    else:
+        return None
+    if not lo <= number <= hi:
+        raise Unrepresentable(f"{number} is outside {lo}..{hi}")
+    return number
+
+
+def to_int(value: object, lo: int = INT64_MIN, hi: int = INT64_MAX) -> int | None:
+    """Like :func:`checked_int`, but ``None`` instead of raising."""
+    try:
+        return checked_int(value, lo, hi)
+    except Unrepresentable:
+        return None

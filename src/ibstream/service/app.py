@@ -17,6 +17,7 @@ import contextlib
 import hmac
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TextIO
@@ -27,9 +28,12 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Middleware
 
 from ibstream.aio.client import ClientConfig, StreamClient
+from ibstream.aio.rest import GatewayRest
 from ibstream.exceptions import IBStreamError
+from ibstream.protocol.decoding import set_cache_limits
 from ibstream.protocol.lifecycle import SessionState, SessionStateChanged
-from ibstream.service.config import ServiceConfig
+from ibstream.service import limits
+from ibstream.service.config import ServiceConfig, host_allowed
 from ibstream.service.dashboard import dashboard
 from ibstream.service.graphql import ServiceGraphQLView, build_view
 from ibstream.service.hub import Hub
@@ -45,9 +49,18 @@ log = logging.getLogger("ibstream.service")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def auth_middleware(token: str | None, allowed_origins: tuple[str, ...] = ()) -> Middleware:
+def auth_middleware(
+    token: str | None,
+    allowed_origins: tuple[str, ...] = (),
+    *,
+    bind_host: str = "127.0.0.1",
+    allowed_hosts: tuple[str, ...] = (),
+) -> Middleware:
     """Check every request (HTTP, WebSocket upgrade, SSE).
 
+    * ``Host`` must be a loopback name, an IP address, the bind address (and this machine's
+      name when bound to every interface) or in ``allowed_hosts``: a page that rebinds its own
+      DNS name to 127.0.0.1 sends its name, so it cannot read a tokenless loopback service.
     * Browsers: an ``Origin`` header must be the service's own origin or listed in
       ``allowed_origins`` (a page on another site must not read the stream through the user's
       browser; WebSockets are not covered by CORS).
@@ -56,9 +69,17 @@ def auth_middleware(token: str | None, allowed_origins: tuple[str, ...] = ()) ->
     """
     expected = token.encode() if token else None
     allowed = frozenset(o.rstrip("/") for o in allowed_origins)
+    hosts = tuple(allowed_hosts)
+    if bind_host in ("0.0.0.0", "::", ""):
+        hosts += (socket.gethostname(),)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = request.headers.get("Host")
+        if not host_allowed(host, bind_host, hosts):
+            return web.json_response(
+                {"error": f"host {str(host)[:100]!r} not allowed (see allowed_hosts)"}, status=403
+            )
         origin = request.headers.get("Origin")
         if (
             origin is not None
@@ -113,8 +134,12 @@ def build_app(
     hub: Hub, config: ServiceConfig, token: str | None, view: ServiceGraphQLView | None = None
 ) -> web.Application:
     """The aiohttp application (routes above) around ``hub``."""
-    app = web.Application(middlewares=[auth_middleware(token, config.allowed_origins)])
+    middleware = auth_middleware(
+        token, config.allowed_origins, bind_host=config.host, allowed_hosts=config.allowed_hosts
+    )
+    app = web.Application(middlewares=[middleware])
     app[HUB] = hub
+    limits.install(hub, limits.Limits.from_config(config))
     app[CONFIG] = config
     gql = view or build_view(hub, config)
     app.router.add_get("/", dashboard)
@@ -184,6 +209,8 @@ class Service:
                     tls=False,
                     rate_limit=None,
                     update_interval=config.sim_update_interval,
+                    admin=config.sim_admin,
+                    admin_token=token if config.sim_admin else None,
                 )
             )
             await self.sim.start()
@@ -191,13 +218,21 @@ class Service:
         else:
             url, verify, cacert = config.url, not config.insecure, config.cacert
         client_config = self._client_config or ClientConfig(start_timeout=1e9)
-        self.client = StreamClient(url, verify=verify, cacert=cacert, config=client_config)
+        rest = GatewayRest(
+            url,
+            verify=cacert if cacert else verify,
+            timeout=client_config.request_timeout,
+            max_frame_size=config.max_frame_bytes,
+        )
+        self.client = StreamClient(url, config=client_config, rest=rest)
         hub = self._hub = Hub(
             self.client,
             grace=config.grace,
             buffer_size=config.buffer_size,
             slow_consumer_timeout=config.slow_consumer_timeout,
         )
+        limits.install(hub, limits.Limits.from_config(config))
+        set_cache_limits(config.max_cache_entries, config.max_cache_value_chars)
         hub.start()
         self.client.on(SessionStateChanged, self._on_session)
         self._start_task = asyncio.create_task(self._start_client(), name="ibstream-service-start")

@@ -7,6 +7,8 @@ option names with an ``IBSTREAM_`` prefix (``IBSTREAM_URL``, ``IBSTREAM_TOKEN``,
 with the same names in snake case (``{"url": ..., "port": 8800, "grace": 5}``).
 
 Binding to anything but a loopback address requires a bearer token (:meth:`ServiceConfig.check`).
+Every request's ``Host`` must be a loopback name, an IP address, the bind address or one of
+``allowed_hosts`` (DNS rebinding: see :func:`host_allowed`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import orjson
 
 from ibstream.exceptions import InvalidArgument
 
-__all__ = ["DEFAULT_GATEWAY_URL", "ServiceConfig", "is_loopback", "load_config"]
+__all__ = ["DEFAULT_GATEWAY_URL", "ServiceConfig", "host_allowed", "is_loopback", "load_config"]
 
 DEFAULT_GATEWAY_URL = "https://localhost:5000/v1/api"
 ENV_PREFIX = "IBSTREAM_"
@@ -40,6 +42,9 @@ class ServiceConfig:
     sim: bool = False
     #: Simulator ``smd`` cadence per conid (``0`` = saturation); only with ``sim``.
     sim_update_interval: float = 0.25
+    #: Serve the embedded simulator's admin API (fault injection, on its own loopback port;
+    #: it then requires the service token when one is set). Off unless asked for.
+    sim_admin: bool = False
 
     # Listener
     host: str = "127.0.0.1"
@@ -48,6 +53,9 @@ class ServiceConfig:
     token_file: str | None = None
     #: Browser origins allowed to open WebSockets/SSE (besides the service's own origin).
     allowed_origins: tuple[str, ...] = ()
+    #: Host names requests may be addressed to besides loopback names, IP addresses and the
+    #: bind address (``"example.com"``, ``".example.com"`` for its subdomains, ``"*"`` for any).
+    allowed_hosts: tuple[str, ...] = ()
 
     # Sharing and delivery
     #: Seconds an upstream stream outlives its last consumer (a quick re-subscribe reuses it).
@@ -64,6 +72,25 @@ class ServiceConfig:
     flush_interval: float = 0.002
     #: Largest WebSocket message of the plain stream (several events per message, one per line).
     max_batch_bytes: int = 65_536
+
+    # Limits on what consumers may ask upstream (service/limits.py; 0 = no limit)
+    #: Upstream market-data streams one consumer may hold.
+    max_market_data_per_consumer: int = 100
+    #: Upstream market-data streams in total (IBKR serves ~100 concurrent lines per account).
+    max_market_data: int = 100
+    #: Specs in one subscribe request.
+    max_specs_per_request: int = 100
+    #: Characters in one text argument (account id, exchange, key or field name).
+    max_argument_length: int = 64
+    #: Items in one list argument (keys, fields, filter lists).
+    max_list_items: int = 256
+    #: Largest upstream WebSocket frame accepted (bytes); a bigger one closes the socket (1009)
+    #: and the client reconnects.
+    max_frame_bytes: int = 4 * 1024 * 1024
+    #: Decoder value caches: entries per value parser, and the longest wire string cached
+    #: (bounds their memory: entries x characters; process-wide).
+    max_cache_entries: int = 8_192
+    max_cache_value_chars: int = 64
 
     # GraphQL limits
     max_query_depth: int = 8
@@ -83,6 +110,19 @@ class ServiceConfig:
             raise InvalidArgument("buffer_size", f"must be >= 1, got {self.buffer_size!r}")
         if self.max_query_depth < 1:
             raise InvalidArgument("max_query_depth", "must be >= 1")
+        for name in (
+            "max_market_data_per_consumer",
+            "max_market_data",
+            "max_specs_per_request",
+            "max_argument_length",
+            "max_list_items",
+        ):
+            if getattr(self, name) < 0:
+                raise InvalidArgument(name, "must be >= 0 (0: no limit)")
+        if self.max_cache_entries < 0 or self.max_cache_value_chars < 0:
+            raise InvalidArgument("max_cache_entries", "cache bounds must be >= 0")
+        if self.max_frame_bytes < 1024:
+            raise InvalidArgument("max_frame_bytes", "must be at least 1024 bytes")
 
     def resolved_token(self) -> str | None:
         """The bearer token: ``token`` or the first line of ``token_file`` (stripped)."""
@@ -126,6 +166,46 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def host_allowed(host: str | None, bind_host: str, allowed_hosts: tuple[str, ...] = ()) -> bool:
+    """Whether a request's ``Host`` header (``name[:port]``) may reach the service.
+
+    DNS rebinding makes a browser send a page's requests to 127.0.0.1 under the attacker's own
+    name, with a matching ``Origin``: only the ``Host`` header tells. Allowed: no header (not a
+    browser), IP addresses (a rebinding page always uses a name), ``localhost`` and
+    ``*.localhost``, the bind address, and ``allowed_hosts`` (exact names, ``.suffix`` for
+    subdomains, ``*`` for anything).
+    """
+    if host is None:
+        return True
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1 : name.find("]")] if "]" in name else name[1:]
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    name = name.rstrip(".")
+    if not name:
+        return False
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
+        return True
+    if name == bind_host.strip("[]").lower():
+        return True
+    for allowed in allowed_hosts:
+        pattern = allowed.strip().lower().rstrip(".")
+        if pattern == "*" or pattern == name:
+            return True
+        if pattern.startswith(".") and (name.endswith(pattern) or name == pattern[1:]):
+            return True
+    return False
 
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}

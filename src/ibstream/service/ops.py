@@ -12,7 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ibstream.protocol.decoding import cache_stats
 from ibstream.protocol.lifecycle import SessionState
+from ibstream.service import limits
 from ibstream.service.hub import Hub
 from ibstream.service.keys import HUB
 
@@ -69,6 +71,42 @@ def _num(value: float) -> str:
     if isinstance(value, int):
         return str(value)
     return repr(float(value))
+
+
+def _limits(w: _Writer, hub: Hub) -> None:
+    """The configured limits (service/limits.py, the upstream frame cap), their use, refusals."""
+    values: dict[str, float] = dict(limits.limits_of(hub).as_dict())
+    frame = getattr(hub.client.rest, "max_frame_size", None)
+    if isinstance(frame, int):
+        values["max_frame_bytes"] = frame
+    cache = cache_stats()
+    values["max_cache_entries"] = cache["max_entries_per_parser"]
+    values["max_cache_value_chars"] = cache["max_value_chars"]
+    w.metric(
+        "ibstream_service_limit",
+        "gauge",
+        "Configured limits (0 = none); see docs/service.md, Limits.",
+        [({"name": k}, v) for k, v in sorted(values.items())],
+    )
+    w.one(
+        "ibstream_service_market_data_streams",
+        "gauge",
+        "Upstream market-data streams held (counted against max_market_data).",
+        limits.market_data_streams(hub),
+    )
+    w.metric(
+        "ibstream_decoder_cache",
+        "gauge",
+        "Decoder value caches: entries held and characters of wire text they hold.",
+        [({"what": "entries"}, cache["entries"]), ({"what": "text_chars"}, cache["text_chars"])],
+    )
+    refused = {k[len("refused_") :]: n for k, n in hub.counts.items() if k.startswith("refused_")}
+    w.metric(
+        "ibstream_service_limit_refusals_total",
+        "counter",
+        "Consumer requests refused by a limit.",
+        [({"limit": k}, n) for k, n in sorted(refused.items())],
+    )
 
 
 def prometheus_text(hub: Hub) -> str:
@@ -158,6 +196,7 @@ def prometheus_text(hub: Hub) -> str:
         "Service events (consumers opened per kind, upstream subscribes/unsubscribes...).",
         [({"what": k}, n) for k, n in sorted(hub.counts.items())],
     )
+    _limits(w, hub)
     consumers = list(hub.consumers.values())
 
     def per(attr: str) -> list[tuple[dict[str, Any], float]]:

@@ -22,6 +22,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from ibstream.exceptions import IBStreamError
 from ibstream.protocol.registry import parse_topic, spec_from_args, topic_entry
 from ibstream.protocol.specs import Spec, Topic
+from ibstream.service import limits
 from ibstream.service.hub import Consumer, Hub
 from ibstream.service.keys import CONFIG, HUB
 from ibstream.service.queue import QueueClosed, QueueOverflow
@@ -107,7 +108,7 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
-                _handle_op(hub, consumer, msg.data)
+                _handle_op_safely(hub, consumer, msg.data)
             elif msg.type is WSMsgType.BINARY:
                 _reply(consumer, {"type": "Error", "message": "send JSON text messages"})
     finally:
@@ -169,8 +170,44 @@ async def _ws_writer(
         log.debug("consumer %s: send failed: %s", consumer.id, exc)
 
 
+_ID_MAX = 256  # characters of a request id echoed in replies
+
+
 def _reply(consumer: Consumer, obj: dict[str, Any]) -> None:
-    consumer.queue.put_raw(_msg(obj))
+    try:
+        data = _msg(obj)
+    except TypeError as exc:  # orjson refused (too deep, not UTF-8...): say so instead
+        data = _msg({"type": "Error", "id": None, "message": f"reply not encodable: {exc}"})
+    consumer.queue.put_raw(data)
+
+
+def _request_id(value: object) -> str | int | float | bool | None:
+    """The ``id`` of a request, echoed in its replies: a string (up to 256 characters), a
+    number, a boolean or null. Anything else (an object, a list: a 500-deep ``id`` once broke
+    the reply encoder) is refused."""
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        if -(2**63) <= value < 2**64:
+            return value
+        raise ValueError("'id' must be a string, a number within 64 bits, a boolean or null")
+    if isinstance(value, str) and len(value) <= _ID_MAX:
+        return value
+    raise ValueError(f"'id' must be a string of at most {_ID_MAX} characters, a number or null")
+
+
+def _handle_op_safely(hub: Hub, consumer: Consumer, text: str) -> None:
+    """:func:`_handle_op`, and no exception ever escapes: an unexpected one is logged and
+    becomes an ``Error`` reply, the socket stays open."""
+    try:
+        _handle_op(hub, consumer, text)
+    except Exception as exc:
+        hub.counts["op_errors"] += 1
+        log.exception("consumer %s: request failed", consumer.id)
+        _reply(
+            consumer,
+            {"type": "Error", "id": None, "message": f"internal error: {type(exc).__name__}"},
+        )
 
 
 def _handle_op(hub: Hub, consumer: Consumer, text: str) -> None:
@@ -180,7 +217,7 @@ def _handle_op(hub: Hub, consumer: Consumer, text: str) -> None:
         req = orjson.loads(text)
         if not isinstance(req, dict):
             raise ValueError("a message must be a JSON object with an 'op'")
-        rid = req.get("id")
+        rid = _request_id(req.get("id"))
         op = req.get("op")
         handler = _OPS.get(op) if isinstance(op, str) else None
         if handler is None:
@@ -191,6 +228,9 @@ def _handle_op(hub: Hub, consumer: Consumer, text: str) -> None:
 
 
 def _op_filter(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any) -> None:
+    limits.check_filter_items(
+        hub, topics=req.get("topics"), conids=req.get("conids"), accounts=req.get("accounts")
+    )
     filters = Filters.parse(req.get("topics"), req.get("conids"), req.get("accounts"))
     hub.set_filters(consumer, filters)
     out = filters.to_dict() if filters else Filters().to_dict()
@@ -206,22 +246,24 @@ def _op_ping(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any) -> Non
     _reply(consumer, {"type": "Pong", "id": rid})
 
 
-def _specs_of(req: dict[str, Any]) -> list[Spec]:
+def _specs_of(hub: Hub, req: dict[str, Any]) -> list[Spec]:
     if "specs" in req:
         items = req["specs"]
         if not isinstance(items, list) or not items:
             raise ValueError("'specs' must be a non-empty list of spec objects")
-        return [spec_from_dict(s) for s in items]
+        limits.check_request(hub, len(items))
+        return [limits.check_spec(hub, spec_from_dict(s)) for s in items]
     if "spec" not in req:
         raise ValueError("subscribe needs 'spec' (an object) or 'specs' (a list)")
-    return [spec_from_dict(req["spec"])]
+    return [limits.check_spec(hub, spec_from_dict(req["spec"]))]
 
 
 def _op_subscribe(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any) -> None:
-    for spec in _specs_of(req):
+    for spec in _specs_of(hub, req):
         # Reply first, then the current state of a live stream, then its live events.
         joined_live = spec.key not in consumer.keys and hub.is_live(spec.key)
         try:
+            limits.check_attach(hub, consumer, spec)
             up = hub.attach(consumer, spec, snapshot=False)
         except IBStreamError as exc:
             _reply(consumer, {"type": "Error", "id": rid, "message": str(exc)})
@@ -245,9 +287,10 @@ def _op_unsubscribe(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any)
     if "key" in req:
         keys = [parse_key(req["key"])]
     elif "keys" in req and isinstance(req["keys"], list):
+        limits.check_request(hub, len(req["keys"]))
         keys = [parse_key(k) for k in req["keys"]]
     else:
-        keys = [s.key for s in _specs_of(req)]
+        keys = [s.key for s in _specs_of(hub, req)]
     for key in keys:
         held = hub.detach(consumer, key)
         _reply(consumer, {"type": "Unsubscribed", "id": rid, "key": str(key), "held": held})
@@ -323,11 +366,13 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     max_bytes = request.app[CONFIG].max_batch_bytes
     try:
         specs, filters = specs_from_query(request.query)
+        limits.check_request(hub, len(specs))
         consumer = hub.open_consumer("sse", request.remote or "", filters=filters)
     except (ValueError, IBStreamError) as exc:
         return web.json_response({"error": str(exc)}, status=400)
     try:
         for spec in specs:
+            limits.check_attach(hub, consumer, spec)
             hub.attach(consumer, spec)
     except IBStreamError as exc:
         hub.close_consumer(consumer, "bad request")

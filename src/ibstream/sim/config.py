@@ -6,6 +6,7 @@ Every variant where the sources disagree (protocol.md §10) is a knob here; the 
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,7 +17,19 @@ __all__ = [
     "Instrument",
     "MarketState",
     "SimConfig",
+    "is_loopback",
 ]
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
 
 MarketState = Literal["open", "closed", "halted"]
 
@@ -153,7 +166,10 @@ class SimConfig:
     scenario: str | None = None
 
     admin: bool = True
-    """Serve the admin API under ``/sim/admin``."""
+    """Serve the admin API under ``/sim/admin`` (see :mod:`ibstream.sim.faults` for its guards)."""
+    admin_token: str | None = None
+    """Bearer token the admin API requires (``Authorization: Bearer ...``). Required when the
+    admin API is served on an address other than loopback."""
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0:
@@ -170,6 +186,15 @@ class SimConfig:
             raise InvalidArgument("empty_smd_probability", "must be within [0, 1]")
         if self.replay_speed is not None and self.replay_speed <= 0:
             raise InvalidArgument("replay_speed", "must be > 0 or None")
+        if self.admin_token is not None and len(self.admin_token) < 8:
+            raise InvalidArgument("admin_token", "must be at least 8 characters")
+        if self.admin and self.admin_token is None and not is_loopback(self.host):
+            raise InvalidArgument(
+                "admin_token",
+                f"the admin API on {self.host!r} (not loopback) needs a token: pass "
+                "admin_token / --admin-token, disable it (admin=False / --no-admin) or bind "
+                "127.0.0.1",
+            )
 
     @property
     def account(self) -> str:

@@ -5,7 +5,11 @@ this module only sees it through the :class:`FaultTarget` interface, so it does 
 simulator (no import cycle) and dispatches through the table, never by ``getattr``:
 
 * Admin API: ``POST /sim/admin/fault`` with ``{"action": "lose_auth", ...params}``;
-  ``GET /sim/admin/state``.
+  ``GET /sim/admin/state``. Guards (a web page must not be able to drive it): a POST must be
+  ``Content-Type: application/json`` (a page can send ``text/plain`` cross-site without a
+  preflight, never JSON), requests carrying an ``Origin`` header (browsers) are refused, the
+  ``Host`` must be an IP address, ``localhost`` or the bind address (DNS rebinding), and with
+  ``SimConfig.admin_token`` (required off loopback) ``Authorization: Bearer <token>``.
 * Scenario file (``--scenario FILE``): a JSON list of steps
   ``{"at": <simulated seconds since start>, "action": "<name>", ...params}``, run in ``at``
   order.
@@ -23,7 +27,9 @@ Actions: ``drop_connections(abrupt=false, code=1000)``, ``stop_heartbeats``,
 
 from __future__ import annotations
 
+import hmac
 import inspect
+import ipaddress
 import logging
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Protocol
@@ -32,6 +38,7 @@ import orjson
 from aiohttp import web
 
 from ibstream.exceptions import InvalidArgument
+from ibstream.sim.config import SimConfig
 from ibstream.sim.gateway import Gateway
 from ibstream.sim.wire import OP_BINARY, OP_TEXT
 
@@ -60,6 +67,9 @@ class FaultTarget(Protocol):
     def state(self) -> dict[str, Any]:
         """A JSON-able view of the simulator."""
         ...
+
+    @property
+    def config(self) -> SimConfig: ...
 
 
 MALFORMED_KINDS = ("not_json", "invalid_utf8", "binary", "truncated", "wrong_types")
@@ -129,13 +139,59 @@ async def run_scenario(sim: FaultTarget, steps: list[dict[str, Any]]) -> None:
             log.warning("sim scenario step failed: %s", exc)
 
 
+def _host_ok(host: str | None, bind_host: str) -> bool:
+    """``Host`` of an admin request: an IP address, ``localhost`` or the bind address."""
+    if host is None:
+        return True
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1 : name.find("]")] if "]" in name else name[1:]
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    name = name.rstrip(".")
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return name in ("localhost", bind_host.lower())
+
+
+def admin_refusal(request: web.Request, sim: FaultTarget) -> web.Response | None:
+    """Why this admin request is refused (a response), or ``None`` to serve it."""
+    cfg = sim.config
+
+    def no(status: int, error: str) -> web.Response:
+        log.warning("sim admin: %s %s refused: %s", request.method, request.path, error)
+        return web.json_response({"ok": False, "error": error}, status=status)
+
+    if "Origin" in request.headers:
+        return no(403, "the admin API does not serve browsers (Origin header present)")
+    if not _host_ok(request.headers.get("Host"), cfg.host):
+        return no(403, "Host not allowed for the admin API")
+    if cfg.admin_token is not None:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), cfg.admin_token.encode()
+        ):
+            return no(401, "admin token required (Authorization: Bearer <token>)")
+    if request.method == "POST" and request.content_type != "application/json":
+        return no(415, f"Content-Type must be application/json, got {request.content_type!r}")
+    return None
+
+
 def add_admin_routes(app: web.Application, sim: FaultTarget) -> None:
     """``GET /sim/admin/state`` and ``POST /sim/admin/fault``."""
 
     async def state(request: web.Request) -> web.Response:
+        refused = admin_refusal(request, sim)
+        if refused is not None:
+            return refused
         return web.json_response(sim.state(), dumps=lambda o: orjson.dumps(o).decode())
 
     async def fault(request: web.Request) -> web.Response:
+        refused = admin_refusal(request, sim)
+        if refused is not None:
+            return refused
         try:
             body = await request.json(loads=orjson.loads)
             if not isinstance(body, dict):

@@ -377,5 +377,9 @@ class Simulator:
             "connections": [c.describe() for c in gw.connections if not c.closed],
             "orders": [o.full() for o in gw.book.orders.values()],
             "executions": len(gw.book.executions),
+            "execution_records": [
+                {"execution_id": e.execution_id, "order_id": e.order_id, "size": e.size}
+                for e in gw.book.executions
+            ],
             "next_server_id": f"q{gw.next_md_id}",
         }

@@ -30,7 +30,7 @@ from typing import Any
 
 from ibstream.protocol.decoding import order_changes
 from ibstream.protocol.events import OrderUpdate
-from ibstream.protocol.fields import to_float
+from ibstream.protocol.fields import CONID_MAX, to_float, to_int
 
 __all__ = ["Order", "OrderBook", "OrderStatus", "normalize_order_status"]
 
@@ -100,8 +100,18 @@ def _rest_changes(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _int(value: object) -> int | None:
-    number = to_float(value)
-    return None if number is None else int(number)
+    """An integer within 64 bits (``"inf"``, ``"nan"``, ``1e308`` and the like give ``None``)."""
+    number = to_int(value)
+    if number is None:
+        as_float = to_float(value)  # "1234.0" and similar still count
+        if as_float is not None and as_float.is_integer():
+            number = to_int(as_float)
+    return number
+
+
+def _conid(value: object) -> int | None:
+    number = _int(value)
+    return number if number is not None and 0 < number <= CONID_MAX else None
 
 
 def _text(value: object) -> str | None:
@@ -186,7 +196,7 @@ class _OrderRecord:
         self.snapshot = Order(
             order_id=self.order_id,
             account=_text(f.get("acct", f.get("account"))),
-            conid=_int(f.get("conid")),
+            conid=_conid(f.get("conid")),
             symbol=_text(f.get("ticker", f.get("symbol", f.get("description1")))),
             side=_text(f.get("side")),
             order_type=_text(f.get("orderType", f.get("origOrderType"))),

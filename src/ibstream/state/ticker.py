@@ -247,10 +247,15 @@ class _RawView(Mapping[int, Any]):
         return self._wire[str(fid)]
 
     def __iter__(self) -> Iterator[int]:
-        return (int(k) for k in self._wire if k.isdigit())
+        return (int(k) for k in self._wire if _is_field_key(k))
 
     def __len__(self) -> int:
-        return sum(1 for k in self._wire if k.isdigit())
+        return sum(1 for k in self._wire if _is_field_key(k))
+
+
+def _is_field_key(key: str) -> bool:
+    """A wire key that is a field id (digits, and short: ``int()`` refuses 4,300+ digits)."""
+    return key.isascii() and key.isdigit() and len(key) <= 9
 
 
 class Ticker(_Quote):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from ibstream.protocol.registry import parse_key, spec_from_dict
+from ibstream.service import limits
 from ibstream.service.graphql.context import hub_of
 from ibstream.service.graphql.types import SpecInput, UpstreamSubscription, to_upstream
 
@@ -13,7 +14,7 @@ __all__ = ["Mutation"]
 
 def _m_subscribe(info: strawberry.Info, spec: SpecInput) -> UpstreamSubscription:
     hub = hub_of(info)
-    up = hub.pin(spec_from_dict(strawberry.asdict(spec)))
+    up = hub.pin(limits.check_attach(hub, None, spec_from_dict(strawberry.asdict(spec))))
     described = {d["key"]: d for d in hub.describe_upstreams()}
     return to_upstream(described[str(up.key)])
 

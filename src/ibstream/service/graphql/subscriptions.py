@@ -22,6 +22,7 @@ from ibstream.exceptions import IBStreamError
 from ibstream.protocol.events import MarketData
 from ibstream.protocol.registry import TOPICS, spec_from_args
 from ibstream.protocol.specs import Spec, Topic
+from ibstream.service import limits
 from ibstream.service.graphql.context import conid_list, field_ids, hub_of
 from ibstream.service.graphql.types import (
     AccountSummaryValues,
@@ -110,8 +111,9 @@ async def _stream(
         all_lifecycle=all_lifecycle,
     )
     try:
+        limits.check_request(hub, len(specs))  # consumer limits (service/limits.py)
         for spec in specs:
-            hub.attach(consumer, spec)
+            hub.attach(consumer, limits.check_attach(hub, consumer, spec))
         while True:
             try:
                 ev = await consumer.queue.get()
