@@ -102,6 +102,14 @@ def _list_arg(msg: dict[str, Any], name: str, topic: str) -> list[Any]:
 # --- sbd: price ladder ----------------------------------------------------------------------------
 
 
+def _ladder_side(value: object) -> tuple[float | None, float | None]:
+    """A ladder ``bid``/``ask`` value: a size, or the ``"size @ price"`` form (size, price)."""
+    if isinstance(value, str) and "@" in value:
+        size_text, _, price_text = value.partition("@")
+        return to_float(size_text.strip()), to_float(price_text.strip())
+    return to_float(value), None
+
+
 def decode_price_ladder(msg: dict[str, Any], topic: str) -> list[Event]:
     parts = topic.split("+")
     if len(parts) < 2 or not parts[1]:
@@ -116,13 +124,18 @@ def decode_price_ladder(msg: dict[str, Any], topic: str) -> list[Event]:
     for item in data:
         if not isinstance(item, dict):
             raise BadFrame(f"ladder rows must be objects, got {type(item).__name__}")
+        bid_size, bid_price = _ladder_side(item.get("bid"))
+        ask_size, ask_price = _ladder_side(item.get("ask"))
+        price = to_float(item.get("price"))
+        if price is None:
+            price = bid_price if bid_price is not None else ask_price
         rows.append(
             LadderRow(
                 row=opt_int(item.get("row")),
                 focus=item.get("focus") in (1, "1", True),
-                price=to_float(item.get("price")),
-                bid_size=to_float(item.get("bid")),
-                ask_size=to_float(item.get("ask")),
+                price=price,
+                bid_size=bid_size,
+                ask_size=ask_size,
             )
         )
     return [

@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from ibstream.exceptions import InvalidArgument
+from ibstream.protocol.combo import Combo, ComboId
 from ibstream.protocol.events import MarketData
 from ibstream.protocol.fields import Availability, FieldValue, field_by_name
 
@@ -391,15 +392,23 @@ class Tickers(Mapping[int, Ticker]):
                     changed.setdefault(ticker.conid, ticker)
         return list(changed.values())
 
-    def get_or_create(self, conid: int) -> Ticker:
-        """The ticker of ``conid``, created empty if absent (e.g. right after subscribing)."""
+    def get_or_create(self, conid: int | Combo) -> Ticker:
+        """The ticker of ``conid``, created empty if absent (e.g. right after subscribing).
+
+        A :class:`~ibstream.protocol.combo.Combo` names a spread's ticker (its market data
+        events carry a :class:`~ibstream.protocol.combo.ComboId`, the key used here).
+        """
+        if isinstance(conid, Combo):
+            conid = ComboId(conid)
         ticker = self._tickers.get(conid)
         if ticker is None:
             ticker = self._tickers[conid] = Ticker(conid)
         return ticker
 
-    def remove(self, conid: int) -> Ticker | None:
+    def remove(self, conid: int | Combo) -> Ticker | None:
         """Forget a ticker (after unsubscribing); return it, or ``None`` if unknown."""
+        if isinstance(conid, Combo):
+            conid = ComboId(conid)
         return self._tickers.pop(conid, None)
 
     def clear(self) -> None:
