@@ -35,6 +35,53 @@ def system_login(cfg: SimConfig) -> dict[str, Any]:
     return {"topic": "system", "success": cfg.username, "isFT": False, "isPaper": cfg.paper}
 
 
+# Recorded ``GET /iserver/accounts`` (2026-04, Build 10.44.1h; tests/corpus/rest.json).
+_ALLOW_FEATURES: dict[str, Any] = {
+    "showGFIS": True,
+    "showEUCostReport": False,
+    "allowEventContract": True,
+    "allowFXConv": True,
+    "allowFinancialLens": False,
+    "allowMTA": True,
+    "allowTypeAhead": True,
+    "allowEventTrading": True,
+    "snapshotRefreshTimeout": 30,
+    "liteUser": False,
+    "showWebNews": True,
+    "research": True,
+    "debugPnl": True,
+    "showTaxOpt": True,
+    "showImpactDashboard": True,
+    "allowDynAccount": False,
+    "allowCrypto": False,
+    "allowFA": False,
+    "allowLiteUnderPro": False,
+    "allowedAssetTypes": "STK,CFD,OPT,FOP,WAR,FUT,BAG,PDC,CASH,IND,BOND,BILL,FUND,SLB,News,"
+    "CMDTY,IOPT,ICU,ICS,PHYSS,CRYPTO",
+    "restrictTradeSubscription": False,
+    "showUkUserLabels": False,
+    "sideBySide": True,
+}
+_ALL = ("*",)
+_OPTION_PERIODS = ("2h", "1d", "2d", "1w", "1m")
+_CHART_PERIODS: dict[str, tuple[str, ...]] = {
+    "STK": _ALL,
+    "CFD": _ALL,
+    "OPT": _OPTION_PERIODS,
+    "FOP": _OPTION_PERIODS,
+    "WAR": _ALL,
+    "IOPT": _ALL,
+    "FUT": _ALL,
+    "CASH": _ALL,
+    "IND": _ALL,
+    "BOND": _ALL,
+    "FUND": _ALL,
+    "CMDTY": _ALL,
+    "PHYSS": _ALL,
+    "CRYPTO": _ALL,
+}
+
+
 def accounts_body(cfg: SimConfig, ws_session: str) -> dict[str, Any]:
     """``GET /iserver/accounts`` and WS ``act.args`` — the same object (§1.4, §2.6)."""
     props = {
@@ -51,14 +98,8 @@ def accounts_body(cfg: SimConfig, ws_session: str) -> dict[str, Any]:
         "accounts": list(cfg.accounts),
         "acctProps": {a: dict(props) for a in cfg.accounts},
         "aliases": {a: a for a in cfg.accounts},
-        "allowFeatures": {
-            "showGFIS": True,
-            "allowEventContract": True,
-            "snapshotRefreshTimeout": 30,
-            "allowedAssetTypes": "STK,CFD,OPT,FOP,WAR,FUT,BAG,PDC,CASH,IND,BOND,BILL,FUND,SLB,"
-            "News,CMDTY,IOPT,ICU,ICS,PHYSS,CRYPTO",
-        },
-        "chartPeriods": {"STK": ["*"], "OPT": ["2h", "1d", "2d", "1w", "1m"]},
+        "allowFeatures": dict(_ALLOW_FEATURES),
+        "chartPeriods": {k: list(v) for k, v in _CHART_PERIODS.items()},
         "groups": [],
         "profiles": [],
         "selectedAccount": cfg.account,
