@@ -129,6 +129,8 @@ def test_two_combos_on_one_spread_conid_keep_separate_tickers() -> None:
     assert tickers.get_or_create(Combo.parse(WIRE)).last == 1.25
     assert tickers.get_or_create(Combo.parse(other)).last == -3.5
     assert 28812380 not in tickers
+    assert tickers.for_ident(WIRE) is tickers.get_or_create(Combo.parse(WIRE))
+    assert tickers.for_ident("28812380;;;1/0,2/1") is None and tickers.for_ident("x") is None
     assert tickers.remove(Combo.parse(other)) is not None and len(tickers) == 1
 
 

@@ -395,7 +395,7 @@ class Hub:
         client = self.client
         topic = key.topic
         if topic is Topic.MARKET_DATA:
-            ticker = client.tickers.get(int(key.ident))
+            ticker = client.tickers.for_ident(key.ident)
             if ticker is None or not ticker.values:
                 return []
             return [

@@ -145,7 +145,8 @@ def event_conid(event: Any) -> int | None:
         return int(conid)
     key = getattr(event, "key", None)
     if key is not None and key.topic in (Topic.MARKET_DATA, Topic.MARKET_HISTORY) and key.ident:
-        return int(key.ident)
+        ident = key.ident.partition(";;;")[0]  # a combo's key: its spread conid
+        return int(ident) if ident.isdigit() else None
     return None
 
 

@@ -27,7 +27,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from ibstream.exceptions import InvalidArgument
-from ibstream.protocol.combo import Combo, ComboId
+from ibstream.protocol.combo import Combo, ComboId, is_combo_text
 from ibstream.protocol.events import MarketData
 from ibstream.protocol.fields import Availability, FieldValue, field_by_name
 
@@ -404,6 +404,14 @@ class Tickers(Mapping[int, Ticker]):
         if ticker is None:
             ticker = self._tickers[conid] = Ticker(conid)
         return ticker
+
+    def for_ident(self, ident: str) -> Ticker | None:
+        """The ticker of a market-data stream key's ident (a conid, or a combo string)."""
+        try:
+            conid: int = ComboId(Combo.parse(ident)) if is_combo_text(ident) else int(ident)
+        except ValueError:  # InvalidArgument is a ValueError
+            return None
+        return self._tickers.get(conid)
 
     def remove(self, conid: int | Combo) -> Ticker | None:
         """Forget a ticker (after unsubscribing); return it, or ``None`` if unknown."""
