@@ -95,3 +95,14 @@ def test_bad_specs(text: str, fragment: str) -> None:
 def test_grammar_documents_every_kind() -> None:
     for word in ("md:", "mh:", "ladder:", "orders", "trades", "pnl", "summary:", "ledger:"):
         assert word in GRAMMAR
+
+
+def test_market_data_of_a_combo() -> None:
+    """A combo is written as the gateway writes it and needs no symbol resolution."""
+    combo = "28812380;;;265598/1,272093/-1"
+    assert _build(f"md:{combo}", f"md:{combo}:31,84") == [
+        MarketDataSpec(combo),
+        MarketDataSpec(combo, fields=("31", "84")),
+    ]
+    with pytest.raises(CliError, match="ratio"):
+        parse_spec("md:28812380;;;265598/0,272093/1")

@@ -10,8 +10,10 @@
     ledger:ACCOUNT             account ledger
 
 INSTR is a conid (``265598``) or a symbol (``AAPL``) resolved through ``/iserver/secdef/search``
-(first stock match). Topic codes are accepted as aliases: ``smd``, ``smh``, ``sbd``, ``sor``,
-``str``, ``spl``, ``ssd``, ``sld`` and ``or``/``tr``/``pl``/``sd``/``ld``/``bd``.
+(first stock match); for ``md`` also a combo, ``SPREAD;;;LEG/RATIO,...`` as the gateway writes
+it (``md:28812380;;;265598/1,272093/-1``; quote it in a shell). Topic codes are accepted as
+aliases: ``smd``, ``smh``, ``sbd``, ``sor``, ``str``, ``spl``, ``ssd``, ``sld`` and
+``or``/``tr``/``pl``/``sd``/``ld``/``bd``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 
 from ibstream.cli.common import EXIT_USAGE, CliError, is_conid
 from ibstream.exceptions import InvalidArgument
+from ibstream.protocol.combo import Combo, is_combo_text
 from ibstream.protocol.specs import (
     AccountLedgerSpec,
     AccountSummarySpec,
@@ -124,7 +127,8 @@ def parse_spec(text: str) -> ParsedSpec:
         raise _bad(text, "empty argument")
     parsed = ParsedSpec(text, kind, tuple(a.strip() for a in args))
     inst = parsed.instrument
-    if inst is not None and not (is_conid(inst) or inst.replace(".", "").isalnum()):
+    combo = parsed.kind == "md" and inst is not None and is_combo_text(inst)
+    if inst is not None and not (combo or is_conid(inst) or inst.replace(".", "").isalnum()):
         raise _bad(text, f"{inst!r} is neither a conid nor a symbol")
     # Build once with a placeholder conid to validate the other arguments early.
     _to_spec(parsed, 1)
@@ -136,12 +140,13 @@ def _to_spec(parsed: ParsedSpec, conid: int | None) -> Spec:
     try:
         if kind == "md":
             assert conid is not None
+            target: int | Combo = Combo.parse(args[0]) if is_combo_text(args[0]) else conid
             if len(args) == 2:
                 fields = tuple(f.strip() for f in args[1].split(",") if f.strip())
                 if not fields or not all(f.isdigit() for f in fields):
                     raise _bad(parsed.text, "FIELDS must be comma-separated field ids")
-                return MarketDataSpec(conid, fields=fields)
-            return MarketDataSpec(conid)
+                return MarketDataSpec(target, fields=fields)
+            return MarketDataSpec(target)
         if kind == "mh":
             assert conid is not None
             period = args[1] if len(args) > 1 else "1d"
@@ -168,10 +173,13 @@ async def build_specs(
     resolve: Callable[[Sequence[str]], Awaitable[dict[str, int]]],
 ) -> list[Spec]:
     """Turn parsed words into specs, resolving symbols with ``resolve`` (one call for all)."""
-    names = [p.instrument for p in parsed if p.instrument is not None]
+    names = [p.instrument for p in parsed if p.instrument and not is_combo_text(p.instrument)]
     conids = await resolve(list(dict.fromkeys(names))) if names else {}
     specs: list[Spec] = []
     for p in parsed:
         inst = p.instrument
+        if inst is not None and is_combo_text(inst):
+            specs.append(_to_spec(p, 0))  # a combo names its conids itself
+            continue
         specs.append(_to_spec(p, conids[inst] if inst is not None else None))
     return specs
