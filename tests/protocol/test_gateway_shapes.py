@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -202,3 +203,42 @@ def test_ladder_size_at_price_rows_keep_the_price() -> None:
         (178.86, 1200.0, None),
         (178.85, 3.0, None),
     ]
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats()
+    | st.text(max_size=6),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+_keys = st.sampled_from(
+    ["data", "action", "MID", "id", "user_action", "user_actions", "orderId", "reqId",
+     "options", "dismissable", "prompt", "messageId", "text", "position", "bid", "ask", "price"]
+) | st.text(max_size=5)  # fmt: skip
+
+
+@given(
+    topic=st.sampled_from(
+        ["shs+exercise", "inp+exercise", "ntf", "sbd+DU1+1", f"smd+{WIRE}", "smd+1;;;2/1,3/x"]
+    ),
+    body=st.dictionaries(_keys, _json, max_size=5),
+    entries=st.lists(st.dictionaries(_keys, _json, max_size=4), max_size=3),
+)
+def test_new_handlers_never_crash(
+    topic: str, body: dict[str, object], entries: list[object]
+) -> None:
+    """Any shape reaching the new handlers gives events or a Malformed with a reason, never the
+    decoder's last-resort 'cannot decode' (a crash inside a handler)."""
+    for frame in (
+        {**body, "topic": topic},
+        {**body, "topic": topic, "args": entries},
+        {**body, "topic": topic, "data": entries},
+        {**body, "topic": topic, "data": dict(enumerate(entries))},
+    ):
+        for event in decode(orjson.dumps(frame, option=orjson.OPT_NON_STR_KEYS)):
+            assert not (isinstance(event, Malformed) and "cannot decode" in event.reason), event
