@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import orjson
 import pytest
 from hypothesis import given
@@ -20,6 +23,11 @@ from ibstream.protocol.events import (
     OrderPrompt,
     PriceLadder,
     UserAction,
+)
+from ibstream.protocol.exercise import (
+    exercise_answer_message,
+    exercise_start_message,
+    exercise_submit_message,
 )
 from ibstream.protocol.specs import MarketDataSpec, StreamKey, Topic
 from ibstream.state.ticker import Tickers
@@ -242,3 +250,21 @@ def test_new_handlers_never_crash(
     ):
         for event in decode(orjson.dumps(frame, option=orjson.OPT_NON_STR_KEYS)):
             assert not (isinstance(event, Malformed) and "cannot decode" in event.reason), event
+
+
+def test_exercise_messages_are_ibkrs_documented_text() -> None:
+    corpus = json.loads((Path(__file__).parents[1] / "corpus" / "ws_frames.json").read_text())
+    sent = {f["id"]: f.get("sent") for f in corpus["frames"]}
+    assert exercise_submit_message(5, quantity=5) == sent["exercise-prompt"]
+    assert exercise_start_message(708764406) == 'shs+exercise+{"CEX":"708764406"}'
+    assert exercise_answer_message(7, "continue") == (
+        'inp+exercise+{"action":"user_input","data":{"id":"7","user_action":"continue"}}'
+    )
+    for bad in (
+        lambda: exercise_start_message(0),
+        lambda: exercise_submit_message(5, quantity=0),
+        lambda: exercise_submit_message(5, quantity=1, final=1),  # type: ignore[arg-type]
+        lambda: exercise_answer_message(7, ""),
+    ):
+        with pytest.raises(InvalidArgument):
+            bad()
