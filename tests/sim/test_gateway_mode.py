@@ -160,3 +160,18 @@ async def test_rest_shapes_as_recorded(
     async with http.get(sim.base_url + "/iserver/account/orders") as r:
         orders = await r.json()
     assert orders["snapshot"] is False and isinstance(orders["orders"], list)
+
+
+async def test_admin_api_sends_an_order_prompt(
+    simulator: SimulatorFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await simulator()
+    ws = await open_ws(http, sim)
+    base = sim.base_url.removesuffix("/v1/api")
+    body = {"action": "send_order_prompt", "order_id": 7, "text": "Use the algo?"}
+    async with http.post(base + "/sim/admin/fault", json=body) as r:
+        assert r.status == 200
+    ntf, _ = await recv_until(ws, topic_is("ntf"))
+    [prompt] = ntf["args"]
+    assert prompt["orderId"] == 7 and prompt["text"] == "Use the algo?" and prompt["prompt"]
+    await ws.close()

@@ -16,7 +16,7 @@ Actions: ``drop_connections(abrupt=false, code=1000)``, ``stop_heartbeats``,
 ``set_market_state(state)``, ``restart(reset_server_ids=false, downtime=0)``,
 ``refuse_connections(seconds)``, ``place_order(conid, side, quantity, order_type, price, tif)``,
 ``cancel_order(order_id)``, ``send_bulletin(message)``, ``send_notification(text)``,
-``send_error(error, code=500)``.
+``send_order_prompt(order_id, text)``, ``send_error(error, code=500)``.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ ACTIONS = frozenset(
         "cancel_order",
         "send_bulletin",
         "send_notification",
+        "send_order_prompt",
         "send_error",
     }
 )
