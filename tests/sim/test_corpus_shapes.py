@@ -185,3 +185,23 @@ async def test_rest_bodies(simulator: SimulatorFactory, http: aiohttp.ClientSess
     common = set(sim_order) & set(rec_order)
     assert len(common) >= len(rec_order) - 2  # 'price'/'avgPrice' follow the order's state
     assert {k: jtype(sim_order[k]) for k in common} == {k: jtype(rec_order[k]) for k in common}
+
+
+async def test_tickle_and_snapshot_bodies(
+    simulator: SimulatorFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await simulator(snapshot_preflight=True)
+    async with http.post(sim.base_url + "/tickle") as r:
+        tickle = await r.json()
+    assert_same_shape(REST["tickle"]["body"], tickle, depth=3)
+    url = sim.base_url + "/iserver/marketdata/snapshot?conids=265598&fields=31,84,86"
+    async with http.get(url) as r:
+        await r.json()  # the pre-flight: conids only (§2.8)
+    async with http.get(url) as r:
+        snapshot = await r.json()
+    recorded = REST["marketdata-snapshot"]["body"][0]
+    optional = {"6508"}  # sent sporadically
+    assert set(snapshot[0]) - optional == set(recorded) - optional
+    assert {k: jtype(v) for k, v in snapshot[0].items() if k in recorded} == {
+        k: jtype(recorded[k]) for k in snapshot[0] if k in recorded
+    }
