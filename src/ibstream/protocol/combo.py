@@ -122,26 +122,30 @@ class ComboId(int):
     """
 
     combo: Combo
+    _wire: str
+    _hash: int
 
     def __new__(cls, combo: Combo) -> ComboId:
         self = super().__new__(cls, combo.spread_conid)
         self.combo = combo
+        self._wire = combo.wire
+        self._hash = hash(self._wire)  # looked up per frame by the ticker map: computed once
         return self
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ComboId) and other.combo == self.combo
+        return self is other or (isinstance(other, ComboId) and other._wire == self._wire)
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
 
     def __hash__(self) -> int:
-        return hash(self.combo.wire)
+        return self._hash
 
     def __repr__(self) -> str:
-        return f"ComboId({self.combo.wire!r})"
+        return f"ComboId({self._wire!r})"
 
     def __str__(self) -> str:
-        return self.combo.wire
+        return self._wire
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (ComboId, (self.combo,))
