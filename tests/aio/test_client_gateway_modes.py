@@ -10,9 +10,9 @@ import pytest
 from tests.aio.test_client_e2e import assert_nothing_leaked, fast_client, next_of, wait_for
 
 from ibstream.protocol.combo import Combo
-from ibstream.protocol.events import MarketData
+from ibstream.protocol.events import MarketData, PriceLadder
 from ibstream.protocol.lifecycle import SessionState
-from ibstream.protocol.specs import MarketDataSpec
+from ibstream.protocol.specs import MarketDataSpec, PriceLadderSpec
 from ibstream.sim import SimConfig, Simulator
 
 pytestmark = pytest.mark.e2e
@@ -76,3 +76,20 @@ async def test_combo_streams_with_legs_and_its_own_ticker(sim: Simulator) -> Non
     finally:
         await client.stop()
         await assert_nothing_leaked(sim)
+
+
+async def test_ladder_rows_in_the_size_at_price_form_keep_their_prices() -> None:
+    config = SimConfig(
+        port=0, tls=False, rate_limit=None, ladder_form="size_at_price", ladder_interval=0.05
+    )
+    async with Simulator(config) as sim:
+        client = fast_client(sim)
+        await client.start()
+        try:
+            handle = client.subscribe(PriceLadderSpec(sim.config.account, 265598))
+            ladder = await next_of(handle, PriceLadder)
+            assert ladder.rows and all(r.price is not None for r in ladder.rows)
+            assert all((r.bid_size or r.ask_size) for r in ladder.rows)
+        finally:
+            await client.stop()
+            await assert_nothing_leaked(sim)

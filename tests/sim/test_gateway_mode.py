@@ -175,3 +175,21 @@ async def test_admin_api_sends_an_order_prompt(
     [prompt] = ntf["args"]
     assert prompt["orderId"] == 7 and prompt["text"] == "Use the algo?" and prompt["prompt"]
     await ws.close()
+
+
+@pytest.mark.parametrize("form", ["plain", "size_at_price"])
+async def test_ladder_row_forms(
+    simulator: SimulatorFactory, http: aiohttp.ClientSession, form: str
+) -> None:
+    sim = await simulator(ladder_form=form, ladder_interval=0.05)
+    ws = await open_ws(http, sim)
+    await ws.send_str("sbd+DU1234567+265598")
+    ladder, _ = await recv_until(ws, topic_is("sbd+DU1234567+265598"))
+    rows = ladder["data"]
+    focus = next(r for r in rows if r["focus"] == 1)
+    if form == "plain":
+        assert "price" in focus and " @ " not in focus["bid"]
+    else:
+        assert "price" not in focus
+        assert focus["bid"].split(" @ ")[1] == focus["ask"].split(" @ ")[1]
+    await ws.close()

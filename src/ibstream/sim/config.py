@@ -149,6 +149,8 @@ class SimConfig:
     delayed: bool = False
     """6509 ``DPB`` (delayed) instead of ``RpB`` (§6.3)."""
     ladder_interval: float = 1.0
+    ladder_form: Literal["plain", "size_at_price"] = "plain"
+    """``sbd`` rows: ``price`` plus plain sizes, or sizes as ``"size @ price"`` strings."""
     pnl_interval: float = 1.0
     summary_interval: float = 10.0
     ledger_interval: float = 10.0

@@ -336,17 +336,23 @@ def history_frame(
 
 
 def ladder_rows(
-    last: float, tick: float, rng: random.Random, rows: int = 10
+    last: float, tick: float, rng: random.Random, rows: int = 10, size_at_price: bool = False
 ) -> list[dict[str, Any]]:
-    """``sbd`` ladder rows around ``last`` (§4.3): asks above, bids below, focus on last."""
+    """``sbd`` ladder rows around ``last`` (§4.3): asks above, bids below, focus on last.
+
+    ``size_at_price``: sizes written ``"size @ price"`` and no ``price`` key (the row form
+    reported in issue 16; docs/gateway-fidelity.md).
+    """
     out: list[dict[str, Any]] = []
     half = rows // 2
     for i in range(rows):
-        price = last + (half - i) * tick
-        row: dict[str, Any] = {"row": i, "focus": 1 if i == half else 0, "price": f"{price:.2f}"}
-        if i <= half:
-            row["ask"] = str(rng.randint(1, 40) * 100)
-        if i >= half:
-            row["bid"] = str(rng.randint(1, 40) * 100)
+        price = f"{last + (half - i) * tick:.2f}"
+        row: dict[str, Any] = {"row": i, "focus": 1 if i == half else 0}
+        if not size_at_price:
+            row["price"] = price
+        for side, present in (("ask", i <= half), ("bid", i >= half)):
+            if present:
+                size = str(rng.randint(1, 40) * 100)
+                row[side] = f"{size} @ {price}" if size_at_price else size
         out.append(row)
     return out

@@ -319,7 +319,10 @@ async def _ladder(gw: Gateway, conn: Connection, sub: Sub) -> None:
     rng = random.Random(f"{gw.cfg.seed}:ladder:{sub.conid}")
     while not conn.closed and gw.authenticated:
         q = gw.market.quote(sub.conid)
-        conn.send({"topic": sub.topic, "data": frames.ladder_rows(q.last, q.tick, rng)})
+        rows = frames.ladder_rows(
+            q.last, q.tick, rng, size_at_price=gw.cfg.ladder_form == "size_at_price"
+        )
+        conn.send({"topic": sub.topic, "data": rows})
         await gw.clock.sleep(gw.cfg.ladder_interval * gw.market.slowdown)
 
 
