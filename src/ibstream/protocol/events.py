@@ -278,6 +278,12 @@ class MarketData(NamedTuple):
     raw: Mapping[str, Any]
 
     @property
+    def combo(self) -> Combo | None:
+        """The combo (legs) of a spread's market data; ``None`` for a single contract."""
+        conid = self.conid
+        return conid.combo if isinstance(conid, ComboId) else None
+
+    @property
     def closed(self) -> bool:
         """Field 31 carries the ``C`` prefix: the price is the prior close (no trade yet)."""
         last = self.raw.get("31")
@@ -288,12 +294,6 @@ class MarketData(NamedTuple):
         """Field 31 carries the ``H`` prefix: trading is halted."""
         last = self.raw.get("31")
         return last.__class__ is str and last[:1] == "H"
-
-    @property
-    def combo(self) -> Combo | None:
-        """The combo (legs) of a spread's market data; ``None`` for a single contract."""
-        conid = self.conid
-        return conid.combo if isinstance(conid, ComboId) else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
