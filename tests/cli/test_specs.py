@@ -105,3 +105,14 @@ def test_options_as_name_value() -> None:
     ]
     with pytest.raises(CliError, match="md has no option 'bar'"):
         parse_spec("md:AAPL:bar=1h")
+
+
+def test_market_data_of_a_combo() -> None:
+    """A combo is written as the gateway writes it and needs no symbol resolution."""
+    combo = "28812380;;;265598/1,272093/-1"
+    assert _build(f"md:{combo}", f"md:{combo}:31,84") == [
+        MarketDataSpec(combo),
+        MarketDataSpec(combo, fields=("31", "84")),
+    ]
+    with pytest.raises(CliError, match="ratio"):
+        parse_spec("md:28812380;;;265598/0,272093/1")

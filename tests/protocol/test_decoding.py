@@ -21,6 +21,7 @@ from ibstream.protocol.events import (
     Bulletin,
     ErrorMessage,
     Event,
+    ExerciseAck,
     Heartbeat,
     HistoryUnsubscribed,
     LadderRow,
@@ -480,9 +481,9 @@ CASES: list[tuple[str, str, list[Event]]] = [
         ],
     ),
     (
-        "option exercise ack (§4.8): unknown topic",
+        "option exercise ack (§4.8)",
         '{"topic":"shs+exercise"}',
-        [Unknown(topic="shs+exercise", payload={"topic": "shs+exercise"})],
+        [ExerciseAck()],
     ),
     (
         "blt (§5.5)",

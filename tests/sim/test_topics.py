@@ -257,9 +257,9 @@ async def test_ssd_usd_and_sld_uld(
     assert msg == {"result": "unsubscribed from summary"}
     await ws.send_str("sld+DU1234567+{}")
     raw = await ws.receive(timeout=3)
-    while '"sld+' not in raw.data:
+    while b'"sld+' not in raw.data:  # binary frames by default (gateway mode)
         raw = await ws.receive(timeout=3)
-    assert re.search(r'"cashbalance":\d\.\d+E\d', raw.data)  # Java exponent form (§4.7)
+    assert re.search(rb'"cashbalance":\d\.\d+E\d', raw.data)  # Java exponent form (§4.7)
     nxt, _ = await recv_until(ws, topic_is("sld+DU1234567"))
     assert all(set(e) == {"key", "timestamp"} for e in nxt["result"])  # blank entries
     await ws.send_str("uld+DU1234567+{}")
@@ -274,16 +274,22 @@ async def test_blt_ntf_error_on_demand(
     sim = await simulator()
     ws = await open_ws(http, sim)
     assert sim.send_bulletin("Exchange closed early") == 1
-    assert await recv_json(ws) == {
+    assert await recv_json(ws) == {  # recorded form: a list, numeric id, exchanges
         "topic": "blt",
-        "args": {"id": "1", "message": "Exchange closed early"},
+        "args": [{"id": 1, "exchanges": None, "message": "Exchange closed early"}],
     }
+    sim.with_config(blt_form="object")
+    sim.send_bulletin("again")
+    assert (await recv_json(ws))["args"] == {"id": "1", "message": "again"}
     sim.send_notification("CFD quotes reference the underlying")
     ntf = await recv_json(ws)
-    assert ntf["topic"] == "ntf" and isinstance(ntf["args"], dict)
-    sim.with_config(ntf_form="list")
+    assert ntf["topic"] == "ntf" and isinstance(ntf["args"], list)
+    sim.with_config(ntf_form="object")
     sim.send_notification("x")
-    assert isinstance((await recv_json(ws))["args"], list)
+    assert isinstance((await recv_json(ws))["args"], dict)
+    sim.send_order_prompt(1883733600, "Use the Price Management Algo?")
+    prompt = await recv_json(ws)
+    assert prompt["args"]["orderId"] == 1883733600 and prompt["args"]["prompt"] is True
     sim.send_error("test error")
     assert await recv_json(ws) == {"topic": "error", "args": {"code": 500}, "error": "test error"}
     await ws.close()

@@ -31,7 +31,7 @@ async def test_cookie_forms_authenticate(
 async def test_waiting_for_session_then_session_message(
     simulator: SimulatorFactory, http: aiohttp.ClientSession
 ) -> None:
-    sim = await simulator()
+    sim = await simulator(mode="direct")
     ws = await http.ws_connect(sim.ws_url)
     assert await recv_json(ws) == {"message": "waiting for session"}
     await ws.send_str(f'{{"session": "{sim.session_id}"}}')
@@ -43,7 +43,7 @@ async def test_waiting_for_session_then_session_message(
 async def test_wrong_session_closes_1000(
     simulator: SimulatorFactory, http: aiohttp.ClientSession
 ) -> None:
-    sim = await simulator()
+    sim = await simulator(mode="direct")
     ws = await http.ws_connect(sim.ws_url)
     await recv_json(ws)
     await ws.send_str('{"session":"' + "0" * 32 + '"}')
@@ -90,11 +90,11 @@ async def test_early_subscriber_dropped(
     frames = []
     while True:
         msg = await ws.receive(timeout=3)
-        if msg.type != aiohttp.WSMsgType.TEXT:
+        if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
             break
-        frames.append(msg.data)
+        frames.append(bytes(msg.data) if isinstance(msg.data, bytes) else msg.data.encode())
     assert msg.type == aiohttp.WSMsgType.CLOSE
-    assert not any("smd+" in f for f in frames)
+    assert not any(b"smd+" in f for f in frames)
 
 
 async def test_subscriptions_are_per_socket_and_discarded(

@@ -50,8 +50,17 @@ def register(subparsers: Any) -> None:
         default=1.0,
         help="seconds between smd updates per conid (0 = saturation)",
     )
+    p.add_argument(
+        "--mode",
+        choices=("gateway", "direct"),
+        default="gateway",
+        help="gateway (default): the local gateway authenticates sockets itself, binary frames; "
+        "direct: cookie or session message required, text frames",
+    )
     p.add_argument("--legacy-sts", action="store_true", help="one-key sts frames")
-    p.add_argument("--binary", action="store_true", help="send binary frames")
+    frames = p.add_mutually_exclusive_group()
+    frames.add_argument("--binary", action="store_true", help="send binary frames (any mode)")
+    frames.add_argument("--text", action="store_true", help="send text frames (any mode)")
     p.add_argument("--no-rate-limit", action="store_true")
     p.add_argument(
         "--admin-token",
@@ -78,7 +87,8 @@ def _config(args: argparse.Namespace) -> SimConfig:
         time_scale=args.time_scale,
         update_interval=args.update_interval,
         sts_form="legacy" if args.legacy_sts else "full",
-        binary_frames=args.binary,
+        mode=args.mode,
+        binary_frames=True if args.binary else False if args.text else None,
         rate_limit=None if args.no_rate_limit else 10.0,
         admin=not args.no_admin,
         admin_token=args.admin_token,
@@ -99,7 +109,10 @@ async def _serve(cfg: SimConfig) -> None:
         print(f"session: {sim.session_id}")
         verify = f"cacert={cfg.cert_out!r}" if cfg.cert_out else "cacert=False"
         print(f"ibind: IbkrClient(url='{sim.base_url}/', {verify if cfg.tls else 'cacert=False'})")
-        print(f'cookie: api={{"session":"{sim.session_id}"}}  (or POST {sim.base_url}/tickle)')
+        if cfg.mode == "direct":
+            print(f'cookie: api={{"session":"{sim.session_id}"}}  (or POST {sim.base_url}/tickle)')
+        else:
+            print("mode: gateway (sockets need no cookie; binary frames)")
         if cfg.admin:
             auth = " (Authorization: Bearer <admin token>)" if cfg.admin_token else ""
             print(

@@ -11,7 +11,9 @@
 
 Any other member of the spec may follow as ``name=value`` (``md:265598:exchange=NASDAQ``,
 ``trades:days=3``). INSTR is a conid (``265598``) or a symbol (``AAPL``) resolved through
-``/iserver/secdef/search`` (first stock match). Topic codes are accepted as aliases: ``smd``,
+``/iserver/secdef/search`` (first stock match); for ``md`` also a combo,
+``SPREAD;;;LEG/RATIO,...`` as the gateway writes it (``md:28812380;;;265598/1,272093/-1``;
+quote it in a shell). Topic codes are accepted as aliases: ``smd``,
 ``smh``, ``sbd``, ``sor``, ``str``, ``spl``, ``ssd``, ``sld`` and ``or``/``tr``/``pl``/``sd``/
 ``ld``/``bd``.
 """
@@ -59,13 +61,13 @@ async def build_specs(
     resolve: Callable[[Sequence[str]], Awaitable[dict[str, int]]],
 ) -> list[Spec]:
     """Turn parsed words into specs, resolving symbols with ``resolve`` (one call for all)."""
-    names = [p.instrument for p in parsed if p.instrument is not None]
+    names = [p.symbol for p in parsed if p.symbol is not None]
     conids = await resolve(list(dict.fromkeys(names))) if names else {}
     specs: list[Spec] = []
     for p in parsed:
-        inst = p.instrument
+        sym = p.symbol
         try:
-            specs.append(p.to_spec(conids[inst] if inst is not None else None))
+            specs.append(p.to_spec(conids[sym] if sym is not None else None))
         except InvalidArgument as exc:
             raise _bad(p.text, str(exc)) from exc
     return specs

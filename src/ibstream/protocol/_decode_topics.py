@@ -169,6 +169,14 @@ def _list_arg(msg: dict[str, Any], name: str, topic: str) -> list[Any]:
 # --- sbd: price ladder ----------------------------------------------------------------------------
 
 
+def _ladder_side(value: object) -> tuple[float | None, float | None]:
+    """A ladder ``bid``/``ask`` value: a size, or the ``"size @ price"`` form (size, price)."""
+    if isinstance(value, str) and "@" in value:
+        size_text, _, price_text = value.partition("@")
+        return to_float(size_text.strip()), to_float(price_text.strip())
+    return to_float(value), None
+
+
 def decode_price_ladder(msg: dict[str, Any], topic: str) -> list[Event]:
     parts = topic.split("+")
     if len(parts) < 2 or not parts[1]:
@@ -185,13 +193,20 @@ def decode_price_ladder(msg: dict[str, Any], topic: str) -> list[Event]:
         if not isinstance(item, dict):
             raise BadFrame(f"ladder rows must be objects, got {type(item).__name__}")
         checks.index = len(rows)
+        # a side is a size, or "size @ price" (the price then also tells the row's price)
+        bid_size, bid_price = _ladder_side(item.get("bid"))
+        ask_size, ask_price = _ladder_side(item.get("ask"))
+        price = checks.number(item.get("price"), "price")
+        if price is None:
+            price = bid_price if bid_price is not None else ask_price
+            price = None if price is None else checks.number(price, "price")
         rows.append(
             LadderRow(
                 row=checks.integer(item.get("row"), "row"),
                 focus=item.get("focus") in (1, "1", True),
-                price=checks.number(item.get("price"), "price"),
-                bid_size=checks.number(item.get("bid"), "bid"),
-                ask_size=checks.number(item.get("ask"), "ask"),
+                price=price,
+                bid_size=None if bid_size is None else checks.number(bid_size, "bid"),
+                ask_size=None if ask_size is None else checks.number(ask_size, "ask"),
             )
         )
     events: list[Event] = [

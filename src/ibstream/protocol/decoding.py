@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from ibstream.exceptions import InvalidArgument
+from ibstream.protocol._decode_prompts import decode_exercise, notification_entry
 from ibstream.protocol._decode_topics import (
     BadFrame,
     as_int,
@@ -39,6 +41,7 @@ from ibstream.protocol._decode_topics import (
     order_changes,
     to_float,
 )
+from ibstream.protocol.combo import Combo, ComboId, is_combo_text
 from ibstream.protocol.events import (
     AccountInfo,
     AuthStatus,
@@ -52,7 +55,6 @@ from ibstream.protocol.events import (
     Malformed,
     MarketData,
     MarketHistory,
-    Notification,
     SummaryUnsubscribed,
     SystemLogin,
     TicReply,
@@ -163,7 +165,11 @@ if MarketData._fields != ("key", "conid", "server_id", "updated_ms", "values", "
 
 
 def _md_key(topic: str, msg: dict[str, Any]) -> tuple[StreamKey, int]:
-    """Stream key and conid of an ``smd``/``smh`` frame: topic suffix, else payload ``conid``."""
+    """Stream key and conid of an ``smd``/``smh`` frame: topic suffix, else payload ``conid``.
+
+    A combo topic (``smd+SPREAD;;;LEG/RATIO,...``) gives the combo string as the key and a
+    :class:`~ibstream.protocol.combo.ComboId` as the conid.
+    """
     suffix = topic[4:].partition("@")[0]
     if (
         suffix.isascii()
@@ -173,6 +179,12 @@ def _md_key(topic: str, msg: dict[str, Any]) -> tuple[StreamKey, int]:
         and int(suffix) <= CONID_MAX
     ):
         conid = int(suffix)
+    elif is_combo_text(suffix):
+        try:
+            combo = Combo.parse(suffix)
+        except InvalidArgument as exc:
+            raise BadFrame(f"bad combo in topic: {exc}") from None
+        return StreamKey.of(Topic.MARKET_DATA, combo.wire), ComboId(combo)
     else:
         payload = msg.get("conid")
         if payload is None:
@@ -380,16 +392,8 @@ def _blt(msg: dict[str, Any], topic: str) -> list[Event]:
 
 
 def _ntf(msg: dict[str, Any], topic: str) -> list[Event]:
-    return [
-        Notification(
-            notification_id=_id(a.get("id")),
-            text=opt_str(a.get("text", a.get("msg"))),
-            title=opt_str(a.get("title")),
-            url=opt_str(a.get("url")),
-            raw=a,
-        )
-        for a in _dict_items(msg.get("args", {}), topic)
-    ]
+    """Notices become :class:`Notification`, order questions :class:`OrderPrompt`."""
+    return [notification_entry(a) for a in _dict_items(msg.get("args", {}), topic)]
 
 
 def _error(msg: dict[str, Any], topic: str | None) -> list[Event]:
@@ -455,6 +459,8 @@ _PLAIN: dict[str, _Handler] = {
     "ntf": _ntf,
     "error": _error,
     "ech+hb": _echo,
+    "shs+exercise": decode_exercise,
+    "inp+exercise": decode_exercise,
 }
 
 

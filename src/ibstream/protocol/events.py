@@ -18,6 +18,7 @@ from dataclasses import MISSING, dataclass, is_dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any, NamedTuple, TypeAlias
 
+from ibstream.protocol.combo import Combo, ComboId
 from ibstream.protocol.fields import FieldValue, field_name
 from ibstream.protocol.specs import StreamKey
 
@@ -30,6 +31,9 @@ __all__ = [
     "Bulletin",
     "ErrorMessage",
     "Event",
+    "ExerciseAck",
+    "ExerciseContent",
+    "ExercisePrompt",
     "Heartbeat",
     "HistoryUnsubscribed",
     "LadderRow",
@@ -38,6 +42,7 @@ __all__ = [
     "MarketData",
     "MarketHistory",
     "Notification",
+    "OrderPrompt",
     "OrderUpdate",
     "Pnl",
     "PriceLadder",
@@ -48,6 +53,7 @@ __all__ = [
     "Trade",
     "TradesOpened",
     "Unknown",
+    "UserAction",
     "ValueRejected",
     "WaitingForSession",
 ]
@@ -138,6 +144,80 @@ class Notification:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OrderPrompt:
+    """An ``ntf`` entry that is an order question (recorded 2026): answer it by ``reply_id``.
+
+    E.g. the price-management prompt ``messageId`` ``p12`` with ``options`` ``Use on this
+    order`` / ``Always use`` / ``Do not use``. ``order_id`` is the order it concerns,
+    ``request_id`` (``reqId``) the request that raised it; ``dismissable`` lists the message ids
+    that may be suppressed; ``prompt`` is the gateway's own flag.
+    """
+
+    order_id: int | None
+    request_id: str | None
+    message_id: str | None
+    text: str | None
+    options: tuple[str, ...]
+    dismissable: tuple[str, ...]
+    prompt_type: str | None
+    prompt: bool | None
+    raw: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserAction:
+    """One answer a prompt offers: ``id`` to send back (``submit``, ``continue``...), ``text``."""
+
+    id: str
+    text: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExerciseAck:
+    """``{"topic":"shs+exercise"}``: the option-exercise handshake was accepted."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExerciseContent:
+    """An ``shs+exercise`` ``content`` message: the exercise ticket and its state.
+
+    ``request_id`` (``data.id``) is what ``inp+exercise`` answers name; ``actions`` the offered
+    answers. Quantities are floats; absent keys are ``None`` (later messages are partial).
+    """
+
+    request_id: int | None
+    message_id: str | None
+    actions: tuple[UserAction, ...]
+    contract: str | None
+    underlying_symbol: str | None
+    underlying_conid: int | None
+    underlying_price: str | None
+    sec_type: str | None
+    position: float | None
+    deadline: str | None
+    warning: str | None
+    qty_exercise: float | None
+    qty_lapse: float | None
+    qty_hold: float | None
+    submitted: float | None
+    revocable: bool | None
+    loading: bool | None
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExercisePrompt:
+    """An ``inp+exercise`` ``prompt``: a confirmation to answer with one of ``actions``."""
+
+    request_id: int | None
+    message_id: str | None
+    title: str | None
+    text: str | None
+    actions: tuple[UserAction, ...]
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorMessage:
     """``{"topic":"error",...}`` or any frame with a top-level ``error`` key (§5.7).
 
@@ -197,6 +277,12 @@ class MarketData(NamedTuple):
     updated_ms: int | None
     values: Mapping[int, FieldValue]
     raw: Mapping[str, Any]
+
+    @property
+    def combo(self) -> Combo | None:
+        """The combo (legs) of a spread's market data; ``None`` for a single contract."""
+        conid = self.conid
+        return conid.combo if isinstance(conid, ComboId) else None
 
     @property
     def closed(self) -> bool:
@@ -415,6 +501,10 @@ Event: TypeAlias = (
     | TicReply
     | Bulletin
     | Notification
+    | OrderPrompt
+    | ExerciseAck
+    | ExerciseContent
+    | ExercisePrompt
     | ErrorMessage
     | WaitingForSession
     | HistoryUnsubscribed

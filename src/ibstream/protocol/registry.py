@@ -33,6 +33,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from ibstream.exceptions import InvalidArgument
+from ibstream.protocol.combo import is_combo_text
 from ibstream.protocol.events import (
     AccountLedger,
     AccountSummary,
@@ -337,12 +338,23 @@ class SpecWord:
     def instrument(self) -> str | None:
         return dict(self.args).get("conid")
 
+    @property
+    def symbol(self) -> str | None:
+        """The instrument when it is a symbol the caller must resolve (not a conid, not a
+        combo's ``SPREAD;;;LEG/RATIO,...`` string)."""
+        inst = self.instrument
+        if inst is None or inst.isdigit() or is_combo_text(inst):
+            return None
+        return inst
+
     def to_spec(self, conid: int | None = None) -> Spec:
         """The spec; ``conid`` replaces the written instrument (a resolved symbol)."""
         values: dict[str, Any] = {}
         for name, text in self.args:
             if name == "conid" and conid is not None:
                 values[name] = conid
+            elif name == "conid" and is_combo_text(text):
+                values[name] = text  # MarketDataSpec takes the combo string itself
             else:
                 values[name] = _word_value(name, text)
         return spec_from_args(self.entry.topic, values)
@@ -392,13 +404,15 @@ def parse_spec_word(text: str, *, symbols: bool = False) -> SpecWord:
         raise InvalidArgument("spec", f"{entry.word} takes {want} argument(s) after ':'")
     word = SpecWord(text, entry, (*zip(entry.positional, positional, strict=False), *named.items()))
     inst = word.instrument
-    if inst is not None and not (inst.isascii() and inst.isdigit() and inst[0] != "0"):
+    if inst is not None and is_combo_text(inst):
+        if entry.topic is not Topic.MARKET_DATA:
+            raise InvalidArgument("spec", f"a combo ({inst!r}) streams market data only (md:)")
+    elif inst is not None and not (inst.isascii() and inst.isdigit() and inst[0] != "0"):
         if not symbols:
             raise InvalidArgument("conid", f"must be a positive contract id, got {inst!r}")
         if not inst.replace(".", "").isalnum():
             raise InvalidArgument("spec", f"{inst!r} is neither a conid nor a symbol")
-    symbol = inst is not None and not inst.isdigit()
-    word.to_spec(1 if symbol else None)  # check every other argument now
+    word.to_spec(1 if word.symbol is not None else None)  # check every other argument now
     return word
 
 

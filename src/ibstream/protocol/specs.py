@@ -35,6 +35,7 @@ from ibstream.protocol._checks import (
     _check_names,
     _check_period,
 )
+from ibstream.protocol.combo import Combo, ComboId, ComboLeg
 
 __all__ = [
     "DEFAULT_FIELDS",
@@ -43,6 +44,9 @@ __all__ = [
     "ORDER_FILTERS",
     "AccountLedgerSpec",
     "AccountSummarySpec",
+    "Combo",
+    "ComboId",
+    "ComboLeg",
     "Confirmation",
     "MarketDataSpec",
     "MarketHistorySpec",
@@ -192,36 +196,59 @@ class MarketDataSpec:
 
     ``fields`` accepts ids as strings or ints; they are normalised to a de-duplicated tuple of
     strings. ``exchange`` requests a specific venue (``smd+CONID@EXCH``) instead of SMART.
+
+    ``conid`` may be a :class:`~ibstream.protocol.combo.Combo` (or the gateway's combo string
+    ``"28812380;;;497222760/1,495512552/-1"``, parsed into one): the stream of a spread, keyed
+    by the combo string; its events carry ``conid.combo`` with the legs.
     """
 
     topic: ClassVar[Topic] = Topic.MARKET_DATA
     confirmation: ClassVar[Confirmation] = Confirmation.FIRST_FRAME
     expires: ClassVar[bool] = True
 
-    conid: int
+    conid: int | Combo
     _: KW_ONLY
     fields: tuple[str, ...] = DEFAULT_FIELDS
     exchange: str | None = None
 
     def __post_init__(self) -> None:
-        _check_conid(self.conid)
+        conid: object = self.conid
+        if isinstance(conid, ComboId):
+            _set(self, "conid", conid.combo)
+        elif isinstance(conid, str):
+            _set(self, "conid", Combo.parse(conid))
+        elif not isinstance(conid, Combo):
+            _check_conid(conid)
         _set(self, "fields", _check_fields(self.fields))
         _check_exchange(self.exchange)
+        if self.exchange is not None and isinstance(self.conid, Combo):
+            raise InvalidArgument("exchange", "a combo is routed by the gateway: leave it None")
+
+    @property
+    def combo(self) -> Combo | None:
+        """The combo this spec streams, or ``None`` for a single contract."""
+        return self.conid if isinstance(self.conid, Combo) else None
+
+    @property
+    def target(self) -> str:
+        """The topic target: the conid, or the combo string."""
+        conid = self.conid
+        return conid.wire if isinstance(conid, Combo) else str(conid)
 
     @property
     def key(self) -> StreamKey:
-        return StreamKey.of(Topic.MARKET_DATA, str(self.conid))
+        return StreamKey.of(Topic.MARKET_DATA, self.target)
 
     def same_stream_as(self, other: object) -> bool:
         """True if ``other`` is a spec for the same IBKR stream (same :attr:`key`)."""
         return _same_stream(self, other)
 
     def subscribe_message(self) -> str:
-        target = f"{self.conid}@{self.exchange}" if self.exchange else str(self.conid)
+        target = f"{self.conid}@{self.exchange}" if self.exchange else self.target
         return f"smd+{target}+" + _json({"fields": list(self.fields)})
 
     def unsubscribe_message(self, server_id: str | None = None) -> str:
-        return f"umd+{self.conid}+{{}}"
+        return f"umd+{self.target}+{{}}"
 
     def merged_with(self, other: MarketDataSpec) -> MarketDataSpec:
         """The spec serving both: the union of fields (``self``'s first), ``other``'s exchange

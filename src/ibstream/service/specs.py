@@ -55,7 +55,8 @@ def event_conid(event: Any) -> int | None:
         return int(conid)
     key = getattr(event, "key", None)
     if key is not None and key.ident and _ENTRIES[key.topic].ident == "conid":
-        return int(key.ident)
+        ident = key.ident.partition(";;;")[0]  # a combo's key: its spread conid
+        return int(ident) if ident.isdigit() else None
     return None
 
 

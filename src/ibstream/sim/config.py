@@ -120,17 +120,29 @@ class SimConfig:
     """First ``/iserver/marketdata/snapshot`` per conid returns only conid/conidEx (§2.8)."""
 
     # --- WebSocket (§1.3-§1.5, §5, §7, §8) ---
+    mode: Literal["gateway", "direct"] = "gateway"
+    """``gateway`` (default): the local Client Portal Gateway, which holds the brokerage session
+    and authenticates every socket itself (no cookie needed) and sends binary frames, as IBKR's
+    own sample scripts observe. ``direct``: access without the local gateway — the socket needs
+    the ``api`` cookie or a ``{"session":…}`` message, frames are text (§1.3, §1.5;
+    docs/gateway-fidelity.md)."""
     heartbeat_interval: float = 10.0
     tic_replies: int = 4
     sts_form: Literal["full", "legacy"] = "full"
-    ntf_form: Literal["object", "list"] = "object"
+    ntf_form: Literal["object", "list"] = "list"
+    """``ntf`` ``args``: a list of entries as recorded (default) or the documented object."""
+    blt_form: Literal["object", "list"] = "list"
+    """``blt`` ``args``: a list of entries as recorded (default) or the documented object."""
     umh_reply: Literal["message", "none"] = "message"
     history_limit: int = 5
     history_limit_reply: Literal["error", "none"] = "error"
     """What the 6th concurrent ``smh`` gets (§4.2, §2.9): an error frame or nothing."""
-    history_update_interval: float | None = None
-    """``None``: ``smh`` answers once (§4.2 docs). A number: partial-bar updates at that cadence."""
-    binary_frames: bool = False
+    history_update_interval: float | None = 1.0
+    """Seconds between repeated partial-bar ``smh`` updates (the live gateway keeps sending the
+    forming bar); ``None``: ``smh`` answers once (§4.2 docs)."""
+    binary_frames: bool | None = None
+    """Binary (opcode 2) frames; ``None`` = by ``mode`` (binary for ``gateway``, text for
+    ``direct``)."""
     drop_early_subscribers: bool = True
     """§8.1 / §1.6: a socket that subscribes before the opening burst is closed ~0.5 s later."""
     open_burst_delay: float = 0.05
@@ -150,6 +162,8 @@ class SimConfig:
     delayed: bool = False
     """6509 ``DPB`` (delayed) instead of ``RpB`` (§6.3)."""
     ladder_interval: float = 1.0
+    ladder_form: Literal["plain", "size_at_price"] = "plain"
+    """``sbd`` rows: ``price`` plus plain sizes, or sizes as ``"size @ price"`` strings."""
     pnl_interval: float = 1.0
     summary_interval: float = 10.0
     ledger_interval: float = 10.0
@@ -158,6 +172,9 @@ class SimConfig:
     historic_executions: int = 2
     """Executions already on the account at start, replayed by ``str`` (§8.8)."""
     commission: float = 1.0
+    orders_snapshot: bool = False
+    """``snapshot`` of ``GET /iserver/account/orders``: ``false`` as the issue's recordings show
+    (a 2026-09 third-party recording shows ``true``; docs/gateway-fidelity.md)."""
 
     # --- replay (file format: sim/replay.py) ---
     replay: str | None = None
@@ -184,6 +201,10 @@ class SimConfig:
             raise InvalidArgument("heartbeat_interval", "must be > 0")
         if not 0.0 <= self.empty_smd_probability <= 1.0:
             raise InvalidArgument("empty_smd_probability", "must be within [0, 1]")
+        if self.mode not in ("gateway", "direct"):
+            raise InvalidArgument("mode", f"must be 'gateway' or 'direct', got {self.mode!r}")
+        if self.history_update_interval is not None and self.history_update_interval <= 0:
+            raise InvalidArgument("history_update_interval", "must be > 0 or None")
         if self.replay_speed is not None and self.replay_speed <= 0:
             raise InvalidArgument("replay_speed", "must be > 0 or None")
         if self.admin_token is not None and len(self.admin_token) < 8:
@@ -195,6 +216,13 @@ class SimConfig:
                 "admin_token / --admin-token, disable it (admin=False / --no-admin) or bind "
                 "127.0.0.1",
             )
+
+    @property
+    def binary(self) -> bool:
+        """Whether frames are sent binary (``binary_frames``, else by ``mode``)."""
+        if self.binary_frames is not None:
+            return self.binary_frames
+        return self.mode == "gateway"
 
     @property
     def account(self) -> str:

@@ -35,6 +35,53 @@ def system_login(cfg: SimConfig) -> dict[str, Any]:
     return {"topic": "system", "success": cfg.username, "isFT": False, "isPaper": cfg.paper}
 
 
+# Recorded ``GET /iserver/accounts`` (2026-04, Build 10.44.1h; tests/corpus/rest.json).
+_ALLOW_FEATURES: dict[str, Any] = {
+    "showGFIS": True,
+    "showEUCostReport": False,
+    "allowEventContract": True,
+    "allowFXConv": True,
+    "allowFinancialLens": False,
+    "allowMTA": True,
+    "allowTypeAhead": True,
+    "allowEventTrading": True,
+    "snapshotRefreshTimeout": 30,
+    "liteUser": False,
+    "showWebNews": True,
+    "research": True,
+    "debugPnl": True,
+    "showTaxOpt": True,
+    "showImpactDashboard": True,
+    "allowDynAccount": False,
+    "allowCrypto": False,
+    "allowFA": False,
+    "allowLiteUnderPro": False,
+    "allowedAssetTypes": "STK,CFD,OPT,FOP,WAR,FUT,BAG,PDC,CASH,IND,BOND,BILL,FUND,SLB,News,"
+    "CMDTY,IOPT,ICU,ICS,PHYSS,CRYPTO",
+    "restrictTradeSubscription": False,
+    "showUkUserLabels": False,
+    "sideBySide": True,
+}
+_ALL = ("*",)
+_OPTION_PERIODS = ("2h", "1d", "2d", "1w", "1m")
+_CHART_PERIODS: dict[str, tuple[str, ...]] = {
+    "STK": _ALL,
+    "CFD": _ALL,
+    "OPT": _OPTION_PERIODS,
+    "FOP": _OPTION_PERIODS,
+    "WAR": _ALL,
+    "IOPT": _ALL,
+    "FUT": _ALL,
+    "CASH": _ALL,
+    "IND": _ALL,
+    "BOND": _ALL,
+    "FUND": _ALL,
+    "CMDTY": _ALL,
+    "PHYSS": _ALL,
+    "CRYPTO": _ALL,
+}
+
+
 def accounts_body(cfg: SimConfig, ws_session: str) -> dict[str, Any]:
     """``GET /iserver/accounts`` and WS ``act.args`` — the same object (§1.4, §2.6)."""
     props = {
@@ -51,14 +98,8 @@ def accounts_body(cfg: SimConfig, ws_session: str) -> dict[str, Any]:
         "accounts": list(cfg.accounts),
         "acctProps": {a: dict(props) for a in cfg.accounts},
         "aliases": {a: a for a in cfg.accounts},
-        "allowFeatures": {
-            "showGFIS": True,
-            "allowEventContract": True,
-            "snapshotRefreshTimeout": 30,
-            "allowedAssetTypes": "STK,CFD,OPT,FOP,WAR,FUT,BAG,PDC,CASH,IND,BOND,BILL,FUND,SLB,"
-            "News,CMDTY,IOPT,ICU,ICS,PHYSS,CRYPTO",
-        },
-        "chartPeriods": {"STK": ["*"], "OPT": ["2h", "1d", "2d", "1w", "1m"]},
+        "allowFeatures": dict(_ALLOW_FEATURES),
+        "chartPeriods": {k: list(v) for k, v in _CHART_PERIODS.items()},
         "groups": [],
         "profiles": [],
         "selectedAccount": cfg.account,
@@ -295,17 +336,23 @@ def history_frame(
 
 
 def ladder_rows(
-    last: float, tick: float, rng: random.Random, rows: int = 10
+    last: float, tick: float, rng: random.Random, rows: int = 10, size_at_price: bool = False
 ) -> list[dict[str, Any]]:
-    """``sbd`` ladder rows around ``last`` (§4.3): asks above, bids below, focus on last."""
+    """``sbd`` ladder rows around ``last`` (§4.3): asks above, bids below, focus on last.
+
+    ``size_at_price``: sizes written ``"size @ price"`` and no ``price`` key (the row form
+    reported in issue 16; docs/gateway-fidelity.md).
+    """
     out: list[dict[str, Any]] = []
     half = rows // 2
     for i in range(rows):
-        price = last + (half - i) * tick
-        row: dict[str, Any] = {"row": i, "focus": 1 if i == half else 0, "price": f"{price:.2f}"}
-        if i <= half:
-            row["ask"] = str(rng.randint(1, 40) * 100)
-        if i >= half:
-            row["bid"] = str(rng.randint(1, 40) * 100)
+        price = f"{last + (half - i) * tick:.2f}"
+        row: dict[str, Any] = {"row": i, "focus": 1 if i == half else 0}
+        if not size_at_price:
+            row["price"] = price
+        for side, present in (("ask", i <= half), ("bid", i >= half)):
+            if present:
+                size = str(rng.randint(1, 40) * 100)
+                row[side] = f"{size} @ {price}" if size_at_price else size
         out.append(row)
     return out

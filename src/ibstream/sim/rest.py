@@ -168,7 +168,7 @@ def add_routes(app: web.Application, gw: Gateway) -> None:
         items = [o.full() for o in gw.book.orders.values()]
         if filters:
             items = [o for o in items if str(o["status"]).lower() in filters]
-        return _json({"orders": items, "snapshot": True})
+        return _json({"orders": items, "snapshot": gw.cfg.orders_snapshot})
 
     async def place(request: web.Request) -> web.Response:
         acct = request.match_info["acct"]

@@ -316,12 +316,37 @@ class Simulator:
         return len(conns)
 
     def send_bulletin(self, message: str, id: str = "1") -> int:
-        """``blt`` (§5.5, object form)."""
-        return self.broadcast({"topic": "blt", "args": {"id": id, "message": message}})
+        """``blt`` in the configured form (recorded: a list of ``{id, exchanges, message}``)."""
+        item: Any = {"id": id, "message": message}
+        if self.config.blt_form == "list":
+            item = [{"id": int(id) if id.isdigit() else id, "exchanges": None, "message": message}]
+        return self.broadcast({"topic": "blt", "args": item})
 
     def send_notification(self, text: str, title: str = "Warning", id: str = "SIM_NTF") -> int:
-        """``ntf`` in the configured form (§5.6: object by default, list selectable)."""
+        """``ntf`` in the configured form (recorded: a list; the documented object selectable)."""
         item = {"id": id, "text": text, "title": title, "url": "https://interactivebrokers.com/"}
+        args: Any = [item] if self.config.ntf_form == "list" else item
+        return self.broadcast({"topic": "ntf", "args": args})
+
+    def send_order_prompt(
+        self,
+        order_id: int,
+        text: str,
+        options: tuple[str, ...] = ("Use on this order", "Always use", "Do not use"),
+        message_id: str = "p12",
+        request_id: str = "29042",
+    ) -> int:
+        """An ``ntf`` order question (recorded 2026 shape: orderId, reqId, options, prompt)."""
+        item = {
+            "orderId": order_id,
+            "reqId": request_id,
+            "dismissable": [],
+            "text": text,
+            "options": list(options),
+            "type": "M",
+            "messageId": message_id,
+            "prompt": True,
+        }
         args: Any = [item] if self.config.ntf_form == "list" else item
         return self.broadcast({"topic": "ntf", "args": args})
 
@@ -359,6 +384,7 @@ class Simulator:
             "cancel_order": self.cancel_order,
             "send_bulletin": self.send_bulletin,
             "send_notification": self.send_notification,
+            "send_order_prompt": self.send_order_prompt,
             "send_error": self.send_error,
         }
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from ibstream.sim import frames
+from ibstream.sim import combos, exercise, frames
 from ibstream.sim.clock import wall_ms
 from ibstream.sim.connection import Connection, Sub
 from ibstream.sim.gateway import Gateway
@@ -182,6 +182,9 @@ def _smd(gw: Gateway, conn: Connection, ids: list[str], args: dict[str, Any]) ->
     if not ids:
         return
     conidex = ids[0]
+    if ";;;" in conidex:
+        combos.subscribe_combo(gw, conn, conidex, args)
+        return
     try:
         conid = int(conidex.split("@")[0])
     except ValueError:
@@ -266,7 +269,8 @@ def _smh(gw: Gateway, conn: Connection, ids: list[str], args: dict[str, Any]) ->
 
 
 async def _history_updates(gw: Gateway, conn: Connection, sub: Sub, first: dict[str, Any]) -> None:
-    """Partial-bar updates: the last bar re-sent with the moving price (§4.2, optional)."""
+    """Partial-bar updates: the forming (last) bar re-sent with the moving price, in frames of
+    the first frame's shape, until ``umh`` (the live gateway keeps sending; §4.2)."""
     bar = dict(first["data"][-1])
     interval = gw.cfg.history_update_interval or 60.0
     while not conn.closed and gw.authenticated:
@@ -277,15 +281,10 @@ async def _history_updates(gw: Gateway, conn: Connection, sub: Sub, first: dict[
         bar["h"] = max(bar["h"], bar["c"])
         bar["l"] = min(bar["l"], bar["c"])
         bar["v"] = bar["v"] + q.last_size
-        conn.send(
-            {
-                "serverId": sub.server_id,
-                "symbol": first["symbol"],
-                "data": [dict(bar)],
-                "points": 1,
-                "topic": sub.topic,
-            }
-        )
+        update = dict(first)
+        update["data"] = [dict(bar)]
+        update["points"] = 1
+        conn.send(update)
 
 
 def _umh(gw: Gateway, conn: Connection, ids: list[str], args: dict[str, Any]) -> None:
@@ -320,7 +319,10 @@ async def _ladder(gw: Gateway, conn: Connection, sub: Sub) -> None:
     rng = random.Random(f"{gw.cfg.seed}:ladder:{sub.conid}")
     while not conn.closed and gw.authenticated:
         q = gw.market.quote(sub.conid)
-        conn.send({"topic": sub.topic, "data": frames.ladder_rows(q.last, q.tick, rng)})
+        rows = frames.ladder_rows(
+            q.last, q.tick, rng, size_at_price=gw.cfg.ladder_form == "size_at_price"
+        )
+        conn.send({"topic": sub.topic, "data": rows})
         await gw.clock.sleep(gw.cfg.ladder_interval * gw.market.slowdown)
 
 
@@ -481,4 +483,6 @@ _HANDLERS: dict[str, Any] = {
     "usd": _usd,
     "sld": _sld,
     "uld": _uld,
+    "shs": exercise.shs,
+    "inp": exercise.inp,
 }

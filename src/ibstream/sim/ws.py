@@ -1,5 +1,7 @@
 """The ``/v1/api/ws`` endpoint: authentication, opening burst, receive loop (protocol.md §1.3-§1.5).
 
+* ``mode="gateway"`` (default): the local gateway authenticates any socket with its own
+  session (IBKR's sample scripts send no cookie); ``mode="direct"``: as follows.
 * Session from the ``api`` cookie — ``{"session":"…"}`` JSON with or without spaces, or the
   OAuth-style bare ``api=<session>`` — else ``{"message":"waiting for session"}`` and a
   ``{"session":"…"}`` text frame (§1.3).
@@ -96,7 +98,7 @@ async def ws_handler(
     """Serve one WebSocket connection until it closes."""
     ws = web.WebSocketResponse(compress=False, autoping=True, max_msg_size=1 << 20)
     await ws.prepare(request)
-    conn = Connection(ws, gw.cfg.binary_frames)
+    conn = Connection(ws, gw.cfg.binary)
     gw.connections.add(conn)
     gw.received[conn.id] = conn.received
     burst: asyncio.Task[None] | None = None
@@ -112,8 +114,8 @@ async def ws_handler(
         burst = asyncio.get_running_loop().create_task(_burst(gw, conn))
 
     cookie_session = session_from_cookie(request.headers.get("Cookie", ""))
-    if gw.logged_in and cookie_session == gw.session_id:
-        authenticate()
+    if gw.logged_in and (gw.cfg.mode == "gateway" or cookie_session == gw.session_id):
+        authenticate()  # the local gateway authenticates sockets with its own session
     else:
         conn.send({"message": "waiting for session"})
     try:

@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from ibstream.exceptions import InvalidArgument
+from ibstream.protocol.combo import Combo, ComboId, is_combo_text
 from ibstream.protocol.events import MarketData
 from ibstream.protocol.fields import Availability, FieldValue, field_name, resolve_field
 
@@ -396,15 +397,31 @@ class Tickers(Mapping[int, Ticker]):
                     changed.setdefault(ticker.conid, ticker)
         return list(changed.values())
 
-    def get_or_create(self, conid: int) -> Ticker:
-        """The ticker of ``conid``, created empty if absent (e.g. right after subscribing)."""
+    def get_or_create(self, conid: int | Combo) -> Ticker:
+        """The ticker of ``conid``, created empty if absent (e.g. right after subscribing).
+
+        A :class:`~ibstream.protocol.combo.Combo` names a spread's ticker (its market data
+        events carry a :class:`~ibstream.protocol.combo.ComboId`, the key used here).
+        """
+        if isinstance(conid, Combo):
+            conid = ComboId(conid)
         ticker = self._tickers.get(conid)
         if ticker is None:
             ticker = self._tickers[conid] = Ticker(conid)
         return ticker
 
-    def remove(self, conid: int) -> Ticker | None:
+    def for_ident(self, ident: str) -> Ticker | None:
+        """The ticker of a market-data stream key's ident (a conid, or a combo string)."""
+        try:
+            conid: int = ComboId(Combo.parse(ident)) if is_combo_text(ident) else int(ident)
+        except ValueError:  # InvalidArgument is a ValueError
+            return None
+        return self._tickers.get(conid)
+
+    def remove(self, conid: int | Combo) -> Ticker | None:
         """Forget a ticker (after unsubscribing); return it, or ``None`` if unknown."""
+        if isinstance(conid, Combo):
+            conid = ComboId(conid)
         return self._tickers.pop(conid, None)
 
     def clear(self) -> None:
