@@ -7,13 +7,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from tests.aio.test_client_e2e import assert_nothing_leaked, fast_client, next_of, wait_for
+from tests.aio.test_client_e2e import fast_client, next_of
 
 from ibstream.protocol.combo import Combo
 from ibstream.protocol.events import MarketData, PriceLadder
 from ibstream.protocol.lifecycle import SessionState
 from ibstream.protocol.specs import MarketDataSpec, PriceLadderSpec
 from ibstream.sim import SimConfig, Simulator
+from ibstream.sim.testing import wait_for
+from toolkit import assert_no_leaks as assert_nothing_leaked
 
 pytestmark = pytest.mark.e2e
 

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.aio.test_client_e2e import assert_nothing_leaked, fast_client, wait_for
+from tests.aio.test_client_e2e import fast_client
 
 from ibstream.protocol.specs import MarketDataSpec
 from ibstream.sim import SimConfig, Simulator
+from ibstream.sim.testing import wait_for
+from toolkit import assert_no_leaks as assert_nothing_leaked
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,8 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
-from tests.sim.test_ibind_compat import _SimThread
+
+from ibstream.sim.testing import SimThread
 
 websocket = pytest.importorskip("websocket")  # websocket-client (dev extra)
 
@@ -73,7 +74,8 @@ class ScriptClient:
 
 
 def test_script_client_without_cookie_gets_binary_data() -> None:
-    with _SimThread(tls=True, update_interval=0.05, heartbeat_interval=0.5) as sim:
+    with SimThread(tls=True, update_interval=0.05, heartbeat_interval=0.5) as gateway:
+        sim = gateway.sim
         assert sim.config.mode == "gateway"
         client = ScriptClient(sim.ws_url, sim.config.account)
         runner = threading.Thread(
