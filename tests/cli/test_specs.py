@@ -75,7 +75,6 @@ def test_topic_code_aliases() -> None:
         ("quotes:AAPL", "unknown stream 'quotes'"),
         ("md", "md takes 1 to 2 argument(s)"),
         ("md:265598:31:84", "md takes 1 to 2"),
-        ("md:265598:last", "positive numeric field ids"),
         ("md::31", "empty argument"),
         ("md:AA$PL", "neither a conid nor a symbol"),
         ("mh:265598:1d:7min", "bad spec 'mh:265598:1d:7min'"),

@@ -129,7 +129,6 @@ def test_symbols_are_left_to_the_caller() -> None:
         ("trades:days=9", "from 1 to 7"),
         ("trades:realtime_only=maybe", "true or false"),
         ("mh:1:1d:7min", "bar: must be one of"),
-        ("md:1:last", "positive numeric field ids"),
         ("md:A$B", "positive contract id"),
         ("orders:filters=,", "at least one comma-separated item"),
     ],

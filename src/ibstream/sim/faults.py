@@ -22,6 +22,7 @@ Actions: ``drop_connections(abrupt=false, code=1000)``, ``stop_heartbeats``,
 ``set_market_state(state)``, ``restart(reset_server_ids=false, downtime=0)``,
 ``refuse_connections(seconds)``, ``place_order(conid, side, quantity, order_type, price, tif)``,
 ``cancel_order(order_id)``, ``send_bulletin(message)``, ``send_notification(text)``,
+``send_order_prompt(order_id, text)``,
 ``send_error(error, code=500)``.
 """
 
