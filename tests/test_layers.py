@@ -16,7 +16,8 @@ FORBIDDEN_INTERNAL = {
     "aio": {"sync", "sinks", "cli", "service", "sim"},
     "sync": {"cli", "service", "sim"},
     "sinks": {"cli", "service", "sim"},
-    "sim": {"protocol", "state", "aio", "sync", "sinks", "service"},
+    "sim": {"protocol", "state", "aio", "sync", "sinks", "service", "auth"},
+    "auth": {"protocol", "state", "aio", "sync", "sinks", "cli", "service", "sim"},
     "service": {"cli"},
 }
 CORE_FORBIDDEN_STDLIB = {"asyncio", "socket", "threading", "time", "aiohttp", "selectors"}
@@ -66,7 +67,15 @@ def test_layer_rules(module: str) -> None:
         nparts = name.split(".")
         if nparts[0] == "ibstream" and len(nparts) > 1:
             assert nparts[1] not in forbidden, f"{module} imports {name}"
-        if package in ("protocol", "state", "serialize", "backoff", "masking", "exceptions"):
+        if package in (
+            "protocol",
+            "state",
+            "auth",
+            "serialize",
+            "backoff",
+            "masking",
+            "exceptions",
+        ):
             assert nparts[0] not in CORE_FORBIDDEN_STDLIB, f"core module {module} imports {name}"
 
 

@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 #: public module -> the names it exports at the top level (its whole ``__all__``)
 _PUBLIC_MODULES = (
     "ibstream.exceptions",
+    "ibstream.auth",
     "ibstream.protocol.specs",
     "ibstream.protocol.events",
     "ibstream.protocol.fields",
@@ -41,6 +42,7 @@ _PUBLIC_MODULES = (
 if TYPE_CHECKING:
     from ibstream.aio.client import *
     from ibstream.aio.subscription import *
+    from ibstream.auth import *
     from ibstream.backoff import *
     from ibstream.exceptions import *
     from ibstream.protocol.connection import *
@@ -87,6 +89,7 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "DEFAULT_FIELDS",
     "DEFAULT_MAX_BARS",
     "DEFAULT_MAX_TRADES",
+    "DEFAULT_OAUTH_URL",
     "FIELDS",
     "HISTORY_BARS",
     "HISTORY_SOURCES",
@@ -99,6 +102,8 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "AccountSummary",
     "AccountSummarySpec",
     "Action",
+    "Auth",
+    "AuthDescription",
     "AuthStatus",
     "AuthenticationError",
     "Availability",
@@ -121,6 +126,7 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "FieldValue",
     "Gap",
     "GatewayError",
+    "GatewaySession",
     "GatewayUnreachable",
     "HTTPStatusError",
     "Heartbeat",
@@ -142,6 +148,14 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "MarketHistorySpec",
     "NotAuthenticated",
     "Notification",
+    "OAuth1a",
+    "OAuthClockSkew",
+    "OAuthConfig",
+    "OAuthConfigError",
+    "OAuthError",
+    "OAuthSignatureRejected",
+    "OAuthTokenMismatch",
+    "OAuthTokenRevoked",
     "Order",
     "OrderBook",
     "OrderStatus",

@@ -17,6 +17,7 @@ from ibstream.exceptions import (
     HTTPStatusError,
     InvalidArgument,
     NotAuthenticated,
+    OAuthError,
     TLSError,
 )
 
@@ -30,13 +31,14 @@ def classify(exc: BaseException) -> bool:
     """Return True when ``exc`` is fatal (retrying cannot help), False when it is retryable.
 
     Fatal: a bad argument (URL, option), a TLS verification failure (the user must pass
-    ``cacert`` or turn verification off: retrying only repeats the failure), an HTTP status that
+    ``cacert`` or turn verification off: retrying only repeats the failure), an OAuth failure
+    (bad keys, wrong prime, clock skew, revoked token), an HTTP status that
     says the URL is wrong (404, 405, 400). Retryable: unreachable gateway, closed sockets,
     timeouts, 5xx and 429, lost authentication (the client keeps a separate deadline that turns
     endless authentication failure into a fatal error).
     """
-    if isinstance(exc, InvalidArgument | TLSError):
-        return True
+    if isinstance(exc, InvalidArgument | TLSError | OAuthError):
+        return True  # OAuthError: bad keys or prime, clock skew, revoked token (ibstream.auth)
     if isinstance(exc, HTTPStatusError):
         if exc.status == 401:
             return False

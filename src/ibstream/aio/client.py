@@ -32,12 +32,14 @@ import aiohttp
 from ibstream.aio.buffer import EventBuffer
 from ibstream.aio.rest import GatewayRest, WebSocketLike
 from ibstream.aio.subscription import EventStream, Subscription
+from ibstream.auth.strategy import Auth
 from ibstream.backoff import ReconnectPolicy
 from ibstream.exceptions import (
     ClientClosed,
     IBStreamError,
     InvalidState,
     NotAuthenticated,
+    OAuthError,
     StreamTimeout,
     SubscriptionConflict,
 )
@@ -100,13 +102,16 @@ def connect(
     verify: bool = True,
     cacert: str | None = None,
     config: ClientConfig | None = None,
+    auth: Auth | None = None,
 ) -> StreamClient:
     """A client for the gateway at ``url``; use as ``async with connect(url) as client:``.
 
     TLS verification is on by default. For the gateway's self-signed certificate pass
     ``cacert="gateway.pem"`` (verify against that certificate) or ``verify=False``.
+    ``auth`` is the authentication strategy (ibstream.auth): the gateway's browser session by
+    default, or ``OAuth1a(...)`` with ``url="https://api.ibkr.com/v1/api"``.
     """
-    return StreamClient(url, verify=verify, cacert=cacert, config=config)
+    return StreamClient(url, verify=verify, cacert=cacert, config=config, auth=auth)
 
 
 class StreamClient:
@@ -127,12 +132,13 @@ class StreamClient:
         cacert: str | None = None,
         config: ClientConfig | None = None,
         rest: GatewayRest | None = None,
+        auth: Auth | None = None,
     ) -> None:
         self.config = config or ClientConfig()
         tls_verify: bool | str = cacert if cacert else verify
         #: the REST side and WebSocket handshake; tests pass ``ibstream.aio.memory.MemoryGateway``
         self.rest: GatewayRest = rest or GatewayRest(
-            url, verify=tls_verify, timeout=self.config.request_timeout
+            url, verify=tls_verify, timeout=self.config.request_timeout, auth=auth
         )
         self._proto = StreamProtocol(self.config.protocol)
         self._policy = self.config.reconnect()
@@ -637,6 +643,9 @@ class StreamClient:
         exc = task.exception()
         if exc is not None:
             log.warning("%s failed: %s", task.get_name(), exc)
+            if isinstance(exc, OAuthError) and not self._stopping:  # auth strategy: no retry helps
+                self._fail(exc)
+                self._spawn("stop", self._stop_after_fatal())
 
     async def _poll_auth(self) -> None:
         try:

@@ -155,6 +155,13 @@ class SimConfig:
     admin: bool = True
     """Serve the admin API under ``/sim/admin``."""
 
+    oauth: bool = False
+    """Act as ``api.ibkr.com`` with OAuth 1.0a (sim/oauth.py): every request must be signed."""
+    oauth_dir: str | None = None
+    """Where generated OAuth test credentials go (``None``: a new temporary directory)."""
+    oauth_lst_lifetime: float = 86400.0
+    """Live session token lifetime, seconds (IBKR: 24 h)."""
+
     def __post_init__(self) -> None:
         if self.time_scale <= 0:
             raise InvalidArgument("time_scale", "must be > 0")
@@ -168,6 +175,8 @@ class SimConfig:
             raise InvalidArgument("heartbeat_interval", "must be > 0")
         if not 0.0 <= self.empty_smd_probability <= 1.0:
             raise InvalidArgument("empty_smd_probability", "must be within [0, 1]")
+        if self.oauth_lst_lifetime <= 0:
+            raise InvalidArgument("oauth_lst_lifetime", "must be > 0 seconds")
         if self.replay_speed is not None and self.replay_speed <= 0:
             raise InvalidArgument("replay_speed", "must be > 0 or None")
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import socket
+import tempfile
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +20,7 @@ from ibstream.exceptions import InvalidArgument, InvalidState
 from ibstream.sim import faults, rest
 from ibstream.sim.config import MarketState, SimConfig
 from ibstream.sim.gateway import Gateway
+from ibstream.sim.oauth import OAuthCredentials, OAuthServer
 from ibstream.sim.orders import Order
 from ibstream.sim.replay import Replay
 from ibstream.sim.tls import SelfSigned, make_self_signed
@@ -37,9 +40,15 @@ class Simulator:
             sim.base_url  # "http://127.0.0.1:PORT/v1/api"
     """
 
-    def __init__(self, config: SimConfig | None = None) -> None:
+    def __init__(
+        self, config: SimConfig | None = None, *, oauth: OAuthCredentials | None = None
+    ) -> None:
         self.config = config or SimConfig()
         self.gateway = Gateway(self.config)
+        #: OAuth 1.0a server side (``SimConfig(oauth=True)`` or ``oauth=`` credentials)
+        self.oauth: OAuthServer | None = None
+        self._oauth_credentials = oauth
+        self._oauth_tmp: str | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.SockSite | None = None
         self._port: int | None = None
@@ -62,7 +71,10 @@ class Simulator:
     async def start(self) -> None:
         """Bind the listener and start the gateway tasks."""
         cfg = self.config
-        app = web.Application(middlewares=[rest.make_middleware(self.gateway)])
+        middlewares = [rest.make_middleware(self.gateway)]
+        if cfg.oauth or self._oauth_credentials is not None:
+            middlewares.insert(0, self._start_oauth())
+        app = web.Application(middlewares=middlewares)
         starter = self._replay.starter(self.gateway) if self._replay else None
         app.router.add_get("/v1/api/ws", make_ws_handler(self.gateway, starter))
         rest.add_routes(app, self.gateway)
@@ -80,6 +92,19 @@ class Simulator:
         self.gateway.start()
         if cfg.scenario:
             self.gateway.spawn(faults.run_scenario(self, faults.load_scenario(cfg.scenario)))
+
+    def _start_oauth(self) -> Any:
+        creds = self._oauth_credentials
+        if creds is None:
+            directory = self.config.oauth_dir
+            if directory is None:
+                directory = self._oauth_tmp = tempfile.mkdtemp(prefix="ibstream-oauth-")
+            creds = OAuthCredentials.generate(directory)
+        self.oauth = OAuthServer(creds, lst_lifetime=self.config.oauth_lst_lifetime)
+        self.oauth.on_session_lost = self.gateway.lose_auth
+        # the brokerage session starts with POST /iserver/auth/ssodh/init after the token
+        self.gateway.authenticated = False
+        return self.oauth.middleware()
 
     async def _bind(self, port: int) -> None:
         assert self._runner is not None
@@ -99,6 +124,9 @@ class Simulator:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._oauth_tmp is not None:
+            shutil.rmtree(self._oauth_tmp, ignore_errors=True)
+            self._oauth_tmp = None
 
     # --- addresses -----------------------------------------------------------------------
 
@@ -342,4 +370,5 @@ class Simulator:
             "orders": [o.full() for o in gw.book.orders.values()],
             "executions": len(gw.book.executions),
             "next_server_id": f"q{gw.next_md_id}",
+            "oauth": self.oauth.state() if self.oauth is not None else None,
         }
