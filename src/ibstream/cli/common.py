@@ -18,14 +18,18 @@ import re
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ibstream.exceptions import (
     IBStreamError,
     InvalidArgument,
     NotAuthenticated,
+    OAuthConfigError,
     TLSError,
 )
+
+if TYPE_CHECKING:
+    from ibstream.auth import Auth
 
 __all__ = [
     "DEFAULT_URL",
@@ -58,6 +62,9 @@ DEFAULT_URL = "https://localhost:5000/v1/api"
 ENV_URL = "IBSTREAM_URL"
 ENV_CACERT = "IBSTREAM_CACERT"
 ENV_INSECURE = "IBSTREAM_INSECURE"
+ENV_OAUTH = "IBSTREAM_OAUTH"
+ENV_OAUTH_CONFIG = "IBSTREAM_OAUTH_CONFIG"
+DEFAULT_OAUTH_URL = "https://api.ibkr.com/v1/api"
 
 
 class CliError(Exception):
@@ -74,7 +81,7 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
         return str(exc), exc.code
     if isinstance(exc, TLSError):
         return tls_message(exc), EXIT_FAILURE
-    if isinstance(exc, InvalidArgument):
+    if isinstance(exc, InvalidArgument | OAuthConfigError):
         return str(exc), EXIT_USAGE
     if isinstance(exc, NotAuthenticated):
         return (
@@ -121,11 +128,25 @@ def add_gateway_args(p: argparse.ArgumentParser, *, sim: bool = False) -> None:
         default=None,
         help=f"do not verify the gateway's TLS certificate (env {ENV_INSECURE}=1)",
     )
+    g.add_argument(
+        "--oauth-config",
+        metavar="FILE",
+        default=None,
+        help=f"authenticate with OAuth 1.0a, settings from this JSON file (env {ENV_OAUTH_CONFIG}"
+        "; IBSTREAM_OAUTH_* variables override it); the URL defaults to " + DEFAULT_OAUTH_URL,
+    )
+    g.add_argument(
+        "--oauth",
+        action="store_true",
+        default=None,
+        help=f"authenticate with OAuth 1.0a from IBSTREAM_OAUTH_* variables (env {ENV_OAUTH}=1)",
+    )
     if sim:
         g.add_argument(
             "--sim",
             action="store_true",
-            help="run against an embedded gateway simulator instead of a real gateway",
+            help="run against an embedded gateway simulator instead of a real gateway "
+            "(with --oauth: the simulator acts as api.ibkr.com with generated credentials)",
         )
 
 
@@ -136,10 +157,22 @@ class GatewayTarget:
     url: str
     cacert: str | None
     insecure: bool
+    #: OAuth 1.0a: ``oauth`` on; settings from ``oauth_config`` and IBSTREAM_OAUTH_* variables
+    oauth: bool = False
+    oauth_config: str | None = None
 
     @property
     def verify(self) -> bool:
         return not self.insecure
+
+    def make_auth(self) -> Auth | None:
+        """The authentication strategy: ``OAuth1a`` (keys read and checked now, so a bad key
+        fails before connecting) or ``None`` for the gateway's own session."""
+        if not self.oauth:
+            return None
+        from ibstream.auth import OAuth1a, OAuthConfig
+
+        return OAuth1a(OAuthConfig.load(self.oauth_config))
 
     def tls_description(self) -> str:
         if not self.url.lower().startswith("https://"):
@@ -152,8 +185,20 @@ class GatewayTarget:
 
 
 def gateway_target(args: argparse.Namespace) -> GatewayTarget:
-    """Flags first, then ``IBSTREAM_URL`` / ``IBSTREAM_CACERT`` / ``IBSTREAM_INSECURE``."""
-    url = args.url or os.environ.get(ENV_URL) or DEFAULT_URL
+    """Flags first, then ``IBSTREAM_URL`` / ``IBSTREAM_CACERT`` / ``IBSTREAM_INSECURE`` and the
+    OAuth variables (``IBSTREAM_OAUTH=1``, ``IBSTREAM_OAUTH_CONFIG``,
+    ``IBSTREAM_OAUTH_CONSUMER_KEY``)."""
+    oauth_config = getattr(args, "oauth_config", None) or os.environ.get(ENV_OAUTH_CONFIG)
+    oauth = bool(
+        getattr(args, "oauth", None)
+        or oauth_config
+        or _truthy(os.environ.get(ENV_OAUTH))
+        or os.environ.get("IBSTREAM_OAUTH_CONSUMER_KEY")
+    )
+    if oauth_config is not None and not os.path.isfile(oauth_config):
+        raise CliError(f"--oauth-config: no such file {oauth_config!r}", EXIT_USAGE)
+    default = DEFAULT_OAUTH_URL if oauth else DEFAULT_URL
+    url = args.url or os.environ.get(ENV_URL) or default
     cacert = args.cacert
     insecure = bool(args.insecure)
     if cacert is None and not insecure:
@@ -161,7 +206,9 @@ def gateway_target(args: argparse.Namespace) -> GatewayTarget:
         insecure = _truthy(os.environ.get(ENV_INSECURE)) and cacert is None
     if cacert is not None and not os.path.isfile(cacert):
         raise CliError(f"--cacert: no such file {cacert!r}", EXIT_USAGE)
-    return GatewayTarget(url=url, cacert=cacert, insecure=insecure)
+    return GatewayTarget(
+        url=url, cacert=cacert, insecure=insecure, oauth=oauth, oauth_config=oauth_config
+    )
 
 
 def tls_message(exc: BaseException, url: str | None = None) -> str:

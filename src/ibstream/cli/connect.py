@@ -50,6 +50,7 @@ def open_client(target: GatewayTarget, *, config: ClientConfig | None = None) ->
         verify=target.verify,
         cacert=target.cacert,
         config=config or ClientConfig(start_timeout=15.0),
+        auth=target.make_auth(),
     )
 
 
@@ -69,6 +70,11 @@ async def preflight(rest: GatewayRest) -> tuple[TickleInfo, AuthInfo]:
     The client itself retries an unreachable gateway forever (right for a long-running stream);
     a command the user just typed should say at once what is wrong instead.
     """
+    hint = (
+        "the OAuth brokerage session did not initialise (POST /iserver/auth/ssodh/init)"
+        if rest.auth.kind == "oauth1a"
+        else "log in to the gateway in a browser"
+    )
     try:
         info = await rest.tickle()
     except GatewayUnreachable as exc:
@@ -76,9 +82,7 @@ async def preflight(rest: GatewayRest) -> tuple[TickleInfo, AuthInfo]:
             f"gateway {rest.base_url} is unreachable ({cause_text(exc)}); is it running?"
         ) from exc
     except NotAuthenticated as exc:
-        raise CliError(
-            f"gateway {rest.base_url} is not authenticated: log in to the gateway in a browser"
-        ) from exc
+        raise CliError(f"gateway {rest.base_url} is not authenticated: {hint}") from exc
     except HTTPStatusError as exc:
         raise CliError(f"gateway {rest.base_url} answered {exc}") from exc
     except StreamTimeout as exc:
@@ -96,7 +100,7 @@ async def preflight(rest: GatewayRest) -> tuple[TickleInfo, AuthInfo]:
         )
     if not auth.authenticated:
         raise CliError(
-            f"gateway {rest.base_url} is not authenticated: log in to the gateway in a browser"
+            f"gateway {rest.base_url} is not authenticated: {hint}"
             + (f" ({auth.message})" if auth.message else "")
         )
     return info, auth
@@ -163,8 +167,14 @@ async def connected_client(
     """A pre-flighted, not yet started client for ``--sim`` or the gateway of the flags
     (``stop`` set during the pre-flight: ``Interrupted``)."""
     if getattr(args, "sim", False):
-        async with embedded_simulator() as sim:
-            client = StreamClient(sim.base_url)
+        oauth = bool(getattr(args, "oauth", None) or getattr(args, "oauth_config", None))
+        async with embedded_simulator(oauth=oauth) as sim:
+            auth = None
+            if sim.oauth is not None:  # the simulator's generated credentials
+                from ibstream.auth import OAuth1a, OAuthConfig
+
+                auth = OAuth1a(OAuthConfig.load(sim.oauth.credentials.config_file, env={}))
+            client = StreamClient(sim.base_url, auth=auth)
             try:
                 yield client
             finally:

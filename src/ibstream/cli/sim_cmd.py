@@ -1,7 +1,9 @@
 """``ibstream sim``: run the gateway simulator until SIGINT/SIGTERM (see ``ibstream.sim``).
 
 Prints ``gateway: <base URL>`` once the listener accepts connections, then the session id and
-how to point a client at it.
+how to point a client at it. With ``--oauth`` it acts as ``api.ibkr.com`` with OAuth 1.0a and
+prints generated test credentials (keys written to a temporary directory, or ``--oauth-dir``)
+that ``--oauth-config FILE`` of every command, ``serve`` and ``OAuth1a`` accept.
 """
 
 from __future__ import annotations
@@ -53,6 +55,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("--legacy-sts", action="store_true", help="one-key sts frames")
     p.add_argument("--binary", action="store_true", help="send binary frames")
     p.add_argument("--no-rate-limit", action="store_true")
+    p.add_argument(
+        "--oauth",
+        action="store_true",
+        help="require OAuth 1.0a like api.ibkr.com; print generated test credentials",
+    )
+    p.add_argument("--oauth-dir", metavar="DIR", help="write the OAuth test credentials here")
+    p.add_argument(
+        "--lst-lifetime",
+        type=float,
+        default=86400.0,
+        metavar="SECONDS",
+        help="OAuth live session token lifetime (default 86400, as IBKR)",
+    )
     p.set_defaults(func=run)
 
 
@@ -74,6 +89,9 @@ def _config(args: argparse.Namespace) -> SimConfig:
         sts_form="legacy" if args.legacy_sts else "full",
         binary_frames=args.binary,
         rate_limit=None if args.no_rate_limit else 10.0,
+        oauth=args.oauth or bool(args.oauth_dir),
+        oauth_dir=args.oauth_dir,
+        oauth_lst_lifetime=args.lst_lifetime,
     )
 
 
@@ -93,6 +111,14 @@ async def _serve(cfg: SimConfig) -> None:
         print(f"ibind: IbkrClient(url='{sim.base_url}/', {verify if cfg.tls else 'cacert=False'})")
         print(f'cookie: api={{"session":"{sim.session_id}"}}  (or POST {sim.base_url}/tickle)')
         print('admin: POST /sim/admin/fault {"action": ...}; GET /sim/admin/state', flush=True)
+        if sim.oauth is not None:
+            creds = sim.oauth.credentials
+            print("oauth: OAuth 1.0a required (test-only credentials, generated for this run)")
+            print(f"oauth config: {creds.config_file}")
+            for name, value in creds.env().items():
+                print(f"  export {name}={value}")
+            print(f"try: ibstream status --url {sim.base_url} --oauth-config {creds.config_file}")
+            sys.stdout.flush()
         await stop.wait()
 
 

@@ -1,4 +1,5 @@
-"""``ibstream status``: is the gateway usable? Reachability, TLS, authentication, competing
+"""``ibstream status``: is the gateway usable? Reachability, TLS, the authentication in use
+(gateway session or OAuth 1.0a and its live session token's expiry), authentication, competing
 session, accounts (masked) and session expiry, as a readable report.
 
 Exit status: 0 healthy; 1 unreachable or TLS failure; 3 not authenticated; 4 another session
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ibstream.cli.common import (
     EXIT_FAILURE,
+    EXIT_USAGE,
     add_gateway_args,
     cause_text,
     gateway_target,
@@ -26,6 +28,8 @@ from ibstream.exceptions import (
     HTTPStatusError,
     IBStreamError,
     NotAuthenticated,
+    OAuthConfigError,
+    OAuthError,
     StreamTimeout,
     TLSError,
 )
@@ -77,14 +81,21 @@ async def _status(args: argparse.Namespace) -> int:
     from ibstream.aio.rest import GatewayRest
 
     target = gateway_target(args)
+    try:
+        auth = target.make_auth()
+    except OAuthConfigError as exc:
+        print(f"ibstream status: {exc}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
     rest = GatewayRest(
         target.url,
         verify=target.cacert if target.cacert else target.verify,
         timeout=args.timeout,
+        auth=auth,
     )
     report = _Report()
     report.add("gateway", rest.base_url)
     report.add("tls", target.tls_description())
+    report.add("auth", rest.auth.describe().detail)
     try:
         return await _check(rest, report)
     finally:
@@ -122,7 +133,16 @@ async def _check(rest: GatewayRest, report: _Report) -> int:
     except HTTPStatusError as exc:
         report.add("reachable", f"yes, but {exc}")
         return _problem(report, f"unexpected answer from the gateway: {exc}", EXIT_FAILURE)
+    except OAuthError as exc:
+        report.add("reachable", "yes")
+        report.add("authenticated", "NO (OAuth refused)")
+        return _problem(report, str(exc), EXIT_NOT_AUTHENTICATED)
     report.add("reachable", f"yes ({(time.perf_counter() - t0) * 1000:.0f} ms)")
+    expires_at = rest.auth.describe().expires_at
+    if expires_at is not None:
+        left = int((expires_at - time.time()) * 1000)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(expires_at))
+        report.add("token", f"live session token expires in {_duration(left)} ({stamp})")
     auth: AuthInfo = info.auth
     try:
         auth = await rest.auth_status()

@@ -38,7 +38,7 @@ from urllib.parse import quote_plus, unquote_plus
 from aiohttp import web
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dh, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 __all__ = ["RFC3526_PRIME_2048", "OAuthCredentials", "OAuthServer"]
 
@@ -65,6 +65,28 @@ def _pem(key: rsa.RSAPrivateKey) -> bytes:
         serialization.PrivateFormat.TraditionalOpenSSL,
         serialization.NoEncryption(),
     )
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def _der_int(n: int) -> bytes:
+    raw = n.to_bytes(n.bit_length() // 8 + 1, "big")  # a leading 0 keeps it positive
+    return b"\x02" + _der_length(len(raw)) + raw
+
+
+def _dhparam_pem(prime: int, generator: int) -> bytes:
+    """PKCS#3 ``DH PARAMETERS`` as ``openssl dhparam`` writes them (the file users upload)."""
+    body = _der_int(prime) + _der_int(generator)
+    der = b"\x30" + _der_length(len(body)) + body
+    b64 = base64.encodebytes(der).decode("ascii").replace("\n", "")
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    text = "-----BEGIN DH PARAMETERS-----\n" + "\n".join(lines) + "\n-----END DH PARAMETERS-----\n"
+    return text.encode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +133,7 @@ class OAuthCredentials:
             "encryption_key_file": os.path.join(directory, "encryption_key.pem"),
             "dh_param_file": os.path.join(directory, "dhparam.pem"),
         }
-        dh_pem = (
-            dh.DHParameterNumbers(prime, 2)
-            .parameters()
-            .parameter_bytes(serialization.Encoding.PEM, serialization.ParameterFormat.PKCS3)
-        )
+        dh_pem = _dhparam_pem(prime, 2)
         for name, data in (
             ("signature_key_file", _pem(sig_key)),
             ("encryption_key_file", _pem(enc_key)),
