@@ -36,6 +36,7 @@ from ibstream.service.hub import Hub
 from ibstream.service.keys import CONFIG, HUB
 from ibstream.service.ops import livez, metrics, readyz
 from ibstream.service.stream import events_handler, stream_handler
+from ibstream.service.upstream_auth import upstream_auth
 from ibstream.sim import SimConfig, Simulator
 
 __all__ = ["Service", "auth_middleware", "build_app", "serve"]
@@ -184,14 +185,18 @@ class Service:
                     tls=False,
                     rate_limit=None,
                     update_interval=config.sim_update_interval,
+                    oauth=config.uses_oauth,
                 )
             )
             await self.sim.start()
             url, verify, cacert = self.sim.base_url, False, None
         else:
             url, verify, cacert = config.url, not config.insecure, config.cacert
+        auth, url = upstream_auth(config, self.sim, url)  # gateway session or OAuth 1.0a
         client_config = self._client_config or ClientConfig(start_timeout=1e9)
-        self.client = StreamClient(url, verify=verify, cacert=cacert, config=client_config)
+        self.client = StreamClient(
+            url, verify=verify, cacert=cacert, config=client_config, auth=auth
+        )
         hub = self._hub = Hub(
             self.client,
             grace=config.grace,

@@ -40,6 +40,11 @@ class ServiceConfig:
     sim: bool = False
     #: Simulator ``smd`` cadence per conid (``0`` = saturation); only with ``sim``.
     sim_update_interval: float = 0.25
+    #: OAuth 1.0a instead of the gateway's session: settings from IBSTREAM_OAUTH_* variables,
+    #: or from the JSON file ``oauth_config`` (env ``IBSTREAM_OAUTH_CONFIG``). With ``sim``, the
+    #: simulator requires OAuth and generates the credentials.
+    oauth: bool = False
+    oauth_config: str | None = None
 
     # Listener
     host: str = "127.0.0.1"
@@ -115,7 +120,13 @@ class ServiceConfig:
             raise InvalidArgument("token", "must be at least 8 characters")
         if self.cacert and self.insecure:
             raise InvalidArgument("insecure", "--cacert and --insecure exclude each other")
+        if self.oauth_config and not Path(self.oauth_config).is_file():
+            raise InvalidArgument("oauth_config", f"no such file {self.oauth_config!r}")
         return token
+
+    @property
+    def uses_oauth(self) -> bool:
+        return self.oauth or bool(self.oauth_config)
 
 
 def is_loopback(host: str) -> bool:
