@@ -290,3 +290,68 @@ async def test_no_secret_in_debug_logs(
 def key_lines(*paths: str) -> list[str]:
     """A line of base64 from the middle of each PEM key file."""
     return [Path(p).read_text(encoding="ascii").splitlines()[5] for p in paths]
+
+
+async def test_admin_api_injects_oauth_faults(osim: Simulator, creds: OAuthCredentials) -> None:
+    """The admin API (used by ``ibstream sim --oauth`` users) drives the OAuth faults."""
+    assert osim.oauth is not None
+    async with aiohttp.ClientSession() as http:
+        root = osim.base_url.rsplit("/v1/api", 1)[0]
+        body = {"action": "oauth_invalid_signature", "count": 2}
+        async with http.post(root + "/sim/admin/fault", json=body) as resp:
+            assert resp.status == 200
+        async with http.post(root + "/sim/admin/fault", json={"action": "nope"}) as resp:
+            assert resp.status == 400
+        async with http.get(root + "/sim/admin/state") as resp:
+            state = await resp.json()
+    assert osim.oauth.invalid_signatures == 2
+    assert state["oauth"]["consumer_key"] == creds.consumer_key
+    osim.oauth_clock_skew(30.0)
+    assert osim.oauth.clock_skew == 30.0
+
+
+async def test_oauth_faults_need_an_oauth_simulator() -> None:
+    """Asking a gateway-mode simulator for an OAuth fault is a clear error."""
+    from ibstream.exceptions import InvalidState
+
+    async with Simulator(sim_config()) as sim:
+        assert sim.oauth is None
+        with pytest.raises(InvalidState, match="does not run OAuth"):
+            sim.oauth_revoke()
+
+
+def test_threaded_client_with_oauth(creds: OAuthCredentials) -> None:
+    """``ibstream.Client(url, auth=OAuth1a(...))``: the blocking client over the same driver."""
+    import threading
+
+    import ibstream
+
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    async def serve() -> None:
+        async with Simulator(sim_config(), oauth=creds) as sim:
+            box["url"] = sim.base_url
+            box["sim"] = sim
+            ready.set()
+            while not box.get("done"):
+                await asyncio.sleep(0.05)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        auth = OAuth1a.from_file(creds.config_file, env={})
+        with (
+            ibstream.Client(box["url"], auth=auth) as client,
+            client.subscribe(MarketDataSpec(AAPL)) as handle,
+        ):
+            assert handle.wait(10)
+            event = handle.get(timeout=5)
+            while not isinstance(event, MarketData):
+                event = handle.get(timeout=5)
+            assert event.conid == AAPL
+        assert box["sim"].oauth.lst_issued == 1
+    finally:
+        box["done"] = True
+        thread.join(10)

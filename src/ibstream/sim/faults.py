@@ -63,6 +63,10 @@ ACTIONS = frozenset(
         "send_bulletin",
         "send_notification",
         "send_error",
+        "oauth_expire_tokens",
+        "oauth_invalid_signature",
+        "oauth_clock_skew",
+        "oauth_revoke",
     }
 )
 

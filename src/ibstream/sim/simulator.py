@@ -349,6 +349,29 @@ class Simulator:
         """``{"topic":"error",...}`` (§5.7)."""
         return self.broadcast({"topic": "error", "args": {"code": code}, "error": error})
 
+    # --- OAuth 1.0a faults (sim/oauth.py; SimConfig(oauth=True)) ---------------------------
+
+    def _oauth_server(self) -> OAuthServer:
+        if self.oauth is None:
+            raise InvalidState("the simulator does not run OAuth (SimConfig(oauth=True))")
+        return self.oauth
+
+    def oauth_expire_tokens(self) -> int:
+        """Every live session token expires now; brokerage auth drops (mid-stream expiry)."""
+        return self._oauth_server().expire_tokens()
+
+    def oauth_invalid_signature(self, count: int = 1) -> None:
+        """Answer the next ``count`` signed requests with ``invalid signature``."""
+        self._oauth_server().inject_invalid_signature(int(count))
+
+    def oauth_clock_skew(self, seconds: float) -> None:
+        """The server's clock runs ``seconds`` ahead (negative: behind)."""
+        self._oauth_server().set_clock_skew(float(seconds))
+
+    def oauth_revoke(self) -> None:
+        """Revoke the access token: tokens die and new ones are refused."""
+        self._oauth_server().revoke()
+
     def with_config(self, **changes: Any) -> None:
         """Replace config knobs at runtime (e.g. ``sts_form="legacy"``)."""
         self.config = replace(self.config, **changes)
