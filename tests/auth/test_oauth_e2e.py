@@ -127,7 +127,7 @@ async def test_replayed_nonce_is_refused(osim: Simulator, creds: OAuthCredential
 
 async def test_token_refresh_while_streaming(creds: OAuthCredentials) -> None:
     """Short-lived tokens are refreshed ahead of expiry: no 401, no reconnect, no gap."""
-    async with Simulator(sim_config(oauth_lst_lifetime=1.5), oauth=creds) as sim:
+    async with Simulator(sim_config(oauth_lst_lifetime=4.0), oauth=creds) as sim:
         assert sim.oauth is not None
         auth = oauth(creds)
         async with client_for(sim, auth) as client:
@@ -135,7 +135,8 @@ async def test_token_refresh_while_streaming(creds: OAuthCredentials) -> None:
             client.on(Gap, gaps.append)
             async with client.subscribe(MarketDataSpec(AAPL)) as handle:
                 await next_md(handle)
-                await wait_for(lambda: sim.oauth is not None and sim.oauth.lst_issued >= 4)
+                # refreshed at half the lifetime: 2 s apart, 2 s before each expiry
+                await wait_for(lambda: sim.oauth is not None and sim.oauth.lst_issued >= 4, 15)
                 await next_md(handle)
                 assert handle.state is SubscriptionState.ACTIVE
             assert not sim.oauth.rejected, sim.oauth.rejected
@@ -355,3 +356,44 @@ def test_threaded_client_with_oauth(creds: OAuthCredentials) -> None:
     finally:
         box["done"] = True
         thread.join(10)
+
+
+async def test_ws_refusal_does_not_chain_the_token(
+    osim: Simulator, creds: OAuthCredentials
+) -> None:
+    """A refused handshake does not carry aiohttp's error (its text shows the oauth_token)."""
+    import traceback
+
+    from ibstream.aio.rest import GatewayRest
+    from ibstream.exceptions import NotAuthenticated
+
+    assert osim.oauth is not None
+    rest = GatewayRest(osim.base_url, auth=oauth(creds))
+    try:
+        info = await rest.tickle()
+        osim.oauth.tokens.clear()  # silently: the client still believes its token valid
+        with pytest.raises(NotAuthenticated) as err:
+            await rest.ws_connect(info.session_id)
+        assert err.value.__cause__ is None
+        assert creds.access_token not in "".join(traceback.format_exception(err.value))
+    finally:
+        await rest.close()
+
+
+async def test_concurrent_401s_obtain_one_token(osim: Simulator, creds: OAuthCredentials) -> None:
+    """Several requests refused at once share one new token (a lock, and no invalidation of a
+    token that replaced the refused one)."""
+    from ibstream.aio.rest import GatewayRest
+
+    assert osim.oauth is not None
+    auth = oauth(creds)
+    rest = GatewayRest(osim.base_url, auth=auth)
+    try:
+        await rest.accounts()
+        osim.oauth.tokens.clear()
+        bodies = await asyncio.gather(*(rest.accounts() for _ in range(5)))
+        assert all(b["accounts"] == ["DU1234567"] for b in bodies)
+        assert osim.oauth.lst_issued == 2
+        assert auth.tokens_obtained == 2
+    finally:
+        await rest.close()

@@ -184,6 +184,7 @@ class GatewayRest:
         #: How requests and the WebSocket authenticate (ibstream.auth); gateway session default.
         self.auth: Auth = auth if auth is not None else GatewaySession()
         self._auth_lock: asyncio.Lock | None = None
+        self._auth_epoch = 0  # credentials obtained so far (a 401 on older ones: no invalidate)
         self._refresh_task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -227,10 +228,12 @@ class GatewayRest:
         """
         # -- authentication strategy (ibstream.auth): credentials, signature, one retry on 401
         await self._ensure_auth()
+        epoch = self._auth_epoch
         status, raw = await self._signed(method, path, params, json)
         if status == 401 and self.auth.recoverable:
             log.info("%s %s: 401, obtaining new credentials and retrying once", method, path)
-            self.auth.invalidate()
+            if self._auth_epoch == epoch:  # not already replaced by a concurrent request
+                self.auth.invalidate()
             await self._ensure_auth()
             status, raw = await self._signed(method, path, params, json)
         # -- end of authentication
@@ -302,6 +305,7 @@ class GatewayRest:
                 return  # another request obtained it meanwhile
             fresh = self.auth.refresh_at() is None
             await self.auth.start(self._auth_send, self.base_url, time.time())
+            self._auth_epoch += 1
             log.info(
                 "%s credentials %s", self.auth.kind, "obtained" if fresh else "refreshed ahead"
             )
@@ -310,6 +314,7 @@ class GatewayRest:
                     "POST", "/iserver/auth/ssodh/init", None, {"publish": True, "compete": True}
                 )
                 if status != 200:
+                    self.auth.invalidate()  # the next request starts over: token, then init
                     text = raw.decode("utf-8", "replace")
                     raise HTTPStatusError("POST", "/iserver/auth/ssodh/init", status, text)
             self._schedule_refresh()
@@ -324,7 +329,10 @@ class GatewayRest:
 
     async def _refresh_later(self) -> None:
         while (at := self.auth.refresh_at()) is not None:
-            await asyncio.sleep(max(0.0, at - time.time()))
+            delay = at - time.time()
+            if delay > 0:  # the loop's clock may wake us a hair early: check again
+                await asyncio.sleep(delay + 0.001)
+                continue
             try:
                 await self._ensure_auth()
             except IBStreamError as exc:  # the next request retries and raises to its caller
@@ -409,9 +417,11 @@ class GatewayRest:
         except aiohttp.ClientSSLError as exc:
             raise TLSError(f"TLS handshake with {self.ws_url} failed: {exc}") from exc
         except aiohttp.WSServerHandshakeError as exc:
+            # aiohttp's error shows the URL: with an oauth_token in the query, do not chain it
+            cause = None if query else exc
             if exc.status == 401:
-                raise NotAuthenticated("WebSocket handshake refused: not authenticated") from exc
-            raise HTTPStatusError("GET", "/ws", exc.status, str(exc.message)) from exc
+                raise NotAuthenticated("WebSocket handshake refused: not authenticated") from cause
+            raise HTTPStatusError("GET", "/ws", exc.status, str(exc.message)) from cause
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise GatewayUnreachable(f"WebSocket {self.ws_url} unreachable: {exc}") from exc
         except TimeoutError as exc:
