@@ -109,6 +109,12 @@ def _problem(report: _Report, message: str, code: int) -> int:
     return code
 
 
+def _login_hint(rest: GatewayRest) -> str:
+    if rest.auth.kind == "oauth1a":
+        return "the OAuth brokerage session did not initialise (POST /iserver/auth/ssodh/init)"
+    return "log in to the gateway in a browser"
+
+
 async def _check(rest: GatewayRest, report: _Report) -> int:
     t0 = time.perf_counter()
     try:
@@ -127,7 +133,7 @@ async def _check(rest: GatewayRest, report: _Report) -> int:
         report.add("authenticated", "NO (401: not logged in)")
         return _problem(
             report,
-            "gateway is not authenticated: log in to the gateway in a browser",
+            f"gateway is not authenticated: {_login_hint(rest)}",
             EXIT_NOT_AUTHENTICATED,
         )
     except HTTPStatusError as exc:
@@ -178,7 +184,7 @@ async def _check(rest: GatewayRest, report: _Report) -> int:
     if not auth.authenticated:
         return _problem(
             report,
-            "gateway is not authenticated: log in to the gateway in a browser",
+            f"gateway is not authenticated: {_login_hint(rest)}",
             EXIT_NOT_AUTHENTICATED,
         )
     if not auth.connected:
