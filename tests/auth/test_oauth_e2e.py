@@ -397,3 +397,20 @@ async def test_concurrent_401s_obtain_one_token(osim: Simulator, creds: OAuthCre
         assert auth.tokens_obtained == 2
     finally:
         await rest.close()
+
+
+async def test_query_values_with_special_characters(
+    osim: Simulator, creds: OAuthCredentials
+) -> None:
+    """Spaces, '&', '=', '+', '/', commas and non-ASCII in a query: client and simulator agree
+    on the signed form, and the server sees the values unchanged."""
+    assert osim.oauth is not None
+    async with client_for(osim, oauth(creds)) as client:
+        for symbol in ("BRK B", "A&B=C+D/E", "Ünï,cødé", "AAPL"):
+            status, body = await client.rest.request(
+                "GET", "/iserver/secdef/search", params={"symbol": symbol}
+            )
+            assert status == 200
+            if symbol == "AAPL":
+                assert body and body[0]["symbol"] == "AAPL"
+        assert not osim.oauth.rejected
