@@ -275,7 +275,7 @@ class GatewayRest:
                 method, url, json=json, headers=headers, ssl=self._ssl
             ) as resp:
                 raw = await resp.read()
-                return Response(resp.status, raw, dict(resp.headers))
+                status = resp.status
         except aiohttp.ClientConnectorCertificateError as exc:
             raise TLSError(
                 f"TLS certificate verification failed for {self.base_url}: pass cacert=<gateway "
@@ -289,6 +289,7 @@ class GatewayRest:
             raise GatewayUnreachable(f"gateway {self.base_url} unreachable: {exc}") from exc
         except TimeoutError as exc:
             raise StreamTimeout(f"{method} {path} timed out") from exc
+        return Response(status, raw, dict(resp.headers))
 
     async def _auth_send(self, method: str, url: str, headers: Mapping[str, str]) -> Response:
         return await self._send(method, url, headers=headers)
@@ -397,12 +398,25 @@ class GatewayRest:
         """
         await self._ensure_auth()  # auth strategy: a valid token before the handshake
         query = self.auth.ws_params()
+        try:
+            return await self._ws_handshake(session_id, heartbeat, query)
+        except (NotAuthenticated, HTTPStatusError) as exc:
+            if not query:
+                raise
+            # aiohttp's handshake error shows the URL, oauth_token included: do not chain it
+            exc.__cause__ = exc.__context__ = None
+            raise exc from None
+
+    async def _ws_handshake(
+        self, session_id: str, heartbeat: float | None, query: Mapping[str, str]
+    ) -> WebSocketLike:
         url = f"{self.ws_url}?{urlencode(query)}" if query else self.ws_url
+        headers = self.auth.ws_headers(session_id)
         log.debug("opening %s with session %s", self.ws_url, mask(session_id))
         try:
             return await self.session.ws_connect(
                 url,
-                headers=self.auth.ws_headers(session_id),
+                headers=headers,
                 ssl=self._ssl,
                 heartbeat=heartbeat,
                 autoping=True,
@@ -417,11 +431,9 @@ class GatewayRest:
         except aiohttp.ClientSSLError as exc:
             raise TLSError(f"TLS handshake with {self.ws_url} failed: {exc}") from exc
         except aiohttp.WSServerHandshakeError as exc:
-            # aiohttp's error shows the URL: with an oauth_token in the query, do not chain it
-            cause = None if query else exc
             if exc.status == 401:
-                raise NotAuthenticated("WebSocket handshake refused: not authenticated") from cause
-            raise HTTPStatusError("GET", "/ws", exc.status, str(exc.message)) from cause
+                raise NotAuthenticated("WebSocket handshake refused: not authenticated") from exc
+            raise HTTPStatusError("GET", "/ws", exc.status, str(exc.message)) from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise GatewayUnreachable(f"WebSocket {self.ws_url} unreachable: {exc}") from exc
         except TimeoutError as exc:

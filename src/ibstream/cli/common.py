@@ -17,8 +17,8 @@ import os
 import re
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from ibstream.exceptions import (
     IBStreamError,
@@ -27,9 +27,6 @@ from ibstream.exceptions import (
     OAuthConfigError,
     TLSError,
 )
-
-if TYPE_CHECKING:
-    from ibstream.auth import Auth
 
 __all__ = [
     "DEFAULT_URL",
@@ -62,9 +59,6 @@ DEFAULT_URL = "https://localhost:5000/v1/api"
 ENV_URL = "IBSTREAM_URL"
 ENV_CACERT = "IBSTREAM_CACERT"
 ENV_INSECURE = "IBSTREAM_INSECURE"
-ENV_OAUTH = "IBSTREAM_OAUTH"
-ENV_OAUTH_CONFIG = "IBSTREAM_OAUTH_CONFIG"
-DEFAULT_OAUTH_URL = "https://api.ibkr.com/v1/api"
 
 
 class CliError(Exception):
@@ -165,15 +159,6 @@ class GatewayTarget:
     def verify(self) -> bool:
         return not self.insecure
 
-    def make_auth(self) -> Auth | None:
-        """The authentication strategy: ``OAuth1a`` (keys read and checked now, so a bad key
-        fails before connecting) or ``None`` for the gateway's own session."""
-        if not self.oauth:
-            return None
-        from ibstream.auth import OAuth1a, OAuthConfig
-
-        return OAuth1a(OAuthConfig.load(self.oauth_config))
-
     def tls_description(self) -> str:
         if not self.url.lower().startswith("https://"):
             return "off (plain http)"
@@ -185,20 +170,8 @@ class GatewayTarget:
 
 
 def gateway_target(args: argparse.Namespace) -> GatewayTarget:
-    """Flags first, then ``IBSTREAM_URL`` / ``IBSTREAM_CACERT`` / ``IBSTREAM_INSECURE`` and the
-    OAuth variables (``IBSTREAM_OAUTH=1``, ``IBSTREAM_OAUTH_CONFIG``,
-    ``IBSTREAM_OAUTH_CONSUMER_KEY``)."""
-    oauth_config = getattr(args, "oauth_config", None) or os.environ.get(ENV_OAUTH_CONFIG)
-    oauth = bool(
-        getattr(args, "oauth", None)
-        or oauth_config
-        or _truthy(os.environ.get(ENV_OAUTH))
-        or os.environ.get("IBSTREAM_OAUTH_CONSUMER_KEY")
-    )
-    if oauth_config is not None and not os.path.isfile(oauth_config):
-        raise CliError(f"--oauth-config: no such file {oauth_config!r}", EXIT_USAGE)
-    default = DEFAULT_OAUTH_URL if oauth else DEFAULT_URL
-    url = args.url or os.environ.get(ENV_URL) or default
+    """Flags first, then ``IBSTREAM_URL`` / ``IBSTREAM_CACERT`` / ``IBSTREAM_INSECURE``."""
+    url = args.url or os.environ.get(ENV_URL) or DEFAULT_URL
     cacert = args.cacert
     insecure = bool(args.insecure)
     if cacert is None and not insecure:
@@ -206,9 +179,34 @@ def gateway_target(args: argparse.Namespace) -> GatewayTarget:
         insecure = _truthy(os.environ.get(ENV_INSECURE)) and cacert is None
     if cacert is not None and not os.path.isfile(cacert):
         raise CliError(f"--cacert: no such file {cacert!r}", EXIT_USAGE)
-    return GatewayTarget(
-        url=url, cacert=cacert, insecure=insecure, oauth=oauth, oauth_config=oauth_config
+    return _with_oauth(GatewayTarget(url=url, cacert=cacert, insecure=insecure), args)
+
+
+# -- OAuth 1.0a (ibstream.auth) ----------------------------------------------------------------
+
+ENV_OAUTH = "IBSTREAM_OAUTH"
+ENV_OAUTH_CONFIG = "IBSTREAM_OAUTH_CONFIG"
+DEFAULT_OAUTH_URL = "https://api.ibkr.com/v1/api"
+
+
+def _with_oauth(target: GatewayTarget, args: argparse.Namespace) -> GatewayTarget:
+    """``--oauth-config FILE`` / ``--oauth`` / ``IBSTREAM_OAUTH=1`` / ``IBSTREAM_OAUTH_CONFIG``
+    / ``IBSTREAM_OAUTH_CONSUMER_KEY`` turn OAuth on; without a URL it is then IBKR's."""
+    oauth_config = getattr(args, "oauth_config", None) or os.environ.get(ENV_OAUTH_CONFIG)
+    oauth = bool(
+        getattr(args, "oauth", None)
+        or oauth_config
+        or _truthy(os.environ.get(ENV_OAUTH))
+        or os.environ.get("IBSTREAM_OAUTH_CONSUMER_KEY")
     )
+    if not oauth:
+        return target
+    if oauth_config is not None and not os.path.isfile(oauth_config):
+        raise CliError(f"--oauth-config: no such file {oauth_config!r}", EXIT_USAGE)
+    url = target.url
+    if not getattr(args, "url", None) and not os.environ.get(ENV_URL):
+        url = DEFAULT_OAUTH_URL
+    return replace(target, url=url, oauth=True, oauth_config=oauth_config)
 
 
 def tls_message(exc: BaseException, url: str | None = None) -> str:

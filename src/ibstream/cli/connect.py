@@ -12,6 +12,7 @@ from typing import Any
 
 from ibstream.aio.client import ClientConfig, StreamClient
 from ibstream.aio.rest import AuthInfo, GatewayRest, TickleInfo
+from ibstream.auth import Auth, OAuth1a, OAuthConfig
 from ibstream.cli.common import (
     EXIT_USAGE,
     CliError,
@@ -37,10 +38,19 @@ __all__ = [
     "check_client",
     "connected_client",
     "embedded_simulator",
+    "make_auth",
     "open_client",
     "preflight",
     "resolve_instruments",
 ]
+
+
+def make_auth(target: GatewayTarget) -> Auth | None:
+    """The authentication strategy of ``target``: ``OAuth1a`` (keys read and checked now, so a
+    bad key fails before connecting) or ``None`` for the gateway's own session."""
+    if not target.oauth:
+        return None
+    return OAuth1a(OAuthConfig.load(target.oauth_config))
 
 
 def open_client(target: GatewayTarget, *, config: ClientConfig | None = None) -> StreamClient:
@@ -50,7 +60,7 @@ def open_client(target: GatewayTarget, *, config: ClientConfig | None = None) ->
         verify=target.verify,
         cacert=target.cacert,
         config=config or ClientConfig(start_timeout=15.0),
-        auth=target.make_auth(),
+        auth=make_auth(target),
     )
 
 
@@ -171,8 +181,6 @@ async def connected_client(
         async with embedded_simulator(oauth=oauth) as sim:
             auth = None
             if sim.oauth is not None:  # the simulator's generated credentials
-                from ibstream.auth import OAuth1a, OAuthConfig
-
                 auth = OAuth1a(OAuthConfig.load(sim.oauth.credentials.config_file, env={}))
             client = StreamClient(sim.base_url, auth=auth)
             try:

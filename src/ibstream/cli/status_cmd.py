@@ -79,10 +79,11 @@ class _Report:
 
 async def _status(args: argparse.Namespace) -> int:
     from ibstream.aio.rest import GatewayRest
+    from ibstream.cli.connect import make_auth
 
     target = gateway_target(args)
     try:
-        auth = target.make_auth()
+        auth = make_auth(target)
     except OAuthConfigError as exc:
         print(f"ibstream status: {exc}", file=sys.stderr, flush=True)
         return EXIT_USAGE
