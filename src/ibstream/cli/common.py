@@ -17,7 +17,7 @@ import os
 import re
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TypeVar
 
 from ibstream.exceptions import (
@@ -126,14 +126,15 @@ def add_gateway_args(p: argparse.ArgumentParser, *, sim: bool = False) -> None:
         "--oauth-config",
         metavar="FILE",
         default=None,
-        help=f"authenticate with OAuth 1.0a, settings from this JSON file (env {ENV_OAUTH_CONFIG}"
-        "; IBSTREAM_OAUTH_* variables override it); the URL defaults to " + DEFAULT_OAUTH_URL,
+        help="authenticate with OAuth 1.0a, settings from this JSON file (env "
+        "IBSTREAM_OAUTH_CONFIG; IBSTREAM_OAUTH_* variables override it); the URL defaults to "
+        "https://api.ibkr.com/v1/api",
     )
     g.add_argument(
         "--oauth",
         action="store_true",
         default=None,
-        help=f"authenticate with OAuth 1.0a from IBSTREAM_OAUTH_* variables (env {ENV_OAUTH}=1)",
+        help="authenticate with OAuth 1.0a from IBSTREAM_OAUTH_* variables (env IBSTREAM_OAUTH=1)",
     )
     if sim:
         g.add_argument(
@@ -179,34 +180,7 @@ def gateway_target(args: argparse.Namespace) -> GatewayTarget:
         insecure = _truthy(os.environ.get(ENV_INSECURE)) and cacert is None
     if cacert is not None and not os.path.isfile(cacert):
         raise CliError(f"--cacert: no such file {cacert!r}", EXIT_USAGE)
-    return _with_oauth(GatewayTarget(url=url, cacert=cacert, insecure=insecure), args)
-
-
-# -- OAuth 1.0a (ibstream.auth) ----------------------------------------------------------------
-
-ENV_OAUTH = "IBSTREAM_OAUTH"
-ENV_OAUTH_CONFIG = "IBSTREAM_OAUTH_CONFIG"
-DEFAULT_OAUTH_URL = "https://api.ibkr.com/v1/api"
-
-
-def _with_oauth(target: GatewayTarget, args: argparse.Namespace) -> GatewayTarget:
-    """``--oauth-config FILE`` / ``--oauth`` / ``IBSTREAM_OAUTH=1`` / ``IBSTREAM_OAUTH_CONFIG``
-    / ``IBSTREAM_OAUTH_CONSUMER_KEY`` turn OAuth on; without a URL it is then IBKR's."""
-    oauth_config = getattr(args, "oauth_config", None) or os.environ.get(ENV_OAUTH_CONFIG)
-    oauth = bool(
-        getattr(args, "oauth", None)
-        or oauth_config
-        or _truthy(os.environ.get(ENV_OAUTH))
-        or os.environ.get("IBSTREAM_OAUTH_CONSUMER_KEY")
-    )
-    if not oauth:
-        return target
-    if oauth_config is not None and not os.path.isfile(oauth_config):
-        raise CliError(f"--oauth-config: no such file {oauth_config!r}", EXIT_USAGE)
-    url = target.url
-    if not getattr(args, "url", None) and not os.environ.get(ENV_URL):
-        url = DEFAULT_OAUTH_URL
-    return replace(target, url=url, oauth=True, oauth_config=oauth_config)
+    return GatewayTarget(url=url, cacert=cacert, insecure=insecure)
 
 
 def tls_message(exc: BaseException, url: str | None = None) -> str:

@@ -18,11 +18,11 @@ from ibstream.cli.common import (
     CliError,
     GatewayTarget,
     cause_text,
-    gateway_target,
     is_conid,
     tls_message,
     unless_stopped,
 )
+from ibstream.cli.oauth_opts import resolve_target
 from ibstream.exceptions import (
     GatewayUnreachable,
     HTTPStatusError,
@@ -188,7 +188,7 @@ async def connected_client(
             finally:
                 await client.stop()
         return
-    client = open_client(gateway_target(args))
+    client = open_client(resolve_target(args))
     try:
         await unless_stopped(stop, preflight(client.rest))
         yield client

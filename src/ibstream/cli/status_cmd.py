@@ -19,7 +19,6 @@ from ibstream.cli.common import (
     EXIT_USAGE,
     add_gateway_args,
     cause_text,
-    gateway_target,
     help_text,
     tls_message,
 )
@@ -80,8 +79,9 @@ class _Report:
 async def _status(args: argparse.Namespace) -> int:
     from ibstream.aio.rest import GatewayRest
     from ibstream.cli.connect import make_auth
+    from ibstream.cli.oauth_opts import resolve_target
 
-    target = gateway_target(args)
+    target = resolve_target(args)
     try:
         auth = make_auth(target)
     except OAuthConfigError as exc:
