@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import email.utils
 import secrets
-import string
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -34,7 +33,6 @@ from ibstream.masking import mask
 __all__ = ["Auth", "AuthDescription", "GatewaySession", "OAuth1a", "Response", "Sender"]
 
 LST_PATH = "/oauth/live_session_token"
-_NONCE_ALPHABET = string.ascii_letters + string.digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +146,8 @@ class GatewaySession:
 
 
 def _nonce() -> str:
-    return "".join(secrets.choice(_NONCE_ALPHABET) for _ in range(16))
+    # 16 random alphanumerics (here hex: 64 bits), unique per request as OAuth 1.0a requires
+    return secrets.token_hex(8)
 
 
 def _server_error(body: bytes) -> str:
