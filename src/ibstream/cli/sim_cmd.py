@@ -117,7 +117,12 @@ async def _serve(cfg: SimConfig) -> None:
             print(f"oauth config: {creds.config_file}")
             for name, value in creds.env().items():
                 print(f"  export {name}={value}")
-            print(f"try: ibstream status --url {sim.base_url} --oauth-config {creds.config_file}")
+            tls = ""
+            if cfg.tls:
+                tls = f" --cacert {cfg.cert_out}" if cfg.cert_out else " --insecure"
+            print(
+                f"try: ibstream status --url {sim.base_url}{tls} --oauth-config {creds.config_file}"
+            )
             sys.stdout.flush()
         await stop.wait()
 
