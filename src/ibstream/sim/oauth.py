@@ -109,7 +109,8 @@ class OAuthCredentials:
     dh_param_file: str = ""
 
     def __repr__(self) -> str:
-        return f"OAuthCredentials(consumer_key={self.consumer_key!r}, files={self.config_file!r})"
+        key = self.consumer_key[:2] + "…" if self.consumer_key else ""
+        return f"OAuthCredentials(consumer_key={key!r}, files={self.config_file!r})"
 
     @property
     def realm(self) -> str:
