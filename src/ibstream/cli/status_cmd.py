@@ -1,5 +1,4 @@
-"""``ibstream status``: is the gateway usable? Reachability, TLS, the authentication in use
-(gateway session or OAuth 1.0a and its live session token's expiry), authentication, competing
+"""``ibstream status``: is the gateway usable? Reachability, TLS, authentication, competing
 session, accounts (masked) and session expiry, as a readable report.
 
 Exit status: 0 healthy; 1 unreachable or TLS failure; 3 not authenticated; 4 another session
@@ -63,6 +62,14 @@ def _duration(ms: int) -> str:
     return f"{h}h {m:02d}m {sec:02d}s" if h else f"{m}m {sec:02d}s"
 
 
+def _login_hint(rest: GatewayRest) -> str:
+    """What to do about a brokerage session that is not authenticated (the auth row of the
+    report names the strategy in use: gateway session or OAuth 1.0a with its token expiry)."""
+    if rest.auth.kind == "oauth1a":
+        return "the OAuth brokerage session did not initialise (POST /iserver/auth/ssodh/init)"
+    return "log in to the gateway in a browser"
+
+
 class _Report:
     def __init__(self) -> None:
         self.rows: list[tuple[str, str]] = []
@@ -108,12 +115,6 @@ def _problem(report: _Report, message: str, code: int) -> int:
     report.add("status", f"PROBLEM: {message}")
     print(f"ibstream status: {message}", file=sys.stderr, flush=True)
     return code
-
-
-def _login_hint(rest: GatewayRest) -> str:
-    if rest.auth.kind == "oauth1a":
-        return "the OAuth brokerage session did not initialise (POST /iserver/auth/ssodh/init)"
-    return "log in to the gateway in a browser"
 
 
 async def _check(rest: GatewayRest, report: _Report) -> int:
