@@ -17,7 +17,8 @@ FORBIDDEN_INTERNAL = {
     "aio": {"sync", "sinks", "cli", "service", "sim"},
     "sync": {"cli", "service", "sim"},
     "sinks": {"cli", "service", "sim"},
-    "sim": {"protocol", "state", "aio", "sync", "sinks", "service"},
+    "sim": {"protocol", "state", "aio", "sync", "sinks", "service", "auth"},
+    "auth": {"protocol", "state", "aio", "sync", "sinks", "cli", "service", "sim"},
     "service": {"cli"},
 }
 CORE_FORBIDDEN_STDLIB = {"asyncio", "socket", "threading", "time", "aiohttp", "selectors"}
@@ -87,6 +88,7 @@ def test_layer_rules(module: str) -> None:
         if package in (
             "protocol",
             "state",
+            "auth",
             "serialize",
             "backoff",
             "masking",

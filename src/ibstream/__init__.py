@@ -30,6 +30,7 @@ logging.getLogger("ibstream").addHandler(logging.NullHandler())
 #: public module -> the names it exports at the top level (its whole ``__all__``)
 _PUBLIC_MODULES = (
     "ibstream.exceptions",
+    "ibstream.auth",
     "ibstream.protocol.specs",
     "ibstream.protocol.events",
     "ibstream.protocol.fields",
@@ -47,6 +48,7 @@ _PUBLIC_MODULES = (
 if TYPE_CHECKING:
     from ibstream.aio.client import *
     from ibstream.aio.subscription import *
+    from ibstream.auth import *
     from ibstream.backoff import *
     from ibstream.exceptions import *
     from ibstream.protocol.connection import *
@@ -93,6 +95,7 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "DEFAULT_FIELDS",
     "DEFAULT_MAX_BARS",
     "DEFAULT_MAX_TRADES",
+    "DEFAULT_OAUTH_URL",
     "FIELDS",
     "FIELD_ALIASES",
     "HISTORY_BARS",
@@ -108,6 +111,8 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "AccountSummarySpec",
     "Action",
     "ApplyFailed",
+    "Auth",
+    "AuthDescription",
     "AuthStatus",
     "AuthenticationError",
     "Availability",
@@ -138,6 +143,7 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "FieldValue",
     "Gap",
     "GatewayError",
+    "GatewaySession",
     "GatewayUnreachable",
     "HTTPStatusError",
     "HandleOwner",
@@ -161,6 +167,14 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "MarketHistorySpec",
     "NotAuthenticated",
     "Notification",
+    "OAuth1a",
+    "OAuthClockSkew",
+    "OAuthConfig",
+    "OAuthConfigError",
+    "OAuthError",
+    "OAuthSignatureRejected",
+    "OAuthTokenMismatch",
+    "OAuthTokenRevoked",
     "Order",
     "OrderBook",
     "OrderPrompt",

@@ -18,6 +18,7 @@ from ibstream.exceptions import (
     InvalidArgument,
     InvalidState,
     NotAuthenticated,
+    OAuthError,
     TLSError,
 )
 
@@ -45,15 +46,16 @@ def classify(exc: BaseException) -> bool:
     Fatal: a programming error (:data:`PROGRAMMING_ERRORS`: the client stops at once and
     ``start()`` raises the exception itself, original traceback included), a bad argument (URL,
     option), a TLS verification failure (the user must pass ``cacert`` or turn verification off:
-    retrying only repeats the failure), an HTTP status that says the URL is wrong (404, 405, 400).
+    retrying only repeats the failure), an OAuth failure (bad keys, wrong prime, clock skew,
+    revoked token), an HTTP status that says the URL is wrong (404, 405, 400).
     Retryable: unreachable gateway, closed sockets, timeouts, 5xx and 429, lost authentication
     (the session machine keeps a separate deadline that turns endless authentication failure
     into a fatal error), and other run-time errors (logged with their traceback).
     """
     if isinstance(exc, PROGRAMMING_ERRORS):
         return True
-    if isinstance(exc, InvalidArgument | TLSError):
-        return True
+    if isinstance(exc, InvalidArgument | TLSError | OAuthError):
+        return True  # OAuthError: bad keys or prime, clock skew, revoked token (ibstream.auth)
     if isinstance(exc, HTTPStatusError):
         if exc.status == 401:
             return False

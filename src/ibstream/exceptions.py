@@ -21,7 +21,13 @@ error catchable the usual way, it is mixed in (``InvalidArgument`` is a ``ValueE
     │   └── ConnectionClosed                the WebSocket closed (carries code and reason)
     ├── AuthenticationError                 the brokerage session is not usable
     │   ├── NotAuthenticated                not logged in, or authentication lost for good
-    │   └── CompetingSession                another brokerage session took over
+    │   ├── CompetingSession                another brokerage session took over
+    │   └── OAuthError                      OAuth 1.0a failed in a way retrying cannot fix
+    │       ├── OAuthConfigError (ValueError) missing/unreadable setting, bad key file or prime
+    │       ├── OAuthSignatureRejected      the server rejected our RSA/HMAC signature
+    │       ├── OAuthClockSkew              the server rejected our timestamp (clock off)
+    │       ├── OAuthTokenRevoked           consumer/access token unknown, revoked or disabled
+    │       └── OAuthTokenMismatch          the live session token does not validate
     ├── SlowConsumerError                   a never-drop buffer overflowed: the consumer is too slow
     ├── StreamTimeout (TimeoutError)        a wait (ready(), start(), ...) ran out of time
     └── ClientClosed                        the client was stopped while you were using it
@@ -45,6 +51,12 @@ __all__ = [
     "InvalidArgument",
     "InvalidState",
     "NotAuthenticated",
+    "OAuthClockSkew",
+    "OAuthConfigError",
+    "OAuthError",
+    "OAuthSignatureRejected",
+    "OAuthTokenMismatch",
+    "OAuthTokenRevoked",
     "ProtocolError",
     "SlowConsumerError",
     "StreamTimeout",
@@ -143,6 +155,49 @@ class NotAuthenticated(AuthenticationError):
 
 class CompetingSession(AuthenticationError):
     """Another brokerage session for the same user took over."""
+
+
+class OAuthError(AuthenticationError):
+    """OAuth 1.0a authentication failed in a way that retrying cannot fix.
+
+    Messages never contain a secret (keys, tokens, the access token secret, the live session
+    token): at most a masked prefix of the consumer key.
+    """
+
+
+class OAuthConfigError(OAuthError, ValueError):
+    """An OAuth setting is missing or unusable: a key file that is not an RSA private key, a
+    DH prime that is not a prime-sized odd hex number, an access token secret the encryption key
+    cannot decrypt. ``setting`` names the setting."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(f"OAuth {setting}: {message}")
+        self.setting = setting
+
+
+class OAuthSignatureRejected(OAuthError):
+    """The server rejected the request signature (RSA-SHA256 for the live session token: the
+    private signature key does not match the public one registered with IBKR, or the encryption
+    key decrypted the access token secret to a wrong value)."""
+
+
+class OAuthClockSkew(OAuthError):
+    """The server rejected ``oauth_timestamp``: this machine's clock is off. ``skew`` is the
+    estimated offset in seconds (local minus server) when the server sent a ``Date``."""
+
+    def __init__(self, message: str, skew: float | None = None) -> None:
+        super().__init__(message)
+        self.skew = skew
+
+
+class OAuthTokenRevoked(OAuthError):
+    """The server does not accept the consumer key or access token (revoked, regenerated,
+    not yet activated, or OAuth disabled for the account)."""
+
+
+class OAuthTokenMismatch(OAuthError):
+    """The computed live session token does not match the server's signature of it: the DH
+    prime differs from the one registered with IBKR."""
 
 
 class SlowConsumerError(IBStreamError):

@@ -25,6 +25,8 @@ def cli_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     for name in ("IBSTREAM_URL", "IBSTREAM_CACERT", "IBSTREAM_INSECURE"):
         env.pop(name, None)
+    for name in [n for n in env if n.startswith("IBSTREAM_OAUTH")]:
+        env.pop(name)
     env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)

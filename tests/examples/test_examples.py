@@ -58,3 +58,19 @@ def test_example_runs_against_the_simulator(
     lines = out.splitlines()
     for expected in EXPECTED[name]:
         assert any(line.startswith(expected) for line in lines), (expected, out[-2000:])
+
+
+def test_example_over_oauth() -> None:
+    """``--sim --oauth``: the same example, signed with OAuth 1.0a against the simulator."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "ws_01_basic.py"), "--sim", "--oauth", "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    for expected in EXPECTED["ws_01_basic.py"]:
+        assert any(line.startswith(expected) for line in lines), (expected, proc.stdout[-2000:])

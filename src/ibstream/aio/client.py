@@ -43,11 +43,13 @@ from ibstream.aio.consumers import ConsumerAPI, FrameListener
 from ibstream.aio.rest import GatewayRest
 from ibstream.aio.router import Router
 from ibstream.aio.transport import Clock, SystemClock, Transport, WebSocketLike
+from ibstream.auth.strategy import Auth
 from ibstream.exceptions import (
     ClientClosed,
     IBStreamError,
     InvalidState,
     NotAuthenticated,
+    OAuthError,
     StreamTimeout,
 )
 from ibstream.masking import mask
@@ -80,13 +82,16 @@ def connect(
     verify: bool = True,
     cacert: str | None = None,
     config: ClientConfig | None = None,
+    auth: Auth | None = None,
 ) -> StreamClient:
     """A client for the gateway at ``url``; use as ``async with connect(url) as client:``.
 
     TLS verification is on by default. For the gateway's self-signed certificate pass
     ``cacert="gateway.pem"`` (verify against that certificate) or ``verify=False``.
+    ``auth`` is the authentication strategy (ibstream.auth): the gateway's browser session by
+    default, or ``OAuth1a(...)`` with ``url="https://api.ibkr.com/v1/api"``.
     """
-    return StreamClient(url, verify=verify, cacert=cacert, config=config)
+    return StreamClient(url, verify=verify, cacert=cacert, config=config, auth=auth)
 
 
 class StreamClient(ConsumerAPI):
@@ -111,12 +116,13 @@ class StreamClient(ConsumerAPI):
         config: ClientConfig | None = None,
         rest: Transport | None = None,
         clock: Clock | None = None,
+        auth: Auth | None = None,
     ) -> None:
         self.config = config or ClientConfig()
         tls_verify: bool | str = cacert if cacert else verify
         #: the REST side and WebSocket handshake (``client.rest.request(...)`` for any call)
         self.rest: Transport = rest or GatewayRest(
-            url, verify=tls_verify, timeout=self.config.request_timeout
+            url, verify=tls_verify, timeout=self.config.request_timeout, auth=auth
         )
         self._clock: Clock = clock or SystemClock()
         self._proto = StreamProtocol(self.config.protocol)
@@ -550,7 +556,12 @@ class StreamClient(ConsumerAPI):
         exc = task.exception()
         if exc is None:
             return
-        if self._policy.is_fatal(exc):  # a programming error: keep its traceback in the log
+        if isinstance(exc, OAuthError):  # the auth strategy failed: no retry helps
+            log.warning("%s failed: %s", task.get_name(), exc)
+            if not self._stopping:
+                self._fail(exc)
+                self._spawn("stop", self._stop_after_fatal())
+        elif self._policy.is_fatal(exc):  # a programming error: keep its traceback in the log
             log.error("%s failed", task.get_name(), exc_info=exc)
         else:
             log.warning("%s failed: %s", task.get_name(), exc)

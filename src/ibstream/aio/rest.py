@@ -9,19 +9,24 @@ the ibstream exception tree here, at the boundary.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import ssl
+import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import orjson
 
 from ibstream.aio.transport import AuthInfo, TickleInfo, WebSocketLike, WSMessageLike
+from ibstream.auth.strategy import Auth, GatewaySession, Response
 from ibstream.exceptions import (
     GatewayUnreachable,
     HTTPStatusError,
+    IBStreamError,
     InvalidArgument,
     NotAuthenticated,
     StreamTimeout,
@@ -101,6 +106,7 @@ class GatewayRest:
         timeout: float = 10.0,
         session: aiohttp.ClientSession | None = None,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        auth: Auth | None = None,
     ) -> None:
         if type(max_frame_size) is not int or max_frame_size < 1024:
             raise InvalidArgument(
@@ -115,6 +121,11 @@ class GatewayRest:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session = session
         self._own_session = session is None
+        #: How requests and the WebSocket authenticate (ibstream.auth); gateway session default.
+        self.auth: Auth = auth if auth is not None else GatewaySession()
+        self._auth_lock: asyncio.Lock | None = None
+        self._auth_epoch = 0  # credentials obtained so far (a 401 on older ones: no invalidate)
+        self._refresh_task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"<GatewayRest {self.base_url}>"
@@ -131,6 +142,11 @@ class GatewayRest:
         return self._session
 
     async def close(self) -> None:
+        task, self._refresh_task = self._refresh_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self._own_session and self._session is not None and not self._session.closed:
             await self._session.close()
 
@@ -160,10 +176,53 @@ class GatewayRest:
         Raises ``GatewayUnreachable``, ``TLSError``, ``StreamTimeout``, ``NotAuthenticated`` (401)
         or ``HTTPStatusError`` (any other status not in ``allow``).
         """
+        # -- authentication strategy (ibstream.auth): credentials, signature, one retry on 401
+        await self._ensure_auth()
+        epoch = self._auth_epoch
+        status, raw = await self._signed(method, path, params, json)
+        if status == 401 and self.auth.recoverable:
+            log.info("%s %s: 401, obtaining new credentials and retrying once", method, path)
+            if self._auth_epoch == epoch:  # not already replaced by a concurrent request
+                self.auth.invalidate()
+            await self._ensure_auth()
+            status, raw = await self._signed(method, path, params, json)
+        # -- end of authentication
+        text = raw.decode("utf-8", "replace")
+        if status == 401 and 401 not in allow:
+            raise NotAuthenticated(f"{method} {path}: gateway session is not authenticated (401)")
+        if status not in allow:
+            raise HTTPStatusError(method, path, status, text)
+        try:
+            return status, orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            return status, text
+
+    async def _signed(
+        self, method: str, path: str, params: Mapping[str, str] | None, json: Any
+    ) -> tuple[int, bytes]:
+        """One request signed by the auth strategy: ``(status, body)``."""
         url = self.base_url + path
+        headers: dict[str, str] = {}
+        self.auth.prepare_request(method, url, params, headers, time.time())
+        resp = await self._send(method, url, params=params, json=json, headers=headers)
+        return resp.status, resp.body
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """One HTTP request, aiohttp and TLS errors translated into the ibstream tree."""
+        path = url[len(self.base_url) :] if url.startswith(self.base_url) else url
+        if params:
+            url = f"{url}?{urlencode(dict(params))}"  # the exact query the signature covers
         try:
             async with self.session.request(
-                method, url, params=params, json=json, ssl=self._ssl
+                method, url, json=json, headers=headers, ssl=self._ssl
             ) as resp:
                 raw = await resp.read()
                 status = resp.status
@@ -175,15 +234,58 @@ class GatewayRest:
             raise GatewayUnreachable(f"gateway {self.base_url} unreachable: {exc}") from exc
         except TimeoutError as exc:
             raise StreamTimeout(f"{method} {path} timed out") from exc
-        text = raw.decode("utf-8", "replace")
-        if status == 401 and 401 not in allow:
-            raise NotAuthenticated(f"{method} {path}: gateway session is not authenticated (401)")
-        if status not in allow:
-            raise HTTPStatusError(method, path, status, text)
-        try:
-            return status, orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            return status, text
+        return Response(status, raw, dict(resp.headers))
+
+    async def _auth_send(self, method: str, url: str, headers: Mapping[str, str]) -> Response:
+        return await self._send(method, url, headers=headers)
+
+    async def _ensure_auth(self) -> None:
+        """Obtain or refresh the strategy's credentials when it asks; after a fresh token
+        (not a refresh ahead of expiry) initialise the brokerage session (``ssodh/init``)."""
+        if not self.auth.needs_start(time.time()):
+            return
+        if self._auth_lock is None:
+            self._auth_lock = asyncio.Lock()
+        async with self._auth_lock:
+            if not self.auth.needs_start(time.time()):
+                return  # another request obtained it meanwhile
+            fresh = self.auth.refresh_at() is None
+            await self.auth.start(self._auth_send, self.base_url, time.time())
+            self._auth_epoch += 1
+            log.info(
+                "%s credentials %s", self.auth.kind, "obtained" if fresh else "refreshed ahead"
+            )
+            if fresh:
+                status, raw = await self._signed(
+                    "POST", "/iserver/auth/ssodh/init", None, {"publish": True, "compete": True}
+                )
+                if status != 200:
+                    self.auth.invalidate()  # the next request starts over: token, then init
+                    text = raw.decode("utf-8", "replace")
+                    raise HTTPStatusError("POST", "/iserver/auth/ssodh/init", status, text)
+            self._schedule_refresh()
+
+    def _schedule_refresh(self) -> None:
+        at = self.auth.refresh_at()
+        if at is None or (self._refresh_task is not None and not self._refresh_task.done()):
+            return
+        self._refresh_task = asyncio.get_running_loop().create_task(
+            self._refresh_later(), name="ibstream-auth-refresh"
+        )
+
+    async def _refresh_later(self) -> None:
+        while (at := self.auth.refresh_at()) is not None:
+            delay = at - time.time()
+            if delay > 0:  # the loop's clock may wake us a hair early: check again
+                await asyncio.sleep(delay + 0.001)
+                continue
+            try:
+                await self._ensure_auth()
+            except IBStreamError as exc:  # the next request retries and raises to its caller
+                log.warning("refreshing %s credentials failed: %s", self.auth.kind, exc)
+                return
+            if self.auth.refresh_at() == at:
+                return  # nothing changed (the strategy declined): do not spin
 
     async def tickle(self) -> TickleInfo:
         """``POST /tickle``: keepalive, session id for the WebSocket cookie, auth status."""
@@ -222,17 +324,34 @@ class GatewayRest:
         return [r for r in body if isinstance(r, dict)] if isinstance(body, list) else []
 
     async def ws_connect(self, session_id: str, *, heartbeat: float | None = 10.0) -> WebSocketLike:
-        """Open the WebSocket with ``Cookie: api={"session":"..."}`` (protocol.md §1.3).
+        """Open the WebSocket with the auth strategy's cookie and query (protocol.md §1.3):
+        ``Cookie: api={"session":"..."}`` for the gateway, ``?oauth_token=`` and ``api=<session>``
+        for OAuth.
 
         Text frames are delivered as bytes (``decode_text=False``): IBKR sometimes puts non-UTF-8
         bytes in text frames (§1.5); the decoder handles them instead of the socket dying.
         """
-        cookie = 'api={"session":"' + session_id + '"}'
+        await self._ensure_auth()  # auth strategy: a valid token before the handshake
+        query = self.auth.ws_params()
+        try:
+            return await self._ws_handshake(session_id, heartbeat, query)
+        except (NotAuthenticated, HTTPStatusError) as exc:
+            if not query:
+                raise
+            # aiohttp's handshake error shows the URL, oauth_token included: do not chain it
+            exc.__cause__ = exc.__context__ = None
+            raise exc from None
+
+    async def _ws_handshake(
+        self, session_id: str, heartbeat: float | None, query: Mapping[str, str]
+    ) -> WebSocketLike:
+        url = f"{self.ws_url}?{urlencode(query)}" if query else self.ws_url
+        headers = self.auth.ws_headers(session_id)
         log.debug("opening %s with session %s", self.ws_url, mask(session_id))
         try:
             return await self.session.ws_connect(
-                self.ws_url,
-                headers={"Cookie": cookie},
+                url,
+                headers=headers,
                 ssl=self._ssl,
                 heartbeat=heartbeat,
                 autoping=True,

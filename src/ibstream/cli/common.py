@@ -22,6 +22,7 @@ from ibstream.exceptions import (
     IBStreamError,
     InvalidArgument,
     NotAuthenticated,
+    OAuthConfigError,
     TLSError,
 )
 from ibstream.settings import DEFAULT_URL, ENV_CACERT, ENV_INSECURE, ENV_URL
@@ -68,7 +69,7 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
         return str(exc), exc.code
     if isinstance(exc, TLSError):
         return tls_message(exc), EXIT_FAILURE
-    if isinstance(exc, InvalidArgument):
+    if isinstance(exc, InvalidArgument | OAuthConfigError):
         return str(exc), EXIT_USAGE
     if isinstance(exc, NotAuthenticated):
         return (
@@ -115,11 +116,26 @@ def add_gateway_args(p: argparse.ArgumentParser, *, sim: bool = False) -> None:
         default=None,
         help=f"do not verify the gateway's TLS certificate (env {ENV_INSECURE}=1)",
     )
+    g.add_argument(
+        "--oauth-config",
+        metavar="FILE",
+        default=None,
+        help="authenticate with OAuth 1.0a, settings from this JSON file (env "
+        "IBSTREAM_OAUTH_CONFIG; IBSTREAM_OAUTH_* variables override it); the URL defaults to "
+        "https://api.ibkr.com/v1/api",
+    )
+    g.add_argument(
+        "--oauth",
+        action="store_true",
+        default=None,
+        help="authenticate with OAuth 1.0a from IBSTREAM_OAUTH_* variables (env IBSTREAM_OAUTH=1)",
+    )
     if sim:
         g.add_argument(
             "--sim",
             action="store_true",
-            help="run against an embedded gateway simulator instead of a real gateway",
+            help="run against an embedded gateway simulator instead of a real gateway "
+            "(with --oauth: the simulator acts as api.ibkr.com with generated credentials)",
         )
 
 
@@ -130,6 +146,9 @@ class GatewayTarget:
     url: str
     cacert: str | None
     insecure: bool
+    #: OAuth 1.0a: ``oauth`` on; settings from ``oauth_config`` and IBSTREAM_OAUTH_* variables
+    oauth: bool = False
+    oauth_config: str | None = None
 
     @property
     def verify(self) -> bool:

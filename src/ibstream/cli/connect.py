@@ -13,16 +13,17 @@ from typing import Any
 from ibstream.aio.client import ClientConfig, StreamClient
 from ibstream.aio.rest import AuthInfo, TickleInfo
 from ibstream.aio.transport import Transport
+from ibstream.auth import Auth, OAuth1a, OAuthConfig
 from ibstream.cli.common import (
     EXIT_USAGE,
     CliError,
     GatewayTarget,
     cause_text,
-    gateway_target,
     is_conid,
     tls_message,
     unless_stopped,
 )
+from ibstream.cli.oauth_opts import resolve_target
 from ibstream.exceptions import (
     GatewayUnreachable,
     HTTPStatusError,
@@ -38,10 +39,19 @@ __all__ = [
     "check_client",
     "connected_client",
     "embedded_simulator",
+    "make_auth",
     "open_client",
     "preflight",
     "resolve_instruments",
 ]
+
+
+def make_auth(target: GatewayTarget) -> Auth | None:
+    """The authentication strategy of ``target``: ``OAuth1a`` (keys read and checked now, so a
+    bad key fails before connecting) or ``None`` for the gateway's own session."""
+    if not target.oauth:
+        return None
+    return OAuth1a(OAuthConfig.load(target.oauth_config))
 
 
 def open_client(target: GatewayTarget, *, config: ClientConfig | None = None) -> StreamClient:
@@ -51,6 +61,7 @@ def open_client(target: GatewayTarget, *, config: ClientConfig | None = None) ->
         verify=target.verify,
         cacert=target.cacert,
         config=config or ClientConfig(start_timeout=15.0),
+        auth=make_auth(target),
     )
 
 
@@ -70,6 +81,11 @@ async def preflight(rest: Transport) -> tuple[TickleInfo, AuthInfo]:
     The client itself retries an unreachable gateway forever (right for a long-running stream);
     a command the user just typed should say at once what is wrong instead.
     """
+    hint = (
+        "the OAuth brokerage session did not initialise (POST /iserver/auth/ssodh/init)"
+        if getattr(getattr(rest, "auth", None), "kind", None) == "oauth1a"
+        else "log in to the gateway in a browser"
+    )
     try:
         info = await rest.tickle()
     except GatewayUnreachable as exc:
@@ -77,9 +93,7 @@ async def preflight(rest: Transport) -> tuple[TickleInfo, AuthInfo]:
             f"gateway {rest.base_url} is unreachable ({cause_text(exc)}); is it running?"
         ) from exc
     except NotAuthenticated as exc:
-        raise CliError(
-            f"gateway {rest.base_url} is not authenticated: log in to the gateway in a browser"
-        ) from exc
+        raise CliError(f"gateway {rest.base_url} is not authenticated: {hint}") from exc
     except HTTPStatusError as exc:
         raise CliError(f"gateway {rest.base_url} answered {exc}") from exc
     except StreamTimeout as exc:
@@ -97,7 +111,7 @@ async def preflight(rest: Transport) -> tuple[TickleInfo, AuthInfo]:
         )
     if not auth.authenticated:
         raise CliError(
-            f"gateway {rest.base_url} is not authenticated: log in to the gateway in a browser"
+            f"gateway {rest.base_url} is not authenticated: {hint}"
             + (f" ({auth.message})" if auth.message else "")
         )
     return info, auth
@@ -164,14 +178,18 @@ async def connected_client(
     """A pre-flighted, not yet started client for ``--sim`` or the gateway of the flags
     (``stop`` set during the pre-flight: ``Interrupted``)."""
     if getattr(args, "sim", False):
-        async with embedded_simulator() as sim:
-            client = StreamClient(sim.base_url)
+        oauth = bool(getattr(args, "oauth", None) or getattr(args, "oauth_config", None))
+        async with embedded_simulator(oauth=oauth) as sim:
+            auth = None
+            if sim.oauth is not None:  # the simulator's generated credentials
+                auth = OAuth1a(OAuthConfig.load(sim.oauth.credentials.config_file, env={}))
+            client = StreamClient(sim.base_url, auth=auth)
             try:
                 yield client
             finally:
                 await client.stop()
         return
-    client = open_client(gateway_target(args))
+    client = open_client(resolve_target(args))
     try:
         await unless_stopped(stop, preflight(client.rest))
         yield client

@@ -35,6 +35,17 @@ def register(subparsers: Any) -> None:
     tls.add_argument(
         "--insecure", action="store_true", default=None, help="do not verify the gateway's TLS"
     )
+    p.add_argument(
+        "--oauth-config",
+        metavar="FILE",
+        help="OAuth 1.0a upstream, settings from this JSON file (IBSTREAM_OAUTH_* override it)",
+    )
+    p.add_argument(
+        "--oauth",
+        action="store_true",
+        default=None,
+        help="OAuth 1.0a upstream from IBSTREAM_OAUTH_* variables (with --sim: generated keys)",
+    )
     p.add_argument("--host", help="bind address (default 127.0.0.1; others need a token)")
     p.add_argument("--port", type=int, help="port (default 8800; 0 picks a free one)")
     tok = p.add_mutually_exclusive_group()
@@ -76,6 +87,8 @@ _OVERRIDES = (
     "sim_update_interval",
     "sim_admin",
     "ready_wait",
+    "oauth",
+    "oauth_config",
 )
 
 

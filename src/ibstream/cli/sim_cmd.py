@@ -1,7 +1,9 @@
 """``ibstream sim``: run the gateway simulator until SIGINT/SIGTERM (see ``ibstream.sim``).
 
 Prints ``gateway: <base URL>`` once the listener accepts connections, then the session id and
-how to point a client at it.
+how to point a client at it. With ``--oauth`` it acts as ``api.ibkr.com`` with OAuth 1.0a and
+prints generated test credentials (keys written to a temporary directory, or ``--oauth-dir``)
+that ``--oauth-config FILE`` of every command, ``serve`` and ``OAuth1a`` accept.
 """
 
 from __future__ import annotations
@@ -68,6 +70,19 @@ def register(subparsers: Any) -> None:
         help="bearer token the admin API (/sim/admin) requires; needed off loopback",
     )
     p.add_argument("--no-admin", action="store_true", help="do not serve the admin API")
+    p.add_argument(
+        "--oauth",
+        action="store_true",
+        help="require OAuth 1.0a like api.ibkr.com; print generated test credentials",
+    )
+    p.add_argument("--oauth-dir", metavar="DIR", help="write the OAuth test credentials here")
+    p.add_argument(
+        "--lst-lifetime",
+        type=float,
+        default=86400.0,
+        metavar="SECONDS",
+        help="OAuth live session token lifetime (default 86400, as IBKR)",
+    )
     p.set_defaults(func=run)
 
 
@@ -92,6 +107,9 @@ def _config(args: argparse.Namespace) -> SimConfig:
         rate_limit=None if args.no_rate_limit else 10.0,
         admin=not args.no_admin,
         admin_token=args.admin_token,
+        oauth=args.oauth or bool(args.oauth_dir),
+        oauth_dir=args.oauth_dir,
+        oauth_lst_lifetime=args.lst_lifetime,
     )
 
 
@@ -121,6 +139,19 @@ async def _serve(cfg: SimConfig) -> None:
             )
         else:
             print("admin: off", flush=True)
+        if sim.oauth is not None:
+            creds = sim.oauth.credentials
+            print("oauth: OAuth 1.0a required (test-only credentials, generated for this run)")
+            print(f"oauth config: {creds.config_file}")
+            for name, value in creds.env().items():
+                print(f"  export {name}={value}")
+            tls = ""
+            if cfg.tls:
+                tls = f" --cacert {cfg.cert_out}" if cfg.cert_out else " --insecure"
+            print(
+                f"try: ibstream status --url {sim.base_url}{tls} --oauth-config {creds.config_file}"
+            )
+            sys.stdout.flush()
         await stop.wait()
 
 

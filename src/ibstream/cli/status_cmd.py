@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from ibstream.cli.common import (
     EXIT_FAILURE,
+    EXIT_USAGE,
     add_gateway_args,
     cause_text,
-    gateway_target,
     help_text,
     tls_message,
 )
@@ -27,6 +27,8 @@ from ibstream.exceptions import (
     HTTPStatusError,
     IBStreamError,
     NotAuthenticated,
+    OAuthConfigError,
+    OAuthError,
     StreamTimeout,
     TLSError,
 )
@@ -64,6 +66,14 @@ def _duration(ms: int) -> str:
     return f"{h}h {m:02d}m {sec:02d}s" if h else f"{m}m {sec:02d}s"
 
 
+def _login_hint(rest: GatewayRest) -> str:
+    """What to do about a brokerage session that is not authenticated (the auth row of the
+    report names the strategy in use: gateway session or OAuth 1.0a with its token expiry)."""
+    if rest.auth.kind == "oauth1a":
+        return "the OAuth brokerage session did not initialise (POST /iserver/auth/ssodh/init)"
+    return "log in to the gateway in a browser"
+
+
 class _Report:
     def __init__(self) -> None:
         self.rows: list[tuple[str, str]] = []
@@ -79,16 +89,25 @@ class _Report:
 
 async def _status(args: argparse.Namespace) -> int:
     from ibstream.aio.rest import GatewayRest
+    from ibstream.cli.connect import make_auth
+    from ibstream.cli.oauth_opts import resolve_target
 
-    target = gateway_target(args)
+    target = resolve_target(args)
+    try:
+        auth = make_auth(target)
+    except OAuthConfigError as exc:
+        print(f"ibstream status: {exc}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
     rest = GatewayRest(
         target.url,
         verify=target.cacert if target.cacert else target.verify,
         timeout=args.timeout,
+        auth=auth,
     )
     report = _Report()
     report.add("gateway", rest.base_url)
     report.add("tls", target.tls_description())
+    report.add("auth", rest.auth.describe().detail)
     try:
         return await _check(rest, report, mask=args.mask)
     finally:
@@ -120,13 +139,22 @@ async def _check(rest: GatewayRest, report: _Report, *, mask: bool = False) -> i
         report.add("authenticated", "NO (401: not logged in)")
         return _problem(
             report,
-            "gateway is not authenticated: log in to the gateway in a browser",
+            f"gateway is not authenticated: {_login_hint(rest)}",
             EXIT_NOT_AUTHENTICATED,
         )
     except HTTPStatusError as exc:
         report.add("reachable", f"yes, but {exc}")
         return _problem(report, f"unexpected answer from the gateway: {exc}", EXIT_FAILURE)
+    except OAuthError as exc:
+        report.add("reachable", "yes")
+        report.add("authenticated", "NO (OAuth refused)")
+        return _problem(report, str(exc), EXIT_NOT_AUTHENTICATED)
     report.add("reachable", f"yes ({(time.perf_counter() - t0) * 1000:.0f} ms)")
+    expires_at = rest.auth.describe().expires_at
+    if expires_at is not None:
+        left = int((expires_at - time.time()) * 1000)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(expires_at))
+        report.add("token", f"live session token expires in {_duration(left)} ({stamp})")
     auth: AuthInfo = info.auth
     try:
         auth = await rest.auth_status()
@@ -163,7 +191,7 @@ async def _check(rest: GatewayRest, report: _Report, *, mask: bool = False) -> i
     if not auth.authenticated:
         return _problem(
             report,
-            "gateway is not authenticated: log in to the gateway in a browser",
+            f"gateway is not authenticated: {_login_hint(rest)}",
             EXIT_NOT_AUTHENTICATED,
         )
     if not auth.connected:

@@ -40,6 +40,7 @@ from ibstream.service.hub import Hub
 from ibstream.service.keys import CONFIG, HUB
 from ibstream.service.ops import livez, metrics, readyz
 from ibstream.service.stream import events_handler, stream_handler
+from ibstream.service.upstream_auth import upstream_auth
 from ibstream.sim import SimConfig, Simulator
 
 __all__ = ["Service", "auth_middleware", "build_app", "serve"]
@@ -211,18 +212,21 @@ class Service:
                     update_interval=config.sim_update_interval,
                     admin=config.sim_admin,
                     admin_token=token if config.sim_admin else None,
+                    oauth=config.uses_oauth,
                 )
             )
             await self.sim.start()
             url, verify, cacert = self.sim.base_url, False, None
         else:
             url, verify, cacert = config.url, not config.insecure, config.cacert
+        auth, url = upstream_auth(config, self.sim, url)  # gateway session or OAuth 1.0a
         client_config = self._client_config or ClientConfig(start_timeout=1e9)
         rest = GatewayRest(
             url,
             verify=cacert if cacert else verify,
             timeout=client_config.request_timeout,
             max_frame_size=config.max_frame_bytes,
+            auth=auth,
         )
         self.client = StreamClient(url, config=client_config, rest=rest)
         hub = self._hub = Hub(

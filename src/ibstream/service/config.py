@@ -45,6 +45,11 @@ class ServiceConfig:
     #: Serve the embedded simulator's admin API (fault injection, on its own loopback port;
     #: it then requires the service token when one is set). Off unless asked for.
     sim_admin: bool = False
+    #: OAuth 1.0a instead of the gateway's session: settings from IBSTREAM_OAUTH_* variables,
+    #: or from the JSON file ``oauth_config`` (env ``IBSTREAM_OAUTH_CONFIG``). With ``sim``, the
+    #: simulator requires OAuth and generates the credentials.
+    oauth: bool = False
+    oauth_config: str | None = None
 
     # Listener
     host: str = "127.0.0.1"
@@ -155,7 +160,13 @@ class ServiceConfig:
             raise InvalidArgument("token", "must be at least 8 characters")
         if self.cacert and self.insecure:
             raise InvalidArgument("insecure", "--cacert and --insecure exclude each other")
+        if self.oauth_config and not Path(self.oauth_config).is_file():
+            raise InvalidArgument("oauth_config", f"no such file {self.oauth_config!r}")
         return token
+
+    @property
+    def uses_oauth(self) -> bool:
+        return self.oauth or bool(self.oauth_config)
 
 
 def is_loopback(host: str) -> bool:

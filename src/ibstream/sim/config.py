@@ -188,6 +188,13 @@ class SimConfig:
     """Bearer token the admin API requires (``Authorization: Bearer ...``). Required when the
     admin API is served on an address other than loopback."""
 
+    oauth: bool = False
+    """Act as ``api.ibkr.com`` with OAuth 1.0a (sim/oauth.py): every request must be signed."""
+    oauth_dir: str | None = None
+    """Where generated OAuth test credentials go (``None``: a new temporary directory)."""
+    oauth_lst_lifetime: float = 86400.0
+    """Live session token lifetime, seconds (IBKR: 24 h)."""
+
     def __post_init__(self) -> None:
         if self.time_scale <= 0:
             raise InvalidArgument("time_scale", "must be > 0")
@@ -205,6 +212,8 @@ class SimConfig:
             raise InvalidArgument("mode", f"must be 'gateway' or 'direct', got {self.mode!r}")
         if self.history_update_interval is not None and self.history_update_interval <= 0:
             raise InvalidArgument("history_update_interval", "must be > 0 or None")
+        if self.oauth_lst_lifetime <= 0:
+            raise InvalidArgument("oauth_lst_lifetime", "must be > 0 seconds")
         if self.replay_speed is not None and self.replay_speed <= 0:
             raise InvalidArgument("replay_speed", "must be > 0 or None")
         if self.admin_token is not None and len(self.admin_token) < 8:

@@ -22,7 +22,8 @@ Actions: ``drop_connections(abrupt=false, code=1000)``, ``stop_heartbeats``,
 ``set_market_state(state)``, ``restart(reset_server_ids=false, downtime=0)``,
 ``refuse_connections(seconds)``, ``place_order(conid, side, quantity, order_type, price, tif)``,
 ``cancel_order(order_id)``, ``send_bulletin(message)``, ``send_notification(text)``,
-``send_order_prompt(order_id, text)``,
+``send_order_prompt(order_id, text)``, ``oauth_expire_tokens``,
+``oauth_invalid_signature(count=1)``, ``oauth_clock_skew(seconds)``, ``oauth_revoke``,
 ``send_error(error, code=500)``.
 """
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import socket
+import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -19,6 +21,7 @@ from ibstream.exceptions import InvalidArgument, InvalidState
 from ibstream.sim import faults, rest
 from ibstream.sim.config import MarketState, SimConfig
 from ibstream.sim.gateway import Gateway
+from ibstream.sim.oauth import OAuthCredentials, OAuthServer
 from ibstream.sim.orders import Order
 from ibstream.sim.replay import Replay
 from ibstream.sim.tls import SelfSigned, make_self_signed
@@ -38,9 +41,15 @@ class Simulator:
             sim.base_url  # "http://127.0.0.1:PORT/v1/api"
     """
 
-    def __init__(self, config: SimConfig | None = None) -> None:
+    def __init__(
+        self, config: SimConfig | None = None, *, oauth: OAuthCredentials | None = None
+    ) -> None:
         self.config = config or SimConfig()
         self.gateway = Gateway(self.config)
+        #: OAuth 1.0a server side (``SimConfig(oauth=True)`` or ``oauth=`` credentials)
+        self.oauth: OAuthServer | None = None
+        self._oauth_credentials = oauth
+        self._oauth_tmp: str | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.SockSite | None = None
         self._port: int | None = None
@@ -63,7 +72,10 @@ class Simulator:
     async def start(self) -> None:
         """Bind the listener and start the gateway tasks."""
         cfg = self.config
-        app = web.Application(middlewares=[rest.make_middleware(self.gateway)])
+        middlewares = [rest.make_middleware(self.gateway)]
+        if cfg.oauth or self._oauth_credentials is not None:
+            middlewares.insert(0, self._start_oauth())
+        app = web.Application(middlewares=middlewares)
         starter = self._replay.starter(self.gateway) if self._replay else None
         app.router.add_get("/v1/api/ws", make_ws_handler(self.gateway, starter))
         rest.add_routes(app, self.gateway)
@@ -82,6 +94,19 @@ class Simulator:
         if cfg.scenario:
             steps = faults.load_scenario(cfg.scenario, self.fault_actions())
             self.gateway.spawn(faults.run_scenario(self, steps))
+
+    def _start_oauth(self) -> Any:
+        creds = self._oauth_credentials
+        if creds is None:
+            directory = self.config.oauth_dir
+            if directory is None:
+                directory = self._oauth_tmp = tempfile.mkdtemp(prefix="ibstream-oauth-")
+            creds = OAuthCredentials.generate(directory)
+        self.oauth = OAuthServer(creds, lst_lifetime=self.config.oauth_lst_lifetime)
+        self.oauth.on_session_lost = self.gateway.lose_auth
+        # the brokerage session starts with POST /iserver/auth/ssodh/init after the token
+        self.gateway.authenticated = False
+        return self.oauth.middleware()
 
     async def _bind(self, port: int) -> None:
         assert self._runner is not None
@@ -107,6 +132,9 @@ class Simulator:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._oauth_tmp is not None:
+            shutil.rmtree(self._oauth_tmp, ignore_errors=True)
+            self._oauth_tmp = None
 
     # --- addresses -----------------------------------------------------------------------
 
@@ -354,6 +382,29 @@ class Simulator:
         """``{"topic":"error",...}`` (§5.7)."""
         return self.broadcast({"topic": "error", "args": {"code": code}, "error": error})
 
+    # --- OAuth 1.0a faults (sim/oauth.py; SimConfig(oauth=True)) ---------------------------
+
+    def _oauth_server(self) -> OAuthServer:
+        if self.oauth is None:
+            raise InvalidState("the simulator does not run OAuth (SimConfig(oauth=True))")
+        return self.oauth
+
+    def oauth_expire_tokens(self) -> int:
+        """Every live session token expires now; brokerage auth drops (mid-stream expiry)."""
+        return self._oauth_server().expire_tokens()
+
+    def oauth_invalid_signature(self, count: int = 1) -> None:
+        """Answer the next ``count`` signed requests with ``invalid signature``."""
+        self._oauth_server().inject_invalid_signature(int(count))
+
+    def oauth_clock_skew(self, seconds: float) -> None:
+        """The server's clock runs ``seconds`` ahead (negative: behind)."""
+        self._oauth_server().set_clock_skew(float(seconds))
+
+    def oauth_revoke(self) -> None:
+        """Revoke the access token: tokens die and new ones are refused."""
+        self._oauth_server().revoke()
+
     def with_config(self, **changes: Any) -> None:
         """Replace config knobs at runtime (e.g. ``sts_form="legacy"``)."""
         self.config = replace(self.config, **changes)
@@ -385,6 +436,10 @@ class Simulator:
             "send_bulletin": self.send_bulletin,
             "send_notification": self.send_notification,
             "send_order_prompt": self.send_order_prompt,
+            "oauth_expire_tokens": self.oauth_expire_tokens,
+            "oauth_invalid_signature": self.oauth_invalid_signature,
+            "oauth_clock_skew": self.oauth_clock_skew,
+            "oauth_revoke": self.oauth_revoke,
             "send_error": self.send_error,
         }
 
@@ -408,4 +463,5 @@ class Simulator:
                 for e in gw.book.executions
             ],
             "next_server_id": f"q{gw.next_md_id}",
+            "oauth": self.oauth.state() if self.oauth is not None else None,
         }

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ibstream.aio.client import ClientConfig, StreamClient
+from ibstream.auth.strategy import Auth
 from ibstream.exceptions import InvalidState
 from ibstream.protocol.events import Trade
 from ibstream.protocol.lifecycle import SessionState
@@ -127,9 +128,11 @@ class Client:
         cacert: str | None = None,
         config: ClientConfig | None = None,
         sink: Sink | None = None,
+        auth: Auth | None = None,
     ) -> None:
         # The engine (constructed here so bad arguments fail now; runs on the loop thread).
-        self._aclient = StreamClient(url, verify=verify, cacert=cacert, config=config)
+        # ``auth``: the authentication strategy (ibstream.auth), e.g. ``OAuth1a.from_env()``.
+        self._aclient = StreamClient(url, verify=verify, cacert=cacert, config=config, auth=auth)
         self._engine = _Engine(self._aclient)
         self.config: ClientConfig = self._aclient.config
         # Where events go besides handles: the user's sink, callbacks of on(), recordings.
