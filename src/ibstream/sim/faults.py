@@ -16,7 +16,9 @@ Actions: ``drop_connections(abrupt=false, code=1000)``, ``stop_heartbeats``,
 ``set_market_state(state)``, ``restart(reset_server_ids=false, downtime=0)``,
 ``refuse_connections(seconds)``, ``place_order(conid, side, quantity, order_type, price, tif)``,
 ``cancel_order(order_id)``, ``send_bulletin(message)``, ``send_notification(text)``,
-``send_error(error, code=500)``.
+``send_error(error, code=500)``; order entry (``ibstream.sim.entry``):
+``order_fault(step, kind, count=1, seconds=0)``, ``clear_order_faults``,
+``set_order_prompts(prompts)``, ``set_price(conid, price)``, ``close_auction``.
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ ACTIONS = frozenset(
         "send_bulletin",
         "send_notification",
         "send_error",
+        "order_fault",
+        "clear_order_faults",
+        "set_order_prompts",
+        "set_price",
+        "close_auction",
     }
 )
 
