@@ -16,6 +16,7 @@ FORBIDDEN_INTERNAL = {
     "aio": {"sync", "sinks", "cli", "service", "sim"},
     "sync": {"cli", "service", "sim"},
     "sinks": {"cli", "service", "sim"},
+    "orders": {"sync", "sinks", "cli", "service", "sim"},
     "sim": {"protocol", "state", "aio", "sync", "sinks", "service"},
     "service": {"cli"},
 }

@@ -42,6 +42,8 @@ from ibstream.exceptions import (
     SubscriptionConflict,
 )
 from ibstream.masking import mask
+from ibstream.orders.rails import TradingConfig
+from ibstream.orders.trading import Trading
 from ibstream.protocol.connection import ProtocolConfig, StreamProtocol
 from ibstream.protocol.events import (
     AccountLedger,
@@ -92,6 +94,8 @@ class ClientConfig:
     load_orders: bool = True
     #: WebSocket ping interval (aiohttp answers pongs; a missing pong closes the socket).
     ws_ping_interval: float | None = 10.0
+    #: Order entry (``client.trading``): off unless ``TradingConfig(enabled=True)``.
+    trading: TradingConfig = field(default_factory=TradingConfig)
 
 
 def connect(
@@ -152,6 +156,8 @@ class StreamClient:
         self.orders = OrderBook()
         self.trades = TradeBook()
         self.account = AccountState()
+        #: order entry through this session (ibstream.orders; off unless enabled in config)
+        self.trading = Trading(self, self.config.trading)
 
         # Tasks and connection
         self._run_task: asyncio.Task[None] | None = None

@@ -17,7 +17,7 @@ from ibstream.orders.errors import LimitExceeded, TradingDisabled
 from ibstream.orders.model import OrderRequest
 from ibstream.orders.prompts import PromptPolicy
 
-__all__ = ["Limits", "TradingConfig", "check_allowed", "check_limits"]
+__all__ = ["Limits", "TradingConfig", "check_allowed", "check_limits", "check_values"]
 
 
 def _opt_positive(value: float | None, name: str) -> float | None:
@@ -116,38 +116,54 @@ def check_allowed(config: TradingConfig, action: str) -> None:
 
 def check_limits(limits: Limits, order: OrderRequest, reference_price: float | None = None) -> None:
     """Raise ``LimitExceeded`` if ``order`` breaks a limit (``reference_price``: last price)."""
-    coids = (order.coid,) if order.coid else ()
-    if limits.allowed_conids is not None and order.conid not in limits.allowed_conids:
-        raise LimitExceeded("allowed_conids", f"conid {order.conid} is not allowed", coids)
+    check_values(
+        limits,
+        conid=order.conid,
+        symbol=order.symbol,
+        quantity=order.quantity,
+        cash_qty=order.cash_qty,
+        price=order.reference_price or reference_price,
+        coids=(order.coid,) if order.coid else (),
+    )
+
+
+def check_values(
+    limits: Limits,
+    *,
+    conid: int,
+    symbol: str | None,
+    quantity: float | None,
+    cash_qty: float | None = None,
+    price: float | None = None,
+    coids: tuple[str, ...] = (),
+) -> None:
+    """The limit checks on plain values (placements and modifications)."""
+    if limits.allowed_conids is not None and conid not in limits.allowed_conids:
+        raise LimitExceeded("allowed_conids", f"conid {conid} is not allowed", coids)
     if limits.allowed_symbols is not None:
-        symbol = (order.symbol or "").upper()
-        if not symbol:
+        upper = (symbol or "").upper()
+        if not upper:
             raise LimitExceeded(
                 "allowed_symbols", "symbols are restricted: the order must name its symbol", coids
             )
-        if symbol not in limits.allowed_symbols:
-            raise LimitExceeded("allowed_symbols", f"{symbol} is not allowed", coids)
+        if upper not in limits.allowed_symbols:
+            raise LimitExceeded("allowed_symbols", f"{upper} is not allowed", coids)
+    if quantity is None and cash_qty is not None and price is not None:
+        quantity = cash_qty / price  # a cash quantity in units at the best known price
     if limits.max_quantity is not None:
-        quantity = order.quantity
-        if quantity is None:  # a cash quantity: its size in units at the best known price
-            price = order.reference_price or reference_price
-            if price is None:
-                raise LimitExceeded(
-                    "max_quantity", "no price to size the cash quantity in units", coids
-                )
-            quantity = (order.cash_qty or 0.0) / price
+        if quantity is None:
+            raise LimitExceeded("max_quantity", "no price to size the cash quantity", coids)
         if quantity > limits.max_quantity:
             raise LimitExceeded("max_quantity", f"{quantity:g} > {limits.max_quantity:g}", coids)
     if limits.max_notional is not None:
-        if order.cash_qty is not None:
-            notional = order.cash_qty
+        if cash_qty is not None:
+            notional = cash_qty
+        elif price is None or quantity is None:
+            raise LimitExceeded(
+                "max_notional", "no price to value the order (no limit/stop/last price)", coids
+            )
         else:
-            price = order.reference_price or reference_price
-            if price is None or order.quantity is None:
-                raise LimitExceeded(
-                    "max_notional", "no price to value the order (no limit/stop/last price)", coids
-                )
-            notional = price * order.quantity
+            notional = price * quantity
         if notional > limits.max_notional:
             raise LimitExceeded(
                 "max_notional", f"{notional:,.2f} > {limits.max_notional:,.2f}", coids
