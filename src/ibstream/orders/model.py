@@ -180,7 +180,11 @@ class OrderRequest:
     ) -> OrderRequest:
         """A market order (``cash_qty=`` instead of ``quantity`` for a cash amount)."""
         return cls(
-            conid=conid, side=Side(side), order_type=OrderType.MARKET, quantity=quantity, **kw
+            conid=conid,
+            side=_enum(Side, side, "side"),
+            order_type=OrderType.MARKET,
+            quantity=quantity,
+            **kw,
         )
 
     @classmethod
@@ -190,7 +194,7 @@ class OrderRequest:
         """A limit order at ``price``."""
         return cls(
             conid=conid,
-            side=Side(side),
+            side=_enum(Side, side, "side"),
             order_type=OrderType.LIMIT,
             quantity=quantity,
             price=price,
@@ -204,7 +208,7 @@ class OrderRequest:
         """A stop (market) order triggered at ``stop``."""
         return cls(
             conid=conid,
-            side=Side(side),
+            side=_enum(Side, side, "side"),
             order_type=OrderType.STOP,
             quantity=quantity,
             aux_price=stop,
@@ -218,7 +222,7 @@ class OrderRequest:
         """A stop order that becomes a limit order at ``price`` once ``stop`` trades."""
         return cls(
             conid=conid,
-            side=Side(side),
+            side=_enum(Side, side, "side"),
             order_type=OrderType.STOP_LIMIT,
             quantity=quantity,
             price=price,
@@ -239,11 +243,11 @@ class OrderRequest:
         """A trailing stop: the stop follows the best price at ``amount`` (or ``amount`` %)."""
         return cls(
             conid=conid,
-            side=Side(side),
+            side=_enum(Side, side, "side"),
             order_type=OrderType.TRAILING,
             quantity=quantity,
             trailing_amount=amount,
-            trailing_type=TrailingType(trailing_type),
+            trailing_type=_enum(TrailingType, trailing_type, "trailing_type"),
             **kw,
         )
 
@@ -254,7 +258,7 @@ class OrderRequest:
         """A market-on-close order (fills in the closing auction)."""
         return cls(
             conid=conid,
-            side=Side(side),
+            side=_enum(Side, side, "side"),
             order_type=OrderType.MARKET_ON_CLOSE,
             quantity=quantity,
             **kw,
@@ -267,7 +271,7 @@ class OrderRequest:
         """A limit-on-close order (fills in the closing auction if the close is at or better)."""
         return cls(
             conid=conid,
-            side=Side(side),
+            side=_enum(Side, side, "side"),
             order_type=OrderType.LIMIT_ON_CLOSE,
             quantity=quantity,
             price=price,
