@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TextIO
 from urllib.parse import urlsplit
 
@@ -28,6 +28,7 @@ from aiohttp.typedefs import Middleware
 
 from ibstream.aio.client import ClientConfig, StreamClient
 from ibstream.exceptions import IBStreamError
+from ibstream.orders import TradingConfig
 from ibstream.protocol.lifecycle import SessionState, SessionStateChanged
 from ibstream.service.config import ServiceConfig
 from ibstream.service.dashboard import dashboard
@@ -36,6 +37,7 @@ from ibstream.service.hub import Hub
 from ibstream.service.keys import CONFIG, HUB
 from ibstream.service.ops import livez, metrics, readyz
 from ibstream.service.stream import events_handler, stream_handler
+from ibstream.service.trading import SCOPES, token_scopes
 from ibstream.sim import SimConfig, Simulator
 
 __all__ = ["Service", "auth_middleware", "build_app", "serve"]
@@ -45,7 +47,9 @@ log = logging.getLogger("ibstream.service")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def auth_middleware(token: str | None, allowed_origins: tuple[str, ...] = ()) -> Middleware:
+def auth_middleware(
+    token: str | None, allowed_origins: tuple[str, ...] = (), trading_token: str | None = None
+) -> Middleware:
     """Check every request (HTTP, WebSocket upgrade, SSE).
 
     * Browsers: an ``Origin`` header must be the service's own origin or listed in
@@ -53,6 +57,8 @@ def auth_middleware(token: str | None, allowed_origins: tuple[str, ...] = ()) ->
       browser; WebSockets are not covered by CORS).
     * With a token: ``Authorization: Bearer <token>`` or ``?token=<token>`` (browsers cannot set
       headers on WebSocket/EventSource), compared in constant time. The token is never logged.
+    * Scopes (ibstream.service.trading): the read token reads; the trading token (when the service
+      trades) also trades. The caller's scopes are stored on the request.
     """
     expected = token.encode() if token else None
     allowed = frozenset(o.rstrip("/") for o in allowed_origins)
@@ -68,12 +74,13 @@ def auth_middleware(token: str | None, allowed_origins: tuple[str, ...] = ()) ->
             return web.json_response(
                 {"error": f"origin {origin} not allowed (see allowed_origins)"}, status=403
             )
-        if expected is not None:
-            given = _presented_token(request)
-            if given is None:
-                return _unauthorized("missing bearer token (Authorization: Bearer or ?token=)")
-            if not hmac.compare_digest(given.encode(), expected):
-                return _unauthorized("invalid bearer token")
+        given = _presented_token(request)
+        if expected is not None and given is None:
+            return _unauthorized("missing bearer token (Authorization: Bearer or ?token=)")
+        scopes = token_scopes(given, token, trading_token)
+        if scopes is None:
+            return _unauthorized("invalid bearer token")
+        request[SCOPES] = scopes
         return await handler(request)
 
     return middleware
@@ -113,7 +120,10 @@ def build_app(
     hub: Hub, config: ServiceConfig, token: str | None, view: ServiceGraphQLView | None = None
 ) -> web.Application:
     """The aiohttp application (routes above) around ``hub``."""
-    app = web.Application(middlewares=[auth_middleware(token, config.allowed_origins)])
+    trading_token = config.resolved_trading_token()
+    app = web.Application(
+        middlewares=[auth_middleware(token, config.allowed_origins, trading_token)]
+    )
     app[HUB] = hub
     app[CONFIG] = config
     gql = view or build_view(hub, config)
@@ -190,7 +200,10 @@ class Service:
             url, verify, cacert = self.sim.base_url, False, None
         else:
             url, verify, cacert = config.url, not config.insecure, config.cacert
-        client_config = self._client_config or ClientConfig(start_timeout=1e9)
+        client_config = replace(  # the service decides whether its client may trade
+            self._client_config or ClientConfig(start_timeout=1e9),
+            trading=TradingConfig(enabled=config.trading, read_only=not config.trading),
+        )
         self.client = StreamClient(url, verify=verify, cacert=cacert, config=client_config)
         hub = self._hub = Hub(
             self.client,

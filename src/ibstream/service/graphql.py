@@ -21,6 +21,7 @@ from aiohttp import web
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.scalars import JSON
+from strawberry.tools import merge_types
 
 from ibstream.exceptions import IBStreamError
 from ibstream.masking import mask
@@ -54,6 +55,7 @@ from ibstream.service.config import ServiceConfig
 from ibstream.service.hub import Hub
 from ibstream.service.queue import QueueClosed, QueueOverflow
 from ibstream.service.specs import parse_key, spec_from_dict
+from ibstream.service.trading import TradingMutation
 from ibstream.state import Order as OrderState
 from ibstream.state import field_id
 
@@ -818,7 +820,7 @@ def build_schema(config: ServiceConfig) -> strawberry.Schema:
     """The schema with the document limits of ``config``."""
     return strawberry.Schema(
         query=Query,
-        mutation=Mutation,
+        mutation=merge_types("Mutation", (Mutation, TradingMutation)),  # + order entry
         subscription=Subscription,
         extensions=[
             functools.partial(QueryDepthLimiter, max_depth=config.max_query_depth),
