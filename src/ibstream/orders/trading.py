@@ -88,6 +88,9 @@ class Trading:
         self._account: str | None = None
         self._seq = itertools.count(1)
         self._session = secrets.token_hex(4)
+        # IBKR: do not place another order until the previous one is fully acknowledged (its
+        # prompts answered); one placement or modification in flight per client.
+        self._entry_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         mode = "read-only" if self.config.read_only else ("on" if self.config.enabled else "off")
@@ -227,7 +230,8 @@ class Trading:
         self.tracker.acquire()
         early = self.tracker.collect()
         try:
-            ids = await self._drive(placement, account, what)
+            async with self._entry_lock:
+                ids = await self._drive(placement, account, what)
         except BaseException:
             self.tracker.stop_collecting(early)
             self.tracker.release()
@@ -374,23 +378,28 @@ class Trading:
         log.info("modify order %s acct=%s: %s", order_id, mask_account(acct), _changes(change))
         policy = prompts or self.config.prompts
         path = f"/iserver/account/{acct}/order/{order_id}"
+        async with self._entry_lock:
+            await self._send_modify(order_id, path, body, policy, change)
+        status = await self.status(order_id)
+        log.info("modified order %s: %s", order_id, status.status)
+        return status
+
+    async def _send_modify(
+        self, order_id: int, path: str, body: Any, policy: PromptPolicy, change: Modification
+    ) -> None:
         for attempt in (1, 2):
             try:
                 answer = await self._send("POST", path, body)
                 await self._answer_prompts(answer, policy, f"modify {order_id}", str(order_id))
-                break
+                return
             except _Lost as exc:
-                log.warning("modify order %s: outcome unknown (%s)", order_id, exc)
-                after = await self.status(order_id)
-                if _modified(after, change) or attempt == 2:
-                    if not _modified(after, change):
-                        raise OrderStateUnknown(
-                            f"modification of order {order_id} not confirmed", (), {}
-                        ) from exc
-                    break
-        status = await self.status(order_id)
-        log.info("modified order %s: %s", order_id, status.status)
-        return status
+                log.warning("modify order %s: outcome unknown (%s): checking", order_id, exc)
+                if _modified(await self.status(order_id), change):
+                    return
+                if attempt == 2:
+                    raise OrderStateUnknown(
+                        f"modification of order {order_id} not confirmed", (), {}
+                    ) from exc
 
     async def _answer_prompts(
         self, answer: Answer, policy: PromptPolicy, what: str, ref: str
@@ -425,6 +434,9 @@ class Trading:
         """Cancel a working order. A lost answer is checked against the order's status and the
         cancel sent once more if the order still works (cancelling twice is harmless)."""
         check_allowed(self.config, "cancelling an order")
+        if isinstance(order_id, bool) or not isinstance(order_id, int) or order_id <= 0:
+            # IBKR reads -1 as "cancel every open order": never by accident.
+            raise InvalidArgument("order_id", f"a positive order id, got {order_id!r}")
         acct = await self.account(account)
         log.info("cancel order %s acct=%s", order_id, mask_account(acct))
         path = f"/iserver/account/{acct}/order/{order_id}"
@@ -478,9 +490,15 @@ class Trading:
         book.load_rest(body if isinstance(body, Mapping) else {})
         return book.orders()
 
-    async def recent_trades(self) -> list[Execution]:
-        """Executions of the recent days (``GET /iserver/account/trades``)."""
-        _, body = await self._client.rest.request("GET", "/iserver/account/trades")
+    async def recent_trades(self, days: int | None = None) -> list[Execution]:
+        """Executions of today, or of the last ``days`` days (1-7; ``GET
+        /iserver/account/trades``)."""
+        params = None
+        if days is not None:
+            if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 7:
+                raise InvalidArgument("days", f"an int from 1 to 7, got {days!r}")
+            params = {"days": str(days)}
+        _, body = await self._client.rest.request("GET", "/iserver/account/trades", params=params)
         out = (
             [Execution.parse(e) for e in body if isinstance(e, Mapping)]
             if isinstance(body, list)

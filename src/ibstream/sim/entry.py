@@ -42,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ibstream.sim.clock import wall_ms
 from ibstream.sim.entry_reads import status_body, whatif_body
 from ibstream.sim.orders import Order
 from ibstream.sim.working import Working
@@ -546,12 +547,19 @@ class OrderEntry:
         return Reply(200, {"orders": items, "snapshot": True})
 
     def trades(self, query: dict[str, str], body: Any) -> Reply:
-        return Reply(
-            200,
-            [
-                e.entry(True) | {"order_ref": self.gw.book.orders[e.order_id].coid}
-                if e.order_id in self.gw.book.orders
-                else e.entry(True)
-                for e in self.gw.book.executions
-            ],
-        )
+        """Executions of today, or of the last ``days`` (1-7) days."""
+        try:
+            days = min(7, max(1, int(query.get("days", "1"))))
+        except ValueError:
+            raise _Invalid("Bad Request: days must be 1 to 7") from None
+        cutoff = wall_ms() - days * 86_400_000
+        out = []
+        for e in self.gw.book.executions:
+            if e.time_ms < cutoff:
+                continue
+            entry = e.entry(True)
+            order = self.gw.book.orders.get(e.order_id)
+            if order is not None and order.coid is not None:
+                entry["order_ref"] = order.coid
+            out.append(entry)
+        return Reply(200, out)

@@ -178,8 +178,8 @@ class SyncTrading:
     def live_orders(self) -> list[Order]:
         return self._loop.run(self._trading.live_orders())
 
-    def recent_trades(self) -> list[Execution]:
-        return self._loop.run(self._trading.recent_trades())
+    def recent_trades(self, days: int | None = None) -> list[Execution]:
+        return self._loop.run(self._trading.recent_trades(days))
 
     def suppress(self, message_ids: Iterable[str]) -> None:
         self._loop.run(self._trading.suppress(list(message_ids)))
