@@ -30,6 +30,7 @@ async def test_lost_responses_never_yield_two_orders() -> None:
     that returned has exactly one order with that id."""
     sim = Simulator(SimConfig(port=0, tls=False, seed=11, rate_limit=None))
     entry = sim.entry
+    entry.force_blank = True  # the documented quirk: a force=true lookup may come back empty
     rest = InProcessRest(entry)
     config = ClientConfig(
         trading=TradingConfig(

@@ -62,7 +62,7 @@ def test_lost_post_found_by_lookup() -> None:
     """A lost post is looked up at once; found: done, never posted again."""
     m = machine()
     m.start()
-    assert m.lost("reset") == LookUp(0.0, "reset")
+    assert m.lost("reset") == LookUp(0.0, "reset", fresh=True)
     assert m.looked_up({"c1": 101, "other": 5}) == Done({"c1": 101}, reconciled=True)
     assert m.posts == 1
 

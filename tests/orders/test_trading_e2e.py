@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -22,6 +23,7 @@ from ibstream.orders import (
     TradingDisabled,
 )
 from ibstream.protocol.events import OrderUpdate, Trade
+from ibstream.protocol.specs import OrdersSpec, TradesSpec
 from ibstream.sim import Simulator
 from ibstream.state import OrderStatus
 
@@ -335,3 +337,56 @@ async def test_slow_consumer_loses_no_event(sim: Simulator, client: StreamClient
     )
     assert len(seen) == handle.updates_seen
     handle.close()
+
+
+async def test_every_action_is_logged_with_its_coid_and_a_masked_account(
+    sim: Simulator, client: StreamClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Placement, prompts, reconciliation, modify and cancel are logged; the account never in
+    clear."""
+    caplog.set_level(logging.INFO, logger="ibstream.orders")
+    sim.set_order_prompts([["p1", f"Account {ACCOUNT} must confirm"]])
+    sim.order_fault("place", "lose_response")
+    handle = await client.trading.place(
+        OrderRequest.limit(AAPL, "BUY", 1, px(sim, 0.98)), prompts=PromptPolicy(accept=["p1"])
+    )
+    await handle.wait_status(OrderStatus.SUBMITTED, timeout=5)
+    await client.trading.modify(
+        handle.order_id, price=px(sim, 0.97), prompts=PromptPolicy(accept=["p1"])
+    )
+    await client.trading.cancel(handle.order_id)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert ACCOUNT not in text
+    assert "DU*****67" in text
+    for fragment in (
+        "place cOID=" + handle.coid,
+        "confirm prompt cOID=" + handle.coid,
+        "looking it up",
+        f"post cOID={handle.coid} attempt 2",  # the lost answer was a prompt: not placed yet
+        f"modify order {handle.order_id}",
+        f"confirm prompt order {handle.order_id}",
+        f"cancel order {handle.order_id}",
+    ):
+        assert fragment in text, fragment
+
+
+async def test_streams_are_held_while_handles_exist(sim: Simulator, client: StreamClient) -> None:
+    """Orders and trades streams are subscribed from the placement until the last handle closes."""
+    keys = {OrdersSpec().key, TradesSpec().key}
+    assert not keys & set(client.protocol.subscriptions)
+    a = await client.trading.place(OrderRequest.limit(AAPL, "BUY", 1, px(sim, 0.98)))
+    b = await client.trading.place(OrderRequest.limit(AAPL, "BUY", 1, px(sim, 0.98)))
+    assert keys <= set(client.protocol.subscriptions)
+    a.close()
+    assert keys <= set(client.protocol.subscriptions)
+    async with b:
+        await b.wait_status(OrderStatus.SUBMITTED, timeout=5)
+    assert not keys & set(client.protocol.subscriptions)
+    assert b.updates_seen > 0  # it saw its own events while open
+
+
+async def test_timeout_is_reconciled(sim: Simulator, client: StreamClient) -> None:
+    """An answer slower than the request timeout: looked up, found, one order."""
+    sim.order_fault("place", "delay", seconds=2.5)
+    handle = await client.trading.place(OrderRequest.limit(AAPL, "BUY", 1, px(sim, 0.98)))
+    assert sim.entry.counters.per_coid == {handle.coid: 1}

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ibstream.exceptions import IBStreamError
+from ibstream.masking import mask_text
 
 if TYPE_CHECKING:
     from ibstream.orders.prompts import Prompt
@@ -74,7 +75,7 @@ class PromptsDeclined(TradingError):
     def __init__(self, prompts: Sequence[Prompt], coids: Sequence[str] = ()) -> None:
         last = prompts[-1] if prompts else None
         ids = ", ".join(last.message_ids) if last is not None else ""
-        text = last.text if last is not None else ""
+        text = mask_text(last.text) if last is not None else ""
         super().__init__(f"reply prompt not accepted (message ids {ids or 'none'}): {text}", coids)
         self.prompts = tuple(prompts)
 

@@ -82,10 +82,13 @@ class Decide:
 
 @dataclass(frozen=True, slots=True)
 class LookUp:
-    """Wait ``delay`` seconds, then look the cOIDs up in live orders."""
+    """Wait ``delay`` seconds, then look the cOIDs up in live orders. ``fresh``: the first lookup
+    of a round asks the gateway to drop its cached order list (``force=true``); IBKR documents
+    that such a call may come back empty, which the following lookups of the round cover."""
 
     delay: float
     reason: str
+    fresh: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,8 +267,8 @@ class Placement:
         self.lookups += 1
         self.settle += 1
         self.phase = Phase.LOOKING
-        delay = 0.0 if self.settle == 1 else self.lookup_delay
-        return LookUp(delay, reason)
+        first = self.settle == 1
+        return LookUp(0.0 if first else self.lookup_delay, reason, fresh=first)
 
     def _unknown(self, found: Mapping[str, int]) -> Command:
         tail = f" (last refusal: {self.last_refusal})" if self.last_refusal else ""

@@ -140,13 +140,15 @@ class Trading:
             raise
         except HTTPStatusError as exc:
             if exc.status in _ANSWERED:
-                return Refused(exc.body[:300])
+                return Refused(mask_text(exc.body[:300]))
             raise _Lost(f"HTTP {exc.status}") from exc
         except (IBStreamError, OSError, TimeoutError) as exc:
             raise _Lost(f"{type(exc).__name__}: {mask_text(str(exc))}") from exc
         parsed = parse_answer(answer)
         if status >= 400 and not isinstance(parsed, Refused):
-            return Refused(f"HTTP {status}: {str(answer)[:200]}")
+            return Refused(mask_text(f"HTTP {status}: {str(answer)[:200]}"))
+        if isinstance(parsed, Refused):  # IBKR's text may name the account: mask it
+            return Refused(mask_text(parsed.message))
         return parsed
 
     async def _ask(self, policy: PromptPolicy, prompt: Prompt, what: str) -> bool:
@@ -271,7 +273,7 @@ class Trading:
                     placement, "POST", f"/iserver/account/{account}/orders", cmd.body
                 )
             elif isinstance(cmd, PostReply):
-                self._log_reply(coids, cmd.prompt, cmd.confirmed, cmd.retry)
+                self._log_reply(f"cOID={coids}", cmd.prompt, cmd.confirmed, cmd.retry)
                 cmd = await self._feed(
                     placement,
                     "POST",
@@ -286,9 +288,9 @@ class Trading:
                 if cmd.delay:
                     await asyncio.sleep(cmd.delay)
                 try:
-                    found = await self._lookup(placement.coids)
+                    found = await self._lookup(placement.coids, fresh=cmd.fresh)
                 except (IBStreamError, OSError, TimeoutError) as exc:
-                    cmd = placement.lookup_failed(f"{type(exc).__name__}: {exc}")
+                    cmd = placement.lookup_failed(mask_text(f"{type(exc).__name__}: {exc}"))
                 else:
                     cmd = placement.looked_up(found)
             elif isinstance(cmd, Done):
@@ -311,24 +313,24 @@ class Trading:
             return placement.lost(str(exc))
         return placement.answered(answer)
 
-    def _log_reply(self, coids: str, prompt: Prompt, confirmed: bool, retry: bool) -> None:
+    def _log_reply(self, ref: str, prompt: Prompt, confirmed: bool, retry: bool) -> None:
         verb = "confirm" if confirmed else "decline"
         log.info(
-            "%s%s prompt cOID=%s reply=%s ids=%s: %s",
+            "%s%s prompt %s reply=%s ids=%s: %s",
             verb,
             " (again)" if retry else "",
-            coids,
+            ref,
             prompt.reply_id,
             ",".join(prompt.message_ids) or "-",
             mask_text(prompt.text),
         )
 
-    async def _lookup(self, coids: Iterable[str]) -> dict[str, int]:
+    async def _lookup(self, coids: Iterable[str], *, fresh: bool = False) -> dict[str, int]:
         """cOID -> order id for the cOIDs visible in live orders (REST, then the stream)."""
         wanted = set(coids)
         found: dict[str, int] = {}
         _, body = await self._client.rest.request(
-            "GET", "/iserver/account/orders", params={"force": "true"}
+            "GET", "/iserver/account/orders", params={"force": "true"} if fresh else None
         )
         entries = body.get("orders") if isinstance(body, Mapping) else None
         for entry in entries if isinstance(entries, list) else []:
@@ -390,7 +392,9 @@ class Trading:
         for attempt in (1, 2):
             try:
                 answer = await self._send("POST", path, body)
-                await self._answer_prompts(answer, policy, f"modify {order_id}", str(order_id))
+                await self._answer_prompts(
+                    answer, policy, f"modify {order_id}", f"order {order_id}"
+                )
                 return
             except _Lost as exc:
                 log.warning("modify order %s: outcome unknown (%s): checking", order_id, exc)
@@ -470,7 +474,7 @@ class Trading:
             allow=_ANSWERED,
         )
         if isinstance(body, Mapping) and body.get("error") and "amount" not in body:
-            raise OrderRejected(str(body["error"]))
+            raise OrderRejected(mask_text(str(body["error"])))
         return WhatIf.parse(body)
 
     async def status(self, order_id: int) -> OrderStatusInfo:
@@ -479,7 +483,7 @@ class Trading:
             "GET", f"/iserver/account/order/status/{int(order_id)}", allow=_ANSWERED
         )
         if isinstance(body, Mapping) and body.get("error"):
-            raise OrderRejected(str(body["error"]))
+            raise OrderRejected(mask_text(str(body["error"])))
         return OrderStatusInfo.parse(int(order_id), body)
 
     async def live_orders(self) -> list[Order]:

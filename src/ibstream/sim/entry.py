@@ -126,6 +126,10 @@ class OrderEntry:
         self.size_limit = 500.0
         self.value_limit = 1_000_000.0
         self.extra_prompts: list[tuple[str, str]] = []
+        #: IBKR documents that ``/iserver/account/orders?force=true`` clears its cache and may
+        #: answer an empty list; on, the model does so (off by default: the quirk is documented,
+        #: not recorded).
+        self.force_blank = False
         self.suppressed: set[str] = set()
         # State
         self.pending: dict[str, _Pending] = {}
@@ -538,6 +542,8 @@ class OrderEntry:
         gw = self.gw
         if query.get("force", "").lower() == "true":
             gw.sor_muted = False  # §4.4 caveat: force clears the filter cache
+            if self.force_blank:
+                return Reply(200, {"orders": [], "snapshot": False})
         filters = [f.lower() for f in query.get("filters", "").split(",") if f]
         if filters:
             gw.sor_muted = True
