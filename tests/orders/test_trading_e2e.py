@@ -390,3 +390,18 @@ async def test_timeout_is_reconciled(sim: Simulator, client: StreamClient) -> No
     sim.order_fault("place", "delay", seconds=2.5)
     handle = await client.trading.place(OrderRequest.limit(AAPL, "BUY", 1, px(sim, 0.98)))
     assert sim.entry.counters.per_coid == {handle.coid: 1}
+
+
+async def test_modify_a_stop_limit_order(sim: Simulator, client: StreamClient) -> None:
+    """A stop-limit's stop and limit prices change; the type comes back from the status."""
+    p = px(sim)
+    handle = await client.trading.place(
+        OrderRequest.stop_limit(AAPL, "BUY", 2, round(p * 1.03, 2), round(p * 1.04, 2))
+    )
+    await handle.wait_status(OrderStatus.SUBMITTED, timeout=5)
+    info = await client.trading.modify(
+        handle.order_id, aux_price=round(p * 1.02, 2), price=round(p * 1.025, 2)
+    )
+    assert info.stop_price == round(p * 1.02, 2) and info.limit_price == round(p * 1.025, 2)
+    order = sim.gateway.book.orders[handle.order_id]
+    assert order.order_type == "STOP_LIMIT" and order.aux_price == round(p * 1.02, 2)

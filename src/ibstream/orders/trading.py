@@ -529,12 +529,31 @@ class Trading:
         await self._client.rest.request("POST", "/iserver/questions/suppress/reset")
 
 
+# The order status spells types as words ("LIMIT", "Stop Limit"); orders take the codes.
+_TYPE_CODES = {
+    "LIMIT": "LMT",
+    "MARKET": "MKT",
+    "STOP": "STP",
+    "STOPLIMIT": "STOP_LIMIT",
+    "TRAILINGSTOP": "TRAIL",
+    "MARKETONCLOSE": "MOC",
+    "LIMITONCLOSE": "LOC",
+}
+
+
+def _type_code(value: str | None) -> str | None:
+    if value is None:
+        return None
+    folded = value.replace(" ", "").replace("_", "").upper()
+    return _TYPE_CODES.get(folded, value.upper())
+
+
 def _modify_base(info: OrderStatusInfo) -> dict[str, Any]:
     side = {"B": "BUY", "S": "SELL"}.get(str(info.side).upper(), str(info.side).upper())
     base: dict[str, Any] = {
         "conid": info.conid,
         "side": side,
-        "orderType": info.order_type,
+        "orderType": _type_code(info.order_type),
         "tif": info.tif or "DAY",
         "quantity": info.total_size,
     }

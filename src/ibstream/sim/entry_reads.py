@@ -11,6 +11,17 @@ if TYPE_CHECKING:
 
 __all__ = ["status_body", "whatif_body"]
 
+# The status endpoint names order types in words (IBKR's order status example: "LIMIT").
+_STATUS_TYPES = {
+    "LMT": "LIMIT",
+    "MKT": "MARKET",
+    "STP": "STOP",
+    "STOP_LIMIT": "STOP_LIMIT",
+    "TRAIL": "TRAILING STOP",
+    "MOC": "MARKET ON CLOSE",
+    "LOC": "LIMIT ON CLOSE",
+}
+
 
 def whatif_body(gw: Gateway, v: dict[str, Any]) -> dict[str, Any]:
     """``/orders/whatif`` for one validated order: cost, commission, margin and position after
@@ -68,7 +79,7 @@ def status_body(order: Order) -> dict[str, Any]:
         "total_size": f"{order.quantity:.1f}",
         "currency": inst.currency,
         "account": order.account,
-        "order_type": order.order_type,
+        "order_type": _STATUS_TYPES.get(order.order_type, order.order_type),
         "limit_price": f"{order.price:.2f}" if order.price is not None else None,
         "stop_price": f"{order.aux_price:.2f}" if order.aux_price is not None else None,
         "cum_fill": f"{order.filled:.1f}",
