@@ -24,5 +24,5 @@ echo "== pytest"
 python3 -m pytest -q -p no:cacheprovider \
     --cov=ibstream --cov-branch --cov-report=term:skip-covered --cov-report=json:.coverage.json \
     "$@"
-echo "== core branch coverage (protocol/ and state/ must be >= 95 %)"
+echo "== core branch coverage (protocol/, state/ and the orders core must be >= 95 %)"
 python3 scripts/core_coverage.py .coverage.json 95

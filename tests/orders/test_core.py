@@ -239,3 +239,54 @@ def test_results_parse_ibkr_text_values() -> None:
     )
     assert e is not None and (e.order_id, e.size, e.price, e.time_ms) == (7, 2.0, 10.5, 1)
     assert Execution.parse({"no": "id"}) is None
+
+
+def test_core_modules_are_pure() -> None:
+    """The order-entry core imports no asyncio, sockets, threads, clocks or aiohttp."""
+    import ast
+    from pathlib import Path
+
+    import ibstream.orders
+
+    root = Path(ibstream.orders.__file__).parent
+    forbidden = {"asyncio", "socket", "threading", "time", "aiohttp", "selectors"}
+    for name in ("model", "prompts", "reconcile", "rails", "results", "errors"):
+        tree = ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                mods = {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                mods = {node.module.split(".")[0]}
+            else:
+                continue
+            assert not mods & forbidden, f"orders/{name}.py imports {mods & forbidden}"
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith(
+                    ("ibstream.aio", "ibstream.orders.trading", "ibstream.orders.handle")
+                ), name
+
+
+def test_describe_and_small_helpers() -> None:
+    """Descriptions name what is sent; coids are checked."""
+    trail = OrderRequest.trailing(AAPL, "SELL", 3, 1.5, outside_rth=True, symbol="AAPL")
+    assert trail.describe() == "SELL 3 AAPL TRAIL trail 1.5amt DAY outside RTH"
+    cash = OrderRequest.market(AAPL, "BUY", cash_qty=250.0)
+    assert cash.describe() == "BUY cash 250 conid=265598 MKT DAY"
+    assert cash.with_coid("x-1").coid == "x-1"
+    with pytest.raises(InvalidArgument):
+        cash.with_coid("")
+    assert Side.BUY.opposite is Side.SELL and Side.SELL.opposite is Side.BUY
+    stop = OrderRequest.stop(AAPL, "SELL", 1, 90.0, exchange="SMART")
+    assert stop.reference_price == 90.0 and stop.to_wire("DU1", "c")["listingExchange"] == "SMART"
+    sell = Bracket(
+        entry=OrderRequest.limit(AAPL, "SELL", 2, 100.0), take_profit=90.0, stop_loss=105.0
+    )
+    assert [o.side for o in sell.orders()] == [Side.SELL, Side.BUY, Side.BUY]
+    with pytest.raises(InvalidArgument):
+        Bracket(entry=OrderRequest.limit(AAPL, "SELL", 2, 100.0), stop_loss=95.0)
+    with pytest.raises(InvalidArgument):
+        Modification(outside_rth="yes")  # type: ignore[arg-type]
+    assert Modification(outside_rth=True, trailing_amount=2.0).apply({}) == {
+        "outsideRTH": True,
+        "trailingAmt": 2.0,
+    }
