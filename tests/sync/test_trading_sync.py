@@ -98,3 +98,36 @@ def test_sync_bracket_prompts_and_rails(sim: SimThread) -> None:
     finally:
         off.stop()
     assert_nothing_left(sim)
+
+
+def test_sync_lost_response_and_slow_consumer(sim: SimThread) -> None:
+    """Through threads too: a lost placement answer gives one order; a slow reader of
+    updates() gets every order update and execution."""
+    import time
+
+    c = trading_client(sim)
+    try:
+        sim.call(sim.sim.order_fault, "place", "lose_response")
+        handle = c.trading.place(OrderRequest.limit(AAPL, "BUY", 20, round(last(sim) * 0.98, 2)))
+        assert sim.call(lambda: dict(sim.sim.entry.counters.per_coid)) == {handle.coid: 1}
+        handle.wait_status(OrderStatus.SUBMITTED, timeout=5)
+        for _ in range(5):
+            sim.call(sim.sim.set_price, AAPL, round(last(sim) * 0.99, 2))
+        handle.filled(timeout=5)
+        seen = []
+        for event in handle.updates():
+            time.sleep(0.01)  # slow
+            seen.append(event)
+        executions = {e.execution_id for e in seen if isinstance(e, Trade)}
+        expected = sim.call(
+            lambda: {
+                e.execution_id
+                for e in sim.sim.gateway.book.executions
+                if e.order_id == handle.order_id
+            }
+        )
+        assert executions == expected and len(expected) >= 2
+        handle.close()
+    finally:
+        c.stop()
+    assert_nothing_left(sim)
