@@ -86,3 +86,37 @@ async def test_lost_responses_never_yield_two_orders() -> None:
     assert len(faults) == len(STEPS) * len(KINDS)
     assert outcomes["placed"] > RUNS * 0.9
     await sim.gateway.stop()
+
+
+async def test_session_lost_while_reconciling_is_unknown_never_reposted() -> None:
+    """The answer is lost and then the session goes: the lookups cannot see the order, so the
+    placement ends OrderStateUnknown (carrying the cOID) - never a second post."""
+    sim = Simulator(SimConfig(port=0, tls=False, seed=12, rate_limit=None))
+    rest = InProcessRest(sim.entry)
+    client = StreamClient(
+        rest=rest,
+        config=ClientConfig(
+            trading=TradingConfig(enabled=True, account="DU1234567", lookup_delay=0.0)
+        ),
+    )
+    sim.entry.add_fault("place", "lose_response")
+    real_handle = sim.entry.handle
+
+    def handle(method: str, path: str, query: dict[str, str], body: object) -> object:
+        reply = real_handle(method, path, query, body)
+        sim.gateway.logged_in = False  # logged out right after the placement
+        return reply
+
+    sim.entry.handle = handle  # type: ignore[method-assign,assignment]
+    order = OrderRequest.limit(AAPL, "BUY", 1, round(sim.last_price(AAPL) * 0.99, 2), coid="gone-1")
+    try:
+        await client.trading.place(order)
+    except OrderStateUnknown as exc:
+        assert exc.coids == ("gone-1",)
+    else:  # pragma: no cover
+        raise AssertionError("expected OrderStateUnknown")
+    assert sim.entry.counters.per_coid == {"gone-1": 1}
+    assert [c for c in rest.calls if c[0] == "POST"] == [
+        ("POST", "/iserver/account/DU1234567/orders")
+    ]
+    await sim.gateway.stop()

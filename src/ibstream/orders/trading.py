@@ -234,9 +234,16 @@ class Trading:
         try:
             async with self._entry_lock:
                 ids = await self._drive(placement, account, what)
-        except BaseException:
+        except BaseException as exc:
             self.tracker.stop_collecting(early)
             self.tracker.release()
+            if isinstance(exc, asyncio.CancelledError) and placement.posts:
+                log.warning(
+                    "cOID=%s: placement cancelled by the caller in %s; the order may exist: "
+                    "look the cOIDs up before placing again",
+                    ",".join(coids),
+                    placement.phase.value,
+                )
             raise
         handles = []
         for i, (o, c) in enumerate(zip(orders, coids, strict=True)):
@@ -311,6 +318,16 @@ class Trading:
             answer = await self._send(method, path, body)
         except _Lost as exc:
             return placement.lost(str(exc))
+        except NotAuthenticated as exc:
+            if not placement.uncertain:
+                raise  # a 401 is answered before anything is processed
+            # an earlier request of this placement was lost: the order may exist
+            raise OrderStateUnknown(
+                f"session lost while reconciling cOIDs {', '.join(placement.coids)}: look them "
+                "up before placing again",
+                placement.coids,
+                {},
+            ) from exc
         return placement.answered(answer)
 
     def _log_reply(self, ref: str, prompt: Prompt, confirmed: bool, retry: bool) -> None:
