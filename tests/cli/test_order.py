@@ -106,3 +106,9 @@ def test_bad_order_is_a_usage_error() -> None:
     r = run_cli("order", "buy", "AAPL", "1", "--loc", "--yes", "--sim")
     assert_one_line_error(r, "price")
     assert r.code == 2
+
+
+def test_serve_trading_needs_a_trading_token() -> None:
+    """`ibstream serve --trading` without a trading token is refused before listening."""
+    r = run_cli("serve", "--sim", "--trading", "--port", "0")
+    assert r.code == 2 and "trading needs its own token" in r.err
