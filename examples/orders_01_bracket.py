@@ -1,4 +1,6 @@
-"""Place a bracket order and follow it on the stream (IBind's ``rest_04_place_order`` and ``rest_07_bracket_orders``).
+"""Place a bracket order and follow it on the stream.
+
+IBind's ``rest_04_place_order`` and ``rest_07_bracket_orders``, reworked.
 
 IBind placed orders through ``IbkrClient.place_order(order_request, answers)`` on a second
 session, with the answers to reply prompts matched on question text. Here the order goes through
