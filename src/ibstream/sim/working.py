@@ -79,7 +79,7 @@ class Working:
         for status in ("PendingSubmit", "PreSubmitted", "Submitted"):
             if not order.active or order.status == "PendingCancel":
                 return
-            if held and status == "Submitted":
+            if held and status == "Submitted" and not self._parent_filled(order):
                 return  # a bracket child waits in PreSubmitted for its parent's fill
             await asyncio.sleep(_STEP)
             if not order.active or order.status == "PendingCancel":
@@ -103,7 +103,12 @@ class Working:
         self.gw.watch(order.instrument.conid, watch)
         self.evaluate(order)
 
+    def _parent_filled(self, order: Order) -> bool:
+        parent = self.gw.book.orders.get(order.parent_id) if order.parent_id is not None else None
+        return parent is not None and parent.status == "Filled"
+
     def _activate_children(self, parent: Order) -> None:
+        # Children still in their opening life cycle activate themselves (_parent_filled).
         for child in self.children.get(parent.order_id, ()):
             if child.active and child.status == "PreSubmitted":
                 child.status = "Submitted"
