@@ -363,9 +363,9 @@ async def test_every_action_is_logged_with_its_coid_and_a_masked_account(
         "confirm prompt cOID=" + handle.coid,
         "looking it up",
         f"post cOID={handle.coid} attempt 2",  # the lost answer was a prompt: not placed yet
-        f"modify order {handle.order_id}",
+        f"modify order {handle.order_id} cOID={handle.coid}",
         f"confirm prompt order {handle.order_id}",
-        f"cancel order {handle.order_id}",
+        f"cancel order {handle.order_id} cOID={handle.coid}",
     ):
         assert fragment in text, fragment
 

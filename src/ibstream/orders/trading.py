@@ -124,6 +124,12 @@ class Trading:
             self._account = selected
         return self._account
 
+    def _coid_of(self, order_id: int) -> str:
+        """The cOID of a known order (``order_ref``), for logs; ``-`` if unknown."""
+        order = self._client.orders.get(order_id)
+        ref = order.fields.get("order_ref") if order is not None else None
+        return str(ref) if ref else "-"
+
     def _reference_price(self, conid: int) -> float | None:
         tickers = getattr(self._client, "tickers", None)
         ticker = tickers.get(conid) if isinstance(tickers, Mapping) else None
@@ -394,7 +400,13 @@ class Trading:
             or self._reference_price(current.conid),
         )
         body = change.apply(_modify_base(current))
-        log.info("modify order %s acct=%s: %s", order_id, mask_account(acct), _changes(change))
+        log.info(
+            "modify order %s cOID=%s acct=%s: %s",
+            order_id,
+            self._coid_of(order_id),
+            mask_account(acct),
+            _changes(change),
+        )
         policy = prompts or self.config.prompts
         path = f"/iserver/account/{acct}/order/{order_id}"
         async with self._entry_lock:
@@ -459,7 +471,9 @@ class Trading:
             # IBKR reads -1 as "cancel every open order": never by accident.
             raise InvalidArgument("order_id", f"a positive order id, got {order_id!r}")
         acct = await self.account(account)
-        log.info("cancel order %s acct=%s", order_id, mask_account(acct))
+        log.info(
+            "cancel order %s cOID=%s acct=%s", order_id, self._coid_of(order_id), mask_account(acct)
+        )
         path = f"/iserver/account/{acct}/order/{order_id}"
         for attempt in (1, 2):
             try:
