@@ -136,3 +136,14 @@ def test_lost_decline_means_not_placed_and_inputs_out_of_phase_fail() -> None:
     m2 = machine()
     assert isinstance(m2.looked_up({}), Failed)
     assert isinstance(machine().decided(True), Failed)
+
+
+def test_max_posts_one_never_posts_twice() -> None:
+    """max_posts=1: a lost answer whose order is not found ends unknown, never a second post."""
+    m = machine(max_posts=1, settle_lookups=2)
+    m.start()
+    m.lost("reset")
+    assert isinstance(m.looked_up({}), LookUp)
+    cmd = m.looked_up({})
+    assert isinstance(cmd, Failed) and isinstance(cmd.error, OrderStateUnknown)
+    assert m.posts == 1

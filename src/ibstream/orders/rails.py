@@ -75,7 +75,9 @@ class TradingConfig:
     prompt policy (default: decline everything, raising ``PromptsDeclined``). ``account``: the
     account orders go to when the request names none (default: the session's selected account).
     ``max_posts``/``settle_lookups``/``max_lookups``/``lookup_delay``: reconciliation of lost
-    responses (see :mod:`ibstream.orders.reconcile`). ``coid_prefix`` starts generated cOIDs.
+    responses (see :mod:`ibstream.orders.reconcile`); ``max_posts=1`` never posts a placement
+    twice (a lost answer whose order the lookups do not find then ends ``OrderStateUnknown``).
+    ``coid_prefix`` starts generated cOIDs.
     """
 
     enabled: bool = False
@@ -84,9 +86,9 @@ class TradingConfig:
     prompts: PromptPolicy = field(default_factory=PromptPolicy)
     account: str | None = None
     max_posts: int = 2
-    settle_lookups: int = 3
+    settle_lookups: int = 4
     max_lookups: int = 12
-    lookup_delay: float = 0.25
+    lookup_delay: float = 0.5
     coid_prefix: str = "ibs"
 
     def __post_init__(self) -> None:
