@@ -99,6 +99,8 @@ class TradingConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InvalidArgument(name, f"must be an int >= 1, got {v!r}")
+        if self.max_lookups < self.settle_lookups:
+            raise InvalidArgument("max_lookups", "must be >= settle_lookups")
         if not isinstance(self.lookup_delay, int | float) or not 0 <= self.lookup_delay <= 60:
             raise InvalidArgument("lookup_delay", "seconds from 0 to 60")
         if not self.coid_prefix.isalnum() or len(self.coid_prefix) > 16:

@@ -12,8 +12,10 @@ The rules that make duplicates impossible:
 1. every order carries a cOID, fixed for the whole placement (re-posts reuse it, so a gateway
    that enforces cOID uniqueness refuses a second copy);
 2. after a lost outcome the machine never re-sends at once: it **looks the cOIDs up** in the
-   live orders (``GET /iserver/account/orders``), ``settle_lookups`` times with a delay, because
-   a new order takes a moment to appear there;
+   live orders (``GET /iserver/account/orders``) until ``settle_lookups`` successful lookups in
+   a row saw none of them (a failed lookup proves nothing and does not count), with a delay,
+   because a new order takes a moment to appear there; at most ``max_lookups`` lookups per
+   round, then ``OrderStateUnknown``;
 3. all cOIDs found: done (the order ids come from the lookup). Some found: keep looking, then
    give up with :class:`~ibstream.orders.errors.OrderStateUnknown` - never re-post a part;
 4. none found: if the lost request was a reply confirmation, confirm the same reply id once more
@@ -138,7 +140,8 @@ class Placement:
     last_prompt: Prompt | None = None  # the prompt last confirmed (its answer may be lost)
     reply_retried: bool = False
     lookups: int = 0  # lookups in total
-    settle: int = 0  # lookups since the last lost/refused request
+    settle: int = 0  # successful lookups of this round that found none of the cOIDs
+    round_lookups: int = 0  # lookups issued in this round (failed ones included)
     last_refusal: str | None = None
     history: list[str] = field(default_factory=list)  # what happened, for logs and errors
 
@@ -191,11 +194,16 @@ class Placement:
             self.phase = Phase.DONE
             return Done(mine, reconciled=True)
         if mine:
-            if self.lookups < self.max_lookups:
+            if self.round_lookups < self.max_lookups:
                 return self._look("part of the group is visible")
             return self._unknown(mine)
-        if self.settle < self.settle_lookups and self.lookups < self.max_lookups:
-            return self._look("not visible yet")
+        # Only successful lookups that saw nothing count towards settling: a failed lookup
+        # proves nothing, and nothing is ever sent again before the round has settled.
+        self.settle += 1
+        if self.settle < self.settle_lookups:
+            if self.round_lookups < self.max_lookups:
+                return self._look("not visible yet")
+            return self._unknown(mine)
         if self.lost_in is Phase.REPLYING and self.last_prompt and not self.reply_retried:
             self.reply_retried = True
             self.phase = Phase.REPLYING
@@ -209,7 +217,7 @@ class Placement:
         if self.phase is not Phase.LOOKING:
             return self._fail_state("lookup failure")
         self.history.append(f"lookup failed: {reason}")
-        if self.lookups >= self.max_lookups:
+        if self.round_lookups >= self.max_lookups:
             return self._unknown({})
         return self._look(reason)
 
@@ -262,12 +270,13 @@ class Placement:
         return PostReply(prompt.reply_id, confirmed, prompt)
 
     def _look(self, reason: str, *, reset: bool = False) -> Command:
-        if reset:
+        if reset:  # a new round: after a lost or refused request
             self.settle = 0
+            self.round_lookups = 0
+        first = self.round_lookups == 0
+        self.round_lookups += 1
         self.lookups += 1
-        self.settle += 1
         self.phase = Phase.LOOKING
-        first = self.settle == 1
         return LookUp(0.0 if first else self.lookup_delay, reason, fresh=first)
 
     def _unknown(self, found: Mapping[str, int]) -> Command:
