@@ -38,6 +38,9 @@ class InProcessRest(GatewayRest):
         self.calls.append((method, path))
         # round-trip through JSON like the wire does
         body = orjson.loads(orjson.dumps(json)) if json is not None else None
+        if path == "/iserver/accounts":  # the pre-flight; the order entry model has no accounts
+            accounts = list(self.entry.gw.cfg.accounts)
+            return 200, {"accounts": accounts, "selectedAccount": accounts[0]}
         reply = self.entry.handle(method, path, dict(params or {}), body)
         if reply.drop:
             raise GatewayUnreachable(f"{method} {path}: server disconnected")

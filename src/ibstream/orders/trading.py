@@ -85,7 +85,9 @@ class Trading:
         self._client = client
         self.config = config or TradingConfig()
         self.tracker = OrderTracker(client)
-        self._account: str | None = None
+        # /iserver/accounts of the current gateway session (None: not called yet)
+        self._accounts_body: Mapping[str, Any] | None = None
+        self._accounts_session: object = None
         self._seq = itertools.count(1)
         self._session = secrets.token_hex(4)
         # IBKR: do not place another order until the previous one is fully acknowledged (its
@@ -108,21 +110,25 @@ class Trading:
 
     async def account(self, requested: str | None = None) -> str:
         """The account of an order: ``requested``, the configured one, or the session's
-        selected account (``GET /iserver/accounts``, which IBKR also requires before orders)."""
+        selected account. Also makes sure ``GET /iserver/accounts`` was called in this gateway
+        session: IBKR requires it before placing, modifying or cancelling orders."""
+        session = getattr(self._client, "session_id", None)
+        if self._accounts_body is None or session != self._accounts_session:
+            _, body = await self._client.rest.request("GET", "/iserver/accounts")
+            self._accounts_body = body if isinstance(body, Mapping) else {}
+            self._accounts_session = session
         if requested:
             return requested
         if self.config.account:
             return self.config.account
-        if self._account is None:
-            _, body = await self._client.rest.request("GET", "/iserver/accounts")
-            selected = body.get("selectedAccount") if isinstance(body, Mapping) else None
-            accounts = body.get("accounts") if isinstance(body, Mapping) else None
-            if not selected and isinstance(accounts, list) and accounts:
-                selected = accounts[0]
-            if not isinstance(selected, str) or not selected:
-                raise InvalidArgument("account", "the gateway named no account: pass account=")
-            self._account = selected
-        return self._account
+        body = self._accounts_body
+        selected = body.get("selectedAccount")
+        accounts = body.get("accounts")
+        if not selected and isinstance(accounts, list) and accounts:
+            selected = accounts[0]
+        if not isinstance(selected, str) or not selected:
+            raise InvalidArgument("account", "the gateway named no account: pass account=")
+        return selected
 
     def _coid_of(self, order_id: int) -> str:
         """The cOID of a known order (``order_ref``), for logs; ``-`` if unknown."""
