@@ -1,4 +1,5 @@
-"""Fail unless the sans-I/O core (``ibstream/protocol`` and ``ibstream/state``) reaches a
+"""Fail unless the sans-I/O core (``ibstream/protocol``, ``ibstream/state`` and the pure modules
+of ``ibstream/orders``) reaches a
 branch-coverage floor. Reads the JSON report written by ``pytest --cov-report=json``."""
 
 from __future__ import annotations
@@ -6,7 +7,16 @@ from __future__ import annotations
 import json
 import sys
 
-CORE_PREFIXES = ("src/ibstream/protocol/", "src/ibstream/state/", "src/ibstream/exceptions.py")
+CORE_PREFIXES = (
+    "src/ibstream/protocol/",
+    "src/ibstream/state/",
+    "src/ibstream/exceptions.py",
+    # the pure core of order entry
+    *(
+        f"src/ibstream/orders/{name}.py"
+        for name in ("model", "prompts", "reconcile", "rails", "results", "errors")
+    ),
+)
 
 
 def main(report_path: str, floor: float) -> int:

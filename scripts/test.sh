@@ -24,7 +24,7 @@ echo "== pytest"
 python3 -m pytest -q -p no:cacheprovider \
     --cov=ibstream --cov-branch --cov-report=term:skip-covered --cov-report=json:.coverage.json \
     "$@"
-echo "== core branch coverage (protocol/ and state/ must be >= 95 %)"
+echo "== core branch coverage (protocol/, state/ and the orders core must be >= 95 %)"
 python3 scripts/core_coverage.py .coverage.json 95
 echo "== install checks (declared minimum versions; every Python 3.11+ on the machine)"
 bash scripts/test-install.sh

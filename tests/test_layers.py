@@ -17,8 +17,9 @@ FORBIDDEN_INTERNAL = {
     "aio": {"sync", "sinks", "cli", "service", "sim"},
     "sync": {"cli", "service", "sim"},
     "sinks": {"cli", "service", "sim"},
-    "sim": {"protocol", "state", "aio", "sync", "sinks", "service", "auth"},
+    "sim": {"protocol", "state", "aio", "sync", "sinks", "service", "auth", "orders"},
     "auth": {"protocol", "state", "aio", "sync", "sinks", "cli", "service", "sim"},
+    "orders": {"sync", "sinks", "cli", "service", "sim"},
     "service": {"cli"},
 }
 CORE_FORBIDDEN_STDLIB = {"asyncio", "socket", "threading", "time", "aiohttp", "selectors"}

@@ -13,6 +13,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 # example -> lines (prefixes) its output must contain
 EXPECTED = {
+    "orders_01_bracket.py": ["placed ", "entry Filled", "child ", "done"],
     "ws_01_basic.py": ["subscribed: True ACTIVE", "MarketData 265598 {'symbol': 'AAPL'", "last: "],
     "ws_02_intermediate.py": ["subscribed: 6 failed: []", "MarketData {", "Pnl {", "stopped"],
     "ws_03_market_history.py": ["subscribed: True ACTIVE", "MarketHistory 265598 server_id="],

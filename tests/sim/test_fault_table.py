@@ -18,7 +18,7 @@ def test_every_documented_action_is_in_the_table() -> None:
     table = sim.fault_actions()
     doc = faults.__doc__ or ""
     documented = {name for name in table if f"``{name}" in doc}
-    assert documented == set(table) and len(table) == 28
+    assert documented == set(table) and len(table) == 33
     for name, method in table.items():
         assert inspect.ismethod(method) and method.__self__ is sim and method.__name__ == name
 

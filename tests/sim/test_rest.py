@@ -151,6 +151,9 @@ async def test_orders_rest_place_cancel_and_filter_mute(
     await ws.send_str("sor+{}")
     await wait_for(lambda: ["or"] in sim.active_subscriptions().values())
     far = round(sim.last_price(265598) * 0.5, 2)
+    # a price this far from the market asks o163 (sim.entry): suppress it for the session
+    r = await http.post(sim.base_url + "/iserver/questions/suppress", json={"messageIds": ["o163"]})
+    assert (await r.json()) == {"status": "submitted"}
     r = await http.post(
         sim.base_url + "/iserver/account/DU1234567/orders",
         json={

@@ -53,6 +53,7 @@ from ibstream.exceptions import (
     StreamTimeout,
 )
 from ibstream.masking import mask
+from ibstream.orders.trading import Trading
 from ibstream.protocol.connection import StreamProtocol
 from ibstream.protocol.events import Event
 from ibstream.protocol.lifecycle import (
@@ -139,6 +140,8 @@ class StreamClient(ConsumerAPI):
         self.orders = self._router.orders
         self.trades = self._router.trades
         self.account = self._router.account
+        #: order entry through this session (ibstream.orders; off unless enabled in config)
+        self.trading = Trading(self, self.config.trading)
 
         # Lifecycle, tasks and connection
         self._lifecycle = ClientState.NEW

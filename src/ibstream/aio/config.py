@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ibstream.backoff import ReconnectPolicy
+from ibstream.orders.rails import TradingConfig
 from ibstream.protocol.config import ProtocolConfig
 
 __all__ = ["ClientConfig", "ClientState"]
@@ -47,3 +48,5 @@ class ClientConfig:
     load_orders: bool = True
     #: WebSocket ping interval (aiohttp answers pongs; a missing pong closes the socket).
     ws_ping_interval: float | None = 10.0
+    #: Order entry (``client.trading``): off unless ``TradingConfig(enabled=True)``.
+    trading: TradingConfig = field(default_factory=TradingConfig)

@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "plot",
     "sim",
     "serve",
+    "order",
 )
 """Subcommand modules ``ibstream.cli.<name>_cmd``; a missing module is skipped."""
 

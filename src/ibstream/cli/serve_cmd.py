@@ -51,6 +51,15 @@ def register(subparsers: Any) -> None:
     tok = p.add_mutually_exclusive_group()
     tok.add_argument("--token", help="bearer token (prefer --token-file: argv is visible)")
     tok.add_argument("--token-file", metavar="FILE", help="file whose first line is the token")
+    p.add_argument(
+        "--trading",
+        action="store_true",
+        default=None,
+        help="allow order mutations for callers presenting the trading token",
+    )
+    p.add_argument(
+        "--trading-token-file", metavar="FILE", help="file whose first line is the trading token"
+    )
     p.add_argument("--config", metavar="FILE", help="JSON settings file")
     p.add_argument("--grace", type=float, help="seconds a stream outlives its last consumer")
     p.add_argument("--buffer-size", type=int, help="per-consumer queue size (events)")
@@ -81,6 +90,8 @@ _OVERRIDES = (
     "port",
     "token",
     "token_file",
+    "trading",
+    "trading_token_file",
     "grace",
     "buffer_size",
     "allowed_origins",

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TextIO
 from urllib.parse import urlsplit
 
@@ -30,6 +30,7 @@ from aiohttp.typedefs import Middleware
 from ibstream.aio.client import ClientConfig, StreamClient
 from ibstream.aio.rest import GatewayRest
 from ibstream.exceptions import IBStreamError
+from ibstream.orders import TradingConfig
 from ibstream.protocol.decoding import set_cache_limits
 from ibstream.protocol.lifecycle import SessionState, SessionStateChanged
 from ibstream.service import limits
@@ -40,6 +41,7 @@ from ibstream.service.hub import Hub
 from ibstream.service.keys import CONFIG, HUB
 from ibstream.service.ops import livez, metrics, readyz
 from ibstream.service.stream import events_handler, stream_handler
+from ibstream.service.trading import SCOPES, token_scopes
 from ibstream.service.upstream_auth import upstream_auth
 from ibstream.sim import SimConfig, Simulator
 
@@ -56,6 +58,7 @@ def auth_middleware(
     *,
     bind_host: str = "127.0.0.1",
     allowed_hosts: tuple[str, ...] = (),
+    trading_token: str | None = None,
 ) -> Middleware:
     """Check every request (HTTP, WebSocket upgrade, SSE).
 
@@ -67,6 +70,8 @@ def auth_middleware(
       browser; WebSockets are not covered by CORS).
     * With a token: ``Authorization: Bearer <token>`` or ``?token=<token>`` (browsers cannot set
       headers on WebSocket/EventSource), compared in constant time. The token is never logged.
+    * Scopes (ibstream.service.trading): the read token reads; the trading token (when the service
+      trades) also trades. The caller's scopes are stored on the request.
     """
     expected = token.encode() if token else None
     allowed = frozenset(o.rstrip("/") for o in allowed_origins)
@@ -90,12 +95,13 @@ def auth_middleware(
             return web.json_response(
                 {"error": f"origin {origin} not allowed (see allowed_origins)"}, status=403
             )
-        if expected is not None:
-            given = _presented_token(request)
-            if given is None:
-                return _unauthorized("missing bearer token (Authorization: Bearer or ?token=)")
-            if not hmac.compare_digest(given.encode(), expected):
-                return _unauthorized("invalid bearer token")
+        given = _presented_token(request)
+        if expected is not None and given is None:
+            return _unauthorized("missing bearer token (Authorization: Bearer or ?token=)")
+        scopes = token_scopes(given, token, trading_token)
+        if scopes is None:
+            return _unauthorized("invalid bearer token")
+        request[SCOPES] = scopes
         return await handler(request)
 
     return middleware
@@ -135,8 +141,13 @@ def build_app(
     hub: Hub, config: ServiceConfig, token: str | None, view: ServiceGraphQLView | None = None
 ) -> web.Application:
     """The aiohttp application (routes above) around ``hub``."""
+    trading_token = config.resolved_trading_token()
     middleware = auth_middleware(
-        token, config.allowed_origins, bind_host=config.host, allowed_hosts=config.allowed_hosts
+        token,
+        config.allowed_origins,
+        bind_host=config.host,
+        allowed_hosts=config.allowed_hosts,
+        trading_token=trading_token,
     )
     app = web.Application(middlewares=[middleware])
     app[HUB] = hub
@@ -220,7 +231,10 @@ class Service:
         else:
             url, verify, cacert = config.url, not config.insecure, config.cacert
         auth, url = upstream_auth(config, self.sim, url)  # gateway session or OAuth 1.0a
-        client_config = self._client_config or ClientConfig(start_timeout=1e9)
+        client_config = replace(  # the service decides whether its client may trade
+            self._client_config or ClientConfig(start_timeout=1e9),
+            trading=TradingConfig(enabled=config.trading, read_only=not config.trading),
+        )
         rest = GatewayRest(
             url,
             verify=cacert if cacert else verify,

@@ -13,6 +13,7 @@ Every request's ``Host`` must be a loopback name, an IP address, the bind addres
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -56,6 +57,10 @@ class ServiceConfig:
     port: int = 8800
     token: str | None = field(default=None, repr=False)
     token_file: str | None = None
+    #: Order entry (GraphQL mutations) for callers presenting the trading token; off by default.
+    trading: bool = False
+    trading_token: str | None = field(default=None, repr=False)
+    trading_token_file: str | None = None
     #: Browser origins allowed to open WebSockets/SSE (besides the service's own origin).
     allowed_origins: tuple[str, ...] = ()
     #: Host names requests may be addressed to besides loopback names, IP addresses and the
@@ -145,6 +150,23 @@ class ServiceConfig:
             return text.splitlines()[0].strip()
         return None
 
+    def resolved_trading_token(self) -> str | None:
+        """The trading token (``trading_token`` or the first line of ``trading_token_file``)
+        when trading is on, else ``None``."""
+        if not self.trading:
+            return None
+        if self.trading_token:
+            return self.trading_token
+        if self.trading_token_file:
+            try:
+                text = Path(self.trading_token_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise InvalidArgument(
+                    "trading_token_file", f"cannot read {self.trading_token_file}: {exc}"
+                ) from exc
+            return text.splitlines()[0].strip() if text else None
+        return None
+
     def check(self) -> str | None:
         """Validate the combination; returns the token. Raises ``InvalidArgument`` with a clear
         message, e.g. when binding a non-loopback address without a token."""
@@ -158,6 +180,16 @@ class ServiceConfig:
             )
         if token is not None and len(token) < 8:
             raise InvalidArgument("token", "must be at least 8 characters")
+        if self.trading:
+            trading_token = self.resolved_trading_token()
+            if trading_token is None or len(trading_token) < 16:
+                raise InvalidArgument(
+                    "trading_token",
+                    "trading needs its own token of at least 16 characters "
+                    "(--trading-token-file FILE): the read token can never trade",
+                )
+            if token is not None and hmac.compare_digest(token, trading_token):
+                raise InvalidArgument("trading_token", "must differ from the read token")
         if self.cacert and self.insecure:
             raise InvalidArgument("insecure", "--cacert and --insecure exclude each other")
         if self.oauth_config and not Path(self.oauth_config).is_file():

@@ -24,7 +24,9 @@ Actions: ``drop_connections(abrupt=false, code=1000)``, ``stop_heartbeats``,
 ``cancel_order(order_id)``, ``send_bulletin(message)``, ``send_notification(text)``,
 ``send_order_prompt(order_id, text)``, ``oauth_expire_tokens``,
 ``oauth_invalid_signature(count=1)``, ``oauth_clock_skew(seconds)``, ``oauth_revoke``,
-``send_error(error, code=500)``.
+``send_error(error, code=500)``; order entry (``ibstream.sim.entry``):
+``order_fault(step, kind, count=1, seconds=0)``, ``clear_order_faults``,
+``set_order_prompts(prompts)``, ``set_price(conid, price)``, ``close_auction``.
 """
 
 from __future__ import annotations

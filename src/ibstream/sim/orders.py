@@ -29,7 +29,15 @@ STATUS_COLORS: dict[str, tuple[str, str]] = {
 }
 """``bgColor``/``fgColor`` per status as recorded (§4.4) — UI noise clients must ignore."""
 
-_TYPE_NAMES = {"LMT": ("LIMIT", "Limit"), "MKT": ("MARKET", "Market"), "STP": ("STOP", "Stop")}
+_TYPE_NAMES = {
+    "LMT": ("LIMIT", "Limit"),
+    "MKT": ("MARKET", "Market"),
+    "STP": ("STOP", "Stop"),
+    "STOP_LIMIT": ("STOP_LIMIT", "Stop Limit"),
+    "TRAIL": ("TRAIL", "Trail"),
+    "MOC": ("MOC", "Market on Close"),
+    "LOC": ("LOC", "Limit on Close"),
+}
 
 
 def _fmt_qty(q: float) -> str:
@@ -53,6 +61,14 @@ class Order:
     filled: float = 0.0
     avg_price: float = 0.0
     created_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    # Order entry (sim.entry): customer order id, stop/trailing parameters, links.
+    coid: str | None = None
+    aux_price: float | None = None
+    outside_rth: bool = False
+    trailing_amount: float | None = None
+    trailing_type: str | None = None
+    parent_id: int | None = None
+    oca_group: str | None = None
 
     @property
     def remaining(self) -> float:
@@ -98,7 +114,7 @@ class Order:
             "companyName": inst.company,
             "status": self.status,
             "order_ccp_status": self.ccp_status,
-            "outsideRTH": False,
+            "outsideRTH": self.outside_rth,
             "origOrderType": _TYPE_NAMES.get(self.order_type, (self.order_type, ""))[0],
             "supportsTaxOpt": "1",
             "lastExecutionTime": time.strftime("%y%m%d%H%M%S", time.gmtime(self.created_ms / 1000)),
@@ -114,6 +130,15 @@ class Order:
             entry["price"] = f"{self.price:.2f}"
         if self.filled:
             entry["avgPrice"] = f"{self.avg_price:.2f}"
+        if self.coid is not None:
+            entry["order_ref"] = self.coid  # the cOID given at placement (IBKR live orders)
+        if self.aux_price is not None:
+            entry["auxPrice"] = f"{self.aux_price:.2f}"
+        if self.parent_id is not None:
+            entry["parentId"] = self.parent_id
+        if self.trailing_amount is not None:
+            entry["trailingAmount"] = self.trailing_amount
+            entry["trailingType"] = self.trailing_type or "amt"
         return entry
 
     def marker(self) -> dict[str, Any]:

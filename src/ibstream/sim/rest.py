@@ -159,61 +159,6 @@ def add_routes(app: web.Application, gw: Gateway) -> None:
             out.append(item)
         return _json(out)
 
-    async def orders(request: web.Request) -> web.Response:
-        if request.query.get("force", "").lower() == "true":
-            gw.sor_muted = False  # §4.4 caveat: force clears the filter cache
-        filters = [f.lower() for f in request.query.get("filters", "").split(",") if f]
-        if filters:
-            gw.sor_muted = True
-        items = [o.full() for o in gw.book.orders.values()]
-        if filters:
-            items = [o for o in items if str(o["status"]).lower() in filters]
-        return _json({"orders": items, "snapshot": gw.cfg.orders_snapshot})
-
-    async def place(request: web.Request) -> web.Response:
-        acct = request.match_info["acct"]
-        try:
-            body = await request.json(loads=orjson.loads)
-            specs = body["orders"]
-        except (ValueError, KeyError, TypeError):
-            return _json({"error": "Bad Request: invalid order body"}, 400)
-        out = []
-        for spec in specs:
-            try:
-                order = gw.place_order(
-                    conid=int(spec["conid"]),
-                    side=str(spec.get("side", "BUY")),
-                    quantity=float(spec.get("quantity", 1)),
-                    order_type=str(spec.get("orderType", "LMT")),
-                    price=float(spec["price"]) if spec.get("price") is not None else None,
-                    tif=str(spec.get("tif", "DAY")),
-                    account=acct,
-                )
-            except (ValueError, KeyError, TypeError) as exc:
-                return _json({"error": str(exc)}, 400)
-            out.append(
-                {
-                    "order_id": str(order.order_id),
-                    "order_status": "PreSubmitted",
-                    "encrypt_message": "1",
-                }
-            )
-        return _json(out)
-
-    async def cancel(request: web.Request) -> web.Response:
-        try:
-            order = gw.cancel_order(int(request.match_info["order_id"]))
-        except ValueError:
-            return _json({"error": "OrderID not found"}, 400)
-        return _json(
-            {
-                "msg": "Request was submitted",
-                "order_id": order.order_id,
-                "conid": order.instrument.conid,
-                "account": order.account,
-            }
-        )
-
     async def secdef_search(request: web.Request) -> web.Response:
         symbol = request.query.get("symbol", "")
         if request.method == "POST" and request.can_read_body:
@@ -252,6 +197,4 @@ def add_routes(app: web.Application, gw: Gateway) -> None:
     r.add_get(f"{p}/sso/validate", sso_validate)
     r.add_get(f"{p}/one/user", one_user)
     r.add_get(f"{p}/iserver/marketdata/snapshot", snapshot)
-    r.add_get(f"{p}/iserver/account/orders", orders)
-    r.add_post(f"{p}/iserver/account/{{acct}}/orders", place)
-    r.add_delete(f"{p}/iserver/account/{{acct}}/order/{{order_id}}", cancel)
+    # Order entry, live orders and trades: ibstream.sim.entry_http (added by the Simulator).

@@ -20,6 +20,8 @@ from aiohttp import web
 from ibstream.exceptions import InvalidArgument, InvalidState
 from ibstream.sim import faults, rest
 from ibstream.sim.config import MarketState, SimConfig
+from ibstream.sim.entry import OrderEntry
+from ibstream.sim.entry_http import add_entry_routes
 from ibstream.sim.gateway import Gateway
 from ibstream.sim.oauth import OAuthCredentials, OAuthServer
 from ibstream.sim.orders import Order
@@ -50,6 +52,11 @@ class Simulator:
         self.oauth: OAuthServer | None = None
         self._oauth_credentials = oauth
         self._oauth_tmp: str | None = None
+        #: order entry (validation, prompts, cOIDs, faults; ``ibstream.sim.entry``)
+        self.entry = OrderEntry(
+            self.gateway,
+            on_disconnect=lambda: self.gateway.spawn(self.drop_connections(abrupt=True)),
+        )
         self._runner: web.AppRunner | None = None
         self._site: web.SockSite | None = None
         self._port: int | None = None
@@ -79,6 +86,7 @@ class Simulator:
         starter = self._replay.starter(self.gateway) if self._replay else None
         app.router.add_get("/v1/api/ws", make_ws_handler(self.gateway, starter))
         rest.add_routes(app, self.gateway)
+        add_entry_routes(app, self.entry)
         if cfg.admin:
             faults.add_admin_routes(app, self)
         if cfg.tls:
@@ -332,6 +340,30 @@ class Simulator:
         """Cancel an order (PendingCancel → Cancelled)."""
         return self.gateway.cancel_order(order_id)
 
+    # --- order entry (ibstream.sim.entry) ---------------------------------------------------
+
+    def order_fault(self, step: str, kind: str, count: int = 1, seconds: float = 0.0) -> None:
+        """Inject an order-entry fault (see :mod:`ibstream.sim.entry`)."""
+        self.entry.add_fault(step, kind, count, seconds)
+
+    def clear_order_faults(self) -> None:
+        """Remove every pending order-entry fault."""
+        self.entry.clear_faults()
+
+    def set_order_prompts(self, prompts: list[list[str]]) -> None:
+        """Reply prompts ``[[message_id, text], ...]`` asked on every placement (chains)."""
+        self.entry.extra_prompts = [(str(mid), str(text)) for mid, text in prompts]
+
+    def set_price(self, conid: int, price: float) -> None:
+        """Move ``conid``'s market to ``price`` and let working orders react at once."""
+        if not self.gateway.market.known(conid) or not price > 0:
+            raise InvalidArgument("conid", f"unknown conid {conid} or bad price {price!r}")
+        self.entry.working.set_price(conid, float(price))
+
+    def close_auction(self) -> int:
+        """Run the closing auction for MOC/LOC orders; returns how many filled."""
+        return self.entry.working.close_auction()
+
     def last_price(self, conid: int) -> float:
         """Current walk price of ``conid``."""
         return self.gateway.market.quote(conid).last
@@ -440,6 +472,11 @@ class Simulator:
             "oauth_invalid_signature": self.oauth_invalid_signature,
             "oauth_clock_skew": self.oauth_clock_skew,
             "oauth_revoke": self.oauth_revoke,
+            "order_fault": self.order_fault,
+            "clear_order_faults": self.clear_order_faults,
+            "set_order_prompts": self.set_order_prompts,
+            "set_price": self.set_price,
+            "close_auction": self.close_auction,
             "send_error": self.send_error,
         }
 

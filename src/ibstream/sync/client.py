@@ -38,6 +38,7 @@ from ibstream.sync.dispatch import Dispatcher
 from ibstream.sync.handles import SyncEventStream, SyncSubscription, wait_all
 from ibstream.sync.loop import LoopThread
 from ibstream.sync.snapshots import AccountSnapshot
+from ibstream.sync.trading import SyncTrading
 
 __all__ = ["Client"]
 
@@ -380,6 +381,12 @@ class Client:
         trades = self._aclient.trades
         result: list[Trade] = self._call(trades.trades)
         return result
+
+    @property
+    def trading(self) -> SyncTrading:
+        """Order entry (blocking; same names as ``StreamClient.trading``). Off unless enabled
+        with ``ClientConfig(trading=TradingConfig(enabled=True))``."""
+        return SyncTrading(self._loop(), self._aclient.trading)
 
     @property
     def account(self) -> AccountSnapshot:

@@ -18,6 +18,7 @@ from ibstream.service.config import ServiceConfig
 from ibstream.service.graphql.mutations import Mutation
 from ibstream.service.graphql.queries import Query
 from ibstream.service.graphql.subscriptions import Subscription
+from ibstream.service.trading import TradingMutation
 
 __all__ = ["MUTATIONS", "QUERIES", "SUBSCRIPTIONS", "build_schema"]
 
@@ -29,6 +30,7 @@ QUERIES: tuple[type, ...] = (
 
 MUTATIONS: tuple[type, ...] = (
     Mutation,
+    TradingMutation,  # order entry (ibstream.service.trading), refused without the trading scope
     # one line per extension module's mutation type
 )
 """The strawberry types whose fields make up ``Mutation``."""
