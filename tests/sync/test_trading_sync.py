@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from simthread import SimThread, assert_nothing_left, fast_config
 
 from ibstream.orders import (
     Bracket,
@@ -15,8 +14,11 @@ from ibstream.orders import (
     TradingDisabled,
 )
 from ibstream.protocol.events import OrderUpdate, Trade
+from ibstream.sim.testing import SimThread
 from ibstream.state import OrderStatus
 from ibstream.sync import Client
+from toolkit import assert_nothing_left
+from toolkit import fast_client_config as fast_config
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,7 @@ The work is split three ways (docs/architecture.md draws it):
     with the session cookie, the read loop (feed frame -> drain events -> route -> flush writes),
     then backoff with jitter and again, until stopped or a fatal error;
   - the **timer task** is the only timer: it sleeps until ``protocol.next_deadline()``, calls
-    ``protocol.tick(now)`` and flushes. Whatever moves a deadline earlier (a state change, a new
-    subscription) wakes it;
+    ``protocol.tick(now)`` and flushes; whatever moves a deadline earlier wakes it;
   - short **REST tasks** carry out the core's actions (keepalive ``/tickle``, auth-status polls,
     re-authentication), at most one of each kind at a time.
 
