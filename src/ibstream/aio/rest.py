@@ -19,11 +19,14 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
+from ibstream.aio.pacing import RateLimiter
 from ibstream.exceptions import (
     GatewayUnreachable,
     HTTPStatusError,
     InvalidArgument,
     NotAuthenticated,
+    NotFound,
+    RateLimited,
     StreamTimeout,
     TLSError,
 )
@@ -167,7 +170,10 @@ class GatewayRest:
         verify: bool | str = True,
         timeout: float = 10.0,
         session: aiohttp.ClientSession | None = None,
+        pacing: RateLimiter | None = None,
     ) -> None:
+        #: paces every request within IBKR's limits (see ibstream.aio.pacing)
+        self.pacing = pacing if pacing is not None else RateLimiter()
         self.base_url = normalize_base_url(base_url)
         self.ws_url = ws_url_from_base(self.base_url)
         self.tls = self.base_url.startswith("https://")
@@ -207,16 +213,53 @@ class GatewayRest:
     ) -> tuple[int, Any]:
         """Call ``{base}{path}``; return ``(status, parsed JSON or text)``.
 
-        Raises ``GatewayUnreachable``, ``TLSError``, ``StreamTimeout``, ``NotAuthenticated`` (401)
-        or ``HTTPStatusError`` (any other status not in ``allow``).
+        Every call first waits for its slot in the pacing limiter (``self.pacing``); a 429 is
+        retried after backoff. Raises ``GatewayUnreachable``, ``TLSError``, ``StreamTimeout``,
+        ``NotAuthenticated`` (401), ``NotFound`` (404), ``RateLimited`` (429 after every retry)
+        or ``HTTPStatusError`` (any other status not in ``allow``); each carries the endpoint.
         """
+        # --- pacing (issue 12): wait for the slot; 429 -> backoff, retry, then RateLimited ---
+        attempt = 0
+        while True:
+            async with self.pacing.slot(method, path):
+                status, raw, retry_after = await self._send(method, path, params, json)
+            if status != 429 or 429 in allow:
+                self.pacing.succeeded(method, path)
+                break
+            text = raw.decode("utf-8", "replace")
+            if attempt >= self.pacing.max_retries:
+                raise RateLimited(method, path, text, retry_after=retry_after)
+            delay = self.pacing.throttled(method, path, retry_after)
+            log.warning("%s %s: 429 too many requests, retrying in %.1fs", method, path, delay)
+            attempt += 1
+        # --- end pacing ---
+        text = raw.decode("utf-8", "replace")
+        if status == 401 and 401 not in allow:
+            raise NotAuthenticated(
+                f"{method} {path}: gateway session is not authenticated (401)",
+                endpoint=f"{method} {path}",
+            )
+        if status == 404 and 404 not in allow:
+            raise NotFound(method, path, status, text)
+        if status not in allow:
+            raise HTTPStatusError(method, path, status, text)
+        try:
+            return status, orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            return status, text
+
+    async def _send(
+        self, method: str, path: str, params: Mapping[str, str] | None, json: Any
+    ) -> tuple[int, bytes, float | None]:
+        """One HTTP exchange: ``(status, body, Retry-After seconds)``; aiohttp errors mapped."""
         url = self.base_url + path
         try:
             async with self.session.request(
                 method, url, params=params, json=json, ssl=self._ssl
             ) as resp:
                 raw = await resp.read()
-                status = resp.status
+                retry = resp.headers.get("Retry-After", "")
+                return resp.status, raw, float(retry) if retry.isdigit() else None
         except aiohttp.ClientConnectorCertificateError as exc:
             raise TLSError(
                 f"TLS certificate verification failed for {self.base_url}: pass cacert=<gateway "
@@ -226,19 +269,12 @@ class GatewayRest:
             raise TLSError(f"TLS handshake with {self.base_url} failed: {exc}") from exc
         except aiohttp.InvalidURL as exc:
             raise InvalidArgument("url", f"invalid gateway URL {url!r}") from exc
-        except (aiohttp.ClientConnectionError, OSError) as exc:
-            raise GatewayUnreachable(f"gateway {self.base_url} unreachable: {exc}") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise GatewayUnreachable(
+                f"{method} {path}: gateway {self.base_url} unreachable: {exc}"
+            ) from exc
         except TimeoutError as exc:
             raise StreamTimeout(f"{method} {path} timed out") from exc
-        text = raw.decode("utf-8", "replace")
-        if status == 401 and 401 not in allow:
-            raise NotAuthenticated(f"{method} {path}: gateway session is not authenticated (401)")
-        if status not in allow:
-            raise HTTPStatusError(method, path, status, text)
-        try:
-            return status, orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            return status, text
 
     async def tickle(self) -> TickleInfo:
         """``POST /tickle``: keepalive, session id for the WebSocket cookie, auth status."""
