@@ -27,7 +27,7 @@ SimulatorFactory = Callable[..., Awaitable[Simulator]]
 
 
 def fast_config(**overrides: Any) -> SimConfig:
-    """A test-friendly config: port 0, plain, seed 1, short intervals, no rate limit."""
+    """A test-friendly config: port 0, plain, seed 1, short intervals, no rate limits."""
     base: dict[str, Any] = {
         "port": 0,
         "tls": False,
@@ -36,6 +36,7 @@ def fast_config(**overrides: Any) -> SimConfig:
         "update_interval": 0.05,
         "open_burst_delay": 0.01,
         "rate_limit": None,
+        "endpoint_limits": False,
         "pnl_interval": 0.1,
         "summary_interval": 0.2,
         "ledger_interval": 0.2,
