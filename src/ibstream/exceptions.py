@@ -117,9 +117,13 @@ class HTTPStatusError(GatewayError):
     one (``{"error": "..."}``), else ``""``.
     """
 
-    def __init__(self, method: str, path: str, status: int, body: str = "") -> None:
+    def __init__(
+        self, method: str, path: str, status: int, body: str = "", *, message: str | None = None
+    ) -> None:
         snippet = body if len(body) <= 200 else body[:200] + "..."
-        super().__init__(f"{method} {path} -> HTTP {status}" + (f": {snippet}" if snippet else ""))
+        super().__init__(
+            message or f"{method} {path} -> HTTP {status}" + (f": {snippet}" if snippet else "")
+        )
         self.method = method
         self.path = path
         self.status = status

@@ -30,6 +30,9 @@ from typing import Any
 import aiohttp
 
 from ibstream.aio.buffer import EventBuffer
+from ibstream.aio.contracts import Contracts
+from ibstream.aio.marketdata import MarketDataRest
+from ibstream.aio.portfolio import LivePositions, Portfolio
 from ibstream.aio.rest import GatewayRest, WebSocketLike
 from ibstream.aio.subscription import EventStream, Subscription
 from ibstream.backoff import ReconnectPolicy
@@ -152,6 +155,12 @@ class StreamClient:
         self.orders = OrderBook()
         self.trades = TradeBook()
         self.account = AccountState()
+        # --- REST features (issue 12): contracts, market data, portfolio, live positions ---
+        self.contracts = Contracts(self.rest)
+        self.marketdata = MarketDataRest(self.rest)
+        self.portfolio = Portfolio(self.rest)
+        self.positions = LivePositions(self, self.portfolio)
+        # --- end issue 12 ---
 
         # Tasks and connection
         self._run_task: asyncio.Task[None] | None = None
@@ -451,6 +460,8 @@ class StreamClient:
                 "max": round(self._lag_max_ms, 3),
                 "ewma": round(self._lag_ewma_ms, 3),
             },
+            # REST pacing (issue 12); the in-memory gateway has no limiter
+            "pacing": pacing.metrics() if (pacing := getattr(self.rest, "pacing", None)) else {},
         }
 
     # -- the run task: reconnect loop -----------------------------------------------------

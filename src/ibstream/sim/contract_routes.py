@@ -191,7 +191,6 @@ def add_contract_routes(app: web.Application, gw: Gateway, uni: Universe) -> Non
     """Register the contract and market-data endpoints."""
     r = app.router
     p = PREFIX
-    history_running = [0]
 
     async def secdef_search(request: web.Request) -> web.Response:
         if (refused := _need_brokerage(gw)) is not None:
@@ -334,13 +333,12 @@ def add_contract_routes(app: web.Application, gw: Gateway, uni: Universe) -> Non
     async def history(request: web.Request) -> web.Response:
         if (refused := _need_brokerage(gw)) is not None:
             return refused
-        if history_running[0] >= HISTORY_CONCURRENCY:
+        if not gw.limits.enter("history", HISTORY_CONCURRENCY):
             return _error("Too many requests", 429)
-        history_running[0] += 1
         try:
             await asyncio.sleep(HISTORY_DELAY)
         finally:
-            history_running[0] -= 1
+            gw.limits.leave("history")
         if (refused := _need_brokerage(gw)) is not None:  # logged out meanwhile
             return refused
         conid = _conid_param(request)

@@ -5,7 +5,8 @@ IBKR limits some endpoints on their own; a request over a limit gets HTTP 429
 ``{"error": "Too many requests"}``. Windows are sliding: at most ``count`` requests arrived in
 any ``per`` seconds. Keep-alive paths (``/tickle``, ``/sso/validate``) are not limited here so
 ordinary clients cannot trip the simulator by keeping the session alive. ``/iserver/marketdata/
-history`` (5 concurrent) is limited by its handler. Counters of refusals are kept per endpoint.
+history`` (5 concurrent, always enforced like the gateway) uses :meth:`EndpointLimits.enter`.
+Counters of served and refused requests are kept per endpoint.
 """
 
 from __future__ import annotations
@@ -37,6 +38,21 @@ class EndpointLimits:
         self._windows: dict[str, collections.deque[float]] = {}
         self.refused: collections.Counter[str] = collections.Counter()
         self.served: collections.Counter[str] = collections.Counter()
+        self.in_flight: collections.Counter[str] = collections.Counter()
+
+    def enter(self, name: str, concurrent: int) -> bool:
+        """Start one request of a concurrency-limited endpoint; ``False``: answer 429."""
+        if self.in_flight[name] >= concurrent:
+            self.refused[name] += 1
+            return False
+        self.in_flight[name] += 1
+        self.served[name] += 1
+        return True
+
+    def leave(self, name: str) -> None:
+        """That request is answered."""
+        if self.in_flight[name] > 0:
+            self.in_flight[name] -= 1
 
     def check(self, method: str, path: str) -> bool:
         """Record the request; ``False`` when it exceeds its endpoint's limit (answer 429)."""
