@@ -65,15 +65,18 @@ class MarketDataRest:
 
     def __init__(self, rest: GatewayRest) -> None:
         self._rest = rest
-        self._accounts_read = False
+        self._accounts: asyncio.Task[Any] | None = None
 
     def __repr__(self) -> str:
         return "<MarketDataRest>"
 
     async def _preflight_accounts(self) -> None:
-        if not self._accounts_read:
-            await self._rest.accounts()  # IBKR: call /iserver/accounts before snapshots
-            self._accounts_read = True
+        """IBKR: call ``/iserver/accounts`` before snapshots - once, shared by concurrent calls
+        (a failed call is retried by the next snapshot)."""
+        task = self._accounts
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            task = self._accounts = asyncio.ensure_future(self._rest.accounts())
+        await asyncio.shield(task)
 
     async def snapshot(
         self,

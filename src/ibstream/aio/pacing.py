@@ -74,7 +74,7 @@ class RateLimiter:
         try:
             yield
         finally:
-            self.pacer.release(grant)
+            self.pacer.release(grant, self._clock())
             if self._released is not None:
                 self._released.set()
 

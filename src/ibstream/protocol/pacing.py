@@ -6,10 +6,13 @@ IBKR limits requests per session globally (10 req/s through the CP Gateway) and 
 that exceeds a limit gets HTTP 429 and may be put in a penalty box for minutes. The
 :class:`Pacer` keeps every call within the limits *before* it is sent:
 
-* a **window** limit allows at most ``count`` requests whose start lies within any ``per``
-  seconds (a sliding window, the strictest reading of "N per T": a token bucket would allow a
-  2N burst in the first T seconds and be refused by a sliding-window server); a small
-  ``margin`` absorbs the network jitter between our send time and the gateway's arrival time;
+* a **window** limit allows at most ``count`` requests within any ``per`` seconds (a sliding
+  window, the strictest reading of "N per T": a token bucket would allow a 2N burst in the first
+  T seconds and be refused by a sliding-window server). The gateway counts a request when it
+  *arrives*, which we cannot see: it lies between our send and the response. So a request
+  occupies its window slot from its send until ``per`` (+ a small ``margin``) after its
+  *response*; then no jitter between send and arrival can make the gateway see more than
+  ``count`` in a window;
 * a **concurrency** limit allows at most ``concurrent`` requests in flight;
 * a **penalty** (after a 429) blocks a limit until a given time.
 
@@ -85,10 +88,19 @@ DEFAULT_LIMITS: tuple[Limit, ...] = (
 """IBKR's documented per-endpoint limits (Web API "Pacing Limitations" table)."""
 
 
+class _Slot:
+    """One request in a window: ``done`` is when its response came (``None``: in flight)."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done: float | None = None
+
+
 @dataclass(slots=True)
 class _State:
     limit: Limit
-    starts: deque[float] = field(default_factory=deque)
+    slots: deque[_Slot] = field(default_factory=deque)
     in_flight: int = 0
     blocked_until: float = 0.0
     granted: int = 0
@@ -102,6 +114,7 @@ class Grant:
 
     key: str
     names: tuple[str, ...]
+    slots: tuple[_Slot, ...] = field(default=(), repr=False, compare=False)
 
 
 class Pacer:
@@ -141,17 +154,27 @@ class Pacer:
         return chain
 
     def _delay(self, st: _State, now: float) -> float | None:
+        """Seconds until ``st`` allows one more request (``None``: until a release)."""
         lim = st.limit
         wait = max(0.0, st.blocked_until - now)
+        release_needed = False
         if lim.count is not None:
             window = lim.per + self.margin
-            starts = st.starts
-            while starts and now - starts[0] >= window:
-                starts.popleft()
-            if len(starts) >= lim.count:
-                wait = max(wait, starts[len(starts) - lim.count] + window - now)
+            slots = st.slots
+            while slots and slots[0].done is not None and now - slots[0].done >= window:
+                slots.popleft()
+            if len(slots) >= lim.count:
+                # the slot that frees first among those that must free for one more request
+                ends = sorted(s.done if s.done is not None else float("inf") for s in slots)
+                end = ends[len(slots) - lim.count]
+                if end == float("inf"):
+                    release_needed = True
+                else:
+                    wait = max(wait, end + window - now)
         if lim.concurrent is not None and st.in_flight >= lim.concurrent:
-            return None if wait <= 0 else wait
+            release_needed = True
+        if release_needed and wait <= 0:
+            return None
         return wait
 
     def try_acquire(self, method: str, path: str, now: float) -> Grant | float | None:
@@ -159,31 +182,37 @@ class Pacer:
         name = self.limit_for(method, path)
         chain = self._chain(name)
         longest = 0.0
-        blocked_by_concurrency = False
+        blocked_by_release = False
         for st in chain:
             d = self._delay(st, now)
             if d is None:
-                blocked_by_concurrency = True
+                blocked_by_release = True
             elif d > longest:
                 longest = d
         if longest > 0:
             return longest
-        if blocked_by_concurrency:
+        if blocked_by_release:
             return None
+        slots: list[_Slot] = []
         for st in chain:
             if st.limit.count is not None:
-                st.starts.append(now)
+                slot = _Slot()
+                st.slots.append(slot)
+                slots.append(slot)
             st.in_flight += 1
             st.granted += 1
-        return Grant(name or "global", tuple(st.limit.name for st in chain))
+        return Grant(name or "global", tuple(st.limit.name for st in chain), tuple(slots))
 
     def note_wait(self, method: str, path: str) -> None:
         """Count one request that had to wait (for metrics)."""
         for st in self._chain(self.limit_for(method, path)):
             st.waits += 1
 
-    def release(self, grant: Grant) -> None:
-        """The request of ``grant`` is over (answered, failed or cancelled)."""
+    def release(self, grant: Grant, now: float) -> None:
+        """The request of ``grant`` is over (answered, failed or cancelled) at ``now``."""
+        for slot in grant.slots:
+            if slot.done is None:
+                slot.done = now
         for name in grant.names:
             st = self._global if name == "global" and self._global is not None else None
             st = st or self._states.get(name)
@@ -205,7 +234,7 @@ class Pacer:
         states = ([self._global] if self._global is not None else []) + list(self._states.values())
         for st in states:
             lim = st.limit
-            recent = sum(1 for t in st.starts if now - t < lim.per)
+            recent = sum(1 for s in st.slots if s.done is None or now - s.done < lim.per)
             out[lim.name] = {
                 "granted": st.granted,
                 "waited": st.waits,
