@@ -23,6 +23,10 @@ COMMANDS: tuple[str, ...] = (
     "plot",
     "sim",
     "serve",
+    "contract",
+    "snapshot",
+    "history",
+    "positions",
 )
 """Subcommand modules ``ibstream.cli.<name>_cmd``; a missing module is skipped."""
 

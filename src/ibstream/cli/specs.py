@@ -9,8 +9,9 @@
     summary:ACCOUNT            account summary
     ledger:ACCOUNT             account ledger
 
-INSTR is a conid (``265598``) or a symbol (``AAPL``) resolved through ``/iserver/secdef/search``
-(first stock match). Topic codes are accepted as aliases: ``smd``, ``smh``, ``sbd``, ``sor``,
+INSTR is a conid (``265598``) or any instrument of the shared grammar (``AAPL``, ``ES``,
+``ESZ6``, ``EUR.USD``, ``AAPL 20261218 200 C``; :mod:`ibstream.protocol.symbols`).
+Topic codes are accepted as aliases: ``smd``, ``smh``, ``sbd``, ``sor``,
 ``str``, ``spl``, ``ssd``, ``sld`` and ``or``/``tr``/``pl``/``sd``/``ld``/``bd``.
 """
 
@@ -32,6 +33,7 @@ from ibstream.protocol.specs import (
     Spec,
     TradesSpec,
 )
+from ibstream.protocol.symbols import parse_instrument
 
 __all__ = ["GRAMMAR", "ParsedSpec", "build_specs", "parse_spec"]
 
@@ -43,7 +45,8 @@ SPEC grammar (one word per stream):
   orders | trades | pnl     live orders, executions, P&L
   summary:ACCOUNT           account summary, e.g. summary:DU1234567
   ledger:ACCOUNT            account ledger, e.g. ledger:DU1234567
-INSTR is a conid (265598) or a symbol (AAPL, first stock match of /iserver/secdef/search)."""
+INSTR is a conid (265598) or an instrument: AAPL, ES (front month), ESZ6, EUR.USD, SPX,
+'AAPL 20261218 200 C'."""
 
 _ALIASES = {
     "md": "md",
@@ -124,8 +127,11 @@ def parse_spec(text: str) -> ParsedSpec:
         raise _bad(text, "empty argument")
     parsed = ParsedSpec(text, kind, tuple(a.strip() for a in args))
     inst = parsed.instrument
-    if inst is not None and not (is_conid(inst) or inst.replace(".", "").isalnum()):
-        raise _bad(text, f"{inst!r} is neither a conid nor a symbol")
+    if inst is not None and not is_conid(inst):
+        try:
+            parse_instrument(inst)
+        except InvalidArgument as exc:
+            raise _bad(text, f"{inst!r} is neither a conid nor an instrument ({exc})") from exc
     # Build once with a placeholder conid to validate the other arguments early.
     _to_spec(parsed, 1)
     return parsed

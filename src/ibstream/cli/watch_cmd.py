@@ -1,6 +1,7 @@
-"""``ibstream watch SYMBOL|CONID ...``: the live market view against a gateway.
+"""``ibstream watch INSTRUMENT ...``: the live market view against a gateway.
 
-Symbols are resolved through ``/iserver/secdef/search`` (first stock match); numbers are conids.
+Instruments use the shared grammar: AAPL (stock), ES (front-month future), ESZ6, EUR.USD,
+SPX, "AAPL CFD", "AAPL 20261218 200 C"; numbers are conids.
 Orders and P&L of the account are shown too. The gateway comes from ``--url`` / ``--cacert`` /
 ``--insecure`` or the environment (``IBSTREAM_URL``, ``IBSTREAM_CACERT``, ``IBSTREAM_INSECURE=1``);
 ``--sim`` runs against a simulator inside this process instead.
@@ -28,11 +29,11 @@ def register(subparsers: Any) -> None:
     """Add the ``watch`` subparser."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "watch",
-        help="live market view of symbols or conids from a gateway",
+        help="live market view of instruments (any type) or conids from a gateway",
         description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("instruments", nargs="+", metavar="SYMBOL|CONID")
+    p.add_argument("instruments", nargs="+", metavar="INSTRUMENT")
     add_gateway_args(p, sim=True)
     p.add_argument(
         "--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)"
