@@ -51,6 +51,7 @@ from ibstream.protocol.specs import (
     TradesSpec,
 )
 from ibstream.service.config import ServiceConfig
+from ibstream.service.graphql_rest import RestQuery
 from ibstream.service.hub import Hub
 from ibstream.service.queue import QueueClosed, QueueOverflow
 from ibstream.service.specs import parse_key, spec_from_dict
@@ -568,7 +569,7 @@ def _upstream(d: dict[str, Any]) -> UpstreamSubscription:
 
 
 @strawberry.type
-class Query:
+class Query(RestQuery):  # contracts, snapshots, history, portfolio: service/graphql_rest.py
     status: SessionStatus = strawberry.field(
         resolver=_q_status, description="The upstream session and the service."
     )
