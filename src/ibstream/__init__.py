@@ -34,21 +34,35 @@ _PUBLIC_MODULES = (
     "ibstream.backoff",
     "ibstream.aio.client",
     "ibstream.aio.subscription",
+    "ibstream.protocol.symbols",
+    "ibstream.protocol.contracts",
+    "ibstream.protocol.portfolio",
+    "ibstream.aio.contracts",
+    "ibstream.aio.marketdata",
+    "ibstream.aio.portfolio",
+    "ibstream.aio.pacing",
     "ibstream.sinks",
     "ibstream.sync",
 )
 
 if TYPE_CHECKING:
     from ibstream.aio.client import *
+    from ibstream.aio.contracts import *
+    from ibstream.aio.marketdata import *
+    from ibstream.aio.pacing import *
+    from ibstream.aio.portfolio import *
     from ibstream.aio.subscription import *
     from ibstream.backoff import *
     from ibstream.exceptions import *
     from ibstream.protocol.connection import *
+    from ibstream.protocol.contracts import *
     from ibstream.protocol.decoding import *
     from ibstream.protocol.events import *
     from ibstream.protocol.fields import *
     from ibstream.protocol.lifecycle import *
+    from ibstream.protocol.portfolio import *
     from ibstream.protocol.specs import *
+    from ibstream.protocol.symbols import *
     from ibstream.sinks import *
     from ibstream.state import *
     from ibstream.sync import *
@@ -83,14 +97,19 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_index()))
 
 
-__all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
+__all__ = [
+    "COMBO_CONID",
     "DEFAULT_FIELDS",
     "DEFAULT_MAX_BARS",
     "DEFAULT_MAX_TRADES",
     "FIELDS",
     "HISTORY_BARS",
     "HISTORY_SOURCES",
+    "MAX_POSITION_PAGES",
+    "MONTH_CODES",
     "ORDER_FILTERS",
+    "POSITIONS_PAGE_SIZE",
+    "SNAPSHOT_BATCH",
     "AccountInfo",
     "AccountLedger",
     "AccountLedgerSpec",
@@ -108,10 +127,15 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "Client",
     "ClientClosed",
     "ClientConfig",
+    "ComboLeg",
     "CompetingSession",
     "CompositeSink",
     "Confirmation",
     "ConnectionClosed",
+    "Contract",
+    "ContractDetails",
+    "Contracts",
+    "CurrencyBalance",
     "ErrorMessage",
     "Event",
     "EventStream",
@@ -119,6 +143,7 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "FieldInfo",
     "FieldKind",
     "FieldValue",
+    "FutureContract",
     "Gap",
     "GatewayError",
     "GatewayUnreachable",
@@ -127,20 +152,25 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "HistoryBars",
     "HistoryUnsubscribed",
     "IBStreamError",
+    "InstrumentQuery",
     "InvalidArgument",
     "InvalidState",
     "LadderRow",
     "LedgerBalance",
     "LedgerUnsubscribed",
     "LifecycleEvent",
+    "Listing",
+    "LivePositions",
     "LogSink",
     "Malformed",
     "MarketData",
+    "MarketDataRest",
     "MarketDataSpec",
     "MarketHistories",
     "MarketHistory",
     "MarketHistorySpec",
     "NotAuthenticated",
+    "NotFound",
     "Notification",
     "Order",
     "OrderBook",
@@ -151,6 +181,11 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "PnlRow",
     "PnlSpec",
     "PollAuthStatus",
+    "Portfolio",
+    "PortfolioAccount",
+    "Position",
+    "PositionBook",
+    "PositionChange",
     "PriceLadder",
     "PriceLadderSpec",
     "PriceLadderState",
@@ -158,22 +193,30 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "ProtocolConfig",
     "ProtocolError",
     "ProtocolEvent",
+    "QueryKind",
     "QueueReader",
     "QueueSink",
+    "RateLimited",
+    "RateLimiter",
     "RawFrame",
     "Reauthenticate",
     "Reconnect",
     "ReconnectPolicy",
     "RecorderSink",
+    "Resolved",
+    "SecType",
+    "Section",
     "SessionState",
     "SessionStateChanged",
     "Sink",
     "SlowConsumerError",
     "Spec",
+    "StockListing",
     "StreamClient",
     "StreamKey",
     "StreamProtocol",
     "StreamTimeout",
+    "Strikes",
     "Subscription",
     "SubscriptionConflict",
     "SubscriptionError",
@@ -181,6 +224,7 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "SubscriptionState",
     "SubscriptionStateChanged",
     "SubscriptionTimeout",
+    "SummaryItem",
     "SummaryUnsubscribed",
     "SummaryValue",
     "SyncEventStream",
@@ -212,6 +256,9 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "normalize_order_status",
     "order_changes",
     "parse_availability",
+    "parse_instrument",
+    "parse_ledger",
+    "parse_summary",
     "parse_value",
     "session_message",
     "tic_message",

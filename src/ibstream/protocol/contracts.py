@@ -25,9 +25,6 @@ __all__ = [
     "Section",
     "StockListing",
     "Strikes",
-    "opt_float",
-    "opt_int",
-    "opt_str",
 ]
 
 

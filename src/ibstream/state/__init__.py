@@ -11,6 +11,7 @@ to other threads.
 * :class:`TradeBook`: executions de-duplicated by execution id (``str``).
 * :class:`AccountState`: P&L (``spl``), summary (``ssd``), ledger (``sld``).
 * :class:`HistoryBars` / :class:`MarketHistories`: historical bars (``smh``).
+* :class:`PositionBook`: positions per account, replaced by each REST read (``client.positions``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ibstream.state.account import AccountState, LedgerBalance, PnlRow
 from ibstream.state.history import DEFAULT_MAX_BARS, HistoryBars, MarketHistories
 from ibstream.state.ladder import PriceLadders, PriceLadderState
 from ibstream.state.orders import Order, OrderBook, OrderStatus, normalize_order_status
+from ibstream.state.positions import PositionBook, PositionChange
 from ibstream.state.ticker import Ticker, Tickers, TickerSnapshot, field_id
 from ibstream.state.trades import DEFAULT_MAX_TRADES, TradeBook, TradeChange
 
@@ -33,6 +35,8 @@ __all__ = [
     "OrderBook",
     "OrderStatus",
     "PnlRow",
+    "PositionBook",
+    "PositionChange",
     "PriceLadderState",
     "PriceLadders",
     "Ticker",
