@@ -29,6 +29,7 @@ def test_demo_plain_lines_and_duration() -> None:
     for symbol in ("AAPL", "MSFT", "TSLA", "NVDA", "SPY"):
         assert re.search(rf"^  {symbol} +last=[\d,.]+ bid=[\d,.]+x\S+ ask=", last_block, re.M)
     assert "P&L DU*****67: daily=" in last_block
+    assert re.search(r"^  position \S+: [+-]\d+ avg=[\d,.]+ value=", last_block, re.M)
     assert "DU1234567" not in result.out  # accounts are masked
 
 
@@ -57,6 +58,7 @@ def test_demo_live_view_renders_and_ctrl_c_exits_cleanly() -> None:
     for symbol in ("AAPL", "MSFT", "TSLA", "NVDA", "SPY"):
         assert symbol in text
     assert "Ctrl-C to quit" in text
+    assert "Positions" in text and "Unrealized" in text
     assert re.search(r"[▁▂▃▄▅▆▇█]{2,}", text)  # sparklines grew
     assert "P&L" in text
     assert b"\x1b[" in result.raw  # a real terminal rendering (cursor movement, colours)

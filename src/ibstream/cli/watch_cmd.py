@@ -45,7 +45,7 @@ def register(subparsers: Any) -> None:
 
 async def _watch(args: argparse.Namespace) -> int:
     from ibstream.cli.connect import connected_client, resolve_instruments
-    from ibstream.cli.view import MarketView, run_view, stdout_is_terminal
+    from ibstream.cli.view import MarketView, run_view, start_positions, stdout_is_terminal
     from ibstream.protocol.specs import MarketDataSpec, OrdersSpec, PnlSpec
 
     if args.duration is not None and args.duration < 0:
@@ -62,6 +62,7 @@ async def _watch(args: argparse.Namespace) -> int:
         if not args.no_account:
             client.subscribe(OrdersSpec())
             client.subscribe(PnlSpec())
+            await start_positions(client)  # the positions panel (refreshed on fills)
         view = MarketView(client, conids, names=names, title=f"ibstream — {client.rest.base_url}")
         plain = args.plain or not stdout_is_terminal()
         await run_view(view, stop, duration=args.duration, plain=plain)
