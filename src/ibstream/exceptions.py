@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import json
 
+from ibstream.masking import mask_text
+
 __all__ = [
     "AuthenticationError",
     "ClientClosed",
@@ -121,9 +123,8 @@ class HTTPStatusError(GatewayError):
         self, method: str, path: str, status: int, body: str = "", *, message: str | None = None
     ) -> None:
         snippet = body if len(body) <= 200 else body[:200] + "..."
-        super().__init__(
-            message or f"{method} {path} -> HTTP {status}" + (f": {snippet}" if snippet else "")
-        )
+        text = message or f"{method} {path} -> HTTP {status}" + (f": {snippet}" if snippet else "")
+        super().__init__(mask_text(text))  # account ids in paths never in clear
         self.method = method
         self.path = path
         self.status = status

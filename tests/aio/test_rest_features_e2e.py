@@ -11,7 +11,13 @@ import pytest
 
 from ibstream.aio.client import ClientConfig, StreamClient
 from ibstream.aio.contracts import COMBO_CONID
-from ibstream.exceptions import InvalidArgument, NotAuthenticated, NotFound
+from ibstream.exceptions import (
+    GatewayUnreachable,
+    HTTPStatusError,
+    InvalidArgument,
+    NotAuthenticated,
+    NotFound,
+)
 from ibstream.protocol.connection import ProtocolConfig
 from ibstream.protocol.events import MarketData
 from ibstream.protocol.specs import MarketDataSpec
@@ -256,9 +262,9 @@ async def test_accounts_positions_paging_summary_ledger(
     assert summary["accountready"].value == "true"
     ledger = await client.portfolio.ledger()
     assert set(ledger) == {"USD", "BASE"} and ledger["USD"].cash_balance is not None
-    with pytest.raises(Exception) as info:
+    with pytest.raises(HTTPStatusError) as info:
         await client.portfolio.positions("U0000000")
-    assert "U0000000" in str(info.value)
+    assert info.value.status == 400 and "U0000000 is not accessible" in info.value.error
 
 
 async def test_live_positions_follow_fills_and_reconnects(
@@ -288,3 +294,47 @@ async def test_pacing_metrics_are_exposed(client: StreamClient) -> None:
     metrics: dict[str, Any] = client.metrics()["pacing"]
     assert metrics["limits"]["global"]["granted"] >= 1
     assert set(metrics) == {"queued", "queued_max", "wait_s_total", "limits"}
+
+
+async def test_bonds(client: StreamClient) -> None:
+    bonds = await client.contracts.bonds("US-T")
+    assert [b.description for b in bonds] == ["T 4 1/4 11/15/34", "T 4 5/8 02/15/55"]
+    assert all(b.sec_types == ("BOND",) for b in bonds)
+    resolved = await client.contracts.resolve("US-T BOND")
+    assert resolved.conid == bonds[0].conid and resolved.sec_type == "BOND"
+    assert (await client.contracts.details(resolved.conid)).sec_type == "BOND"
+    assert (await client.contracts.resolve("IBM")).sec_type == "STK"  # bonds only when asked
+
+
+async def test_no_raw_aiohttp_error_reaches_the_user() -> None:
+    # nothing listening
+    down = StreamClient("http://127.0.0.1:9")
+    try:
+        with pytest.raises(GatewayUnreachable) as info:
+            await down.contracts.details(AAPL)
+        assert "GET /iserver/contract/265598/info" in str(info.value)
+    finally:
+        await down.rest.close()
+
+    # a server that accepts and hangs up mid-request
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    rude = StreamClient(f"http://127.0.0.1:{port}")
+    try:
+        with pytest.raises(GatewayUnreachable):
+            await rude.portfolio.positions("DU1234567")
+    finally:
+        await rude.rest.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_account_ids_are_masked_in_error_messages(client: StreamClient) -> None:
+    with pytest.raises(HTTPStatusError) as info:
+        await client.portfolio.positions("U7654321")
+    assert "U7654321" not in str(info.value) and "U7****21" in str(info.value)
+    assert info.value.endpoint == "GET /portfolio/U7654321/positions/0"

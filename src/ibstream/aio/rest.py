@@ -30,7 +30,7 @@ from ibstream.exceptions import (
     StreamTimeout,
     TLSError,
 )
-from ibstream.masking import mask
+from ibstream.masking import mask, mask_text
 
 __all__ = [
     "AuthInfo",
@@ -230,13 +230,15 @@ class GatewayRest:
             if attempt >= self.pacing.max_retries:
                 raise RateLimited(method, path, text, retry_after=retry_after)
             delay = self.pacing.throttled(method, path, retry_after)
-            log.warning("%s %s: 429 too many requests, retrying in %.1fs", method, path, delay)
+            log.warning(
+                "%s %s: 429 too many requests, retrying in %.1fs", method, mask_text(path), delay
+            )
             attempt += 1
         # --- end pacing ---
         text = raw.decode("utf-8", "replace")
         if status == 401 and 401 not in allow:
             raise NotAuthenticated(
-                f"{method} {path}: gateway session is not authenticated (401)",
+                f"{method} {mask_text(path)}: gateway session is not authenticated (401)",
                 endpoint=f"{method} {path}",
             )
         if status == 404 and 404 not in allow:

@@ -52,7 +52,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--legacy-sts", action="store_true", help="one-key sts frames")
     p.add_argument("--binary", action="store_true", help="send binary frames")
-    p.add_argument("--no-rate-limit", action="store_true")
+    p.add_argument(
+        "--no-rate-limit",
+        action="store_true",
+        help="no 429s: neither the global 10 req/s nor IBKR's per-endpoint limits",
+    )
     p.set_defaults(func=run)
 
 
@@ -74,6 +78,7 @@ def _config(args: argparse.Namespace) -> SimConfig:
         sts_form="legacy" if args.legacy_sts else "full",
         binary_frames=args.binary,
         rate_limit=None if args.no_rate_limit else 10.0,
+        endpoint_limits=not args.no_rate_limit,
     )
 
 

@@ -4,8 +4,8 @@ Kept as a Python string so it ships inside the package without package-data rule
 subscribes to market data for the conids in its ``?conids=`` query (default: a few simulator
 instruments), orders and P&L, and polls the positions (GraphQL ``positions``, kept current by the
 service on fills and reconnects) every few seconds and after each fill; a ``?token=`` query is
-passed on to the WebSocket (browsers cannot
-set an ``Authorization`` header on WebSockets). It shows a banner whenever its own socket or the
+passed on to the WebSocket (browsers cannot set an ``Authorization`` header on WebSockets),
+and sent as a bearer token to ``/graphql``. It shows a banner whenever its own socket or the
 upstream session is down, and reconnects with backoff.
 """
 

@@ -85,7 +85,7 @@ def _search_entry(uni: Universe, spec: Spec) -> dict[str, Any]:
         "companyHeader": f"{inst.company} - {exch}",
         "companyName": inst.company,
         "symbol": spec.local_symbol if spec.sec_type == "CASH" else spec.symbol,
-        "description": spec.local_symbol if spec.sec_type == "CASH" else exch,
+        "description": spec.local_symbol if spec.sec_type in ("CASH", "BOND") else exch,
         "restricted": None,
         "fop": None,
         "opt": ";".join(dict.fromkeys(s.expiry or "" for s in opts)) or None,
@@ -99,7 +99,7 @@ def search(uni: Universe, symbol: str, sec_type: str, by_name: bool) -> list[dic
     text = symbol.strip().upper()
     if not text:
         return []
-    roots = [s for s in uni.specs.values() if s.sec_type in ("STK", "IND", "CASH")]
+    roots = [s for s in uni.specs.values() if s.sec_type in ("STK", "IND", "CASH", "BOND")]
     if by_name:
         found = [s for s in roots if text in uni.instruments[s.conid].company.upper()]
     elif "." in text and sec_type in ("", "CASH"):
@@ -110,6 +110,8 @@ def search(uni: Universe, symbol: str, sec_type: str, by_name: bool) -> list[dic
         found = [s for s in found if uni.derivatives(s.conid, "FUT")]
     elif sec_type:
         found = [s for s in found if s.sec_type == sec_type]
+    else:
+        found = [s for s in found if s.sec_type != "BOND"]  # bonds only with secType=BOND
     found.sort(key=lambda s: (not s.is_us, s.sec_type != "STK", s.conid))
     return [_search_entry(uni, s) for s in found[:50]]
 

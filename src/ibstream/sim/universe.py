@@ -114,6 +114,13 @@ _FX: tuple[tuple[int, str, str, float], ...] = (
     (12087820, "EUR", "JPY", 164.33),
 )
 
+# conid, issuer symbol, description, price
+_BONDS: tuple[tuple[int, str, str, float], ...] = (
+    (712354017, "US-T", "T 4 1/4 11/15/34", 98.75),
+    (712354024, "US-T", "T 4 5/8 02/15/55", 95.40),
+    (719055343, "IBM", "IBM 4.15 05/15/39", 91.20),
+)
+
 _OPTION_UNDERLYINGS: tuple[tuple[str, float, str], ...] = (
     ("AAPL", 5.0, "STK"),
     ("SPY", 5.0, "STK"),
@@ -304,6 +311,12 @@ def build_universe(base: tuple[Instrument, ...], today: dt.date) -> Universe:
                             exchanges=("SMART", "CBOE", "AMEX", "ISE"),
                         ),
                     )
+    for conid, issuer, desc, price in _BONDS:
+        company = "United States Treasury" if issuer == "US-T" else "IBM CORP"
+        inst = Instrument(conid, issuer, company, price, sec_type="BOND", exchange="SMART",
+                          listing_exchange="SMART", description=desc)  # fmt: skip
+        add(inst, Spec(conid=conid, sec_type="BOND", symbol=issuer, local_symbol=desc,
+                       exchanges=("SMART",)))  # fmt: skip
     # A CFD on AAPL and the combo spread contract.
     cfd = Instrument(
         143669519,
