@@ -103,6 +103,7 @@ async def test_options_months_strikes_and_contract(client: StreamClient) -> None
     chain = await client.contracts.search("AAPL")
     expiries = str(chain[0].raw["opt"]).split(";")
     expiry = expiries[1]
+    assert await client.contracts.option_expiries("AAPL", months[1]) == (expiry,)
     call = await client.contracts.option("AAPL", expiry, strike, "C")
     put = await client.contracts.option("AAPL", expiry, strike, "PUT")
     assert call.conid != put.conid

@@ -231,6 +231,31 @@ class Contracts:
         section = und.section(sec_type)
         return section.months if section is not None else ()
 
+    async def option_expiries(
+        self, symbol: str | int, month: str, *, sec_type: str = "OPT", exchange: str = "SMART"
+    ) -> tuple[str, ...]:
+        """Expiry dates (``YYYYMMDD``) of ``month`` (weeklies included): the maturities
+        ``/iserver/secdef/info`` lists for a strike of that month."""
+        und = await self._underlying(symbol, sec_type)
+        strikes = await self.strikes(und.conid, month, sec_type=sec_type, exchange=exchange)
+        if not strikes.call:
+            return ()
+        params = {
+            "conid": str(und.conid),
+            "sectype": sec_type,
+            "month": month.upper(),
+            "strike": f"{strikes.call[len(strikes.call) // 2]:g}",
+            "right": "C",
+            "exchange": exchange,
+        }
+        body = await self._get("/iserver/secdef/info", params)
+        found = (
+            [ContractDetails.from_json(d) for d in body if isinstance(d, dict)]
+            if isinstance(body, list)
+            else []
+        )
+        return tuple(sorted({d.expiry for d in found if d is not None and d.expiry}))
+
     async def strikes(
         self,
         symbol: str | int,

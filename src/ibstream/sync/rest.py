@@ -71,6 +71,13 @@ class SyncContracts:
     def option_months(self, symbol: str | int, *, sec_type: str = "OPT") -> tuple[str, ...]:
         return self._run(self._c.option_months(symbol, sec_type=sec_type))
 
+    def option_expiries(
+        self, symbol: str | int, month: str, *, sec_type: str = "OPT", exchange: str = "SMART"
+    ) -> tuple[str, ...]:
+        return self._run(
+            self._c.option_expiries(symbol, month, sec_type=sec_type, exchange=exchange)
+        )
+
     def strikes(
         self, symbol: str | int, month: str, *, sec_type: str = "OPT", exchange: str = "SMART"
     ) -> Strikes:
