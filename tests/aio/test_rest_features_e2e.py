@@ -286,8 +286,12 @@ async def test_live_positions_follow_fills_and_reconnects(
     await client.positions.wait_for(lambda p: p.quantity(ibm) == 42, timeout=15)
     assert client.positions.get(ibm) is not None and ibm in client.positions
     assert client.positions.refreshes >= 2 and client.positions.errors == 0
+    assert "tr" in client.metrics()["subscriptions"]
     client.positions.stop()
     assert not client.positions.tracking
+    assert "tr" not in client.metrics()["subscriptions"] or client.metrics()["subscriptions"][
+        "tr"
+    ] in ("UNSUBSCRIBING", "REMOVED")
 
 
 async def test_pacing_metrics_are_exposed(client: StreamClient) -> None:

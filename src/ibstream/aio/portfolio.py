@@ -220,6 +220,9 @@ class LivePositions:
         for remove in self._removers:
             remove()
         self._removers.clear()
+        if self._subscription is not None:
+            self._subscription.close()  # leave the executions stream taken by start()
+            self._subscription = None
         if self._task is not None:
             self._task.cancel()
             self._task = None
