@@ -119,6 +119,20 @@ async def test_options_months_strikes_and_contract(client: StreamClient) -> None
     assert info.value.endpoint == "GET /iserver/secdef/info"
 
 
+async def test_futures_options(client: StreamClient) -> None:
+    months = await client.contracts.option_months("ES", sec_type="FOP")
+    assert len(months) == 4
+    with pytest.raises(NotFound):
+        await client.contracts.option_months("ES")  # no OPT section on ES, only FOP
+    strikes = await client.contracts.strikes("ES", months[0], sec_type="FOP")
+    assert 5600.0 in strikes.call
+    expiry = (await client.contracts.option_expiries("ES", months[0], sec_type="FOP"))[0]
+    fop = await client.contracts.option("ES", expiry, 5600, "C")  # OPT absent: FOP found
+    assert (fop.sec_type, fop.strike, fop.right, fop.multiplier) == ("FOP", 5600.0, "C", 50.0)
+    resolved = await client.contracts.resolve(f"ES {expiry} 5600 C")
+    assert resolved.conid == fop.conid and resolved.sec_type == "FOP"
+
+
 async def test_fx_index_cfd_combo_and_grammar(client: StreamClient) -> None:
     eur = await client.contracts.fx("EUR.USD")
     assert eur.conid == 12087792

@@ -74,8 +74,11 @@ def _search_entry(uni: Universe, spec: Spec) -> dict[str, Any]:
     opts = uni.derivatives(spec.conid, "OPT")
     if opts:
         sections.append(
-            {"secType": "OPT", "months": _months(opts), "exchange": "SMART;AMEX;CBOE;ISE"}
+            {"secType": "OPT", "months": _months(opts), "exchange": ";".join(opts[0].exchanges)}
         )
+    fops = uni.derivatives(spec.conid, "FOP")
+    if fops:
+        sections.append({"secType": "FOP", "months": _months(fops), "exchange": f"{exch};"})
     for cfd in uni.derivatives(spec.conid, "CFD"):
         sections.append({"secType": "CFD", "exchange": "SMART", "conid": str(cfd.conid)})
     if spec.sec_type == "STK" and spec.is_us:
@@ -87,7 +90,7 @@ def _search_entry(uni: Universe, spec: Spec) -> dict[str, Any]:
         "symbol": spec.local_symbol if spec.sec_type == "CASH" else spec.symbol,
         "description": spec.local_symbol if spec.sec_type in ("CASH", "BOND") else exch,
         "restricted": None,
-        "fop": None,
+        "fop": ";".join(dict.fromkeys(s.expiry or "" for s in fops)) or None,
         "opt": ";".join(dict.fromkeys(s.expiry or "" for s in opts)) or None,
         "war": None,
         "sections": sections,

@@ -1,5 +1,6 @@
-"""The simulator's instrument universe: stocks, indices, futures with months, option chains, FX
-pairs, a CFD and a combo spread, as IBKR's contract endpoints describe them.
+"""The simulator's instrument universe: stocks, indices, futures with months, option chains
+(stocks, SPX, and futures options on ES), FX pairs, bonds, a CFD and a combo spread, as IBKR's
+contract endpoints describe them.
 
 Every contract is an :class:`~ibstream.sim.config.Instrument` (so it has a market: quotes,
 ``smd``, snapshots, history) plus a :class:`Spec` with what the contract endpoints need (type,
@@ -121,11 +122,13 @@ _BONDS: tuple[tuple[int, str, str, float], ...] = (
     (719055343, "IBM", "IBM 4.15 05/15/39", 91.20),
 )
 
-_OPTION_UNDERLYINGS: tuple[tuple[str, float, str], ...] = (
-    ("AAPL", 5.0, "STK"),
-    ("SPY", 5.0, "STK"),
-    ("MSFT", 5.0, "STK"),
-    ("SPX", 25.0, "IND"),
+# underlying symbol, strike step, underlying type, option type, multiplier, exchanges
+_OPTION_UNDERLYINGS: tuple[tuple[str, float, str, str, float, tuple[str, ...]], ...] = (
+    ("AAPL", 5.0, "STK", "OPT", 100.0, ("SMART", "CBOE", "AMEX", "ISE")),
+    ("SPY", 5.0, "STK", "OPT", 100.0, ("SMART", "CBOE", "AMEX", "ISE")),
+    ("MSFT", 5.0, "STK", "OPT", 100.0, ("SMART", "CBOE", "AMEX", "ISE")),
+    ("SPX", 25.0, "IND", "OPT", 100.0, ("SMART", "CBOE")),
+    ("ES", 25.0, "IND", "FOP", 50.0, ("CME",)),
 )
 _OPTION_EXPIRIES = 4
 _STRIKES_EACH_SIDE = 8
@@ -268,7 +271,7 @@ def build_universe(base: tuple[Instrument, ...], today: dt.date) -> Universe:
                 trading_class=sym,
                 exchanges=(exch,),
             )
-    for sym, step, kind in _OPTION_UNDERLYINGS:
+    for sym, step, kind, opt_type, opt_mult, opt_exchanges in _OPTION_UNDERLYINGS:
         und_inst = next((i for i in insts.values() if i.symbol == sym and i.sec_type == kind), None)
         if und_inst is None:
             continue
@@ -278,7 +281,7 @@ def build_universe(base: tuple[Instrument, ...], today: dt.date) -> Universe:
             for k in range(-_STRIKES_EACH_SIDE, _STRIKES_EACH_SIDE + 1):
                 strike = float(atm + k * step)
                 for right in ("C", "P"):
-                    conid = _conid("OPT", sym, opt_expiry, strike, right)
+                    conid = _conid(opt_type, sym, opt_expiry, strike, right)
                     intrinsic = max(0.0, (und_inst.price - strike) * (1 if right == "C" else -1))
                     premium = round(intrinsic + und_inst.price * 0.02 + 0.05, 2)
                     label = (
@@ -290,25 +293,25 @@ def build_universe(base: tuple[Instrument, ...], today: dt.date) -> Universe:
                         sym,
                         und_inst.company,
                         premium,
-                        sec_type="OPT",
-                        exchange="SMART",
-                        listing_exchange="CBOE",
+                        sec_type=opt_type,
+                        exchange=opt_exchanges[0],
+                        listing_exchange=opt_exchanges[-1],
                         description=label,
-                        multiplier=100.0,
+                        multiplier=opt_mult,
                     )
                     add(
                         inst,
                         Spec(
                             conid=conid,
-                            sec_type="OPT",
+                            sec_type=opt_type,
                             symbol=sym,
                             underlying=und_inst.conid,
                             expiry=opt_expiry,
                             strike=strike,
                             right=right,
                             local_symbol=label,
-                            trading_class=sym,
-                            exchanges=("SMART", "CBOE", "AMEX", "ISE"),
+                            trading_class=sym if opt_type == "OPT" else f"{sym}{opt_expiry[4:6]}",
+                            exchanges=opt_exchanges,
                         ),
                     )
     for conid, issuer, desc, price in _BONDS:
