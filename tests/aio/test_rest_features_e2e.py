@@ -357,3 +357,16 @@ async def test_account_ids_are_masked_in_error_messages(client: StreamClient) ->
         await client.portfolio.positions("U7654321")
     assert "U7654321" not in str(info.value) and "U7****21" in str(info.value)
     assert info.value.endpoint == "GET /portfolio/U7654321/positions/0"
+
+
+async def test_portfolio_reprimes_accounts_after_a_new_session(
+    sim: Simulator, client: StreamClient
+) -> None:
+    assert await client.portfolio.positions()  # reads /portfolio/accounts first
+    # a raw per-account call before /portfolio/accounts in a new session is refused
+    sim.gateway.logout()
+    sim.gateway.login()  # new session id: IBKR wants /portfolio/accounts read again
+    await client.positions.start()  # the cached accounts list is stale for this session
+    assert len(client.positions) > 0
+    accounts_reads = client.metrics()["pacing"]["limits"]["portfolio_accounts"]["granted"]
+    assert accounts_reads == 2  # the refusal was answered by reading the accounts again

@@ -3,7 +3,8 @@
 :class:`Portfolio` reads accounts (``/portfolio/accounts``, ``/portfolio/subaccounts``, the
 brokerage ``/iserver/accounts``), positions (every page of ``/portfolio/{acct}/positions/{page}``),
 the account summary and the ledger. IBKR wants ``/portfolio/accounts`` read before any other
-``/portfolio`` call: the first call does it (and the limiter paces it at 1 per 5 s).
+``/portfolio`` call in each session: the first call does it (the limiter paces it at 1 per 5 s),
+and a refusal after a new session reads it again and retries once.
 
 :class:`LivePositions` keeps :class:`~ibstream.state.positions.PositionBook` current through the
 client's public API only: after :meth:`LivePositions.start` it subscribes to executions
@@ -22,7 +23,14 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ibstream.aio.rest import GatewayRest
-from ibstream.exceptions import IBStreamError, InvalidArgument, StreamTimeout
+from ibstream.exceptions import (
+    HTTPStatusError,
+    IBStreamError,
+    InvalidArgument,
+    NotFound,
+    RateLimited,
+    StreamTimeout,
+)
 from ibstream.protocol.events import Trade
 from ibstream.protocol.lifecycle import SessionState, SessionStateChanged
 from ibstream.protocol.portfolio import (
@@ -83,13 +91,28 @@ class Portfolio:
             raise InvalidArgument("account", "an account id such as DU1234567")
         return account
 
+    async def _account_get(self, account: str, path: str) -> Any:
+        """GET a per-account path. A refusal of an account the session knows is retried once
+        after reading ``/portfolio/accounts`` again: IBKR wants it read first in each brokerage
+        session, and a reconnect or re-login may have started a new one."""
+        try:
+            return (await self._rest.request("GET", path))[1]
+        except (NotFound, RateLimited):
+            raise
+        except HTTPStatusError as exc:
+            known = any(a.account_id == account for a in self._accounts or ())
+            if not known or exc.status not in (400, 500, 503):
+                raise
+        await self.accounts(refresh=True)
+        return (await self._rest.request("GET", path))[1]
+
     async def positions(self, account: str | None = None) -> list[Position]:
         """Every position of ``account`` (default: the first account), all pages read."""
         acct = await self._account(account)
         out: list[Position] = []
         seen: set[int] = set()
         for page in range(MAX_POSITION_PAGES):
-            _, body = await self._rest.request("GET", f"/portfolio/{acct}/positions/{page}")
+            body = await self._account_get(acct, f"/portfolio/{acct}/positions/{page}")
             rows = [d for d in body if isinstance(d, dict)] if isinstance(body, list) else []
             fresh = 0
             for row in rows:
@@ -110,13 +133,13 @@ class Portfolio:
     async def summary(self, account: str | None = None) -> dict[str, SummaryItem]:
         """``/portfolio/{acct}/summary``: ``{"netliquidation": SummaryItem, ...}``."""
         acct = await self._account(account)
-        _, body = await self._rest.request("GET", f"/portfolio/{acct}/summary")
+        body = await self._account_get(acct, f"/portfolio/{acct}/summary")
         return parse_summary(body)
 
     async def ledger(self, account: str | None = None) -> dict[str, CurrencyBalance]:
         """``/portfolio/{acct}/ledger``: balances per currency (``BASE`` included)."""
         acct = await self._account(account)
-        _, body = await self._rest.request("GET", f"/portfolio/{acct}/ledger")
+        body = await self._account_get(acct, f"/portfolio/{acct}/ledger")
         return parse_ledger(body)
 
 

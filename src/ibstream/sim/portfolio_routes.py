@@ -5,6 +5,8 @@
 ``/portfolio2/{acct}/positions``, ``/portfolio/{acct}/positions/invalidate``,
 ``/portfolio/{acct}/summary`` and ``/portfolio/{acct}/ledger``. Positions are the order book's:
 they move when simulated orders fill. Field names follow IBKR's documentation and IBind's samples.
+As IBKR documents, ``/portfolio/accounts`` (or ``subaccounts``) must be read in a session before
+the per-account endpoints: until then they answer HTTP 400 (the body is INFERRED).
 """
 
 from __future__ import annotations
@@ -226,16 +228,24 @@ def add_portfolio_routes(app: web.Application, gw: Gateway, uni: Universe) -> No
     """Register the portfolio endpoints."""
     r = app.router
     p = PREFIX
+    primed: set[str] = set()  # sessions that read /portfolio/accounts
 
     def refuse(acct: str | None = None) -> web.Response | None:
         if not gw.logged_in:
             return _json({"error": "not authenticated"}, 401)
         if acct is not None and acct not in gw.cfg.accounts:
             return _json({"error": f"Account {acct} is not accessible"}, 400)
+        if acct is not None and gw.session_id not in primed:
+            return _json(
+                {"error": "Please query /portfolio/accounts or /portfolio/subaccounts first"}, 400
+            )
         return None
 
     async def accounts(request: web.Request) -> web.Response:
-        return refuse() or _json([_account_entry(a) for a in gw.cfg.accounts])
+        if (refused := refuse()) is not None:
+            return refused
+        primed.add(gw.session_id)
+        return _json([_account_entry(a) for a in gw.cfg.accounts])
 
     async def positions(request: web.Request) -> web.Response:
         acct = request.match_info["acct"]
