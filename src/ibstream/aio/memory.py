@@ -12,14 +12,15 @@ Shipped in the package (like httpcore's mock backend) so users can test their ow
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
 import orjson
 
+from ibstream.aio.pacing import RateLimiter
 from ibstream.aio.rest import AuthInfo, TickleInfo
-from ibstream.exceptions import GatewayUnreachable, NotAuthenticated
+from ibstream.exceptions import GatewayUnreachable, HTTPStatusError, NotAuthenticated, NotFound
 
 __all__ = ["MemoryGateway", "MemoryWebSocket", "opening_burst"]
 
@@ -141,6 +142,10 @@ class MemoryGateway:
         self.sockets: list[MemoryWebSocket] = []
         self.calls: list[str] = []
         self.orders_payload: list[dict[str, Any]] = []
+        #: scripted REST answers for ``request``: ``("GET", "/portfolio/accounts")`` ->
+        #: ``(status, body)`` or a function ``(params, json) -> (status, body)``; unknown: 404
+        self.routes: dict[tuple[str, str], Any] = {}
+        self.pacing = RateLimiter.unlimited()
         self._connected = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -185,6 +190,36 @@ class MemoryGateway:
     async def orders(self, *, force: bool = False) -> list[dict[str, Any]]:
         self._check("orders")
         return list(self.orders_payload)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        allow: tuple[int, ...] = (200,),
+    ) -> tuple[int, Any]:
+        """``GatewayRest.request`` answered from ``routes`` (same errors)."""
+        method = method.upper()
+        self._check(f"{method} {path}")
+        answer = self.routes.get((method, path))
+        if callable(answer):
+            answer = answer(params, json)
+        if answer is None:
+            raise NotFound(
+                method, path, 404, "<html><body><h1>Resource not found</h1></body></html>"
+            )
+        status, body = answer
+        if status == 401 and 401 not in allow:
+            raise NotAuthenticated(f"{method} {path}: 401", endpoint=f"{method} {path}")
+        if status not in allow:
+            raise HTTPStatusError(method, path, status, orjson.dumps(body).decode())
+        return status, body
+
+    async def accounts(self) -> dict[str, Any]:
+        _, body = await self.request("GET", "/iserver/accounts")
+        return body if isinstance(body, dict) else {}
 
     async def ws_connect(self, session_id: str, *, heartbeat: float | None = None) -> Any:
         self._check("ws_connect")
