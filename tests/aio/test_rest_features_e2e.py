@@ -203,7 +203,9 @@ async def test_snapshot_preflight_and_stream_parsing(sim: Simulator, client: Str
     with pytest.raises(InvalidArgument):
         await client.marketdata.snapshot([], fields=["31"])
     with pytest.raises(InvalidArgument):
-        await client.marketdata.snapshot([AAPL], fields=["last"])
+        await client.marketdata.snapshot([AAPL], fields=["no_such_field"])
+    named = (await client.marketdata.snapshot(AAPL, fields=["last", "bid", "ask"]))[AAPL]
+    assert named.last is not None and named.bid is not None and set(named.values) >= {31, 84, 86}
 
 
 async def test_history_bars_typed(client: StreamClient) -> None:

@@ -25,7 +25,7 @@ from ibstream.exceptions import HTTPStatusError, InvalidArgument, NotFound, Prot
 from ibstream.protocol.decoding import decode
 from ibstream.protocol.events import MarketData, MarketHistory
 from ibstream.protocol.specs import DEFAULT_FIELDS, MarketHistorySpec
-from ibstream.state.ticker import Ticker, TickerSnapshot
+from ibstream.state.ticker import Ticker, TickerSnapshot, field_id
 
 __all__ = ["SNAPSHOT_BATCH", "MarketDataRest"]
 
@@ -88,6 +88,7 @@ class MarketDataRest:
     ) -> dict[int, TickerSnapshot]:
         """Current values of ``conids``: ``{conid: TickerSnapshot}``.
 
+        ``fields`` are ids (``31``, ``"84"``) or names (``"last"``, ``"bid_price"``).
         Conids whose data never arrived within ``timeout`` are returned with no values
         (``snapshot.values`` empty). An unknown conid comes back as the gateway sends it
         (symbol ``"-"``, last ``N/A`` -> ``None``).
@@ -96,9 +97,10 @@ class MarketDataRest:
         if not items:
             raise InvalidArgument("conids", "at least one conid")
         ids = dict(_conid_of(i) for i in items)
-        wanted = [str(f).strip() for f in fields]
-        if not wanted or not all(f.isdigit() for f in wanted):
-            raise InvalidArgument("fields", "field ids such as 31, 84, 86")
+        wanted = list(dict.fromkeys(str(field_id(f.strip() if isinstance(f, str) else f))
+                                    for f in fields))  # fmt: skip
+        if not wanted:
+            raise InvalidArgument("fields", "field ids or names such as 31, 'bid', 'ask'")
         await self._preflight_accounts()
         found: dict[int, dict[str, Any]] = {}
         deadline = time.monotonic() + timeout
