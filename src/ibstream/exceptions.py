@@ -188,7 +188,7 @@ class NotAuthenticated(AuthenticationError):
     """
 
     def __init__(self, message: str = "not authenticated", *, endpoint: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(mask_text(message))  # account ids in paths never in clear
         self.endpoint = endpoint
 
 

@@ -30,7 +30,7 @@ from ibstream.exceptions import (
     StreamTimeout,
     TLSError,
 )
-from ibstream.masking import mask, mask_text
+from ibstream.masking import mask
 
 __all__ = [
     "AuthInfo",
@@ -202,7 +202,7 @@ class GatewayRest:
 
     # -- requests -------------------------------------------------------------------------
 
-    async def request(
+    async def _request_once(
         self,
         method: str,
         path: str,
@@ -213,32 +213,33 @@ class GatewayRest:
     ) -> tuple[int, Any]:
         """Call ``{base}{path}``; return ``(status, parsed JSON or text)``.
 
-        Every call first waits for its slot in the pacing limiter (``self.pacing``); a 429 is
-        retried after backoff. Raises ``GatewayUnreachable``, ``TLSError``, ``StreamTimeout``,
-        ``NotAuthenticated`` (401), ``NotFound`` (404), ``RateLimited`` (429 after every retry)
-        or ``HTTPStatusError`` (any other status not in ``allow``); each carries the endpoint.
+        Raises ``GatewayUnreachable``, ``TLSError``, ``StreamTimeout``, ``NotAuthenticated`` (401)
+        or ``HTTPStatusError`` (any other status not in ``allow``).
         """
-        # --- pacing (issue 12): wait for the slot; 429 -> backoff, retry, then RateLimited ---
-        attempt = 0
-        while True:
-            async with self.pacing.slot(method, path):
-                status, raw, retry_after = await self._send(method, path, params, json)
-            if status != 429 or 429 in allow:
-                self.pacing.succeeded(method, path)
-                break
-            text = raw.decode("utf-8", "replace")
-            if attempt >= self.pacing.max_retries:
-                raise RateLimited(method, path, text, retry_after=retry_after)
-            delay = self.pacing.throttled(method, path, retry_after)
-            log.warning(
-                "%s %s: 429 too many requests, retrying in %.1fs", method, mask_text(path), delay
-            )
-            attempt += 1
-        # --- end pacing ---
+        url = self.base_url + path
+        try:
+            async with self.session.request(
+                method, url, params=params, json=json, ssl=self._ssl
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise TLSError(
+                f"TLS certificate verification failed for {self.base_url}: pass cacert=<gateway "
+                "certificate file> or verify=False for the gateway's self-signed certificate"
+            ) from exc
+        except aiohttp.ClientSSLError as exc:
+            raise TLSError(f"TLS handshake with {self.base_url} failed: {exc}") from exc
+        except aiohttp.InvalidURL as exc:
+            raise InvalidArgument("url", f"invalid gateway URL {url!r}") from exc
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise GatewayUnreachable(f"gateway {self.base_url} unreachable: {exc}") from exc
+        except TimeoutError as exc:
+            raise StreamTimeout(f"{method} {path} timed out") from exc
         text = raw.decode("utf-8", "replace")
         if status == 401 and 401 not in allow:
             raise NotAuthenticated(
-                f"{method} {mask_text(path)}: gateway session is not authenticated (401)",
+                f"{method} {path}: gateway session is not authenticated (401)",
                 endpoint=f"{method} {path}",
             )
         if status == 404 and 404 not in allow:
@@ -250,33 +251,49 @@ class GatewayRest:
         except orjson.JSONDecodeError:
             return status, text
 
-    async def _send(
-        self, method: str, path: str, params: Mapping[str, str] | None, json: Any
-    ) -> tuple[int, bytes, float | None]:
-        """One HTTP exchange: ``(status, body, Retry-After seconds)``; aiohttp errors mapped."""
-        url = self.base_url + path
-        try:
-            async with self.session.request(
-                method, url, params=params, json=json, ssl=self._ssl
-            ) as resp:
-                raw = await resp.read()
-                retry = resp.headers.get("Retry-After", "")
-                return resp.status, raw, float(retry) if retry.isdigit() else None
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise TLSError(
-                f"TLS certificate verification failed for {self.base_url}: pass cacert=<gateway "
-                "certificate file> or verify=False for the gateway's self-signed certificate"
-            ) from exc
-        except aiohttp.ClientSSLError as exc:
-            raise TLSError(f"TLS handshake with {self.base_url} failed: {exc}") from exc
-        except aiohttp.InvalidURL as exc:
-            raise InvalidArgument("url", f"invalid gateway URL {url!r}") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise GatewayUnreachable(
-                f"{method} {path}: gateway {self.base_url} unreachable: {exc}"
-            ) from exc
-        except TimeoutError as exc:
-            raise StreamTimeout(f"{method} {path} timed out") from exc
+    # --- pacing (issue 12): the one REST entry point waits for its slot in the limiter ---
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        allow: tuple[int, ...] = (200,),
+    ) -> tuple[int, Any]:
+        """Call ``{base}{path}`` paced within IBKR's limits; return ``(status, parsed body)``.
+
+        Every call first waits for its slot in ``self.pacing``; a 429 is retried after backoff.
+        Raises ``GatewayUnreachable``, ``TLSError``, ``StreamTimeout``, ``NotAuthenticated``
+        (401), ``NotFound`` (404), ``RateLimited`` (429 after every retry) or ``HTTPStatusError``
+        (any other status not in ``allow``); each names the endpoint. No aiohttp error escapes.
+        """
+        attempt = 0
+        while True:
+            try:
+                async with self.pacing.slot(method, path):
+                    status, body = await self._request_once(
+                        method, path, params=params, json=json, allow=(*allow, 429)
+                    )
+            except aiohttp.ClientError as exc:  # e.g. a payload cut mid-response
+                raise GatewayUnreachable(
+                    f"{method} {path}: gateway {self.base_url} failed: {exc}"
+                ) from exc
+            except GatewayUnreachable as exc:  # name the endpoint
+                raise GatewayUnreachable(f"{method} {path}: {exc}") from exc
+            if status != 429 or 429 in allow:
+                self.pacing.succeeded(method, path)
+                return status, body
+            text = body if isinstance(body, str) else orjson.dumps(body).decode()
+            if attempt >= self.pacing.max_retries:
+                raise RateLimited(method, path, text)
+            delay = self.pacing.throttled(method, path, None)
+            limit = self.pacing.pacer.limit_for(method, path) or "global"
+            log.warning("429 too many requests (limit %s), retrying in %.1fs", limit, delay)
+            attempt += 1
+
+    # --- end pacing ---
 
     async def tickle(self) -> TickleInfo:
         """``POST /tickle``: keepalive, session id for the WebSocket cookie, auth status."""
