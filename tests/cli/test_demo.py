@@ -26,10 +26,10 @@ def test_demo_plain_lines_and_duration() -> None:
     assert m.group(1) == m.group(2) == "8"  # 5 market data + orders + trades + pnl, all active
     assert int(m.group(3)) > 10
     last_block = result.out.split(blocks[-1])[-1]
+    assert re.search(r"^  position \S+: [+-]\d+ avg=[\d,.]+ value=", last_block, re.M)
     for symbol in ("AAPL", "MSFT", "TSLA", "NVDA", "SPY"):
         assert re.search(rf"^  {symbol} +last=[\d,.]+ bid=[\d,.]+x\S+ ask=", last_block, re.M)
     assert "P&L DU*****67: daily=" in last_block
-    assert re.search(r"^  position \S+: [+-]\d+ avg=[\d,.]+ value=", last_block, re.M)
     assert "DU1234567" not in result.out  # accounts are masked
 
 

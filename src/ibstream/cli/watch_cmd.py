@@ -62,9 +62,10 @@ async def _watch(args: argparse.Namespace) -> int:
         if not args.no_account:
             client.subscribe(OrdersSpec())
             client.subscribe(PnlSpec())
-            await start_positions(client)  # the positions panel (refreshed on fills)
         view = MarketView(client, conids, names=names, title=f"ibstream — {client.rest.base_url}")
         plain = args.plain or not stdout_is_terminal()
+        if not args.no_account:
+            await start_positions(client)  # the positions panel (refreshed on fills)
         await run_view(view, stop, duration=args.duration, plain=plain)
     return 0
 
