@@ -4,8 +4,8 @@
 :meth:`ibstream.aio.rest.GatewayRest.request`. Requests that may not go yet wait in line per
 endpoint (FIFO, an ``asyncio.Lock`` per limit) sleeping exactly until the pacer says they may go,
 or until a concurrency slot is released: never a busy loop, never a drop. After a 429 the caller
-reports it with :meth:`throttled`, which blocks the limit with exponential backoff (or the
-gateway's ``Retry-After``) before the retry.
+reports it with :meth:`throttled`, which blocks the limit with exponential backoff (or a wait
+the caller passes, such as a ``Retry-After``) before the retry.
 """
 
 from __future__ import annotations
