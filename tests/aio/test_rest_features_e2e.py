@@ -310,6 +310,23 @@ async def test_live_positions_follow_fills_and_reconnects(
     ] in ("UNSUBSCRIBING", "REMOVED")
 
 
+async def test_lookups_are_cached_for_the_ttl(client: StreamClient) -> None:
+    def searches() -> int:
+        return int(client.metrics()["pacing"]["limits"]["global"]["granted"])
+
+    await client.contracts.search("MSFT")
+    before = searches()
+    await client.contracts.search("MSFT")
+    assert searches() == before  # cached
+    client.contracts.cache_ttl = 0.0
+    await client.contracts.search("MSFT")
+    assert searches() == before + 1  # expired: asked again
+    client.contracts.cache_ttl = 3600.0
+    client.contracts.clear_cache()
+    await client.contracts.search("MSFT")
+    assert searches() == before + 2
+
+
 async def test_pacing_metrics_are_exposed(client: StreamClient) -> None:
     await client.contracts.details(AAPL)
     metrics: dict[str, Any] = client.metrics()["pacing"]

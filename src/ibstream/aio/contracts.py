@@ -9,14 +9,16 @@ type), details by conid (``/iserver/contract/{conid}/info``) and combos (the gat
 
 :meth:`Contracts.resolve` turns any text of the instrument grammar
 (:mod:`ibstream.protocol.symbols`: ``AAPL``, ``ES``, ``ESZ6``, ``EUR.USD``,
-``AAPL 20261218 200 C``, ``265598``) into a :class:`Resolved` contract. Search answers are
-cached for the life of the object (contract definitions do not change within a session);
-``clear_cache()`` forgets them. Unknown symbols and conids raise
-:class:`~ibstream.exceptions.NotFound` carrying the endpoint and IBKR's message.
+``AAPL 20261218 200 C``, ``265598``) into a :class:`Resolved` contract. Search, futures and
+details answers are cached for ``cache_ttl`` seconds (an hour: contract definitions rarely
+change, but a long-running process must see a futures roll); ``clear_cache()`` forgets them.
+Unknown symbols and conids raise :class:`~ibstream.exceptions.NotFound` carrying the endpoint
+and IBKR's message.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,9 +94,10 @@ def _as_not_found(exc: HTTPStatusError) -> HTTPStatusError:
 class Contracts:
     """Typed contract lookups over one gateway session (see the module docstring)."""
 
-    def __init__(self, rest: GatewayRest) -> None:
+    def __init__(self, rest: GatewayRest, *, cache_ttl: float = 3600.0) -> None:
         self._rest = rest
-        self._cache: dict[tuple[Any, ...], Any] = {}
+        self.cache_ttl = cache_ttl
+        self._cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
 
     def __repr__(self) -> str:
         return f"<Contracts cached={len(self._cache)}>"
@@ -113,12 +116,15 @@ class Contracts:
         return body
 
     async def _cached(self, key: tuple[Any, ...], path: str, params: dict[str, str]) -> Any:
-        if key in self._cache:
-            return self._cache[key]
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and now - hit[0] < self.cache_ttl:
+            return hit[1]
         body = await self._get(path, params)
+        self._cache.pop(key, None)
         if len(self._cache) >= _CACHE_MAX:
-            self._cache.pop(next(iter(self._cache)))
-        self._cache[key] = body
+            self._cache.pop(next(iter(self._cache)))  # the oldest entry
+        self._cache[key] = (now, body)
         return body
 
     # -- search -----------------------------------------------------------------------------
