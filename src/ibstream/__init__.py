@@ -42,23 +42,37 @@ _PUBLIC_MODULES = (
     "ibstream.aio.client",
     "ibstream.aio.subscription",
     "ibstream.orders",
+    "ibstream.protocol.symbols",
+    "ibstream.protocol.contracts",
+    "ibstream.protocol.portfolio",
+    "ibstream.aio.contracts",
+    "ibstream.aio.marketdata",
+    "ibstream.aio.portfolio",
+    "ibstream.aio.pacing",
     "ibstream.sinks",
     "ibstream.sync",
 )
 
 if TYPE_CHECKING:
     from ibstream.aio.client import *
+    from ibstream.aio.contracts import *
+    from ibstream.aio.marketdata import *
+    from ibstream.aio.pacing import *
+    from ibstream.aio.portfolio import *
     from ibstream.aio.subscription import *
     from ibstream.auth import *
     from ibstream.backoff import *
     from ibstream.exceptions import *
     from ibstream.orders import *
     from ibstream.protocol.connection import *
+    from ibstream.protocol.contracts import *
     from ibstream.protocol.decoding import *
     from ibstream.protocol.events import *
     from ibstream.protocol.fields import *
     from ibstream.protocol.lifecycle import *
+    from ibstream.protocol.portfolio import *
     from ibstream.protocol.specs import *
+    from ibstream.protocol.symbols import *
     from ibstream.sinks import *
     from ibstream.state import *
     from ibstream.sync import *
@@ -93,7 +107,8 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_index()))
 
 
-__all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
+__all__ = [
+    "COMBO_CONID",
     "DEFAULT_FIELDS",
     "DEFAULT_MAX_BARS",
     "DEFAULT_MAX_TRADES",
@@ -102,8 +117,12 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "FIELD_ALIASES",
     "HISTORY_BARS",
     "HISTORY_SOURCES",
+    "MAX_POSITION_PAGES",
+    "MONTH_CODES",
     "ORDER_FILTERS",
+    "POSITIONS_PAGE_SIZE",
     "PROGRAMMING_ERRORS",
+    "SNAPSHOT_BATCH",
     "AccountInfo",
     "AccountLedger",
     "AccountLedgerSpec",
@@ -135,6 +154,10 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "CompositeSink",
     "Confirmation",
     "ConnectionClosed",
+    "Contract",
+    "ContractDetails",
+    "Contracts",
+    "CurrencyBalance",
     "ErrorMessage",
     "Event",
     "EventStream",
@@ -146,6 +169,7 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "FieldInfo",
     "FieldKind",
     "FieldValue",
+    "FutureContract",
     "Gap",
     "GatewayError",
     "GatewaySession",
@@ -156,6 +180,7 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "HistoryBars",
     "HistoryUnsubscribed",
     "IBStreamError",
+    "InstrumentQuery",
     "InvalidArgument",
     "InvalidState",
     "LadderRow",
@@ -164,17 +189,21 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "LifecycleEvent",
     "LimitExceeded",
     "Limits",
+    "Listing",
+    "LivePositions",
     "LiveState",
     "LogSink",
     "Malformed",
     "MarginChange",
     "MarketData",
+    "MarketDataRest",
     "MarketDataSpec",
     "MarketHistories",
     "MarketHistory",
     "MarketHistorySpec",
     "Modification",
     "NotAuthenticated",
+    "NotFound",
     "Notification",
     "OAuth1a",
     "OAuthClockSkew",
@@ -202,6 +231,11 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "PnlRow",
     "PnlSpec",
     "PollAuthStatus",
+    "Portfolio",
+    "PortfolioAccount",
+    "Position",
+    "PositionBook",
+    "PositionChange",
     "PriceLadder",
     "PriceLadderSpec",
     "PriceLadderState",
@@ -212,24 +246,32 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "ProtocolConfig",
     "ProtocolError",
     "ProtocolEvent",
+    "QueryKind",
     "QueueReader",
     "QueueSink",
+    "RateLimited",
+    "RateLimiter",
     "RawFrame",
     "Reauthenticate",
     "Reconnect",
     "ReconnectPolicy",
     "RecorderSink",
+    "Resolved",
+    "SecType",
+    "Section",
     "SessionState",
     "SessionStateChanged",
     "Side",
     "Sink",
     "SlowConsumerError",
     "Spec",
+    "StockListing",
     "StreamClient",
     "StreamKey",
     "StreamLifecycle",
     "StreamProtocol",
     "StreamTimeout",
+    "Strikes",
     "Subscription",
     "SubscriptionConflict",
     "SubscriptionError",
@@ -237,6 +279,7 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "SubscriptionState",
     "SubscriptionStateChanged",
     "SubscriptionTimeout",
+    "SummaryItem",
     "SummaryUnsubscribed",
     "SummaryValue",
     "SyncEventStream",
@@ -280,6 +323,9 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "normalize_order_status",
     "order_changes",
     "parse_availability",
+    "parse_instrument",
+    "parse_ledger",
+    "parse_summary",
     "parse_value",
     "resolve_field",
     "session_message",

@@ -17,7 +17,9 @@ error catchable the usual way, it is mixed in (``InvalidArgument`` is a ``ValueE
     ├── GatewayError                        talking to the gateway failed
     │   ├── GatewayUnreachable              DNS, refused, reset: nothing answered
     │   ├── TLSError                        certificate verification / handshake failed
-    │   ├── HTTPStatusError                 a REST call answered with an unexpected status
+    │   ├── HTTPStatusError                 a REST call answered with an error (IBKR's message)
+    │   │   ├── NotFound (LookupError)      unknown symbol, conid or path
+    │   │   └── RateLimited                 429 after every paced retry (the pacing limiter)
     │   └── ConnectionClosed                the WebSocket closed (carries code and reason)
     ├── AuthenticationError                 the brokerage session is not usable
     │   ├── NotAuthenticated                not logged in, or authentication lost for good
@@ -39,6 +41,10 @@ misuse, for fatal conditions and for waits that cannot complete.
 
 from __future__ import annotations
 
+import json
+
+from ibstream.masking import mask_text
+
 __all__ = [
     "AuthenticationError",
     "ClientClosed",
@@ -51,6 +57,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidState",
     "NotAuthenticated",
+    "NotFound",
     "OAuthClockSkew",
     "OAuthConfigError",
     "OAuthError",
@@ -58,6 +65,7 @@ __all__ = [
     "OAuthTokenMismatch",
     "OAuthTokenRevoked",
     "ProtocolError",
+    "RateLimited",
     "SlowConsumerError",
     "StreamTimeout",
     "SubscriptionConflict",
@@ -125,15 +133,59 @@ class TLSError(GatewayError):
 
 
 class HTTPStatusError(GatewayError):
-    """A REST call answered with an unexpected HTTP status."""
+    """A REST call answered with an unexpected HTTP status.
 
-    def __init__(self, method: str, path: str, status: int, body: str = "") -> None:
+    ``endpoint`` is ``"GET /iserver/..."``; ``error`` is IBKR's own message when the body carried
+    one (``{"error": "..."}``), else ``""``.
+    """
+
+    def __init__(
+        self, method: str, path: str, status: int, body: str = "", *, message: str | None = None
+    ) -> None:
         snippet = body if len(body) <= 200 else body[:200] + "..."
-        super().__init__(f"{method} {path} -> HTTP {status}" + (f": {snippet}" if snippet else ""))
+        text = message or f"{method} {path} -> HTTP {status}" + (f": {snippet}" if snippet else "")
+        super().__init__(mask_text(text))  # account ids in paths never in clear
         self.method = method
         self.path = path
         self.status = status
         self.body = body
+        self.error = _ibkr_message(body)
+
+    @property
+    def endpoint(self) -> str:
+        """``"METHOD /path"`` of the failed call."""
+        return f"{self.method} {self.path}"
+
+
+def _ibkr_message(body: str) -> str:
+    """IBKR's message from an error body such as ``{"error": "No bridge"}`` (or ``""``)."""
+    try:
+        data = json.loads(body) if body[:1] in ("{", "[") else None
+    except ValueError:
+        return ""
+    if isinstance(data, dict):
+        for key in ("error", "message", "msg"):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                return value
+    return ""
+
+
+class NotFound(HTTPStatusError, LookupError):
+    """The gateway knows no such symbol, conid, account or path."""
+
+
+class RateLimited(HTTPStatusError):
+    """The gateway kept answering 429 (too many requests) after the limiter's paced retries.
+
+    ``retry_after`` is the wait (seconds) the limiter would apply next.
+    """
+
+    def __init__(
+        self, method: str, path: str, body: str = "", *, retry_after: float | None = None
+    ) -> None:
+        super().__init__(method, path, 429, body)
+        self.retry_after = retry_after
 
 
 class ConnectionClosed(GatewayError):
@@ -150,7 +202,14 @@ class AuthenticationError(IBStreamError):
 
 
 class NotAuthenticated(AuthenticationError):
-    """The gateway is not logged in, or authentication was lost and did not come back."""
+    """The gateway is not logged in, or authentication was lost and did not come back.
+
+    ``endpoint`` names the REST call that was refused (``None`` for session-level errors).
+    """
+
+    def __init__(self, message: str = "not authenticated", *, endpoint: str | None = None) -> None:
+        super().__init__(mask_text(message))  # account ids in paths never in clear
+        self.endpoint = endpoint
 
 
 class CompetingSession(AuthenticationError):

@@ -26,6 +26,7 @@ def test_demo_plain_lines_and_duration() -> None:
     assert m.group(1) == m.group(2) == "8"  # 5 market data + orders + trades + pnl, all active
     assert int(m.group(3)) > 10
     last_block = result.out.split(blocks[-1])[-1]
+    assert re.search(r"^  position \S+: [+-]\d+ avg=[\d,.]+ value=", last_block, re.M)
     for symbol in ("AAPL", "MSFT", "TSLA", "NVDA", "SPY"):
         assert re.search(rf"^  {symbol} +last=[\d,.]+ bid=[\d,.]+x\S+ ask=", last_block, re.M)
     # the user's own terminal shows the account id that summary:ACCT specs need
@@ -67,6 +68,7 @@ def test_demo_live_view_renders_and_ctrl_c_exits_cleanly() -> None:
     for symbol in DEMO_SYMBOLS:
         assert symbol in text
     assert "Ctrl-C to quit" in text
+    assert "Positions" in text and "Unrealized" in text
     assert re.search(r"[▁▂▃▄▅▆▇█]{2,}", text)  # sparklines grew
     assert "P&L" in text
     assert b"\x1b[" in result.raw  # a real terminal rendering (cursor movement, colours)

@@ -17,7 +17,9 @@ def test_watch_symbols_and_conids_plain(gateway: Gateway) -> None:
     assert result.err == ""
     assert re.search(r"^  AAPL +last=[\d,.]+ ", result.out, re.M)
     assert re.search(r"^  MSFT +last=[\d,.]+ ", result.out, re.M)  # conid 272093 is MSFT
-    assert "conn=authenticated auth=yes subs=4/4" in result.out  # 2 md + orders + pnl
+    # 2 md + orders + pnl + trades (live positions refresh on fills)
+    assert "conn=authenticated auth=yes subs=5/5" in result.out
+    assert re.search(r"^  position \S+: [+-]\d+ avg=[\d,.]+ value=", result.out, re.M)
 
 
 def test_watch_tls_from_environment(tls_gateway: Gateway) -> None:

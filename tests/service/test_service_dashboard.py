@@ -61,8 +61,17 @@ async def test_dashboard_shows_ticks_and_the_disconnected_state(
                 timeout=10_000,
             )
             assert (await _cell(page, AAPL, "last")) not in ("", "-")
-            await sim.place_order(AAPL, "BUY", 10, "LMT", price=270.0)
+            await sim.place_order(AAPL, "BUY", 10, "LMT", price=1.0)  # works, never fills
             await page.wait_for_selector("#orders tbody tr", timeout=10_000)
+            # positions: the panel follows a fill (GraphQL positions, live on the service)
+            await page.wait_for_selector("#positions tbody tr", timeout=10_000)
+            before = service.hub.client.positions.quantity(AAPL)
+            await sim.place_order(AAPL, "BUY", 3, "MKT")
+            await page.wait_for_function(
+                f"(document.querySelector('#p-{AAPL} td:nth-child(3)') || {{}}).textContent"
+                f" === '{before + 3:,.0f}'",
+                timeout=10_000,
+            )
             if path := os.environ.get("IBSTREAM_SCREENSHOT"):
                 await page.screenshot(path=path)
 

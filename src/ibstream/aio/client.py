@@ -1,25 +1,16 @@
 """The asyncio client: a driver that owns the I/O around the sans-I/O ``StreamProtocol``.
 
-The work is split three ways (docs/architecture.md draws it):
+Three parts (docs/architecture.md draws them): the **core**
+(:class:`~ibstream.protocol.connection.StreamProtocol`) decides everything; the **router**
+(:class:`~ibstream.aio.router.Router`), synchronous and I/O-free, applies events to live state,
+fans them out and holds the reference count of upstream streams; this **driver**
+(:class:`StreamClient`) only does I/O over a typed :class:`~ibstream.aio.transport.Transport`
+and an injected :class:`~ibstream.aio.transport.Clock`: the **run task** (reconnect loop:
+``/tickle``, handshake, read loop feed -> drain -> route -> flush, backoff with jitter), the
+**timer task** (the only timer: sleeps until ``protocol.next_deadline()``; whatever moves a
+deadline earlier wakes it) and short **REST tasks** (keepalive, auth polls, re-authentication).
 
-* the **core** (:class:`~ibstream.protocol.connection.StreamProtocol`) decides everything: when to
-  send ``tic``, when a heartbeat is overdue, when to renew market data, what to re-send after a
-  reconnect, when a stream had a gap;
-* the **router** (:class:`~ibstream.aio.router.Router`), synchronous and I/O-free, applies the
-  core's events to live state, fans them out to consumers and holds the reference count of
-  upstream streams;
-* this **driver** (:class:`StreamClient`) only does I/O, over a typed
-  :class:`~ibstream.aio.transport.Transport` and an injected :class:`~ibstream.aio.transport.Clock`:
-
-  - the **run task** is the reconnect loop: ``/tickle`` for the session id, WebSocket handshake
-    with the session cookie, the read loop (feed frame -> drain events -> route -> flush writes),
-    then backoff with jitter and again, until stopped or a fatal error;
-  - the **timer task** is the only timer: it sleeps until ``protocol.next_deadline()``, calls
-    ``protocol.tick(now)`` and flushes; whatever moves a deadline earlier wakes it;
-  - short **REST tasks** carry out the core's actions (keepalive ``/tickle``, auth-status polls,
-    re-authentication), at most one of each kind at a time.
-
-The client's own lifecycle is :class:`ClientState`: ``NEW -> STARTING -> RUNNING -> STOPPING ->
+The client's lifecycle is :class:`ClientState`: ``NEW -> STARTING -> RUNNING -> STOPPING ->
 STOPPED`` (or ``FAILED``). A client runs once: ``start()`` after ``stop()`` raises
 ``InvalidState`` at once (create a new client instead).
 """
@@ -39,6 +30,9 @@ import aiohttp
 
 from ibstream.aio.config import ClientConfig, ClientState
 from ibstream.aio.consumers import ConsumerAPI, FrameListener
+from ibstream.aio.contracts import Contracts
+from ibstream.aio.marketdata import MarketDataRest
+from ibstream.aio.portfolio import LivePositions, Portfolio
 from ibstream.aio.rest import GatewayRest
 from ibstream.aio.router import Router
 from ibstream.aio.transport import Clock, SystemClock, Transport, WebSocketLike
@@ -141,6 +135,10 @@ class StreamClient(ConsumerAPI):
         self.account = self._router.account
         #: order entry through this session (ibstream.orders; off unless enabled in config)
         self.trading = Trading(self, self.config.trading)
+        # REST features through the same session: contracts, market data, portfolio, positions
+        self.contracts, self.marketdata = Contracts(self.rest), MarketDataRest(self.rest)
+        self.portfolio = Portfolio(self.rest)
+        self.positions = LivePositions(self, self.portfolio)
 
         # Lifecycle, tasks and connection
         self._lifecycle = ClientState.NEW
@@ -319,6 +317,8 @@ class StreamClient(ConsumerAPI):
             "auth_losses": counts.get("auth_losses", 0),
             "frame_errors": counts.get("frame_errors", 0),
             "subscriptions": {str(k): st.name for k, (_, st) in self._proto.subscriptions.items()},
+            # REST pacing; the in-memory gateway has no limiter
+            "pacing": pacing.metrics() if (pacing := getattr(self.rest, "pacing", None)) else {},
         }
         out.update(self._router.metrics())
         return out

@@ -27,8 +27,9 @@ from typing import Any
 import aiohttp
 import orjson
 
+from ibstream.aio.pacing import RateLimiter
 from ibstream.aio.transport import AuthInfo, TickleInfo
-from ibstream.exceptions import GatewayUnreachable, HTTPStatusError, NotAuthenticated
+from ibstream.exceptions import GatewayUnreachable, HTTPStatusError, NotAuthenticated, NotFound
 
 __all__ = ["ManualClock", "MemoryGateway", "MemoryWebSocket", "opening_burst"]
 
@@ -159,6 +160,8 @@ class MemoryGateway:
         self.routes: dict[tuple[str, str], Route] = {}
         #: raised by the next named call (then cleared): script a programming error or a fault
         self.raise_next: BaseException | None = None
+        #: no pacing in memory (``GatewayRest.pacing`` limits real gateways)
+        self.pacing = RateLimiter.unlimited()
         self._connected = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -213,7 +216,9 @@ class MemoryGateway:
             status, body = route
         if status not in allow:
             if status == 401:
-                raise NotAuthenticated(f"{method} {path}: 401")
+                raise NotAuthenticated(f"{method} {path}: 401", endpoint=f"{method} {path}")
+            if status == 404:
+                raise NotFound(method, path, status, str(body))
             raise HTTPStatusError(method, path, status, str(body))
         return status, body
 

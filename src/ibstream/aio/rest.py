@@ -21,6 +21,7 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 import orjson
 
+from ibstream.aio.pacing import RateLimiter
 from ibstream.aio.transport import AuthInfo, TickleInfo, WebSocketLike, WSMessageLike
 from ibstream.auth.strategy import Auth, GatewaySession, Response
 from ibstream.exceptions import (
@@ -29,6 +30,8 @@ from ibstream.exceptions import (
     IBStreamError,
     InvalidArgument,
     NotAuthenticated,
+    NotFound,
+    RateLimited,
     StreamTimeout,
     TLSError,
 )
@@ -107,6 +110,7 @@ class GatewayRest:
         session: aiohttp.ClientSession | None = None,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         auth: Auth | None = None,
+        pacing: RateLimiter | None = None,
     ) -> None:
         if type(max_frame_size) is not int or max_frame_size < 1024:
             raise InvalidArgument(
@@ -114,6 +118,8 @@ class GatewayRest:
             )
         #: Largest WebSocket frame accepted (bytes); a bigger one closes the socket (1009).
         self.max_frame_size = max_frame_size
+        #: paces every request within IBKR's limits (see ibstream.aio.pacing)
+        self.pacing = pacing if pacing is not None else RateLimiter()
         self.base_url = normalize_base_url(base_url)
         self.ws_url = ws_url_from_base(self.base_url)
         self.tls = self.base_url.startswith("https://")
@@ -162,7 +168,7 @@ class GatewayRest:
 
     # -- requests -------------------------------------------------------------------------
 
-    async def request(
+    async def _request_once(
         self,
         method: str,
         path: str,
@@ -189,7 +195,12 @@ class GatewayRest:
         # -- end of authentication
         text = raw.decode("utf-8", "replace")
         if status == 401 and 401 not in allow:
-            raise NotAuthenticated(f"{method} {path}: gateway session is not authenticated (401)")
+            raise NotAuthenticated(
+                f"{method} {path}: gateway session is not authenticated (401)",
+                endpoint=f"{method} {path}",
+            )
+        if status == 404 and 404 not in allow:
+            raise NotFound(method, path, status, text)
         if status not in allow:
             raise HTTPStatusError(method, path, status, text)
         try:
@@ -286,6 +297,50 @@ class GatewayRest:
                 return
             if self.auth.refresh_at() == at:
                 return  # nothing changed (the strategy declined): do not spin
+
+    # --- pacing (issue 12): the one REST entry point waits for its slot in the limiter ---
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        allow: tuple[int, ...] = (200,),
+    ) -> tuple[int, Any]:
+        """Call ``{base}{path}`` paced within IBKR's limits; return ``(status, parsed body)``.
+
+        Every call first waits for its slot in ``self.pacing``; a 429 is retried after backoff.
+        Raises ``GatewayUnreachable``, ``TLSError``, ``StreamTimeout``, ``NotAuthenticated``
+        (401), ``NotFound`` (404), ``RateLimited`` (429 after every retry) or ``HTTPStatusError``
+        (any other status not in ``allow``); each names the endpoint. No aiohttp error escapes.
+        """
+        attempt = 0
+        while True:
+            try:
+                async with self.pacing.slot(method, path):
+                    status, body = await self._request_once(
+                        method, path, params=params, json=json, allow=(*allow, 429)
+                    )
+            except aiohttp.ClientError as exc:  # e.g. a payload cut mid-response
+                raise GatewayUnreachable(
+                    f"{method} {path}: gateway {self.base_url} failed: {exc}"
+                ) from exc
+            except GatewayUnreachable as exc:  # name the endpoint
+                raise GatewayUnreachable(f"{method} {path}: {exc}") from exc
+            if status != 429 or 429 in allow:
+                self.pacing.succeeded(method, path)
+                return status, body
+            text = body if isinstance(body, str) else orjson.dumps(body).decode()
+            if attempt >= self.pacing.max_retries:
+                raise RateLimited(method, path, text)
+            delay = self.pacing.throttled(method, path, None)
+            limit = self.pacing.pacer.limit_for(method, path) or "global"
+            log.warning("429 too many requests (limit %s), retrying in %.1fs", limit, delay)
+            attempt += 1
+
+    # --- end pacing ---
 
     async def tickle(self) -> TickleInfo:
         """``POST /tickle``: keepalive, session id for the WebSocket cookie, auth status."""

@@ -28,7 +28,9 @@ from ibstream.exceptions import (
     GatewayUnreachable,
     HTTPStatusError,
     IBStreamError,
+    InvalidArgument,
     NotAuthenticated,
+    NotFound,
     StreamTimeout,
     TLSError,
 )
@@ -121,42 +123,32 @@ async def preflight(rest: Transport) -> tuple[TickleInfo, AuthInfo]:
 
 
 async def resolve_instruments(rest: Transport, names: Sequence[str]) -> dict[str, int]:
-    """``{"AAPL": 265598, "272093": 272093}``: symbols through ``/iserver/secdef/search``
-    (first stock match); numbers are conids already. Unknown symbol: ``CliError`` (exit 2)."""
+    """``{"AAPL": 265598, "ES": 495512552, "272093": 272093}``: every text of the shared
+    instrument grammar (stocks, futures, options, FX, indices, CFDs; see
+    :mod:`ibstream.protocol.symbols`) resolved through the gateway; numbers are conids already.
+    Unknown or malformed instruments: ``CliError`` (exit 2)."""
+    from ibstream.aio.contracts import Contracts
+
+    contracts = Contracts(rest)
     out: dict[str, int] = {}
     for name in names:
         if is_conid(name):
             out[name] = int(name)
             continue
-        symbol = name.strip().upper()
-        if not symbol or not symbol.replace(".", "").replace(" ", "").isalnum():
-            raise CliError(f"not a symbol or conid: {name!r}", EXIT_USAGE)
-        results = await rest.search(symbol)
-        conid = _first_stock(results, symbol)
-        if conid is None:
+        text = " ".join(name.split()).upper()
+        try:
+            resolved = await contracts.resolve(name)
+        except InvalidArgument as exc:
+            raise CliError(f"not a symbol or conid: {name!r} ({exc})", EXIT_USAGE) from exc
+        except NotFound as exc:
             raise CliError(
-                f"unknown symbol {symbol!r}: no stock found by secdef/search", EXIT_USAGE
-            )
-        out[name] = conid
+                f"unknown symbol {text!r}: {exc.error or 'not found'} ({exc.endpoint})",
+                EXIT_USAGE,
+            ) from exc
+        if resolved.sec_type == "BAG":
+            raise CliError(f"{name!r} is a combo: stream it by its legs", EXIT_USAGE)
+        out[name] = resolved.conid
     return out
-
-
-def _first_stock(results: Sequence[dict[str, Any]], symbol: str) -> int | None:
-    def conid_of(r: dict[str, Any]) -> int | None:
-        raw = r.get("conid")
-        return int(raw) if isinstance(raw, int | str) and str(raw).isdigit() else None
-
-    def is_stock(r: dict[str, Any]) -> bool:
-        sections = r.get("sections")
-        if not isinstance(sections, list):
-            return False
-        return any(isinstance(s, dict) and s.get("secType") == "STK" for s in sections)
-
-    stocks = [r for r in results if is_stock(r) and conid_of(r) is not None]
-    exact = [r for r in stocks if str(r.get("symbol", "")).upper() == symbol]
-    for r in exact or stocks:
-        return conid_of(r)
-    return None
 
 
 # -- embedded simulator ----------------------------------------------------------------------

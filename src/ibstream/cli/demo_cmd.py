@@ -107,7 +107,7 @@ async def _trader(sim: Simulator, conids: list[int], stop: asyncio.Event) -> Non
 async def _demo(args: argparse.Namespace) -> int:
     from ibstream.aio.client import ClientConfig, StreamClient
     from ibstream.cli.connect import embedded_simulator
-    from ibstream.cli.view import MarketView, run_view, stdout_is_terminal
+    from ibstream.cli.view import MarketView, run_view, start_positions, stdout_is_terminal
     from ibstream.protocol.specs import MarketDataSpec, OrdersSpec, PnlSpec, TradesSpec
     from ibstream.sim import DEFAULT_INSTRUMENTS
 
@@ -138,6 +138,7 @@ async def _demo(args: argparse.Namespace) -> int:
             client.subscribe(OrdersSpec())
             client.subscribe(TradesSpec())
             client.subscribe(PnlSpec())
+            await start_positions(client)  # the positions panel (refreshed on fills)
             trader = None if args.no_orders else asyncio.create_task(_trader(sim, conids, stop))
             try:
                 plain = args.plain or not stdout_is_terminal()

@@ -26,6 +26,10 @@ COMMANDS: tuple[str, ...] = (
     "sim",
     "serve",
     "order",
+    "contract",
+    "snapshot",
+    "history",
+    "positions",
 )
 """Subcommand modules ``ibstream.cli.<name>_cmd``; a missing module is skipped."""
 

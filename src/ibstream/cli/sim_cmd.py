@@ -63,7 +63,11 @@ def register(subparsers: Any) -> None:
     frames = p.add_mutually_exclusive_group()
     frames.add_argument("--binary", action="store_true", help="send binary frames (any mode)")
     frames.add_argument("--text", action="store_true", help="send text frames (any mode)")
-    p.add_argument("--no-rate-limit", action="store_true")
+    p.add_argument(
+        "--no-rate-limit",
+        action="store_true",
+        help="no 429s: neither the global 10 req/s nor IBKR's per-endpoint limits",
+    )
     p.add_argument(
         "--admin-token",
         metavar="TOKEN",
@@ -110,6 +114,7 @@ def _config(args: argparse.Namespace) -> SimConfig:
         oauth=args.oauth or bool(args.oauth_dir),
         oauth_dir=args.oauth_dir,
         oauth_lst_lifetime=args.lst_lifetime,
+        endpoint_limits=not args.no_rate_limit,
     )
 
 

@@ -10,8 +10,9 @@
     ledger:ACCOUNT             account ledger
 
 Any other member of the spec may follow as ``name=value`` (``md:265598:exchange=NASDAQ``,
-``trades:days=3``). INSTR is a conid (``265598``) or a symbol (``AAPL``) resolved through
-``/iserver/secdef/search`` (first stock match); for ``md`` also a combo,
+``trades:days=3``). INSTR is a conid (``265598``) or any instrument of the shared grammar
+(``AAPL``, ``ES``, ``ESZ6``, ``EUR.USD``, ``AAPL 20261218 200 C``;
+:mod:`ibstream.protocol.symbols`) resolved through the gateway; for ``md`` also a combo,
 ``SPREAD;;;LEG/RATIO,...`` as the gateway writes it (``md:28812380;;;265598/1,272093/-1``;
 quote it in a shell). Topic codes are accepted as aliases: ``smd``,
 ``smh``, ``sbd``, ``sor``, ``str``, ``spl``, ``ssd``, ``sld`` and ``or``/``tr``/``pl``/``sd``/
@@ -38,7 +39,8 @@ SPEC grammar (one word per stream):
   summary:ACCOUNT           account summary, e.g. summary:DU1234567
   ledger:ACCOUNT            account ledger, e.g. ledger:DU1234567
 Other options follow as name=value, e.g. md:265598:exchange=NASDAQ, trades:days=3.
-INSTR is a conid (265598) or a symbol (AAPL, first stock match of /iserver/secdef/search)."""
+INSTR is a conid (265598) or an instrument: AAPL, ES (front month), ESZ6, EUR.USD, SPX,
+'AAPL 20261218 200 C'."""
 
 ParsedSpec = SpecWord
 """A SPEC word, checked for shape; ``instrument`` still needs resolving when a symbol."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 import time
 from collections import deque
@@ -24,12 +25,13 @@ from rich.text import Text
 
 from ibstream.aio.client import StreamClient
 from ibstream.cli.connect import check_client
+from ibstream.exceptions import IBStreamError
 from ibstream.masking import mask_account
 from ibstream.protocol.events import AuthStatus
 from ibstream.protocol.lifecycle import SessionState
 from ibstream.state import Order, Ticker
 
-__all__ = ["MarketView", "run_view", "sparkline"]
+__all__ = ["MarketView", "run_view", "sparkline", "start_positions"]
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -188,6 +190,22 @@ class MarketView:
             )
         return rows
 
+    def _position_rows(self) -> list[tuple[str, str, str, str, str]]:
+        """Positions kept by ``client.positions`` (once started), largest value first."""
+        positions = sorted(self.client.positions.all(), key=lambda p: -abs(p.market_value or 0.0))[
+            :8
+        ]
+        return [
+            (
+                p.description or p.symbol or str(p.conid),
+                _fmt_signed(p.quantity, 0),
+                _fmt(p.avg_price, _digits(p.avg_price)),
+                _fmt(p.market_value),
+                _fmt_signed(p.unrealized_pnl),
+            )
+            for p in positions
+        ]
+
     def plain_lines(self) -> list[str]:
         """The view as plain text lines (non-terminal output)."""
         lines = [time.strftime("%H:%M:%S ") + self.status_line()]
@@ -219,6 +237,8 @@ class MarketView:
             )
         for acct, daily, unrealized, netliq in self._pnl_rows():
             lines.append(f"  P&L {acct}: daily={daily} unrealized={unrealized} netliq={netliq}")
+        for name, qty, avg, value, upl in self._position_rows():
+            lines.append(f"  position {name}: {qty} avg={avg} value={value} upl={upl}")
         return lines
 
     def render(self) -> Group:
@@ -291,6 +311,15 @@ class MarketView:
                     netliq,
                 )
             parts.append(pt)
+        positions = self._position_rows()
+        if positions:
+            post = Table(title="Positions", expand=True, title_justify="left")
+            for col in ("Contract", "Qty", "Avg", "Value", "Unrealized"):
+                post.add_column(col, justify="left" if col == "Contract" else "right")
+            for name, qty, avg, value, upl in positions:
+                style = "green" if upl.startswith("+") else "red" if upl.startswith("-") else ""
+                post.add_row(name, qty, avg, value, Text(upl, style=style))
+            parts.append(post)
         parts.append(Text(self.status_line() + "   Ctrl-C to quit", style="dim"))
         return Group(*parts)
 
@@ -339,6 +368,15 @@ async def run_view(
             live.update(view.render(), refresh=True)
             if done:
                 break
+
+
+async def start_positions(client: StreamClient) -> None:
+    """Start live positions for the view; a failure leaves the panel empty (logged), never
+    ends the view."""
+    try:
+        await client.positions.start()
+    except IBStreamError as exc:
+        logging.getLogger("ibstream.cli").warning("positions unavailable: %s", exc)
 
 
 def stdout_is_terminal() -> bool:

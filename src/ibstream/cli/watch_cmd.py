@@ -1,6 +1,7 @@
-"""``ibstream watch SYMBOL|CONID ...``: the live market view against a gateway.
+"""``ibstream watch INSTRUMENT ...``: the live market view against a gateway.
 
-Symbols are resolved through ``/iserver/secdef/search`` (first stock match); numbers are conids.
+Instruments use the shared grammar: AAPL (stock), ES (front-month future), ESZ6, EUR.USD,
+SPX, "AAPL CFD", "AAPL 20261218 200 C"; numbers are conids.
 Orders and P&L of the account are shown too. The gateway comes from ``--url`` / ``--cacert`` /
 ``--insecure`` or the environment (``IBSTREAM_URL``, ``IBSTREAM_CACERT``, ``IBSTREAM_INSECURE=1``);
 ``--sim`` runs against a simulator inside this process instead.
@@ -28,11 +29,11 @@ def register(subparsers: Any) -> None:
     """Add the ``watch`` subparser."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "watch",
-        help="live market view of symbols or conids from a gateway",
+        help="live market view of instruments (any type) or conids from a gateway",
         description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("instruments", nargs="+", metavar="SYMBOL|CONID")
+    p.add_argument("instruments", nargs="+", metavar="INSTRUMENT")
     add_gateway_args(p, sim=True)
     p.add_argument(
         "--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)"
@@ -47,7 +48,7 @@ def register(subparsers: Any) -> None:
 
 async def _watch(args: argparse.Namespace) -> int:
     from ibstream.cli.connect import connected_client, resolve_instruments
-    from ibstream.cli.view import MarketView, run_view, stdout_is_terminal
+    from ibstream.cli.view import MarketView, run_view, start_positions, stdout_is_terminal
     from ibstream.protocol.specs import MarketDataSpec, OrdersSpec, PnlSpec
 
     if args.duration is not None and args.duration < 0:
@@ -72,6 +73,8 @@ async def _watch(args: argparse.Namespace) -> int:
             mask=args.mask,
         )
         plain = args.plain or not stdout_is_terminal()
+        if not args.no_account:
+            await start_positions(client)  # the positions panel (refreshed on fills)
         await run_view(view, stop, duration=args.duration, plain=plain)
     return 0
 

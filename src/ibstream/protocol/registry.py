@@ -57,6 +57,7 @@ from ibstream.protocol.specs import (
     Topic,
     TradesSpec,
 )
+from ibstream.protocol.symbols import parse_instrument
 
 __all__ = [
     "TOPICS",
@@ -410,8 +411,12 @@ def parse_spec_word(text: str, *, symbols: bool = False) -> SpecWord:
     elif inst is not None and not (inst.isascii() and inst.isdigit() and inst[0] != "0"):
         if not symbols:
             raise InvalidArgument("conid", f"must be a positive contract id, got {inst!r}")
-        if not inst.replace(".", "").isalnum():
-            raise InvalidArgument("spec", f"{inst!r} is neither a conid nor a symbol")
+        try:
+            parse_instrument(inst)  # the shared instrument grammar (ibstream.protocol.symbols)
+        except InvalidArgument as exc:
+            raise InvalidArgument(
+                "spec", f"{inst!r} is neither a conid nor an instrument ({exc})"
+            ) from None
     word.to_spec(1 if word.symbol is not None else None)  # check every other argument now
     return word
 

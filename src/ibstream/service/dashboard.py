@@ -2,8 +2,10 @@
 
 Kept as a Python string so it ships inside the package without package-data rules. The page
 subscribes to market data for the conids in its ``?conids=`` query (default: a few simulator
-instruments), orders and P&L; a ``?token=`` query is passed on to the WebSocket (browsers cannot
-set an ``Authorization`` header on WebSockets). It shows a banner whenever its own socket or the
+instruments), orders and P&L, and polls the positions (GraphQL ``positions``, kept current by the
+service on fills and reconnects) every few seconds and after each fill; a ``?token=`` query is
+passed on to the WebSocket (browsers cannot set an ``Authorization`` header on WebSockets),
+and sent as a bearer token to ``/graphql``. It shows a banner whenever its own socket or the
 upstream session is down, and reconnects with backoff.
 """
 
@@ -81,6 +83,12 @@ DASHBOARD_HTML = r"""<!doctype html>
     <table id="orders"><thead><tr><th>Order</th><th>Symbol</th><th>Side</th><th>Type</th>
       <th>Qty</th><th>Filled</th><th>Price</th><th>Status</th></tr></thead><tbody></tbody></table>
     <div id="noorders" class="empty">no orders</div>
+  </section>
+  <section class="full">
+    <h2>Positions</h2>
+    <table id="positions"><thead><tr><th>Contract</th><th>Type</th><th>Qty</th><th>Avg</th>
+      <th>Price</th><th>Value</th><th>Unrealized</th></tr></thead><tbody></tbody></table>
+    <div id="nopositions" class="empty">no positions</div>
   </section>
   <section class="full">
     <h2>Events</h2>
@@ -190,10 +198,39 @@ function onPnl(p) {
     }
   }
 }
+let posTimer = null;
+async function loadPositions() {
+  clearTimeout(posTimer);
+  try {
+    const headers = {"Content-Type": "application/json"};
+    if (token) headers["Authorization"] = "Bearer " + token;
+    const r = await fetch(new URL("graphql", location.href), {method: "POST", headers,
+      body: JSON.stringify({query: "{ positions { conid description secType quantity avgPrice " +
+        "marketPrice marketValue unrealizedPnl } }"})});
+    const body = await r.json();
+    if (body.data && body.data.positions) {
+      const rows = body.data.positions, tb = $("positions").tBodies[0];
+      tb.innerHTML = "";
+      for (const p of rows) {
+        const tr = tb.insertRow(); tr.id = "p-" + p.conid;
+        for (const v of [p.description || p.conid, p.secType, fmt(p.quantity, 0),
+                         fmt(p.avgPrice), fmt(p.marketPrice), fmt(p.marketValue),
+                         fmt(p.unrealizedPnl)]) tr.insertCell().textContent = v ?? "-";
+        tr.cells[6].className = (p.unrealizedPnl || 0) >= 0 ? "up" : "down";
+      }
+      $("nopositions").style.display = rows.length ? "none" : "block";
+    } else if (body.errors) log("positions: " + body.errors[0].message);
+  } catch (e) { /* the service is down: the banner says so; retry on the timer */ }
+  posTimer = setTimeout(loadPositions, 5000);
+}
 function handle(m) {
   switch (m.type) {
     case "MarketData": onMarketData(m); break;
-    case "OrderUpdate": onOrder(m); break;
+    case "OrderUpdate":
+      onOrder(m);
+      if (m.status === "Filled" || (m.changes && "filledQuantity" in m.changes))
+        setTimeout(loadPositions, 300);
+      break;
     case "Pnl": onPnl(m); break;
     case "Status":
       upstream = m.session;
@@ -222,6 +259,7 @@ function connect() {
     ws.send(JSON.stringify({op: "subscribe", id: 1, specs: [
       ...conids.map(conid => ({topic: "md", conid, fields: FIELDS})),
       {topic: "or"}, {topic: "pl"}]}));
+    loadPositions();
   };
   ws.onmessage = e => {
     for (const line of String(e.data).split("\n")) if (line) handle(JSON.parse(line));

@@ -109,6 +109,32 @@ def _limits(w: _Writer, hub: Hub) -> None:
     )
 
 
+def _pacing(w: _Writer, pacing: dict[str, Any]) -> None:
+    """The REST pacing limiter: requests, waits, 429s, in flight, window use, per limit."""
+    limits: dict[str, dict[str, Any]] = pacing.get("limits", {})
+    if not limits:
+        return
+    w.one("ibstream_rest_queued", "gauge", "REST requests waiting for a pacing slot.",
+          pacing.get("queued", 0))  # fmt: skip
+    w.one("ibstream_rest_wait_seconds_total", "counter", "Time REST requests spent queued.",
+          pacing.get("wait_s_total", 0.0))  # fmt: skip
+    for key, kind, help_ in (
+        ("granted", "counter", "REST requests sent, per pacing limit."),
+        ("waited", "counter", "REST requests that had to wait, per pacing limit."),
+        ("throttled", "counter", "HTTP 429 answers, per pacing limit."),
+        ("in_flight", "gauge", "REST requests in flight, per pacing limit."),
+        ("window_used", "gauge", "Requests in the current window, per pacing limit."),
+        ("blocked_s", "gauge", "Seconds a limit stays blocked after a 429."),
+    ):
+        suffix = "_total" if kind == "counter" else ""
+        w.metric(
+            f"ibstream_rest_{key}{suffix}",
+            kind,
+            help_,
+            [({"limit": name}, v[key]) for name, v in sorted(limits.items())],
+        )
+
+
 def prometheus_text(hub: Hub) -> str:
     """Every figure of the client, the hub and each consumer."""
     m = hub.client.metrics()
@@ -145,6 +171,7 @@ def prometheus_text(hub: Hub) -> str:
         "Market data lag (local clock minus _updated).",
         [({"stat": k}, v) for k, v in m["lag_ms"].items()],
     )
+    _pacing(w, m.get("pacing") or {})  # REST pacing (issue 12)
     by_state: dict[str, int] = {}
     for st in m["subscriptions"].values():
         by_state[st] = by_state.get(st, 0) + 1

@@ -116,6 +116,9 @@ class SimConfig:
     """Requests/s on ``/iserver/*`` paths before HTTP 429 (§2.9). Other paths (``/tickle``,
     ``/sso/validate``...) are never limited so normal keep-alive traffic cannot trip it.
     ``None`` disables the limit."""
+    endpoint_limits: bool = True
+    """Per-endpoint limits of IBKR's pacing table (snapshot 10/s, ``/iserver/account/orders``
+    and ``/portfolio/accounts`` 1 per 5 s, ...) answered with 429 (see ``sim/pacing.py``)."""
     snapshot_preflight: bool = True
     """First ``/iserver/marketdata/snapshot`` per conid returns only conid/conidEx (§2.8)."""
 
@@ -152,6 +155,9 @@ class SimConfig:
 
     # --- market (§4.1, §6) ---
     instruments: tuple[Instrument, ...] = DEFAULT_INSTRUMENTS
+    universe: bool = True
+    """Add the generated universe (stocks, indices, futures months, option chains, FX pairs, a
+    CFD; ``sim/universe.py``) to ``instruments``."""
     update_interval: float = 1.0
     """Default seconds between ``smd`` updates per conid; ``0`` = saturation."""
     md_expiry: float | None = 600.0

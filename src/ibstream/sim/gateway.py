@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import random
 import time
@@ -23,6 +24,8 @@ from ibstream.sim.config import SimConfig
 from ibstream.sim.connection import Connection
 from ibstream.sim.market import Market
 from ibstream.sim.orders import Order, OrderBook
+from ibstream.sim.pacing import EndpointLimits
+from ibstream.sim.universe import build_universe
 
 __all__ = ["Gateway", "TickListener"]
 
@@ -50,6 +53,14 @@ class Gateway:
         self.market = Market(
             cfg.instruments, cfg.seed, cfg.update_interval, cfg.market_state, cfg.delayed
         )
+        # --- contracts universe and per-endpoint limits (issue 12) ---
+        self.universe = build_universe(
+            cfg.instruments if cfg.universe else (), datetime.date.today()
+        )
+        if cfg.universe:
+            self.market.instruments.update(self.universe.instruments)
+        self.limits = EndpointLimits(cfg.endpoint_limits)
+        # --- end issue 12 ---
         self.book = OrderBook(
             first_order_id=900_000_000 + self.rng.randint(0, 9_999_999), commission=cfg.commission
         )

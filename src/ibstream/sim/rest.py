@@ -17,7 +17,9 @@ import orjson
 from aiohttp import web
 
 from ibstream.sim import frames
+from ibstream.sim.contract_routes import add_contract_routes
 from ibstream.sim.gateway import Gateway
+from ibstream.sim.portfolio_routes import add_portfolio_routes
 
 __all__ = ["NOT_FOUND_HTML", "add_routes", "make_middleware"]
 
@@ -60,6 +62,8 @@ def make_middleware(gw: Gateway) -> Any:
             if len(window) >= gw.cfg.rate_limit:
                 return _json({"error": "Too many requests"}, 429)
             window.append(now)
+        if not gw.limits.check(request.method, path):  # per-endpoint limits (sim/pacing.py)
+            return _json({"error": "Too many requests"}, 429)
         if path.startswith(PREFIX):
             gw.touch()
         try:
@@ -159,42 +163,17 @@ def add_routes(app: web.Application, gw: Gateway) -> None:
             out.append(item)
         return _json(out)
 
-    async def secdef_search(request: web.Request) -> web.Response:
-        symbol = request.query.get("symbol", "")
-        if request.method == "POST" and request.can_read_body:
-            try:
-                body = await request.json(loads=orjson.loads)
-                symbol = str(body.get("symbol", symbol))
-            except ValueError:
-                pass
-        result = (
-            [
-                {
-                    "conid": str(i.conid),
-                    "companyHeader": f"{i.company} - {i.exchange}",
-                    "companyName": i.company,
-                    "symbol": i.symbol,
-                    "description": i.exchange if i.sec_type == "STK" else i.description,
-                    "restricted": None,
-                    "sections": [{"secType": i.sec_type, "exchange": i.exchange}],
-                }
-                for i in gw.market.by_symbol(symbol)
-            ]
-            if symbol
-            else []
-        )
-        return _json(result)
-
     p = PREFIX
     for method in ("GET", "POST"):
         r.add_route(method, f"{p}/tickle", tickle)
         r.add_route(method, f"{p}/iserver/auth/status", auth_status)
         r.add_route(method, f"{p}/iserver/reauthenticate", reauthenticate)
         r.add_route(method, f"{p}/logout", logout)
-        r.add_route(method, f"{p}/iserver/secdef/search", secdef_search)
     r.add_post(f"{p}/iserver/auth/ssodh/init", ssodh_init)
     r.add_get(f"{p}/iserver/accounts", accounts)
     r.add_get(f"{p}/sso/validate", sso_validate)
     r.add_get(f"{p}/one/user", one_user)
     r.add_get(f"{p}/iserver/marketdata/snapshot", snapshot)
     # Order entry, live orders and trades: ibstream.sim.entry_http (added by the Simulator).
+    add_contract_routes(app, gw, gw.universe)  # contracts, history (sim/contract_routes.py)
+    add_portfolio_routes(app, gw, gw.universe)  # portfolio (sim/portfolio_routes.py)

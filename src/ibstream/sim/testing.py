@@ -54,6 +54,7 @@ FAST_SIM: dict[str, Any] = {
     "update_interval": 0.05,
     "open_burst_delay": 0.01,
     "rate_limit": None,
+    "endpoint_limits": False,
     "pnl_interval": 0.1,
     "summary_interval": 0.2,
     "ledger_interval": 0.2,

@@ -12,6 +12,7 @@ to other threads.
 * :class:`AccountState`: P&L (``spl``), summary (``ssd``), ledger (``sld``).
 * :class:`HistoryBars` / :class:`MarketHistories`: historical bars (``smh``).
 * :class:`LiveState`: the four above that a client keeps, and their snapshot for late joiners.
+* :class:`PositionBook`: positions per account, replaced by each REST read (``client.positions``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ibstream.state.history import DEFAULT_MAX_BARS, HistoryBars, MarketHistorie
 from ibstream.state.ladder import PriceLadders, PriceLadderState
 from ibstream.state.live import LiveState
 from ibstream.state.orders import Order, OrderBook, OrderStatus, normalize_order_status
+from ibstream.state.positions import PositionBook, PositionChange
 from ibstream.state.ticker import Ticker, Tickers, TickerSnapshot, field_id
 from ibstream.state.trades import DEFAULT_MAX_TRADES, TradeBook, TradeChange
 
@@ -36,6 +38,8 @@ __all__ = [
     "OrderBook",
     "OrderStatus",
     "PnlRow",
+    "PositionBook",
+    "PositionChange",
     "PriceLadderState",
     "PriceLadders",
     "Ticker",

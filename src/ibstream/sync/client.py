@@ -37,6 +37,7 @@ from ibstream.state import Order, Ticker, TickerSnapshot
 from ibstream.sync.dispatch import Dispatcher
 from ibstream.sync.handles import SyncEventStream, SyncSubscription, wait_all
 from ibstream.sync.loop import LoopThread
+from ibstream.sync.rest import SyncContracts, SyncMarketData, SyncPortfolio, SyncPositions
 from ibstream.sync.snapshots import AccountSnapshot
 from ibstream.sync.trading import SyncTrading
 
@@ -393,6 +394,36 @@ class Client:
         """A snapshot of P&L, account summaries and ledgers."""
         result: AccountSnapshot = self._call(AccountSnapshot.of, self._aclient.account)
         return result
+
+    # -- REST features (issue 12): the asyncio client's names, blocking --------------------------
+
+    def _run_rest(self, coro: Any) -> Any:
+        try:
+            loop = self._loop()
+        except InvalidState:
+            coro.close()  # never started: no "coroutine was never awaited" warning
+            raise
+        return loop.run(coro)
+
+    @property
+    def contracts(self) -> SyncContracts:
+        """Contract lookups (see ``ibstream.aio.contracts``); needs a running client."""
+        return SyncContracts(self._aclient.contracts, self._run_rest)
+
+    @property
+    def marketdata(self) -> SyncMarketData:
+        """REST snapshots and history (see ``ibstream.aio.marketdata``)."""
+        return SyncMarketData(self._aclient.marketdata, self._run_rest)
+
+    @property
+    def portfolio(self) -> SyncPortfolio:
+        """Accounts, positions, summary, ledger over REST (see ``ibstream.aio.portfolio``)."""
+        return SyncPortfolio(self._aclient.portfolio, self._run_rest)
+
+    @property
+    def positions(self) -> SyncPositions:
+        """Live positions, kept current once ``start()``-ed (see ``ibstream.aio.portfolio``)."""
+        return SyncPositions(self._aclient.positions, self._run_rest, self._call)
 
     def metrics(self) -> dict[str, Any]:
         """The asyncio client's counters, plus the sink hand-off's under ``"sinks"``."""

@@ -18,12 +18,14 @@ from ibstream.service.config import ServiceConfig
 from ibstream.service.graphql.mutations import Mutation
 from ibstream.service.graphql.queries import Query
 from ibstream.service.graphql.subscriptions import Subscription
+from ibstream.service.graphql_rest import RestQuery
 from ibstream.service.trading import TradingMutation
 
 __all__ = ["MUTATIONS", "QUERIES", "SUBSCRIPTIONS", "build_schema"]
 
 QUERIES: tuple[type, ...] = (
     Query,
+    RestQuery,  # contracts, snapshots, history, portfolio (ibstream.service.graphql_rest)
     # one line per extension module's query type
 )
 """The strawberry types whose fields make up ``Query``."""
