@@ -18,6 +18,8 @@ FORBIDDEN_INTERNAL = {
     "sinks": {"cli", "service", "sim"},
     "sim": {"protocol", "state", "aio", "sync", "sinks", "service"},
     "service": {"cli"},
+    "remote": {"cli", "service", "sim", "bridge", "sync", "sinks"},
+    "bridge": {"cli", "service", "sim", "sync"},
 }
 CORE_FORBIDDEN_STDLIB = {"asyncio", "socket", "threading", "time", "aiohttp", "selectors"}
 

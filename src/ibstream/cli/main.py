@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "plot",
     "sim",
     "serve",
+    "bridge",
 )
 """Subcommand modules ``ibstream.cli.<name>_cmd``; a missing module is skipped."""
 
