@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 async def test_market_data_reaches_remote(sim: Simulator, bus_url: str, prefix: str) -> None:
     """A remote subscription asks for a conid; the bridge subscribes upstream; ticks arrive."""
     async with running_bridge(sim, bus_url, prefix) as bridge:
-        async with ibstream.remote.connect(bus_url, prefix=prefix) as remote:
+        async with ibstream.remote.connect(bus_url, prefix=prefix) as remote:  # noqa: SIM117
             async with remote.subscribe(MarketDataSpec(AAPL)) as sub:
                 ev = await next_of(sub, MarketData)
                 assert ev.conid == AAPL

@@ -40,8 +40,9 @@ from ibstream.bridge.core import DemandTable, LeaderLease, StateMirror
 from ibstream.exceptions import IBStreamError, InvalidArgument
 from ibstream.protocol.events import Heartbeat, MarketData, OrderUpdate, TicReply
 from ibstream.protocol.specs import OrdersSpec, PnlSpec, Spec, StreamKey, Topic, TradesSpec
-from ibstream.remote.bus import Bus, Fenced, Retention, open_bus
+from ibstream.remote.bus import Bus, Fenced, Retention
 from ibstream.remote.codec import event_from_dict
+from ibstream.remote.factory import open_bus
 from ibstream.remote.wire import StateEntry, message_id, spec_from_json
 from ibstream.serialize import event_to_json
 from ibstream.state import OrderBook

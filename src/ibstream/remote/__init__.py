@@ -8,9 +8,10 @@ positions) is :mod:`ibstream.remote.wire`; bus messages become typed events in
 
 from __future__ import annotations
 
-from ibstream.remote.bus import Bus, Fenced, Message, Retention, open_bus
+from ibstream.remote.bus import Bus, Fenced, Message, Retention
 from ibstream.remote.client import RemoteClient, RemoteSubscription, connect
 from ibstream.remote.codec import event_from_dict, event_from_json
+from ibstream.remote.factory import open_bus
 from ibstream.remote.wire import FenceGuard, Layout, Position, format_position, parse_position
 
 __all__ = [

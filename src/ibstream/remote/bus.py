@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from ibstream.exceptions import IBStreamError, InvalidArgument
+from ibstream.exceptions import IBStreamError
 from ibstream.protocol.specs import StreamKey
 from ibstream.remote.wire import Layout, Position
 
-__all__ = ["Bus", "Fenced", "Message", "Retention", "open_bus"]
+__all__ = ["Bus", "Fenced", "Message", "Retention"]
 
 
 class Fenced(IBStreamError):
@@ -113,17 +113,3 @@ class Bus(Protocol):
         ...
 
     async def release(self, node: str, token: int) -> None: ...
-
-
-def open_bus(url: str, *, prefix: str = "ibs", retention: Retention | None = None) -> Bus:
-    """A bus for ``nats://...`` or ``redis://...`` / ``rediss://...`` (not started)."""
-    layout = Layout(prefix)
-    if url.startswith(("nats://", "tls://", "ws://", "wss://")):
-        from ibstream.remote.nats_bus import NatsBus
-
-        return NatsBus(url, layout, retention or Retention())
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from ibstream.remote.redis_bus import RedisBus
-
-        return RedisBus(url, layout, retention or Retention())
-    raise InvalidArgument("url", f"a nats:// or redis:// URL, got {url!r}")

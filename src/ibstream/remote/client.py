@@ -48,8 +48,9 @@ from ibstream.protocol.events import (
 )
 from ibstream.protocol.lifecycle import Gap
 from ibstream.protocol.specs import Spec, StreamKey
-from ibstream.remote.bus import Bus, open_bus
+from ibstream.remote.bus import Bus
 from ibstream.remote.codec import event_from_dict, event_from_json
+from ibstream.remote.factory import open_bus
 from ibstream.remote.wire import (
     FenceGuard,
     Position,
