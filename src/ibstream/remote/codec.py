@@ -100,13 +100,18 @@ def _convert(name: str, value: Any) -> Any:
     return value
 
 
+def _obj(cls: type, d: Mapping[str, Any]) -> Any:
+    """A nested value object (``Bar``, ``LadderRow``, ``SummaryValue``) without its type tag."""
+    return cls(**{k: v for k, v in d.items() if k != "type"})
+
+
 # field name -> converter, per event class (fields not listed pass through as decoded)
 _SPECIAL: dict[type, dict[str, Callable[[Any], Any]]] = {
     _ev.AccountInfo: {"accounts": tuple},
-    _ev.MarketHistory: {"bars": lambda bs: tuple(_ev.Bar(**b) for b in bs)},
-    _ev.PriceLadder: {"rows": lambda rs: tuple(_ev.LadderRow(**r) for r in rs)},
+    _ev.MarketHistory: {"bars": lambda bs: tuple(_obj(_ev.Bar, b) for b in bs)},
+    _ev.PriceLadder: {"rows": lambda rs: tuple(_obj(_ev.LadderRow, r) for r in rs)},
     _ev.AccountSummary: {
-        "values": lambda vs: {k: _ev.SummaryValue(**v) for k, v in vs.items()},
+        "values": lambda vs: {k: _obj(_ev.SummaryValue, v) for k, v in vs.items()},
     },
     _lc.SessionStateChanged: {
         "previous": lambda n: _lc.SessionState[n],
