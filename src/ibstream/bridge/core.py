@@ -180,6 +180,10 @@ class StateMirror:
         """Start from state read back from the bus (a new leader continuing the old one's)."""
         self._keys.setdefault(key, _KeyState()).entities.setdefault(entity, event)
 
+    def dirty(self) -> int:
+        """Entities changed but not yet handed out by ``take`` (over every bus)."""
+        return sum(len(d) for st in self._keys.values() for d in st.dirty.values())
+
     def take(self, bus: int, fence: int) -> list[tuple[StreamKey, dict[str, bytes], Position]]:
         """``(key, entries, watermark)`` to write to bus ``bus``; clears what it returns."""
         out = []

@@ -200,7 +200,7 @@ class Bridge:
         except IBStreamError as exc:
             log.error("leader term ended: %s", exc)
         finally:
-            lost = not self.lease.valid(time.monotonic()) or stop.is_set()
+            lost = not stop.is_set()
             token_was = self.lease.token
             self.lease.lost()  # publishing stops here, whatever else is still running
             for t in tasks:
