@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ibstream.protocol.events import AccountSummary, MarketData, OrderUpdate
-from ibstream.protocol.specs import Spec, StreamKey
+from ibstream.protocol.specs import Spec, StreamKey, Topic
 from ibstream.remote.wire import Position, StateEntry, entity_of
 from ibstream.serialize import event_to_dict
 
 __all__ = ["DemandTable", "LeaderLease", "StateMirror", "merge_event"]
+
+_MD_TOPICS = frozenset({Topic.MARKET_DATA, Topic.MARKET_HISTORY, Topic.PRICE_LADDER})
 
 
 class DemandTable:
@@ -184,10 +186,17 @@ class StateMirror:
         """Entities changed but not yet handed out by ``take`` (over every bus)."""
         return sum(len(d) for st in self._keys.values() for d in st.dirty.values())
 
-    def take(self, bus: int, fence: int) -> list[tuple[StreamKey, dict[str, bytes], Position]]:
-        """``(key, entries, watermark)`` to write to bus ``bus``; clears what it returns."""
+    def take(
+        self, bus: int, fence: int, *, market_data: bool = True
+    ) -> list[tuple[StreamKey, dict[str, bytes], Position]]:
+        """``(key, entries, watermark)`` to write to bus ``bus``; clears what it returns.
+
+        ``market_data=False`` leaves market-data streams for a later call (their state is
+        written less often: a late joiner replays the rest from the stream)."""
         out = []
         for key, st in self._keys.items():
+            if not market_data and key.topic in _MD_TOPICS:
+                continue
             dirty = st.dirty.pop(bus, None)
             wm = st.watermark.get(bus)
             if not dirty or wm is None:

@@ -78,8 +78,9 @@ class BridgeConfig:
     margin: float = 0.5
     #: Streams held upstream whatever the demand.
     baseline: tuple[Spec, ...] = (OrdersSpec(), TradesSpec(), PnlSpec())
-    #: Live state written at most this often (seconds).
+    #: Live state written at most this often (seconds); market-data state less often.
     flush_interval: float = 0.1
+    md_state_interval: float = 1.0
     #: Longest demand lease a consumer may ask for (seconds).
     max_demand_ttl: float = 60.0
     retention: Retention = field(default_factory=Retention)
@@ -354,13 +355,18 @@ class Bridge:
                     self.mirror.seed(key, entity, ev)
 
     async def _flusher(self) -> None:
+        last_md = 0.0
         while True:
             await asyncio.sleep(self.config.flush_interval)
             token = self.lease.token
-            if token is None or not self.lease.valid(time.monotonic()):
+            now = time.monotonic()
+            if token is None or not self.lease.valid(now):
                 continue
+            md = now - last_md >= self.config.md_state_interval
+            if md:
+                last_md = now
             for index, bus in enumerate(self.buses):
-                for key, entries, watermark in self.mirror.take(index, token):
+                for key, entries, watermark in self.mirror.take(index, token, market_data=md):
                     try:
                         await bus.put_state(key, entries, watermark)
                         self.counts["state_writes"] += len(entries)
