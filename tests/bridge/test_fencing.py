@@ -1,0 +1,106 @@
+"""Fencing and leases on real servers: stale tokens rejected, a deposed leader stops at once."""
+
+from __future__ import annotations
+
+import pytest
+
+import ibstream.remote
+from ibstream import MarketDataSpec, OrdersSpec, OrderUpdate
+from ibstream.remote import Fenced, open_bus
+from ibstream.serialize import event_to_json
+from ibstream.sim import Simulator
+
+from .helpers import AAPL, next_of, running_bridge, wait_for
+
+pytestmark = pytest.mark.e2e
+
+KEY = OrdersSpec().key
+
+
+def _order(order_id: int, status: str) -> OrderUpdate:
+    return OrderUpdate(
+        key=KEY,
+        account="DU1",
+        order_id=order_id,
+        conid=AAPL,
+        status=status,
+        changes={"orderId": order_id, "status": status},
+        raw={},
+    )
+
+
+async def test_stale_fencing_token_is_rejected(bus_url: str, prefix: str) -> None:
+    """After token 5 wrote, a message of token 3 never reaches a consumer: Redis refuses it in
+    the publish script, NATS stores it and every consumer drops it."""
+    bus = open_bus(bus_url, prefix=prefix)
+    await bus.start()
+    await bus.provision()
+    try:
+        async with ibstream.remote.connect(bus_url, prefix=prefix) as remote:
+            sub = remote.subscribe(OrdersSpec())
+            await sub.ready(5)
+            new = _order(1, "Submitted")
+            await bus.publish(
+                KEY, "OrderUpdate", event_to_json(new), msg_id="a", fence=5, sent_ms=1
+            )
+            assert (await next_of(sub, OrderUpdate)).status == "Submitted"
+            stale = _order(1, "Cancelled")
+            if bus_url.startswith("redis"):
+                with pytest.raises(Fenced):
+                    await bus.publish(
+                        KEY, "OrderUpdate", event_to_json(stale), msg_id="b", fence=3, sent_ms=2
+                    )
+            else:
+                await bus.publish(
+                    KEY, "OrderUpdate", event_to_json(stale), msg_id="b", fence=3, sent_ms=2
+                )
+                await wait_for(lambda: remote.fence.rejected == 1, what="stale message dropped")
+            later = _order(1, "Filled")
+            await bus.publish(
+                KEY, "OrderUpdate", event_to_json(later), msg_id="c", fence=5, sent_ms=3
+            )
+            assert (await next_of(sub, OrderUpdate)).status == "Filled"  # never "Cancelled"
+            assert remote.orders[1].status is not None
+            assert remote.orders[1].fields["status"] == "Filled"
+    finally:
+        await bus.close()
+
+
+async def test_dedupe_id_stores_an_event_once(bus_url: str, prefix: str) -> None:
+    bus = open_bus(bus_url, prefix=prefix)
+    await bus.start()
+    await bus.provision()
+    try:
+        body = event_to_json(_order(2, "Submitted"))
+        pos1, dup1 = await bus.publish(KEY, "OrderUpdate", body, msg_id="x", fence=1, sent_ms=1)
+        pos2, dup2 = await bus.publish(KEY, "OrderUpdate", body, msg_id="x", fence=2, sent_ms=2)
+        assert not dup1 and dup2 and pos1 == pos2
+    finally:
+        await bus.close()
+
+
+async def test_leader_that_loses_its_lease_stops(sim: Simulator, bus_url: str, prefix: str) -> None:
+    """Another node takes the lease (an operator, a partition healing): the leader stops
+    publishing and closes its gateway session."""
+    async with (
+        running_bridge(sim, bus_url, prefix) as bridge,
+        ibstream.remote.connect(bus_url, prefix=prefix) as remote,
+    ):
+        sub = remote.subscribe(MarketDataSpec(AAPL))
+        await sub.ready(5)
+        await wait_for(lambda: sim.connections == 1, what="session")
+        rival = open_bus(bus_url, prefix=prefix)
+        await rival.start()
+        try:
+            if bus_url.startswith("redis"):
+                r = rival._r  # type: ignore[attr-defined]
+                await r.set(rival.layout.redis_leader, "999:rival")
+            else:
+                kv = await rival._leader_kv(3.0)  # type: ignore[attr-defined]
+                await kv.put("leader", b"rival")
+            await wait_for(lambda: bridge.lease.token is None, timeout=5, what="stepped down")
+            await wait_for(lambda: sim.connections == 0, timeout=5, what="session closed")
+            assert bridge.counts["lease_lost"] == 1
+            assert bridge.client is None  # no session, nothing to publish
+        finally:
+            await rival.close()
