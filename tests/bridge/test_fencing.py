@@ -104,3 +104,40 @@ async def test_leader_that_loses_its_lease_stops(sim: Simulator, bus_url: str, p
             assert bridge.client is None  # no session, nothing to publish
         finally:
             await rival.close()
+
+
+async def test_resume_past_retention_reports_a_gap(bus_url: str, prefix: str) -> None:
+    """Resuming from a position the bus trimmed away starts with a Gap, then the oldest kept."""
+    from ibstream import Gap
+    from ibstream.remote import Retention
+
+    bus = open_bus(bus_url, prefix=prefix, retention=Retention(reliable_per_key=10))
+    await bus.start()
+    await bus.provision()
+    try:
+        first, _ = await bus.publish(
+            KEY,
+            "OrderUpdate",
+            event_to_json(_order(1, "Submitted")),
+            msg_id="m0",
+            fence=1,
+            sent_ms=1,
+        )
+        for i in range(1, 250):
+            await bus.publish(
+                KEY,
+                "OrderUpdate",
+                event_to_json(_order(1 + i, "Submitted")),
+                msg_id=f"m{i}",
+                fence=1,
+                sent_ms=1,
+            )
+        async with ibstream.remote.connect(bus_url, prefix=prefix) as remote:
+            sub = remote.subscribe(OrdersSpec(), after=first)
+            gap = await sub.get(5)
+            assert isinstance(gap, Gap) and gap.key == KEY
+            nxt = await next_of(sub, OrderUpdate)
+            assert nxt.order_id > 2  # the messages right after the position are gone
+            assert remote.metrics()["gaps_retention"] == 1
+    finally:
+        await bus.close()

@@ -94,6 +94,10 @@ class Bus(Protocol):
         """The watermark of ``key`` (read first) and then its state entities."""
         ...
 
+    async def first_position(self, key: StreamKey) -> Position | None:
+        """The position of the oldest message the bus still keeps for ``key`` (``None``: none)."""
+        ...
+
     def read(self, key: StreamKey | None, after: Position | None) -> AsyncIterator[Message]:
         """Messages of stream ``key`` after ``after`` (``None``: from the oldest kept); with
         ``key=None`` every stream's messages from now on (``after`` ignored)."""

@@ -16,7 +16,9 @@ what the subscriptions receive. What the bus adds:
   merged ticker, each order, each P&L row...) and then follows the stream from the state's
   watermark, skipping what each entity already holds: no hole, no duplicate;
 * **resume**: ``sub.position`` is where the consumer is; ``subscribe(spec, after=position)``
-  after a restart goes on from there (no state read);
+  after a restart goes on from there (no state read). When the bus no longer keeps the messages
+  right after that position (retention), the subscription starts with a ``Gap`` whose ``start``
+  is ``0.0`` (unknown);
 * **demand**: while a subscription is open the client renews a demand lease on it, so the
   leader bridge holds the upstream stream; when the client dies the lease expires;
 * **failover**: messages of a deposed bridge (an older fencing token) are dropped
@@ -151,7 +153,7 @@ class RemoteClient:
         self._streams: list[EventBuffer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
-        self._counts: dict[str, int] = {"delivered": 0, "gaps_failover": 0}
+        self._counts: dict[str, int] = {"delivered": 0, "gaps_failover": 0, "gaps_retention": 0}
 
     def __repr__(self) -> str:
         return f"<RemoteClient {self.bus!r} subscriptions={len(self._subs)}>"
@@ -276,6 +278,12 @@ class RemoteClient:
             start = sub._after
             if start is None:
                 start, held = await self._read_state(sub)
+            else:
+                first = await self.bus.first_position(sub.key)
+                if first is not None and first > start:
+                    # the bus no longer keeps every message after the resume position
+                    self._counts["gaps_retention"] += 1
+                    sub._buffer.put(Gap(key=sub.key, start=0.0, end=time.time()))
             if not sub._ready.done():
                 sub._ready.set_result(None)
             last_fence: int | None = None

@@ -157,6 +157,15 @@ class NatsBus:
             await watcher.stop()  # type: ignore[no-untyped-call]
         return watermark, out
 
+    async def first_position(self, key: StreamKey) -> Position | None:
+        try:
+            msg = await self._need().get_msg(
+                self.layout.stream(key.topic), seq=1, subject=self.layout.subject(key), next=True
+            )
+        except NotFoundError:
+            return None
+        return (int(msg.seq), 0)
+
     async def read(self, key: StreamKey | None, after: Position | None) -> AsyncIterator[Message]:
         js = self._need()
         queue: asyncio.Queue[Any] = asyncio.Queue()

@@ -156,6 +156,10 @@ class RedisBus:
         last = await self._r.xrevrange(stream, count=1)
         return last[0][0].decode() if last else "0-0"
 
+    async def first_position(self, key: StreamKey) -> Position | None:
+        first = await self._r.xrange(self.layout.redis_stream(key), count=1)
+        return parse_position(first[0][0]) if first else None
+
     async def read(self, key: StreamKey | None, after: Position | None) -> AsyncIterator[Message]:
         lay = self.layout
         ids: dict[str, str] = {}
