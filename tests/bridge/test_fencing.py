@@ -141,3 +141,27 @@ async def test_resume_past_retention_reports_a_gap(bus_url: str, prefix: str) ->
             assert remote.metrics()["gaps_retention"] == 1
     finally:
         await bus.close()
+
+
+async def test_redis_entries_work_with_consumer_groups(redis_url: str, prefix: str) -> None:
+    """Plain Redis consumer groups read the bridge's entries as they are."""
+    from ibstream.remote import event_from_json
+
+    bus = open_bus(redis_url, prefix=prefix)
+    await bus.start()
+    try:
+        await bus.publish(
+            KEY, "OrderUpdate", event_to_json(_order(7, "Filled")), msg_id="g1", fence=1, sent_ms=1
+        )
+        r = bus._r  # type: ignore[attr-defined]
+        stream = bus.layout.redis_stream(KEY)
+        await r.xgroup_create(stream, "risk", id="0")
+        reply = await r.xreadgroup("risk", "worker-1", {stream: ">"}, count=10)
+        [(_, entries)] = reply
+        [(entry_id, fields)] = entries
+        ev = event_from_json(fields[b"e"])
+        assert isinstance(ev, OrderUpdate) and ev.order_id == 7
+        assert fields[b"i"] == b"g1" and fields[b"f"] == b"1"
+        assert await r.xack(stream, "risk", entry_id) == 1
+    finally:
+        await bus.close()

@@ -182,7 +182,9 @@ def test_codec_bad_input_is_an_event(data: bytes, cls: type) -> None:
 
 @given(
     st.dictionaries(
-        st.text(max_size=8), st.none() | st.integers() | st.text(max_size=8), max_size=6
+        st.text(max_size=8),
+        st.none() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8),
+        max_size=6,
     ),
     st.sampled_from(["MarketData", "OrderUpdate", "Trade", "Gap", "SessionStateChanged", "X"]),
 )
@@ -289,7 +291,6 @@ def test_merge_event_keeps_every_field() -> None:
 def test_state_mirror_hands_out_entries_with_positions() -> None:
     m = StateMirror()
     order = EVENTS[1]
-    m.merge(order)
     m.applied(order, 0, (5, 0))
     m.applied(order, 1, (1700, 1))
     out0 = m.take(0, fence=2)
@@ -300,5 +301,25 @@ def test_state_mirror_hands_out_entries_with_positions() -> None:
     assert entry.position == (5, 0) and entry.fence == 2 and entry.event["order_id"] == 7
     assert m.take(0, fence=2) == []  # nothing changed since
     assert m.take(1, fence=2)[0][2] == (1700, 1)
+    later = OrderUpdate(
+        key=OR,
+        account=None,
+        order_id=7,
+        conid=None,
+        status=None,
+        changes={"remainingQuantity": 0.0},
+        raw={},
+    )
+    m.applied(later, 0, (9, 0))
+    [(_, entries, wm)] = m.take(0, fence=2)
+    merged = StateEntry.from_json(entries["7"])
+    assert wm == (9, 0) and merged.position == (9, 0)
+    assert merged.event["changes"] == {
+        "orderId": 7,
+        "status": "Filled",
+        "filledQuantity": 3.0,
+        "remainingQuantity": 0.0,
+    }
+    assert m.entity(1, OR, "7").changes.get("remainingQuantity") is None  # bus 1 never stored it
     with pytest.raises(InvalidArgument):
         StateEntry.from_json(b"{}")

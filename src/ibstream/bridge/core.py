@@ -139,29 +139,23 @@ def merge_event(old: Any, new: Any) -> Any:
 
 @dataclass(slots=True)
 class _KeyState:
-    entities: dict[str, Any] = field(default_factory=dict)  # entity -> merged event
-    # per bus: entity -> position of the last event merged into it, and the key's watermark
+    # per bus: entity -> merged event, the entities changed since the last take (with the
+    # position of the last event merged into each), and the key's watermark
+    entities: dict[int, dict[str, Any]] = field(default_factory=dict)
     dirty: dict[int, dict[str, Position]] = field(default_factory=dict)
     watermark: dict[int, Position] = field(default_factory=dict)
 
 
 class StateMirror:
-    """The live state the bridge publishes, each entity with the bus position it reflects.
+    """The live state the bridge publishes, per bus, each entity with the position it reflects.
 
-    ``applied(event, bus, position)`` after a bus stored an event; ``take(bus)`` hands out what
-    changed since the last call (entries and the watermark to write, in that order).
+    Only events a bus has *stored* are merged (``applied(event, bus, position)``, in the order
+    the bus stored them), so the state never holds an event the stream does not; ``take(bus)``
+    hands out what changed since the last call (entries, then the watermark to write).
     """
 
     def __init__(self) -> None:
         self._keys: dict[StreamKey, _KeyState] = {}
-
-    def merge(self, event: Any) -> None:
-        """Fold ``event`` into its entity (once per event, before any bus stores it)."""
-        entity = entity_of(event)
-        if entity is None:
-            return
-        st = self._keys.setdefault(event.key, _KeyState())
-        st.entities[entity] = merge_event(st.entities.get(entity), event)
 
     def applied(self, event: Any, bus: int, position: Position) -> None:
         """Bus number ``bus`` stored ``event`` at ``position``."""
@@ -171,16 +165,19 @@ class StateMirror:
         st = self._keys.setdefault(key, _KeyState())
         entity = entity_of(event)
         if entity is not None:
+            entities = st.entities.setdefault(bus, {})
+            entities[entity] = merge_event(entities.get(entity), event)
             st.dirty.setdefault(bus, {})[entity] = position
         st.watermark[bus] = max(st.watermark.get(bus, position), position)
 
-    def entity(self, key: StreamKey, entity: str) -> Any:
+    def entity(self, bus: int, key: StreamKey, entity: str) -> Any:
         st = self._keys.get(key)
-        return None if st is None else st.entities.get(entity)
+        return None if st is None else st.entities.get(bus, {}).get(entity)
 
-    def seed(self, key: StreamKey, entity: str, event: Any) -> None:
-        """Start from state read back from the bus (a new leader continuing the old one's)."""
-        self._keys.setdefault(key, _KeyState()).entities.setdefault(entity, event)
+    def seed(self, bus: int, key: StreamKey, entity: str, event: Any) -> None:
+        """Start from state read back from bus ``bus`` (a new leader continuing the old one's)."""
+        st = self._keys.setdefault(key, _KeyState())
+        st.entities.setdefault(bus, {}).setdefault(entity, event)
 
     def dirty(self) -> int:
         """Entities changed but not yet handed out by ``take`` (over every bus)."""
@@ -201,8 +198,9 @@ class StateMirror:
             wm = st.watermark.get(bus)
             if not dirty or wm is None:
                 continue
+            entities = st.entities[bus]
             entries = {
-                entity: StateEntry(pos, fence, event_to_dict(st.entities[entity])).to_json()
+                entity: StateEntry(pos, fence, event_to_dict(entities[entity])).to_json()
                 for entity, pos in dirty.items()
             }
             out.append((key, entries, wm))

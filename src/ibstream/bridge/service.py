@@ -304,7 +304,6 @@ class Bridge:
             self._repeats[rkey] = repeat
         msg_id = message_id(event, body, token, self._serial, repeat)
         reliable = key is None or key.topic not in _BEST_EFFORT
-        self.mirror.merge(event)
         for index, bus in enumerate(self.buses):
             delay = 0.05
             while True:
@@ -343,16 +342,17 @@ class Bridge:
     async def _seed(self, key: StreamKey) -> None:
         """Continue from the state the last leader left (so merges start from full entities)."""
         self._seeded.add(key)
-        try:
-            _, entries = await self.buses[0].state(key)
-        except Exception as exc:
-            log.warning("could not read state of %s: %s", key, exc)
-            return
-        for entity, data in entries.items():
-            with contextlib.suppress(IBStreamError):
-                ev = event_from_dict(StateEntry.from_json(data).event)
-                if getattr(ev, "key", None) == key:
-                    self.mirror.seed(key, entity, ev)
+        for index, bus in enumerate(self.buses):
+            try:
+                _, entries = await bus.state(key)
+            except Exception as exc:
+                log.warning("could not read state of %s from %r: %s", key, bus, exc)
+                continue
+            for entity, data in entries.items():
+                with contextlib.suppress(IBStreamError):
+                    ev = event_from_dict(StateEntry.from_json(data).event)
+                    if getattr(ev, "key", None) == key:
+                        self.mirror.seed(index, key, entity, ev)
 
     async def _flusher(self) -> None:
         last_md = 0.0
@@ -389,7 +389,7 @@ class Bridge:
         if _ORDERS_KEY not in self._seeded:
             await self._seed(_ORDERS_KEY)
         for order in book.values():
-            prior = self.mirror.entity(_ORDERS_KEY, str(order.order_id))
+            prior = self.mirror.entity(0, _ORDERS_KEY, str(order.order_id))
             fields = dict(order.fields)
             if prior is not None and all(prior.changes.get(k) == v for k, v in fields.items()):
                 continue
