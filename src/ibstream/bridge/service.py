@@ -81,6 +81,9 @@ class BridgeConfig:
     #: Live state written at most this often (seconds); market-data state less often.
     flush_interval: float = 0.1
     md_state_interval: float = 1.0
+    #: Market data publishes in flight (NATS pipelines them); how long an ack may take.
+    max_inflight: int = 256
+    publish_timeout: float = 5.0
     #: Longest demand lease a consumer may ask for (seconds).
     max_demand_ttl: float = 60.0
     retention: Retention = field(default_factory=Retention)
@@ -113,6 +116,8 @@ class Bridge:
         self.terms = 0  # leader terms held by this process
         self._queue: deque[Any] = deque()  # events, or the StreamKey of a pending md slot
         self._pending_md: dict[StreamKey, MarketData] = {}
+        # pipelined market-data publishes: (event, bus index, future of the bus's ack)
+        self._inflight: deque[tuple[Any, int, asyncio.Future[Any]]] = deque()
         self._repeats: dict[str, int] = {}
         self._seeded: set[StreamKey] = set()
         self._held: dict[StreamKey, Subscription] = {}
@@ -212,6 +217,7 @@ class Bridge:
             self._held.clear()
             self._queue.clear()
             self._pending_md.clear()
+            self._inflight.clear()
             await client.stop()  # the gateway session ends before any standby may lead
             self.client = None
             if token_was is not None:
@@ -278,12 +284,33 @@ class Bridge:
     async def _publisher(self) -> None:
         while True:
             if not self._queue:
+                await self._settle()
+                if self._queue:
+                    continue
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             item = self._queue.popleft()
             event = self._pending_md.pop(item) if isinstance(item, StreamKey) else item
+            if not isinstance(item, StreamKey):
+                await self._settle()  # a reliable event waits for the market data before it
             await self._publish(event)
+
+    async def _settle(self, keep: int = 0) -> None:
+        """Wait for pipelined market-data publishes, oldest first, until ``keep`` are left."""
+        inflight = self._inflight
+        while len(inflight) > keep:
+            event, index, future = inflight.popleft()
+            try:
+                ack = await asyncio.wait_for(future, self.config.publish_timeout)
+            except Exception as exc:
+                self.counts["md_dropped"] += 1
+                log.debug("market data not stored: %s", exc)
+                continue
+            pos, dup = self.buses[index].ack_result(ack)  # type: ignore[attr-defined]
+            self.counts["duplicates" if dup else "published"] += 1
+            if not dup:
+                self.mirror.applied(event, index, pos)
 
     async def _publish(self, event: Any) -> bool:
         key: StreamKey | None = getattr(event, "key", None)
@@ -311,6 +338,18 @@ class Bridge:
                     self.counts["not_leader"] += 1
                     return False  # stop at once: the next leader reconciles
                 sent_ms = int(time.time() * 1000)
+                if not reliable and hasattr(bus, "submit"):  # pipelined: acks settle in order
+                    try:
+                        future = await bus.submit(
+                            key, "MarketData", body, msg_id=msg_id, fence=token, sent_ms=sent_ms
+                        )
+                    except Exception:
+                        self.counts["md_dropped"] += 1
+                        break
+                    self._inflight.append((event, index, future))
+                    if len(self._inflight) > self.config.max_inflight:
+                        await self._settle(keep=self.config.max_inflight // 2)
+                    break
                 try:
                     pos, dup = await bus.publish(
                         key,

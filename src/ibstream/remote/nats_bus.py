@@ -114,6 +114,29 @@ class NatsBus:
         ack = await js.publish(self.layout.subject(key, event_type), body, headers=headers)
         return (int(ack.seq), 0), bool(ack.duplicate)
 
+    async def submit(
+        self,
+        key: StreamKey | None,
+        event_type: str,
+        body: bytes,
+        *,
+        msg_id: str,
+        fence: int,
+        sent_ms: int,
+    ) -> asyncio.Future[Any]:
+        """Like ``publish`` without waiting: the message is written now, the future resolves to
+        the ack (``ack_result`` reads it). Messages are stored in the order submitted."""
+        js = self._need()
+        headers = {"Nats-Msg-Id": msg_id, "Ibs-Fence": str(fence), "Ibs-Ms": str(sent_ms)}
+        future: asyncio.Future[Any] = await js.publish_async(
+            self.layout.subject(key, event_type), body, headers=headers
+        )
+        return future
+
+    @staticmethod
+    def ack_result(ack: Any) -> tuple[Position, bool]:
+        return (int(ack.seq), 0), bool(ack.duplicate)
+
     async def put_state(
         self, key: StreamKey, entries: dict[str, bytes], watermark: Position
     ) -> None:
