@@ -188,24 +188,31 @@ class Bridge:
         log.info("leader with token %d", token)
         client = StreamClient(cfg.url, verify=cfg.verify, cacert=cfg.cacert, config=cfg.client)
         self.client = client
-        tasks: list[asyncio.Task[Any]] = []
+        # the lease is kept from the first moment: starting the session may take a while
+        keeper = asyncio.create_task(self._keep_lease(stop), name="bridge-lease")
+        tasks: list[asyncio.Task[Any]] = [keeper]
+        remove = client.on(None, self._on_event)
         try:
-            remove = client.on(None, self._on_event)
-            await client.start()
+            starting = asyncio.create_task(client.start(), name="bridge-start")
+            tasks.append(starting)
+            await asyncio.wait([keeper, starting], return_when=asyncio.FIRST_COMPLETED)
+            if keeper.done():
+                return  # lost the lease (or asked to stop) before the session was up
+            await starting
             for spec in cfg.baseline:
                 self._held[spec.key] = client.subscribe(spec, buffer=False)
-            tasks = [
-                asyncio.create_task(self._keep_lease(stop), name="bridge-lease"),
+            tasks += [
                 asyncio.create_task(self._publisher(), name="bridge-publish"),
                 asyncio.create_task(self._flusher(), name="bridge-state"),
                 asyncio.create_task(self._follow_demand(), name="bridge-demand"),
                 asyncio.create_task(self._reconcile_orders(), name="bridge-reconcile"),
             ]
-            await asyncio.wait(tasks[:1], return_when=asyncio.FIRST_COMPLETED)
-            remove()
+            await keeper
         except IBStreamError as exc:
             log.error("leader term ended: %s", exc)
+            self.counts["session_failures"] += 1
         finally:
+            remove()
             lost = not stop.is_set()
             token_was = self.lease.token
             self.lease.lost()  # publishing stops here, whatever else is still running

@@ -153,7 +153,12 @@ class RemoteClient:
         self._streams: list[EventBuffer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
-        self._counts: dict[str, int] = {"delivered": 0, "gaps_failover": 0, "gaps_retention": 0}
+        self._counts: dict[str, int] = {
+            "delivered": 0,
+            "gaps_failover": 0,
+            "gaps_retention": 0,
+            "read_retries": 0,
+        }
 
     def __repr__(self) -> str:
         return f"<RemoteClient {self.bus!r} subscriptions={len(self._subs)}>"
@@ -273,55 +278,73 @@ class RemoteClient:
         return watermark, held
 
     async def _follow(self, sub: RemoteSubscription) -> None:
-        try:
-            held: dict[str, Position] = {}
-            start = sub._after
-            if start is None:
-                start, held = await self._read_state(sub)
-            else:
-                first = await self.bus.first_position(sub.key)
-                if first is not None and first > start:
-                    # the bus no longer keeps every message after the resume position
-                    self._counts["gaps_retention"] += 1
-                    sub._buffer.put(Gap(key=sub.key, start=0.0, end=time.time()))
-            if not sub._ready.done():
-                sub._ready.set_result(None)
-            last_fence: int | None = None
-            last_ms = 0
-            async for msg in self.bus.read(sub.key, start):
-                if not self.fence.admit(msg.fence):
-                    continue
-                ev = event_from_json(msg.body)
-                entity = entity_of(ev)
-                if entity is not None and entity in held and msg.position <= held[entity]:
-                    sub.skipped += 1
+        """State (unless resuming), then the stream; bus errors are retried from the position
+        reached, so a retry neither skips nor repeats an event."""
+        delay = 0.1
+        held: dict[str, Position] = {}
+        start = sub._after
+        resumed = start is not None
+        state_read = False
+        gap_checked = False
+        last_fence: int | None = None
+        last_ms = 0
+        while True:
+            try:
+                if not resumed and not state_read:
+                    start, held = await self._read_state(sub)
+                    state_read = True
+                elif resumed and not gap_checked and start is not None:
+                    first = await self.bus.first_position(sub.key)
+                    gap_checked = True
+                    if first is not None and first > start:
+                        # the bus no longer keeps every message after the resume position
+                        self._counts["gaps_retention"] += 1
+                        sub._buffer.put(Gap(key=sub.key, start=0.0, end=time.time()))
+                if not sub._ready.done():
+                    sub._ready.set_result(None)
+                async for msg in self.bus.read(sub.key, sub.position or start):
+                    delay = 0.1
+                    if not self.fence.admit(msg.fence):
+                        sub.position = msg.position
+                        continue
+                    ev = event_from_json(msg.body)
+                    entity = entity_of(ev)
+                    if entity is not None and entity in held and msg.position <= held[entity]:
+                        sub.skipped += 1
+                        sub.position = msg.position
+                        continue
+                    if last_fence is not None and msg.fence > last_fence:
+                        self._counts["gaps_failover"] += 1
+                        sub._buffer.put(Gap(key=sub.key, start=last_ms / 1000, end=time.time()))
+                    last_fence = msg.fence
+                    last_ms = msg.sent_ms
+                    self._apply(ev)
                     sub.position = msg.position
-                    continue
-                if last_fence is not None and msg.fence > last_fence:
-                    self._counts["gaps_failover"] += 1
-                    sub._buffer.put(Gap(key=sub.key, start=last_ms / 1000, end=time.time()))
-                last_fence = msg.fence
-                last_ms = msg.sent_ms
-                self._apply(ev)
-                sub.position = msg.position
-                sub._buffer.put(ev)
-                self._counts["delivered"] += 1
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("subscription %s failed: %s", sub.key, exc)
-            if not sub._ready.done():
-                sub._ready.set_exception(exc)
-                sub._ready.exception()
-            sub._buffer.close(exc)
+                    sub._buffer.put(ev)
+                    self._counts["delivered"] += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the bus is unreachable or busy: retry from the position
+                self._counts["read_retries"] += 1
+                log.warning("reading %s failed (%s): retrying in %.1f s", sub.key, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(2.0, delay * 2)
 
     async def _events_loop(self) -> None:
-        async for msg in self.bus.read(None, None):
-            if not self.fence.admit(msg.fence):
-                continue
-            ev = event_from_json(msg.body)
-            for buf in self._streams:
-                buf.put(ev)
+        while True:
+            try:
+                async for msg in self.bus.read(None, None):
+                    if not self.fence.admit(msg.fence):
+                        continue
+                    ev = event_from_json(msg.body)
+                    for buf in self._streams:
+                        buf.put(ev)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # events() is "from now on": go on from now
+                self._counts["read_retries"] += 1
+                log.warning("reading every event failed (%s): retrying", exc)
+                await asyncio.sleep(0.5)
 
     async def _send_demand(self, specs: list[Spec], ttl: float) -> None:
         if not specs:
