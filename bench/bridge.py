@@ -216,6 +216,9 @@ def main() -> None:
         for parent, proc in ((br_parent, br_proc), (svc_parent, svc_proc), (sim_parent, sim_proc)):
             parent.send("stop")
             proc.join(10)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
         nats_proc.terminate()
         nats_proc.wait(5)
         shutil.rmtree(store, ignore_errors=True)

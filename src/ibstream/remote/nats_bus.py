@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +28,8 @@ from ibstream.remote.bus import Message, Retention
 from ibstream.remote.wire import Layout, Position
 
 __all__ = ["NatsBus"]
+
+log = logging.getLogger("ibstream.remote.nats")
 
 _LEADER = "leader"
 
@@ -50,7 +53,11 @@ class NatsBus:
 
     async def start(self) -> None:
         self._nc = await nats.connect(
-            self.url, connect_timeout=2, reconnect_time_wait=0.2, max_reconnect_attempts=-1
+            self.url,
+            connect_timeout=2,
+            reconnect_time_wait=0.2,
+            max_reconnect_attempts=-1,
+            error_cb=self._on_error,
         )
         self._js = self._nc.jetstream(timeout=3)
 
@@ -91,6 +98,9 @@ class NatsBus:
                 await self._nc.drain()
             with contextlib.suppress(Exception):
                 await self._nc.close()
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("nats %s: %s", self.url, exc or type(exc).__name__)
 
     def _need(self) -> Any:
         if self._js is None:
