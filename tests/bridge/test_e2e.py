@@ -188,3 +188,39 @@ async def test_demand_leases_drive_upstream(sim: Simulator, bus_url: str, prefix
         await sub.unsubscribe()
         await wait_for(lambda: f"md:{AAPL}" not in upstream(), what="release")
         assert bridge.counts["demand_released"] >= 2
+
+
+async def test_account_history_and_ladder_on_demand(
+    sim: Simulator, bus_url: str, prefix: str
+) -> None:
+    """Summary, ledger, market history and price ladder: asked for by remote subscriptions
+    (demand leases), published, and typed again at the consumer."""
+    from ibstream import (
+        AccountLedger,
+        AccountLedgerSpec,
+        AccountSummary,
+        AccountSummarySpec,
+        MarketHistory,
+        MarketHistorySpec,
+        PriceLadder,
+        PriceLadderSpec,
+    )
+
+    account = "DU1234567"
+    async with (
+        running_bridge(sim, bus_url, prefix),
+        ibstream.remote.connect(bus_url, prefix=prefix) as remote,
+    ):
+        summary = remote.subscribe(AccountSummarySpec(account))
+        ledger = remote.subscribe(AccountLedgerSpec(account))
+        history = remote.subscribe(MarketHistorySpec(AAPL))
+        ladder = remote.subscribe(PriceLadderSpec(account, AAPL))
+        s = await next_of(summary, AccountSummary)
+        assert s.account == account and s.values
+        led = await next_of(ledger, AccountLedger)
+        assert led.account == account
+        h = await next_of(history, MarketHistory)
+        assert h.conid == AAPL and h.bars
+        lad = await next_of(ladder, PriceLadder)
+        assert lad.rows
+        await wait_for(lambda: remote.account.summary(account), what="account state")
