@@ -123,6 +123,7 @@ async def test_kill_leader_while_orders_fill(sim: Simulator, bus_url: str, prefi
             )
             assert orders_lost == 0 and fills_lost == 0 and duplicated == 0
             assert sim.gateway.peak_connections == 1  # never two sessions at once
+            assert remote.metrics()["gaps_failover"] >= 1  # the new leader shows as a Gap
             assert takeover < 5.0
     finally:
         for proc in (a, b):
