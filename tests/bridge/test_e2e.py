@@ -45,12 +45,15 @@ async def test_market_data_reaches_remote(sim: Simulator, bus_url: str, prefix: 
     async with (
         running_bridge(sim, bus_url, prefix) as bridge,
         ibstream.remote.connect(bus_url, prefix=prefix) as remote,
-        remote.subscribe(MarketDataSpec(AAPL)) as sub,
     ):
-        ev = await next_of(sub, MarketData)
-        assert ev.conid == AAPL
-        await wait_for(lambda: remote.ticker(AAPL).last is not None, what="last price")
+        seen: list[MarketData] = []
+        remote.on(MarketData, seen.append)
+        async with remote.subscribe(MarketDataSpec(AAPL)) as sub:
+            ev = await next_of(sub, MarketData)
+            assert ev.conid == AAPL
+            await wait_for(lambda: remote.ticker(AAPL).last is not None, what="last price")
         assert bridge.counts["published"] > 0
+        assert seen and seen[0] == ev  # callbacks see what the subscription delivers
 
 
 async def test_orders_trades_pnl_and_events(sim: Simulator, bus_url: str, prefix: str) -> None:

@@ -207,7 +207,9 @@ class Bridge:
                 asyncio.create_task(self._follow_demand(), name="bridge-demand"),
                 asyncio.create_task(self._reconcile_orders(), name="bridge-reconcile"),
             ]
-            await keeper
+            watch = asyncio.create_task(self._watch_session(client), name="bridge-session")
+            tasks.append(watch)
+            await asyncio.wait([keeper, watch], return_when=asyncio.FIRST_COMPLETED)
         except IBStreamError as exc:
             log.error("leader term ended: %s", exc)
             self.counts["session_failures"] += 1
@@ -234,6 +236,14 @@ class Bridge:
                 f"bridge: standby node={cfg.node} (lease {'lost' if lost else 'released'})",
                 flush=True,
             )
+
+    async def _watch_session(self, client: StreamClient) -> None:
+        """Return when the session failed for good (the term ends, the lease is released)."""
+        # the client reports a fatal error through its ``error`` property only: poll it
+        while client.error is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        self.counts["session_failures"] += 1
+        log.error("gateway session failed: %s; stepping down", client.error)
 
     async def _keep_lease(self, stop: asyncio.Event) -> None:
         """Renew the lease; return (ending the term) when it is lost or ``stop`` is set."""

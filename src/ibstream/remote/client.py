@@ -33,6 +33,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -150,6 +151,7 @@ class RemoteClient:
         self.trades = TradeBook()
         self.account = AccountState()
         self._subs: list[RemoteSubscription] = []
+        self._callbacks: dict[type | None, list[Callable[[Any], object]]] = {}
         self._streams: list[EventBuffer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
@@ -158,6 +160,7 @@ class RemoteClient:
             "gaps_failover": 0,
             "gaps_retention": 0,
             "read_retries": 0,
+            "callback_errors": 0,
         }
 
     def __repr__(self) -> str:
@@ -220,6 +223,18 @@ class RemoteClient:
             self._tasks.append(asyncio.create_task(self._events_loop(), name="remote-events"))
         return EventStream(buf, on_close=lambda s: self._drop_stream(s.buffer))
 
+    def on(self, event_type: type | None, callback: Callable[[Any], object]) -> Callable[[], None]:
+        """Call ``callback(event)`` for each event of ``event_type`` (``None``: every event) that
+        a subscription of this client receives (state events included), on the event loop.
+        A callback that raises is logged and counted; returns a function that removes it."""
+        self._callbacks.setdefault(event_type, []).append(callback)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._callbacks[event_type].remove(callback)
+
+        return remove
+
     def ticker(self, conid: int) -> Ticker:
         """The live ``Ticker`` of ``conid`` (fed by a market-data subscription)."""
         return self.tickers.get_or_create(conid)
@@ -244,6 +259,21 @@ class RemoteClient:
             self._subs.remove(sub)
         if self._running and not any(s.key == sub.key for s in self._subs):
             self._tasks.append(asyncio.create_task(self._send_demand([sub.spec], 0.0)))
+
+    def _deliver(self, sub: RemoteSubscription, ev: Any) -> None:
+        """Live state first, then the subscription's buffer, then callbacks (as the local
+        client does)."""
+        self._apply(ev)
+        sub._buffer.put(ev)
+        self._counts["delivered"] += 1
+        if self._callbacks:
+            cls = ev.__class__
+            for fn in (*self._callbacks.get(cls, ()), *self._callbacks.get(None, ())):
+                try:
+                    fn(ev)
+                except Exception:
+                    self._counts["callback_errors"] += 1
+                    log.exception("callback %r failed on %s", fn, cls.__name__)
 
     def _apply(self, ev: Any) -> None:
         cls = ev.__class__
@@ -272,9 +302,7 @@ class RemoteClient:
                 continue
             self.fence.admit(entry.fence)
             held[entity] = entry.position
-            self._apply(ev)
-            sub._buffer.put(ev)
-            self._counts["delivered"] += 1
+            self._deliver(sub, ev)
         return watermark, held
 
     async def _follow(self, sub: RemoteSubscription) -> None:
@@ -299,7 +327,7 @@ class RemoteClient:
                     if first is not None and first > start:
                         # the bus no longer keeps every message after the resume position
                         self._counts["gaps_retention"] += 1
-                        sub._buffer.put(Gap(key=sub.key, start=0.0, end=time.time()))
+                        self._deliver(sub, Gap(key=sub.key, start=0.0, end=time.time()))
                 if not sub._ready.done():
                     sub._ready.set_result(None)
                 async for msg in self.bus.read(sub.key, sub.position or start):
@@ -315,13 +343,12 @@ class RemoteClient:
                         continue
                     if last_fence is not None and msg.fence > last_fence:
                         self._counts["gaps_failover"] += 1
-                        sub._buffer.put(Gap(key=sub.key, start=last_ms / 1000, end=time.time()))
+                        gap = Gap(key=sub.key, start=last_ms / 1000, end=time.time())
+                        self._deliver(sub, gap)
                     last_fence = msg.fence
                     last_ms = msg.sent_ms
-                    self._apply(ev)
                     sub.position = msg.position
-                    sub._buffer.put(ev)
-                    self._counts["delivered"] += 1
+                    self._deliver(sub, ev)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the bus is unreachable or busy: retry from the position
