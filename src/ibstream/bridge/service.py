@@ -210,7 +210,7 @@ class Bridge:
             watch = asyncio.create_task(self._watch_session(client), name="bridge-session")
             tasks.append(watch)
             await asyncio.wait([keeper, watch], return_when=asyncio.FIRST_COMPLETED)
-        except IBStreamError as exc:
+        except Exception as exc:  # the session could not start: give standbys their chance
             log.error("leader term ended: %s", exc)
             self.counts["session_failures"] += 1
         finally:

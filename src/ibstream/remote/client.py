@@ -9,8 +9,8 @@
 
 What matches ``ibstream.connect``: ``subscribe(spec)`` gives an async iterator and async context
 manager (``ready()``, ``unsubscribe()``) of the same typed events, ``events()`` every event,
-``ticker()``/``tickers``/``orders``/``trades``/``account`` the same live-state classes, fed by
-what the subscriptions receive. What the bus adds:
+``on(type, callback)``, ``ticker()``/``tickers``/``orders``/``trades``/``account`` the same
+live-state classes, fed by what the subscriptions receive. What the bus adds:
 
 * **late join**: a subscription first reads the stream's live state (one event per entity: the
   merged ticker, each order, each P&L row...) and then follows the stream from the state's
