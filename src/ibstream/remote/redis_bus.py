@@ -1,7 +1,8 @@
 """The bus on Redis: one stream per topic/key, hashes for live state, ``SET NX PX`` for the lease.
 
 * Streams ``{ibs}:s:<key>`` (``{ibs}:s:md:265598``, ``{ibs}:s:or``, ``{ibs}:s:ev``...), trimmed
-  with ``MAXLEN ~`` per kind (:class:`~ibstream.remote.bus.Retention`). Entries carry ``i`` (the
+  by count (``MAXLEN ~``) and by age (``XTRIM MINID ~``, Redis >= 6.2) per kind
+  (:class:`~ibstream.remote.bus.Retention`). Entries carry ``i`` (the
   dedupe id), ``f`` (fencing token), ``t`` (publish time, epoch ms) and ``e`` (the event's JSON),
   so consumer groups can read them as they are.
 * Every write goes through one Lua script that (1) refuses a token lower than the highest that
@@ -46,6 +47,9 @@ local prior = redis.call('GET', KEYS[3])
 if prior then return {prior, 1} end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
                       'i', ARGV[2], 'f', ARGV[1], 't', ARGV[6], 'e', ARGV[3])
+local t = redis.call('TIME')
+local oldest = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[7])
+if oldest > 0 then redis.call('XTRIM', KEYS[2], 'MINID', '~', oldest .. '-0') end
 redis.call('SET', KEYS[3], id, 'PX', ARGV[5])
 redis.call('SADD', KEYS[4], KEYS[2])
 return {id, 0}
@@ -94,11 +98,14 @@ class RedisBus:
             with contextlib.suppress(Exception):
                 await self._r.aclose()
 
-    def _maxlen(self, key: StreamKey | None) -> int:
+    def _limits(self, key: StreamKey | None) -> tuple[int, float]:
+        """Entries kept and their maximum age (seconds) for the stream of ``key``."""
         r = self.retention
         if key is None:
-            return r.events_max
-        return r.reliable_per_key if key.topic in RELIABLE_TOPICS else r.market_data_per_key
+            return r.events_max, r.events_age
+        if key.topic in RELIABLE_TOPICS:
+            return r.reliable_per_key, r.reliable_age
+        return r.market_data_per_key, r.market_data_age
 
     # -- publishing -----------------------------------------------------------------------
 
@@ -113,6 +120,7 @@ class RedisBus:
         sent_ms: int,
     ) -> tuple[Position, bool]:
         lay = self.layout
+        maxlen, age = self._limits(key)
         try:
             pos, dup = await self._publish(
                 keys=[
@@ -125,9 +133,10 @@ class RedisBus:
                     fence,
                     msg_id,
                     body,
-                    self._maxlen(key),
+                    maxlen,
                     int(self.retention.dedupe_window * 1000),
                     sent_ms,
+                    int(age * 1000),
                 ],
             )
         except ResponseError as exc:
