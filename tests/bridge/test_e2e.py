@@ -227,3 +227,23 @@ async def test_account_history_and_ladder_on_demand(
         lad = await next_of(ladder, PriceLadder)
         assert lad.rows
         await wait_for(lambda: remote.account.summary(account), what="account state")
+
+
+async def test_one_bridge_publishes_to_both_buses(
+    sim: Simulator, nats_url: str, redis_url: str, prefix: str
+) -> None:
+    """With --nats and --redis, every event reaches consumers of either bus (lease on NATS)."""
+    async with (
+        running_bridge(sim, nats_url, prefix, buses=(redis_url, nats_url)) as bridge,
+        ibstream.remote.connect(nats_url, prefix=prefix) as on_nats,
+        ibstream.remote.connect(redis_url, prefix=prefix) as on_redis,
+    ):
+        assert [type(b).__name__ for b in bridge.buses] == ["NatsBus", "RedisBus"]
+        a = on_nats.subscribe(OrdersSpec())
+        b = on_redis.subscribe(OrdersSpec())
+        await asyncio.gather(a.ready(5), b.ready(5))
+        await asyncio.sleep(0.3)
+        oid = await _fill(sim)
+        await wait_for(lambda: _filled(on_nats.orders, oid), what="filled via NATS")
+        await wait_for(lambda: _filled(on_redis.orders, oid), what="filled via Redis")
+        assert on_nats.orders[oid].fields == on_redis.orders[oid].fields
