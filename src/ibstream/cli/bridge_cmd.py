@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import Any
 
@@ -31,9 +32,15 @@ def register(subparsers: Any) -> None:
     )
     add_gateway_args(p, sim=True)
     bus = p.add_argument_group("bus")
-    bus.add_argument("--nats", action="append", default=[], metavar="URL", help="NATS server")
-    bus.add_argument("--redis", action="append", default=[], metavar="URL", help="Redis server")
-    bus.add_argument("--prefix", default="ibs", help="subject / key prefix (default ibs)")
+    bus.add_argument(
+        "--nats", action="append", default=[], metavar="URL", help="NATS server (env IBSTREAM_NATS)"
+    )
+    bus.add_argument(
+        "--redis", action="append", default=[], metavar="URL", help="Redis (env IBSTREAM_REDIS)"
+    )
+    bus.add_argument(
+        "--prefix", default=None, help="subject / key prefix (env IBSTREAM_BUS_PREFIX; default ibs)"
+    )
     lease = p.add_argument_group("leader lease")
     lease.add_argument("--node", default=None, help="this bridge's name (default host-pid)")
     lease.add_argument("--lease-ttl", type=float, default=3.0, help="seconds (default 3)")
@@ -53,10 +60,14 @@ def run(args: argparse.Namespace) -> int:
     from ibstream.exceptions import InvalidArgument
 
     buses = [*args.nats, *args.redis]
+    if not buses:  # flags first, then the environment (comma-separated lists)
+        for name in ("IBSTREAM_NATS", "IBSTREAM_REDIS"):
+            buses += [u.strip() for u in os.environ.get(name, "").split(",") if u.strip()]
+    prefix = args.prefix or os.environ.get("IBSTREAM_BUS_PREFIX") or "ibs"
     try:
         target = gateway_target(args)
         extra: dict[str, Any] = {
-            "prefix": args.prefix,
+            "prefix": prefix,
             "lease_ttl": args.lease_ttl,
             "renew_every": args.renew_every,
             "standby_poll": args.standby_poll,
