@@ -257,3 +257,20 @@ async def test_state_then_stream_without_hole_or_duplicate(bus_url: str, prefix:
             assert late.orders[1].fields["status"] == "Filled"
     finally:
         await bus.close()
+
+
+async def test_nats_lease_bucket_takes_the_configured_ttl(nats_url: str, prefix: str) -> None:
+    """A leader bucket left with another TTL (an earlier --lease-ttl) is set to ours."""
+    first = open_bus(nats_url, prefix=prefix)
+    second = open_bus(nats_url, prefix=prefix)
+    await first.start()
+    await second.start()
+    try:
+        assert await first.acquire("a", 30.0) is not None
+        assert await second.acquire("b", 2.0) is None  # held, and the bucket now expires in 2 s
+        js = second._js  # type: ignore[attr-defined]
+        info = await js.stream_info(f"KV_{second.layout.leader_bucket}")
+        assert info.config.max_age == 2.0
+    finally:
+        await first.close()
+        await second.close()

@@ -267,7 +267,14 @@ class NatsBus:
                 self._leader = await js.create_key_value(
                     api.KeyValueConfig(bucket=self.layout.leader_bucket, history=1, ttl=ttl)
                 )
-            except BadRequestError:  # exists (possibly with another TTL): use it
+            except BadRequestError:  # exists, with another TTL: make it ours (never shorter
+                # than our lease, or a standby could take it while we still lead)
+                stream = f"KV_{self.layout.leader_bucket}"
+                info = await js.stream_info(stream)
+                if info.config.max_age != ttl:
+                    info.config.max_age = ttl
+                    info.config.duplicate_window = min(info.config.duplicate_window or ttl, ttl)
+                    await js.update_stream(info.config)
                 self._leader = await js.key_value(self.layout.leader_bucket)
             self._leader_ttl = ttl
         return self._leader
