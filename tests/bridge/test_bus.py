@@ -260,17 +260,20 @@ async def test_state_then_stream_without_hole_or_duplicate(bus_url: str, prefix:
 
 
 async def test_nats_lease_bucket_takes_the_configured_ttl(nats_url: str, prefix: str) -> None:
-    """A leader bucket left with another TTL (an earlier --lease-ttl) is set to ours."""
+    """A leader bucket with a shorter TTL than a bridge's lease is raised to it, never lowered
+    (a short-TTL bridge must not let a standby in while a long-TTL leader still leads)."""
     first = open_bus(nats_url, prefix=prefix)
     second = open_bus(nats_url, prefix=prefix)
     await first.start()
     await second.start()
     try:
-        assert await first.acquire("a", 30.0) is not None
-        assert await second.acquire("b", 2.0) is None  # held, and the bucket now expires in 2 s
+        assert await first.acquire("a", 2.0) is not None
         js = second._js  # type: ignore[attr-defined]
-        info = await js.stream_info(f"KV_{second.layout.leader_bucket}")
-        assert info.config.max_age == 2.0
+        stream = f"KV_{second.layout.leader_bucket}"
+        assert await second.acquire("b", 30.0) is None  # held; the bucket now keeps keys 30 s
+        assert (await js.stream_info(stream)).config.max_age == 30.0
+        assert await second.acquire("b", 1.0) is None
+        assert (await js.stream_info(stream)).config.max_age == 30.0  # not lowered
     finally:
         await first.close()
         await second.close()

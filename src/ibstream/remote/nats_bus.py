@@ -267,11 +267,12 @@ class NatsBus:
                 self._leader = await js.create_key_value(
                     api.KeyValueConfig(bucket=self.layout.leader_bucket, history=1, ttl=ttl)
                 )
-            except BadRequestError:  # exists, with another TTL: make it ours (never shorter
-                # than our lease, or a standby could take it while we still lead)
+            except BadRequestError:  # exists with another TTL. Raise it to ours when shorter
+                # (a leader must never outlive its key); never lower it, or a bridge with a
+                # short TTL would let a standby take the key while a long-TTL leader still leads
                 stream = f"KV_{self.layout.leader_bucket}"
                 info = await js.stream_info(stream)
-                if info.config.max_age != ttl:
+                if (info.config.max_age or 0) < ttl:
                     info.config.max_age = ttl
                     info.config.duplicate_window = min(info.config.duplicate_window or ttl, ttl)
                     await js.update_stream(info.config)
