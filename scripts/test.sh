@@ -13,6 +13,14 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
         >/dev/null 2>&1 || echo "chromium could not be installed: the dashboard test will skip"
 fi
+# The bridge tests start private nats-server (JetStream) and redis-server processes.
+if { ! command -v nats-server >/dev/null 2>&1 || ! command -v redis-server >/dev/null 2>&1; } \
+        && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "== installing nats-server and redis-server (bridge tests)"
+    { apt-get update -qq \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server redis-server; } \
+        >/dev/null 2>&1 || echo "nats-server/redis-server could not be installed: bridge tests skip"
+fi
 
 echo "== ruff"
 python3 -m ruff check src tests bench examples

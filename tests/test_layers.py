@@ -21,6 +21,8 @@ FORBIDDEN_INTERNAL = {
     "auth": {"protocol", "state", "aio", "sync", "sinks", "cli", "service", "sim"},
     "orders": {"sync", "sinks", "cli", "service", "sim"},
     "service": {"cli"},
+    "remote": {"cli", "service", "sim", "bridge", "sync", "sinks"},
+    "bridge": {"cli", "service", "sim", "sync"},
 }
 CORE_FORBIDDEN_STDLIB = {"asyncio", "socket", "threading", "time", "aiohttp", "selectors"}
 

@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "snapshot",
     "history",
     "positions",
+    "bridge",
 )
 """Subcommand modules ``ibstream.cli.<name>_cmd``; a missing module is skipped."""
 

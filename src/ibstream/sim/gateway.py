@@ -76,6 +76,8 @@ class Gateway:
         self.next_hist_id = 341_115
         # Sockets
         self.connections: set[Connection] = set()
+        # most sockets ever open at once (a failover test proves sessions never overlapped)
+        self.peak_connections = 0
         self.received: dict[int, list[str]] = {}
         # Faults
         self.heartbeats = True

@@ -100,6 +100,7 @@ async def ws_handler(
     await ws.prepare(request)
     conn = Connection(ws, gw.cfg.binary)
     gw.connections.add(conn)
+    gw.peak_connections = max(gw.peak_connections, sum(not c.closed for c in gw.connections))
     gw.received[conn.id] = conn.received
     burst: asyncio.Task[None] | None = None
     background: set[asyncio.Task[None]] = set()
