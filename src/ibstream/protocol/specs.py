@@ -26,7 +26,6 @@ from typing import Any, ClassVar, TypeAlias
 import orjson
 
 from ibstream.exceptions import InvalidArgument, InvalidState
-from ibstream.protocol.fields import CONID_MAX
 
 __all__ = [
     "DEFAULT_FIELDS",
@@ -182,6 +181,9 @@ def _json(obj: Any) -> str:
 
 def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
+
+
+CONID_MAX = 2**31 - 1  # IBKR's conids are 32-bit (fields.CONID_MAX, GraphQL's Int)
 
 
 def _check_conid(conid: object, name: str = "conid") -> int:
