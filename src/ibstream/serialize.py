@@ -97,41 +97,6 @@ def event_to_json(event: Any, *, include_raw: bool = False, field_names: bool = 
         return orjson.dumps(_bounded(event, include_raw, 0))
 
 
-_MAX_DEPTH = 64  # nesting kept by the fallback encoding (orjson refuses more than 255)
-_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson writes as a JSON integer
-
-
-def _bounded(value: Any, include_raw: bool, depth: int) -> Any:
-    """:func:`jsonable` that cannot fail to encode: bounded depth, big ints and bad text as
-    strings (the fallback of :func:`event_to_json`, off the hot path)."""
-    if value is None or isinstance(value, bool | float):
-        return value
-    if isinstance(value, int):
-        return value if _INT_MIN <= value <= _INT_MAX else f"<integer of {value.bit_length()} bits>"
-    if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode("utf-8")
-    if isinstance(value, StreamKey | Enum | Availability | BaseException):
-        return jsonable(value)
-    if depth >= _MAX_DEPTH:
-        return "<nested too deep>"
-    if hasattr(value, "_fields") or (
-        dataclasses.is_dataclass(value) and not isinstance(value, type)
-    ):
-        out: dict[str, Any] = {"type": type(value).__name__}
-        for name in _field_names(type(value)):
-            if name != "raw" or include_raw:
-                out[name] = _bounded(getattr(value, name), include_raw, depth + 1)
-        return out
-    if isinstance(value, Mapping):
-        return {
-            _bounded(str(k), include_raw, depth): _bounded(v, include_raw, depth + 1)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_bounded(v, include_raw, depth + 1) for v in value]
-    return _bounded(str(value), include_raw, depth)
-
-
 # Market data is nearly all the traffic (the service encodes every event it fans out): build its
 # object directly and let orjson write the integer field ids as strings, instead of walking
 # every value through jsonable(). tests/test_serialize.py checks the bytes equal the generic
@@ -166,3 +131,40 @@ def _market_data_json(event: MarketData) -> bytes:
         },
         option=_NON_STR_KEYS,
     )
+
+
+# -- the fallback encoding of event_to_json ------------------------------------------------------
+
+_MAX_DEPTH = 64  # nesting kept by the fallback encoding (orjson refuses more than 255)
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson writes as a JSON integer
+
+
+def _bounded(value: Any, include_raw: bool, depth: int) -> Any:
+    """:func:`jsonable` that cannot fail to encode: bounded depth, big ints and bad text as
+    strings (the fallback of :func:`event_to_json`, off the hot path)."""
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        return value if _INT_MIN <= value <= _INT_MAX else f"<integer of {value.bit_length()} bits>"
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, StreamKey | Enum | Availability | BaseException):
+        return jsonable(value)
+    if depth >= _MAX_DEPTH:
+        return "<nested too deep>"
+    if hasattr(value, "_fields") or (
+        dataclasses.is_dataclass(value) and not isinstance(value, type)
+    ):
+        out: dict[str, Any] = {"type": type(value).__name__}
+        for name in _field_names(type(value)):
+            if name != "raw" or include_raw:
+                out[name] = _bounded(getattr(value, name), include_raw, depth + 1)
+        return out
+    if isinstance(value, Mapping):
+        return {
+            _bounded(str(k), include_raw, depth): _bounded(v, include_raw, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_bounded(v, include_raw, depth + 1) for v in value]
+    return _bounded(str(value), include_raw, depth)
