@@ -332,7 +332,8 @@ class StreamClient(ConsumerAPI):
                 self._started.set_result(None)
             if event.previous in _RECOVERING:
                 # A logout and a fresh login give a new session id: check it now, not at the
-                # next keepalive, or we would stay on a socket of the old session.
+                # next keepalive, or we would stay on a socket of the old session (a positive
+                # auth poll checks before it resumes; this covers an ``sts`` pushed on the socket).
                 self._spawn("tickle", self._tickle())
         elif current is SessionState.AUTH_LOST:
             self._counts["auth_losses"] += 1
@@ -558,6 +559,8 @@ class StreamClient(ConsumerAPI):
     async def _poll_auth(self) -> None:
         try:
             auth = await self.rest.auth_status()
+            if auth.authenticated and await self._session_moved():
+                return  # a fresh login: the socket belongs to the old session, do not resume it
         except NotAuthenticated:
             self._proto.auth_status_polled(self._clock.time(), False, False, False)
         else:
@@ -569,18 +572,24 @@ class StreamClient(ConsumerAPI):
 
     async def _tickle(self) -> None:
         try:
-            info = await self.rest.tickle()
+            await self._session_moved()
         except NotAuthenticated:
             self._proto.auth_status_polled(self._clock.time(), False, False, False)
             self._pump()
-            return
-        if self._session_id is not None and info.session_id != self._session_id:
-            log.warning(
-                "gateway session changed (%s -> %s): reconnecting with the new cookie",
-                mask(self._session_id),
-                mask(info.session_id),
-            )
-            self._act([Reconnect(reason="session id changed")])
+
+    async def _session_moved(self) -> bool:
+        """``/tickle``; when the gateway's session id is not the socket's (a logout and a fresh
+        login, a restart), reconnect with the new cookie and return True."""
+        info = await self.rest.tickle()
+        if self._session_id is None or info.session_id == self._session_id:
+            return False
+        log.warning(
+            "gateway session changed (%s -> %s): reconnecting with the new cookie",
+            mask(self._session_id),
+            mask(info.session_id),
+        )
+        self._act([Reconnect(reason="session id changed")])
+        return True
 
     async def _load_orders(self) -> None:
         orders = await self.rest.orders(force=True)
