@@ -35,7 +35,7 @@ async def consume(client: StreamClient) -> None:
             assert_type(md, MarketData | StreamLifecycle)
             if isinstance(md, MarketData):
                 reveal_type(md.values)
-    orders = client.subscribe(OrdersSpec())
+    orders = client.subscribe(OrdersSpec(), replace=True, maxsize=5, buffer=True)
     assert_type(await orders.get(1.0), OrderUpdate | StreamLifecycle)
     ev2 = client.events().get_nowait()
     assert_type(ev2, ClientEvent | None)
