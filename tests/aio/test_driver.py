@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ibstream.aio.client import ClientConfig, ClientState, StreamClient
-from ibstream.aio.memory import ManualClock, MemoryGateway
+from ibstream.aio.memory import ManualClock, MemoryGateway, opening_burst
 from ibstream.backoff import ReconnectPolicy, classify
 from ibstream.exceptions import GatewayUnreachable, InvalidState
 from ibstream.protocol.config import ProtocolConfig
@@ -218,6 +218,56 @@ async def test_odd_order_value_does_not_drop_the_session(
     got = [e.order_id async for e in _drain(handle) if isinstance(e, OrderUpdate)]
     assert got == [7, 8]
     assert len(gateway.sockets) == 1 and client.metrics()["reconnects"] == 0
+
+
+async def test_core_failures_never_stop_the_reader_or_the_timer(
+    gateway: MemoryGateway, clock: ManualClock
+) -> None:
+    """An exception inside the core (a bug) while reading a frame or at a tick is isolated:
+    reported as ApplyFailed, counted, and the socket and the timer go on."""
+    client = StreamClient(rest=gateway, config=config(), clock=clock)
+    proto = client.protocol
+    real_receive, real_tick = proto.receive_frame, proto.tick
+    failures = {"frame": 1, "tick": 1}
+
+    def receive(data: Any, now: float) -> None:
+        if failures["frame"]:
+            failures["frame"] -= 1
+            raise RuntimeError("core bug in receive_frame")
+        real_receive(data, now)
+
+    def tick(now: float) -> None:
+        if failures["tick"]:
+            failures["tick"] -= 1
+            raise RuntimeError("core bug in tick")
+        real_tick(now)
+
+    proto.receive_frame = receive  # type: ignore[method-assign]
+    proto.tick = tick  # type: ignore[method-assign]
+    reported: list[ApplyFailed] = []
+    client.on(ApplyFailed, reported.append)
+    gateway.auto_burst = False
+    starting = asyncio.create_task(client.start())
+    ws = await gateway.wait_socket(1)
+    ws.feed(HB)  # this frame fails in the core
+    ws.feed(*opening_burst())
+    await starting
+    events = client.events()
+    assert client.metrics()["frame_errors"] == 1
+    await until(lambda: client.metrics()["timer_errors"] == 1)
+    await clock.advance(1.5)  # the timer retries after 1 s
+    gateway.socket.feed(
+        {"topic": "sor", "args": [{"acct": "DU1", "orderId": 4, "status": "Submitted"}]}
+    )
+    await until(lambda: 4 in client.orders)
+    seen = list(iter(events.get_nowait, None))
+    assert any(isinstance(e, OrderUpdate) and e.order_id == 4 for e in seen)
+    assert sorted(e.event_type for e in reported) == ["frame", "tick"]
+    assert "core bug in tick" in reported[-1].error or "core bug in tick" in reported[0].error
+    assert len(gateway.sockets) == 1 and client.state is SessionState.AUTHENTICATED
+    await clock.advance(700.0)  # the 600 s keepalive still fires: the timer is alive
+    await until(lambda: gateway.calls.count("tickle") >= 2)
+    await client.stop()
 
 
 async def _drain(handle: Any) -> AsyncIterator[Any]:

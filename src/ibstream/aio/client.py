@@ -310,6 +310,7 @@ class StreamClient(ConsumerAPI):
             "connections": counts.get("connections", 0),
             "auth_losses": counts.get("auth_losses", 0),
             "frame_errors": counts.get("frame_errors", 0),
+            "timer_errors": counts.get("timer_errors", 0),
             "subscriptions": {str(k): st.name for k, (_, st) in self._proto.subscriptions.items()},
         }
         out.update(self._router.metrics())
@@ -464,7 +465,15 @@ class StreamClient(ConsumerAPI):
         clock = self._clock
         while True:
             wake.clear()
-            proto.tick(clock.time())
+            try:
+                proto.tick(clock.time())
+            except Exception as exc:  # a core bug must not stop the only timer
+                self._counts["timer_errors"] += 1
+                log.error("protocol tick failed (isolated; retried in 1 s): %r", exc)
+                self._router.report_failure(None, "tick", exc)
+                self._pump()
+                await clock.wait(wake, 1.0)
+                continue
             self._pump()
             await self._flush()
             deadline = proto.next_deadline()
