@@ -33,11 +33,11 @@ import logging
 import math
 import random
 from collections import Counter
-from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import aiohttp
 
+from ibstream.aio.actions import SessionActions
 from ibstream.aio.config import ClientConfig, ClientState
 from ibstream.aio.consumers import ConsumerAPI, FrameListener
 from ibstream.aio.rest import GatewayRest
@@ -47,20 +47,14 @@ from ibstream.exceptions import (
     ClientClosed,
     IBStreamError,
     InvalidState,
-    NotAuthenticated,
     StreamTimeout,
 )
 from ibstream.masking import mask
 from ibstream.protocol.connection import StreamProtocol
 from ibstream.protocol.events import Event
 from ibstream.protocol.lifecycle import (
-    Fatal,
-    PollAuthStatus,
-    Reauthenticate,
-    Reconnect,
     SessionState,
     SessionStateChanged,
-    Tickle,
 )
 from ibstream.protocol.specs import (
     StreamKey,
@@ -89,7 +83,7 @@ def connect(
     return StreamClient(url, verify=verify, cacert=cacert, config=config)
 
 
-class StreamClient(ConsumerAPI):
+class StreamClient(ConsumerAPI, SessionActions):
     """Owns one gateway session: keepalive, heartbeats, reconnects, resubscription, delivery.
 
     Events (delivered to ``events()`` streams, to subscription handles of the matching stream and
@@ -280,9 +274,6 @@ class StreamClient(ConsumerAPI):
 
     def check_running(self) -> None:
         """Raise ``ClientClosed`` (failed) or ``InvalidState`` (not running)."""
-        self._check_running()
-
-    def _check_running(self) -> None:
         if self._fatal is not None:
             raise ClientClosed(f"client failed: {self._fatal}") from self._fatal
         if self._lifecycle not in (ClientState.STARTING, ClientState.RUNNING):
@@ -491,7 +482,7 @@ class StreamClient(ConsumerAPI):
             self._armed = deadline
             self.wake()
 
-    # -- output of the protocol: events, writes, actions -------------------------------------
+    # -- output of the protocol: events, writes (actions: ibstream.aio.actions) -------------
 
     async def _flush(self) -> None:
         if not self._outbox:
@@ -522,84 +513,3 @@ class StreamClient(ConsumerAPI):
             actions = proto.actions_requested()
             if actions:
                 self._act(actions)
-
-    def _act(self, actions: Iterable[object]) -> None:
-        for action in actions:
-            log.debug("action %r", action)
-            if isinstance(action, Reconnect):
-                log.info("reconnect requested: %s", action.reason)
-                ws = self._ws
-                if ws is not None and not ws.closed:
-                    self._spawn("close", ws.close(code=4000, message=action.reason.encode()[:100]))
-            elif isinstance(action, PollAuthStatus):
-                self._spawn("auth", self._poll_auth())
-            elif isinstance(action, Tickle):
-                self._spawn("tickle", self._tickle())
-            elif isinstance(action, Reauthenticate):
-                self._spawn("reauth", self.rest.reauthenticate())
-            elif isinstance(action, Fatal):
-                self._fail(action.error)
-                self._spawn("stop", self._stop_after_fatal())
-
-    async def _stop_after_fatal(self) -> None:
-        ws = self._ws
-        if ws is not None and not ws.closed:
-            await ws.close()
-
-    def _spawn(self, kind: str, coro: Coroutine[Any, Any, object]) -> None:
-        if kind in self._rest_tasks and not self._rest_tasks[kind].done():
-            coro.close()
-            return
-        task = asyncio.create_task(coro, name=f"ibstream-{kind}")
-        self._rest_tasks[kind] = task
-        task.add_done_callback(self._rest_done)
-
-    def _rest_done(self, task: asyncio.Task[Any]) -> None:
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is None:
-            return
-        if self._policy.is_fatal(exc):  # a programming error: keep its traceback in the log
-            log.error("%s failed", task.get_name(), exc_info=exc)
-        else:
-            log.warning("%s failed: %s", task.get_name(), exc)
-
-    async def _poll_auth(self) -> None:
-        try:
-            auth = await self.rest.auth_status()
-            if auth.authenticated and await self._session_moved():
-                return  # a fresh login: the socket belongs to the old session, do not resume it
-        except NotAuthenticated:
-            self._proto.auth_status_polled(self._clock.time(), False, False, False)
-        else:
-            self._proto.auth_status_polled(
-                self._clock.time(), auth.authenticated, auth.competing, auth.connected
-            )
-        self._pump()
-        await self._flush()
-
-    async def _tickle(self) -> None:
-        try:
-            await self._session_moved()
-        except NotAuthenticated:
-            self._proto.auth_status_polled(self._clock.time(), False, False, False)
-            self._pump()
-
-    async def _session_moved(self) -> bool:
-        """``/tickle``; when the gateway's session id is not the socket's (a logout and a fresh
-        login, a restart), reconnect with the new cookie and return True."""
-        info = await self.rest.tickle()
-        if self._session_id is None or info.session_id == self._session_id:
-            return False
-        log.warning(
-            "gateway session changed (%s -> %s): reconnecting with the new cookie",
-            mask(self._session_id),
-            mask(info.session_id),
-        )
-        self._act([Reconnect(reason="session id changed")])
-        return True
-
-    async def _load_orders(self) -> None:
-        orders = await self.rest.orders(force=True)
-        self.orders.load_rest(orders)
