@@ -39,6 +39,19 @@ def test_backoff_resets_after_healthy_period() -> None:
     assert policy.attempt == 0
 
 
+def test_backoff_resets_after_a_successful_connection() -> None:
+    """A connection that authenticated and delivered data resets the counter at once, however
+    short it was: the next delay is drawn from the first, shortest ceiling again."""
+    policy = ReconnectPolicy(initial=1.0, max_delay=30.0, min_delay=0.0)
+    rng = random.Random(2)
+    for _ in range(6):
+        policy.next_delay(rng)
+    assert policy.attempt == 6
+    policy.connection_succeeded()
+    assert policy.attempt == 0
+    assert policy.next_delay(rng) <= 1.0
+
+
 @pytest.mark.parametrize(
     ("kwargs", "argument"),
     [

@@ -16,8 +16,15 @@ SNIPPET = """
 from typing import assert_type
 
 from ibstream import MarketDataSpec, OrdersSpec, StreamClient
+from ibstream.aio.memory import ManualClock, MemoryGateway
+from ibstream.aio.rest import GatewayRest
 from ibstream.aio.subscription import ClientEvent, StreamLifecycle
+from ibstream.aio.transport import Clock, SystemClock, Transport
 from ibstream.protocol.events import MarketData, OrderUpdate
+
+# both transports and both clocks implement the driver's interfaces (no cast, no ignore)
+transports: list[Transport] = [GatewayRest("http://127.0.0.1:5000"), MemoryGateway()]
+clocks: list[Clock] = [SystemClock(), ManualClock()]
 
 
 async def consume(client: StreamClient) -> None:
@@ -28,7 +35,7 @@ async def consume(client: StreamClient) -> None:
             assert_type(md, MarketData | StreamLifecycle)
             if isinstance(md, MarketData):
                 reveal_type(md.values)
-    orders = client.subscribe(OrdersSpec())
+    orders = client.subscribe(OrdersSpec(), replace=True, maxsize=5, buffer=True)
     assert_type(await orders.get(1.0), OrderUpdate | StreamLifecycle)
     ev2 = client.events().get_nowait()
     assert_type(ev2, ClientEvent | None)
@@ -36,7 +43,8 @@ async def consume(client: StreamClient) -> None:
 
 
 def test_consumption_is_typed_under_mypy_strict(tmp_path: Path) -> None:
-    """assert_type fails mypy if iteration degrades to Any; reveal_type shows the field map."""
+    """assert_type fails mypy if iteration degrades to Any; reveal_type shows the field map; the
+    in-memory gateway and clock type-check as the driver's Transport and Clock."""
     snippet = tmp_path / "snippet.py"
     snippet.write_text(SNIPPET, encoding="utf-8")
     env_path = os.environ.get("MYPYPATH")

@@ -319,6 +319,30 @@ async def test_gateway_restart_with_new_session_id(client: StreamClient, sim: Si
     assert client.session_id == new != old
 
 
+async def test_logout_and_fresh_login_moves_to_the_new_session_at_once(sim: Simulator) -> None:
+    """Logout + login with a new session id (issue 11 #10): once the poll finds authentication
+    back, the client checks the session id and reconnects with the new cookie, long before the
+    next keepalive (60 s here), and the stream flows again."""
+    from dataclasses import replace
+
+    client = fast_client(sim, replace(FAST, tickle_interval=60.0, heartbeat_timeout=30.0))
+    await client.start()
+    try:
+        handle = client.subscribe(MarketDataSpec(AAPL))
+        await handle.ready(5)
+        old = client.session_id
+        sim.logout()
+        await wait_for(lambda: client.state is SessionState.AUTH_LOST)
+        new = sim.login(new_session=True)
+        began = time.monotonic()
+        await wait_for(lambda: client.session_id == new, timeout=5.0)
+        assert new != old and time.monotonic() - began < 5.0
+        await assert_recovers(client, handle, sim)
+    finally:
+        await client.stop()
+    await assert_nothing_leaked(sim)
+
+
 # -- errors a user can cause ----------------------------------------------------------------
 
 

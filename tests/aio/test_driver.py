@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ibstream.aio.client import ClientConfig, ClientState, StreamClient
-from ibstream.aio.memory import ManualClock, MemoryGateway
+from ibstream.aio.memory import ManualClock, MemoryGateway, opening_burst
 from ibstream.backoff import ReconnectPolicy, classify
 from ibstream.exceptions import GatewayUnreachable, InvalidState
 from ibstream.protocol.config import ProtocolConfig
@@ -34,10 +34,10 @@ def config(policy: ReconnectPolicy | None = None, **protocol: Any) -> ClientConf
     }
     base.update(protocol)
     pol = policy or ReconnectPolicy(initial=1.0, max_delay=30.0, min_delay=0.5)
-    return ClientConfig(protocol=ProtocolConfig(**base), reconnect=lambda: pol, start_timeout=2.0)
+    return ClientConfig(protocol=ProtocolConfig(**base), reconnect=lambda: pol, start_timeout=20.0)
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     """Wait (in real time, bounded) until ``predicate()`` holds."""
     async with asyncio.timeout(timeout):
         while not predicate():
@@ -220,6 +220,56 @@ async def test_odd_order_value_does_not_drop_the_session(
     assert len(gateway.sockets) == 1 and client.metrics()["reconnects"] == 0
 
 
+async def test_core_failures_never_stop_the_reader_or_the_timer(
+    gateway: MemoryGateway, clock: ManualClock
+) -> None:
+    """An exception inside the core (a bug) while reading a frame or at a tick is isolated:
+    reported as ApplyFailed, counted, and the socket and the timer go on."""
+    client = StreamClient(rest=gateway, config=config(), clock=clock)
+    proto = client.protocol
+    real_receive, real_tick = proto.receive_frame, proto.tick
+    failures = {"frame": 1, "tick": 1}
+
+    def receive(data: Any, now: float) -> None:
+        if failures["frame"]:
+            failures["frame"] -= 1
+            raise RuntimeError("core bug in receive_frame")
+        real_receive(data, now)
+
+    def tick(now: float) -> None:
+        if failures["tick"]:
+            failures["tick"] -= 1
+            raise RuntimeError("core bug in tick")
+        real_tick(now)
+
+    proto.receive_frame = receive  # type: ignore[method-assign]
+    proto.tick = tick  # type: ignore[method-assign]
+    reported: list[ApplyFailed] = []
+    client.on(ApplyFailed, reported.append)
+    gateway.auto_burst = False
+    starting = asyncio.create_task(client.start())
+    ws = await gateway.wait_socket(1)
+    ws.feed(HB)  # this frame fails in the core
+    ws.feed(*opening_burst())
+    await starting
+    events = client.events()
+    assert client.metrics()["frame_errors"] == 1
+    await until(lambda: client.metrics()["timer_errors"] == 1)
+    await clock.advance(1.5)  # the timer retries after 1 s
+    gateway.socket.feed(
+        {"topic": "sor", "args": [{"acct": "DU1", "orderId": 4, "status": "Submitted"}]}
+    )
+    await until(lambda: 4 in client.orders)
+    seen = list(iter(events.get_nowait, None))
+    assert any(isinstance(e, OrderUpdate) and e.order_id == 4 for e in seen)
+    assert sorted(e.event_type for e in reported) == ["frame", "tick"]
+    assert "core bug in tick" in reported[-1].error or "core bug in tick" in reported[0].error
+    assert len(gateway.sockets) == 1 and client.state is SessionState.AUTHENTICATED
+    await clock.advance(700.0)  # the 600 s keepalive still fires: the timer is alive
+    await until(lambda: gateway.calls.count("tickle") >= 2)
+    await client.stop()
+
+
 async def _drain(handle: Any) -> AsyncIterator[Any]:
     while (ev := handle.get_nowait()) is not None:
         yield ev
@@ -245,7 +295,7 @@ async def test_lifecycle_and_restart_after_stop_raises_at_once(
     began = loop.time()
     with pytest.raises(InvalidState, match="runs once"):
         await client.start()
-    assert loop.time() - began < 0.5
+    assert loop.time() - began < 2.0  # not after the 20 s start timeout
     with pytest.raises(InvalidState, match="STOPPED"):
         client.subscribe(OrdersSpec())
 
@@ -261,7 +311,7 @@ async def test_programming_error_is_fatal_at_once_with_its_traceback(
     began = loop.time()
     with pytest.raises(TypeError, match="unexpected keyword") as info:
         await client.start()
-    assert loop.time() - began < 1.0
+    assert loop.time() - began < 5.0  # start_timeout is 20 s: nothing was retried
     assert gateway.calls.count("tickle") == 1
     frames = [f.name for f in traceback.extract_tb(info.value.__traceback__)]
     assert "_check" in frames and "_connect_once" in frames
@@ -293,10 +343,10 @@ async def test_unreachable_gateway_is_retried_with_the_manual_clock(
     client = StreamClient(rest=gateway, config=config(), clock=clock)
     starting = asyncio.create_task(client.start())
     await until(lambda: gateway.calls.count("tickle") == 1)
-    await clock.advance(1.0)
-    await until(lambda: gateway.calls.count("tickle") == 2)
+    await clock.advance(1.0)  # the first delay is at most `initial`
+    await until(lambda: gateway.calls.count("tickle") >= 2)
     gateway.reachable = True
-    await clock.advance(2.0)
+    await clock.advance(30.0)  # at most max_delay
     await starting
     assert client.lifecycle is ClientState.RUNNING and client.metrics()["reconnects"] >= 2
     await client.stop()

@@ -23,11 +23,11 @@ import logging
 import math
 import random
 from collections import Counter
-from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import aiohttp
 
+from ibstream.aio.actions import SessionActions
 from ibstream.aio.config import ClientConfig, ClientState
 from ibstream.aio.consumers import ConsumerAPI, FrameListener
 from ibstream.aio.contracts import Contracts
@@ -41,8 +41,6 @@ from ibstream.exceptions import (
     ClientClosed,
     IBStreamError,
     InvalidState,
-    NotAuthenticated,
-    OAuthError,
     StreamTimeout,
 )
 from ibstream.masking import mask
@@ -50,13 +48,8 @@ from ibstream.orders.trading import Trading
 from ibstream.protocol.connection import StreamProtocol
 from ibstream.protocol.events import Event
 from ibstream.protocol.lifecycle import (
-    Fatal,
-    PollAuthStatus,
-    Reauthenticate,
-    Reconnect,
     SessionState,
     SessionStateChanged,
-    Tickle,
 )
 from ibstream.protocol.specs import (
     StreamKey,
@@ -88,7 +81,7 @@ def connect(
     return StreamClient(url, verify=verify, cacert=cacert, config=config, auth=auth)
 
 
-class StreamClient(ConsumerAPI):
+class StreamClient(ConsumerAPI, SessionActions):
     """Owns one gateway session: keepalive, heartbeats, reconnects, resubscription, delivery.
 
     Events (delivered to ``events()`` streams, to subscription handles of the matching stream and
@@ -286,9 +279,6 @@ class StreamClient(ConsumerAPI):
 
     def check_running(self) -> None:
         """Raise ``ClientClosed`` (failed) or ``InvalidState`` (not running)."""
-        self._check_running()
-
-    def _check_running(self) -> None:
         if self._fatal is not None:
             raise ClientClosed(f"client failed: {self._fatal}") from self._fatal
         if self._lifecycle not in (ClientState.STARTING, ClientState.RUNNING):
@@ -316,6 +306,7 @@ class StreamClient(ConsumerAPI):
             "connections": counts.get("connections", 0),
             "auth_losses": counts.get("auth_losses", 0),
             "frame_errors": counts.get("frame_errors", 0),
+            "timer_errors": counts.get("timer_errors", 0),
             "subscriptions": {str(k): st.name for k, (_, st) in self._proto.subscriptions.items()},
             # REST pacing; the in-memory gateway has no limiter
             "pacing": pacing.metrics() if (pacing := getattr(self.rest, "pacing", None)) else {},
@@ -340,7 +331,8 @@ class StreamClient(ConsumerAPI):
                 self._started.set_result(None)
             if event.previous in _RECOVERING:
                 # A logout and a fresh login give a new session id: check it now, not at the
-                # next keepalive, or we would stay on a socket of the old session.
+                # next keepalive, or we would stay on a socket of the old session (a positive
+                # auth poll checks before it resumes; this covers an ``sts`` pushed on the socket).
                 self._spawn("tickle", self._tickle())
         elif current is SessionState.AUTH_LOST:
             self._counts["auth_losses"] += 1
@@ -471,7 +463,15 @@ class StreamClient(ConsumerAPI):
         clock = self._clock
         while True:
             wake.clear()
-            proto.tick(clock.time())
+            try:
+                proto.tick(clock.time())
+            except Exception as exc:  # a core bug must not stop the only timer
+                self._counts["timer_errors"] += 1
+                log.error("protocol tick failed (isolated; retried in 1 s): %r", exc)
+                self._router.report_failure(None, "tick", exc)
+                self._pump()
+                await clock.wait(wake, 1.0)
+                continue
             self._pump()
             await self._flush()
             deadline = proto.next_deadline()
@@ -489,7 +489,7 @@ class StreamClient(ConsumerAPI):
             self._armed = deadline
             self.wake()
 
-    # -- output of the protocol: events, writes, actions -------------------------------------
+    # -- output of the protocol: events, writes (actions: ibstream.aio.actions) -------------
 
     async def _flush(self) -> None:
         if not self._outbox:
@@ -520,81 +520,3 @@ class StreamClient(ConsumerAPI):
             actions = proto.actions_requested()
             if actions:
                 self._act(actions)
-
-    def _act(self, actions: Iterable[object]) -> None:
-        for action in actions:
-            log.debug("action %r", action)
-            if isinstance(action, Reconnect):
-                log.info("reconnect requested: %s", action.reason)
-                ws = self._ws
-                if ws is not None and not ws.closed:
-                    self._spawn("close", ws.close(code=4000, message=action.reason.encode()[:100]))
-            elif isinstance(action, PollAuthStatus):
-                self._spawn("auth", self._poll_auth())
-            elif isinstance(action, Tickle):
-                self._spawn("tickle", self._tickle())
-            elif isinstance(action, Reauthenticate):
-                self._spawn("reauth", self.rest.reauthenticate())
-            elif isinstance(action, Fatal):
-                self._fail(action.error)
-                self._spawn("stop", self._stop_after_fatal())
-
-    async def _stop_after_fatal(self) -> None:
-        ws = self._ws
-        if ws is not None and not ws.closed:
-            await ws.close()
-
-    def _spawn(self, kind: str, coro: Coroutine[Any, Any, object]) -> None:
-        if kind in self._rest_tasks and not self._rest_tasks[kind].done():
-            coro.close()
-            return
-        task = asyncio.create_task(coro, name=f"ibstream-{kind}")
-        self._rest_tasks[kind] = task
-        task.add_done_callback(self._rest_done)
-
-    def _rest_done(self, task: asyncio.Task[Any]) -> None:
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is None:
-            return
-        if isinstance(exc, OAuthError):  # the auth strategy failed: no retry helps
-            log.warning("%s failed: %s", task.get_name(), exc)
-            if not self._stopping:
-                self._fail(exc)
-                self._spawn("stop", self._stop_after_fatal())
-        elif self._policy.is_fatal(exc):  # a programming error: keep its traceback in the log
-            log.error("%s failed", task.get_name(), exc_info=exc)
-        else:
-            log.warning("%s failed: %s", task.get_name(), exc)
-
-    async def _poll_auth(self) -> None:
-        try:
-            auth = await self.rest.auth_status()
-        except NotAuthenticated:
-            self._proto.auth_status_polled(self._clock.time(), False, False, False)
-        else:
-            self._proto.auth_status_polled(
-                self._clock.time(), auth.authenticated, auth.competing, auth.connected
-            )
-        self._pump()
-        await self._flush()
-
-    async def _tickle(self) -> None:
-        try:
-            info = await self.rest.tickle()
-        except NotAuthenticated:
-            self._proto.auth_status_polled(self._clock.time(), False, False, False)
-            self._pump()
-            return
-        if self._session_id is not None and info.session_id != self._session_id:
-            log.warning(
-                "gateway session changed (%s -> %s): reconnecting with the new cookie",
-                mask(self._session_id),
-                mask(info.session_id),
-            )
-            self._act([Reconnect(reason="session id changed")])
-
-    async def _load_orders(self) -> None:
-        orders = await self.rest.orders(force=True)
-        self.orders.load_rest(orders)

@@ -11,40 +11,28 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any, overload
+from typing import Any, TypedDict, Unpack, overload
 
 from ibstream.aio.router import Callback, Router
 from ibstream.aio.subscription import ClientEvent, EventStream, StreamLifecycle, Subscription
-from ibstream.protocol.events import (
-    AccountLedger,
-    AccountSummary,
-    MarketData,
-    MarketHistory,
-    OrderUpdate,
-    Pnl,
-    PriceLadder,
-    Trade,
-    TradesOpened,
-)
-from ibstream.protocol.specs import (
-    AccountLedgerSpec,
-    AccountSummarySpec,
-    MarketDataSpec,
-    MarketHistorySpec,
-    OrdersSpec,
-    PnlSpec,
-    PriceLadderSpec,
-    Spec,
-    TradesSpec,
-)
+from ibstream.protocol import events as ev
+from ibstream.protocol import specs as sp
 from ibstream.state import Ticker, Tickers
 
-__all__ = ["ConsumerAPI", "FrameListener"]
+__all__ = ["ConsumerAPI", "FrameListener", "SubscribeOptions"]
 
 log = logging.getLogger("ibstream.client")
 
 #: ``listener(direction, data, now, binary)``: direction ``"in"`` (gateway -> us) or ``"out"``.
 FrameListener = Callable[[str, bytes | str, float, bool], object]
+
+
+class SubscribeOptions(TypedDict, total=False):
+    """The keyword options of :meth:`ConsumerAPI.subscribe`."""
+
+    replace: bool
+    maxsize: int | None
+    buffer: bool
 
 
 class ConsumerAPI:
@@ -56,88 +44,43 @@ class ConsumerAPI:
 
     @overload
     def subscribe(
-        self,
-        spec: MarketDataSpec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[MarketData | StreamLifecycle]: ...
+        self, spec: sp.MarketDataSpec, **options: Unpack[SubscribeOptions]
+    ) -> Subscription[ev.MarketData | StreamLifecycle]: ...
     @overload
     def subscribe(
-        self,
-        spec: MarketHistorySpec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[MarketHistory | StreamLifecycle]: ...
+        self, spec: sp.MarketHistorySpec, **options: Unpack[SubscribeOptions]
+    ) -> Subscription[ev.MarketHistory | StreamLifecycle]: ...
     @overload
     def subscribe(
-        self,
-        spec: PriceLadderSpec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[PriceLadder | StreamLifecycle]: ...
+        self, spec: sp.PriceLadderSpec, **options: Unpack[SubscribeOptions]
+    ) -> Subscription[ev.PriceLadder | StreamLifecycle]: ...
     @overload
     def subscribe(
-        self,
-        spec: OrdersSpec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[OrderUpdate | StreamLifecycle]: ...
+        self, spec: sp.OrdersSpec, **options: Unpack[SubscribeOptions]
+    ) -> Subscription[ev.OrderUpdate | StreamLifecycle]: ...
     @overload
     def subscribe(
-        self,
-        spec: TradesSpec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[Trade | TradesOpened | StreamLifecycle]: ...
+        self, spec: sp.TradesSpec, **options: Unpack[SubscribeOptions]
+    ) -> Subscription[ev.Trade | ev.TradesOpened | StreamLifecycle]: ...
     @overload
     def subscribe(
-        self,
-        spec: PnlSpec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[Pnl | StreamLifecycle]: ...
+        self, spec: sp.PnlSpec, **options: Unpack[SubscribeOptions]
+    ) -> Subscription[ev.Pnl | StreamLifecycle]: ...
     @overload
     def subscribe(
-        self,
-        spec: AccountSummarySpec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[AccountSummary | StreamLifecycle]: ...
+        self, spec: sp.AccountSummarySpec, **options: Unpack[SubscribeOptions]
+    ) -> Subscription[ev.AccountSummary | StreamLifecycle]: ...
     @overload
     def subscribe(
-        self,
-        spec: AccountLedgerSpec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
-    ) -> Subscription[AccountLedger | StreamLifecycle]: ...
+        self, spec: sp.AccountLedgerSpec, **options: Unpack[SubscribeOptions]
+    ) -> Subscription[ev.AccountLedger | StreamLifecycle]: ...
     @overload
     def subscribe(
-        self,
-        spec: Spec,
-        *,
-        replace: bool = ...,
-        maxsize: int | None = ...,
-        buffer: bool = ...,
+        self, spec: sp.Spec, **options: Unpack[SubscribeOptions]
     ) -> Subscription[ClientEvent]: ...
     def subscribe(
         self,
-        spec: Spec,
+        spec: sp.Spec,
         *,
         replace: bool = False,
         maxsize: int | None = None,

@@ -2,7 +2,7 @@
 
 Data flow (one event loop, no threads)::
 
-    gateway ──> driver ──> Router ──feed──> Hub._deliver ──put──> Consumer.queue ──> writer task
+    gateway ──> driver ──> Router ──feed.put──> consumer feed ──put──> Consumer.queue ──> writer
                 (decode    (route by        (filters,             (bounded, per     (its own
                  once)      StreamKey,       encode once)          consumer policy)   socket)
                             count refs)
@@ -20,7 +20,7 @@ Data flow (one event loop, no threads)::
 * **Encode once.** The first consumer that wants bytes makes the hub encode the event with
   :func:`ibstream.serialize.event_to_json`; the router hands one event to all its consumers in a
   row, so every other consumer queues the same ``bytes``.
-* **Never wait for a consumer.** Delivery (``_deliver``) only appends to queues. Each
+* **Never wait for a consumer.** Delivery (a feed's ``put``) only appends to queues. Each
   consumer's writer task drains its own queue; a consumer that falls behind conflates market
   data and, for events that are never dropped, is told and disconnected
   (:mod:`ibstream.service.queue`).
@@ -108,16 +108,37 @@ class Consumer:
 
 
 class _ConsumerFeed:
-    """One consumer's router feed: the router puts the events of the consumer's streams here."""
+    """One consumer's router feed: the router puts the events of the consumer's streams here.
 
-    __slots__ = ("consumer", "hub")
+    ``put`` applies the consumer's filters and queues the event with its encoding. The router
+    hands one event to all the feeds of its stream in a row, so the hub remembers the last
+    event's encoding: each event is encoded once, however many consumers get it."""
+
+    __slots__ = ("consumer", "hub", "queue")
 
     def __init__(self, hub: Hub, consumer: Consumer) -> None:
         self.hub = hub
         self.consumer = consumer
+        self.queue = consumer.queue
 
     def put(self, event: Any, /) -> None:
-        self.hub._deliver(event, self.consumer)
+        hub = self.hub
+        if event is not hub._last_event:
+            hub._last_event = event
+            hub._last_data = None
+            hub.dispatched += 1
+        consumer = self.consumer
+        filters = consumer.filters
+        if filters is not None and not filters.match(event):
+            return
+        if consumer.wants_bytes:
+            data = hub._last_data
+            if data is None:
+                data = hub._last_data = event_to_json(event)
+                hub.encoded += 1
+            self.queue.put(event, data)
+        else:
+            self.queue.put(event, None)
 
 
 @dataclass(eq=False, slots=True, kw_only=True)
@@ -412,28 +433,10 @@ class Hub:
             self._fan_out(ev, self._lifecycle_consumers)
 
     def _fan_out(self, ev: Any, targets: list[Consumer]) -> None:
-        """Queue ``ev`` for ``targets`` (events of no stream)."""
+        """Queue ``ev`` (an event of no stream) for ``targets``, through their feeds."""
         for consumer in targets:
-            self._deliver(ev, consumer)
-
-    def _deliver(self, ev: Any, consumer: Consumer) -> None:
-        """Queue ``ev`` for ``consumer`` (its filters applied). The router hands one event to
-        all its consumers in a row, so one remembered encoding makes it "encode once"."""
-        if ev is not self._last_event:
-            self._last_event = ev
-            self._last_data = None
-            self.dispatched += 1
-        filters = consumer.filters
-        if filters is not None and not filters.match(ev):
-            return
-        if consumer.wants_bytes:
-            data = self._last_data
-            if data is None:
-                data = self._last_data = event_to_json(ev)
-                self.encoded += 1
-            consumer.queue.put(ev, data)
-        else:
-            consumer.queue.put(ev, None)
+            if consumer.feed is not None:
+                consumer.feed.put(ev)
 
     def send_snapshot(self, consumer: Consumer, key: StreamKey) -> None:
         """Queue the current state of ``key`` for ``consumer`` (see :meth:`snapshot_events`)."""

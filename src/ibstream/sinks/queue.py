@@ -71,8 +71,8 @@ class QueueReader:
 class QueueSink:
     """Puts each event in a bounded queue chosen by ``key(event)`` (default: the event class).
 
-    Policies per queue (the same as the asyncio client's buffers, from
-    :class:`~ibstream.aio.buffer.EventBuffer`): market data and price ladders are conflated per
+    Policies per queue (the one queue policy, :class:`~ibstream.conflating.ConflatingQueue`,
+    as in the asyncio client's buffers): market data and price ladders are conflated per
     instrument when the queue is full; anything else (orders, trades, account, lifecycle) is never
     dropped: the queue stops accepting and its reader gets ``SlowConsumerError`` after draining.
     ``emit`` never blocks. ``close()`` ends every reader's iteration once drained.
