@@ -340,7 +340,7 @@ async def test_logout_and_fresh_login_moves_to_the_new_session_at_once(sim: Simu
         await assert_recovers(client, handle, sim)
     finally:
         await client.stop()
-    await assert_nothing_leaked(sim)
+    await assert_no_leaks(sim)
 
 
 # -- errors a user can cause ----------------------------------------------------------------
@@ -453,4 +453,4 @@ async def test_gateway_outage_then_recovery(client: StreamClient, sim: Simulator
     gap = await assert_recovers(client, handle, sim)
     await outage
     assert gap.end - gap.start >= 0.9
-    assert client.metrics()["reconnects"] >= 2
+    assert client.metrics()["reconnects"] >= 1  # /tickle is paced at 1/s (IBKR), so few tries fit

@@ -12,7 +12,7 @@ from ibstream.aio.client import StreamClient
 from ibstream.aio.pacing import RateLimiter
 from ibstream.aio.rest import GatewayRest
 from ibstream.exceptions import RateLimited
-from ibstream.sim.testing import SimulatorFactory, simulator  # noqa: F401
+from ibstream.sim.testing import SimulatorFactory
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +21,7 @@ AAPL = 265598
 
 @pytest.mark.timeout(90)
 async def test_burst_of_200_snapshots_has_no_429_and_keeps_the_rate(
-    simulator: SimulatorFactory,  # noqa: F811
+    simulator: SimulatorFactory,
 ) -> None:
     sim = await simulator(rate_limit=10.0, endpoint_limits=True)
     client = StreamClient(sim.base_url)
@@ -56,7 +56,7 @@ async def test_burst_of_200_snapshots_has_no_429_and_keeps_the_rate(
 
 
 async def test_429_is_retried_with_backoff_then_raised_typed(
-    simulator: SimulatorFactory,  # noqa: F811
+    simulator: SimulatorFactory,
 ) -> None:
     sim = await simulator(endpoint_limits=True)
     # a client without limits hits the gateway's 1-per-5-s limit on /portfolio/accounts

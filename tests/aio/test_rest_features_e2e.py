@@ -23,7 +23,7 @@ from ibstream.protocol.events import MarketData
 from ibstream.protocol.specs import MarketDataSpec
 from ibstream.sim import Simulator, contract_routes
 from ibstream.sim.portfolio_routes import set_position
-from ibstream.sim.testing import SimulatorFactory, simulator  # noqa: F401
+from ibstream.sim.testing import SimulatorFactory
 from ibstream.state.positions import PositionChange
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +45,7 @@ def make_client(sim: Simulator) -> StreamClient:
 
 
 @pytest.fixture
-async def sim(simulator: SimulatorFactory) -> Simulator:  # noqa: F811
+async def sim(simulator: SimulatorFactory) -> Simulator:
     return await simulator(update_interval=0.05)
 
 
