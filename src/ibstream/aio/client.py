@@ -40,7 +40,7 @@ import aiohttp
 
 from ibstream.aio.config import ClientConfig, ClientState
 from ibstream.aio.consumers import ConsumerAPI, FrameListener
-from ibstream.aio.rest import GatewayRest
+from ibstream.aio.rest import GatewayRest, latency_of
 from ibstream.aio.router import Router
 from ibstream.aio.transport import Clock, SystemClock, Transport, WebSocketLike
 from ibstream.exceptions import (
@@ -313,6 +313,7 @@ class StreamClient(ConsumerAPI):
             "subscriptions": {str(k): st.name for k, (_, st) in self._proto.subscriptions.items()},
         }
         out.update(self._router.metrics())
+        out["rest_latency_seconds"] = latency_of(self.rest)
         return out
 
     # -- router hooks (RouterHooks) -----------------------------------------------------------

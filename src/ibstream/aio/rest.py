@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ from ibstream.exceptions import (
     StreamTimeout,
     TLSError,
 )
+from ibstream.histogram import LATENCY_BUCKETS, Histogram, HistogramSnapshot
 from ibstream.masking import mask
 from ibstream.tlsdiag import diagnose
 
@@ -36,6 +38,7 @@ __all__ = [
     "TickleInfo",
     "WSMessageLike",
     "WebSocketLike",
+    "latency_of",
     "make_ssl_context",
     "normalize_base_url",
 ]
@@ -88,6 +91,15 @@ DEFAULT_MAX_FRAME_SIZE = 4 * 1024 * 1024
 frame is some hundred KB)."""
 
 
+def latency_of(transport: object) -> HistogramSnapshot:
+    """The REST latency histogram of a transport (an empty one for a transport that keeps none,
+    e.g. the in-memory gateway), so ``metrics()`` has the same keys whatever the transport."""
+    latency = getattr(transport, "latency", None)
+    if not isinstance(latency, Histogram):
+        latency = Histogram(LATENCY_BUCKETS)
+    return latency.snapshot()
+
+
 class GatewayRest:
     """A small async REST client for one gateway; owns the aiohttp ``ClientSession``.
 
@@ -115,6 +127,8 @@ class GatewayRest:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session = session
         self._own_session = session is None
+        #: REST round trips that got an answer, in seconds (``metrics()["rest_latency_seconds"]``)
+        self.latency = Histogram(LATENCY_BUCKETS)
 
     def __repr__(self) -> str:
         return f"<GatewayRest {self.base_url}>"
@@ -161,12 +175,14 @@ class GatewayRest:
         or ``HTTPStatusError`` (any other status not in ``allow``).
         """
         url = self.base_url + path
+        started = time.perf_counter()
         try:
             async with self.session.request(
                 method, url, params=params, json=json, ssl=self._ssl
             ) as resp:
                 raw = await resp.read()
                 status = resp.status
+            self.latency.observe(time.perf_counter() - started)
         except aiohttp.ClientSSLError as exc:  # certificate errors included
             raise self._tls_error(exc, self.base_url) from exc
         except aiohttp.InvalidURL as exc:
