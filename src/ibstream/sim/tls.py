@@ -14,14 +14,19 @@ import os
 import ssl
 import tempfile
 
-from ibstream._deps import require
+from ibstream._deps import MINIMUMS, DependencyError, require
 
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+except ImportError as exc:
+    raise DependencyError(
+        f"ibstream needs cryptography>={MINIMUMS['cryptography']} for the simulator's TLS, "
+        "which is not installed: pip install 'ibstream[sim]'"
+    ) from exc
 require("cryptography", extra="sim")
-
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
 
 __all__ = ["SelfSigned", "make_self_signed"]
 
