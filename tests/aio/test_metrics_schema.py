@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,6 +60,18 @@ async def client_and_clock() -> AsyncIterator[tuple[StreamClient, MemoryGateway,
     await client.start()
     yield client, gateway, clock
     await client.stop()
+
+
+def test_the_documented_table_lists_every_key() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text("utf-8")
+    section = text.split("## Client metrics", 1)[1].split("\n## ", 1)[0]
+    documented = {
+        key
+        for row in section.splitlines()
+        if row.startswith("| `")
+        for key in re.findall(r"`([a-z_]+)`", row.split("|")[1])
+    }
+    assert documented == set(SCHEMA)
 
 
 def _check_histogram(snap: Any) -> None:

@@ -1,43 +1,21 @@
 """The ``ibstream`` pytest plugin (entry point ``pytest11``), run as a user's test suite would:
-a separate pytest process on a temporary project that only names the plugin."""
+a separate pytest process on a temporary project that only names the plugin; the suite is the
+test file shown in docs/testing.md."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import tomllib
+from importlib import metadata
 from pathlib import Path
+
+from docsnippets import snippets
 
 ROOT = Path(__file__).resolve().parents[2]
 
-USER_TESTS = """
-import aiohttp
-import pytest
-
-from ibstream.sim.testing import wait_until
-
-
-@pytest.mark.asyncio
-async def test_started_simulator(ibstream_sim):
-    async with aiohttp.ClientSession() as http:
-        async with http.post(ibstream_sim.base_url + "/tickle") as r:
-            assert r.status == 200 and (await r.json())["session"]
-
-
-@pytest.mark.asyncio
-async def test_factory_overrides(ibstream_simulator):
-    a = await ibstream_simulator(seed=7)
-    b = await ibstream_simulator()
-    assert a.base_url != b.base_url and a.config.seed == 7
-
-
-def test_thread(ibstream_sim_thread):
-    import urllib.request
-
-    with urllib.request.urlopen(ibstream_sim_thread.url + "/tickle", data=b"") as r:
-        assert r.status == 200
-    wait_until(lambda: ibstream_sim_thread.connections == 0)
-"""
+#: the test file of docs/testing.md, run as the user's own suite
+USER_TESTS = next(s.code for s in snippets(ROOT / "docs" / "testing.md") if s.marker == "pytest")
 
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -51,8 +29,16 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _installed() -> bool:
+    """Whether ibstream is installed with its entry point (pytest then loads the plugin)."""
+    return bool(metadata.entry_points(group="pytest11", name="ibstream"))
+
+
 def test_fixtures_work_in_a_user_suite(tmp_path: Path) -> None:
-    done = _run(tmp_path, "-p", "ibstream.sim.pytest_plugin", "-o", "asyncio_mode=strict")
+    # installed: the entry point loads the plugin (naming it again would register it twice);
+    # from a source tree: name the module, as a project vendoring ibstream would
+    load = [] if _installed() else ["-p", "ibstream.sim.pytest_plugin"]
+    done = _run(tmp_path, *load, "-o", "asyncio_mode=strict")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 passed" in done.stdout
 
