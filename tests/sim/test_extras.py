@@ -45,3 +45,13 @@ def test_sim_command_reports_the_missing_extra() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "ibstream[sim]" in done.stderr and "--plain" in done.stderr
+
+
+def test_demo_runs_without_cryptography() -> None:
+    code = (
+        "import sys; sys.modules['cryptography'] = None; "
+        "from ibstream.cli.main import main; sys.exit(main(['demo', '--duration', '2']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "AAPL" in done.stdout and "last=" in done.stdout
