@@ -20,7 +20,7 @@ smoke() {  # smoke VENV_PYTHON LABEL
     local py="$1" label="$2"
     echo "== smoke ($label): $("$py" -c 'import sys, aiohttp, strawberry, orjson; from importlib.metadata import version as v; print(sys.version.split()[0], "aiohttp", aiohttp.__version__, "strawberry", v("strawberry-graphql"), "orjson", orjson.__version__)')"
     # run from a copy of the tests only: the installed package is what gets imported
-    rm -rf "$work/run" && mkdir -p "$work/run" && cp -r tests pyproject.toml "$work/run/"
+    rm -rf "$work/run" && mkdir -p "$work/run" && cp -r tests docs pyproject.toml "$work/run/"
     (cd "$work/run" && "$py" -m pytest -q -p no:cacheprovider "${SMOKE[@]}")
 }
 
