@@ -37,7 +37,7 @@ def _installed() -> bool:
 def test_fixtures_work_in_a_user_suite(tmp_path: Path) -> None:
     # installed: the entry point loads the plugin (naming it again would register it twice);
     # from a source tree: name the module, as a project vendoring ibstream would
-    load = [] if _installed() else ["-p", "ibstream.sim.pytest_plugin"]
+    load = [] if _installed() else ["-p", "ibstream.pytest_plugin"]
     done = _run(tmp_path, *load, "-o", "asyncio_mode=strict")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 passed" in done.stdout
@@ -51,9 +51,19 @@ def test_without_the_plugin_the_fixtures_are_missing(tmp_path: Path) -> None:
 
 def test_entry_point_and_extra_are_declared() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert project["entry-points"]["pytest11"] == {"ibstream": "ibstream.sim.pytest_plugin"}
+    assert project["entry-points"]["pytest11"] == {"ibstream": "ibstream.pytest_plugin"}
     testing = " ".join(project["optional-dependencies"]["testing"])
     assert "pytest>=" in testing and "pytest-asyncio>=" in testing
+
+
+def test_loading_the_plugin_imports_no_simulator() -> None:
+    """Every pytest run of a project with the extra loads the plugin: it must cost nothing."""
+    code = (
+        "import sys, ibstream.pytest_plugin; "
+        "bad = [m for m in ('ibstream.sim', 'aiohttp', 'cryptography') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_testing_helpers_import_no_test_framework() -> None:

@@ -24,23 +24,30 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from importlib.util import find_spec
+from typing import TYPE_CHECKING
 
 import pytest
 
-from ibstream.sim.simulator import Simulator
-from ibstream.sim.testing import SimThread, SimulatorFactory, Simulators
+if TYPE_CHECKING:
+    from ibstream.sim.simulator import Simulator
+    from ibstream.sim.testing import SimThread, SimulatorFactory
 
 __all__ = ["ibstream_sim_thread"]
+
+# Every pytest run of a project that installed the extra loads this module: it imports nothing of
+# ibstream (no simulator, no aiohttp) until a test asks for a fixture.
 
 
 @pytest.fixture
 def ibstream_sim_thread() -> Iterator[SimThread]:
     """A fast-config simulator on its own thread (for blocking clients); stopped at teardown."""
+    from ibstream.sim.testing import SimThread
+
     with SimThread() as gateway:
         yield gateway
 
 
-# the plugin loads in any pytest run; the async fixtures exist only beside pytest-asyncio
+# the async fixtures exist only beside pytest-asyncio
 if find_spec("pytest_asyncio") is not None:
     import pytest_asyncio
 
@@ -50,6 +57,8 @@ if find_spec("pytest_asyncio") is not None:
     async def ibstream_simulator() -> AsyncIterator[SimulatorFactory]:
         """``await ibstream_simulator(**overrides)``: a started simulator; all stopped at
         teardown."""
+        from ibstream.sim.testing import Simulators
+
         async with Simulators() as make:
             yield make
 
