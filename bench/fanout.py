@@ -6,8 +6,8 @@ Three processes, so that each figure is the service's own: the simulator (100 sy
 instruments, each updated ``--rate`` times a second), the service (``Service`` against it) and
 this one, whose consumers connect to the plain ``/stream`` WebSocket, subscribe to the 100 conids
 and count events (a message holds one event per line; nothing is parsed). Service CPU comes from
-its ``process_cpu_seconds_total`` (``time.process_time``) in ``/metrics``, sampled around each
-measurement window; upstream frames from ``ibstream_upstream_frames_total``.
+its ``process_cpu_seconds_total`` (prometheus_client, from ``/proc``) in ``/metrics``, sampled
+around each measurement window; upstream frames from ``ibstream_upstream_frames_total``.
 
 The last lines compare the marginal cost of one more delivered event (the CPU slope between the
 smallest and largest consumer count) with the cost of decoding one ``smd`` frame in this process:

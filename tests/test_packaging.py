@@ -19,7 +19,10 @@ PYPROJECT = ROOT / "pyproject.toml"
 
 def _floors() -> dict[str, str]:
     project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
-    reqs = list(project["dependencies"]) + list(project["optional-dependencies"]["service"])
+    extras = project["optional-dependencies"]
+    reqs = list(project["dependencies"])
+    for extra in ("service", "sim", "oauth", "testing"):
+        reqs += extras[extra]
     out = {}
     for req in reqs:
         m = re.match(r"([A-Za-z0-9_.\-]+)\s*>=\s*([0-9.]+)", req)

@@ -25,6 +25,7 @@ MINIMUMS: dict[str, str] = {
     "rich": "13.0.0",
     "cryptography": "41.0.0",
     "strawberry-graphql": "0.319.0",
+    "prometheus-client": "0.20.0",
 }
 
 

@@ -33,7 +33,7 @@ from ibstream.aio.consumers import ConsumerAPI, FrameListener
 from ibstream.aio.contracts import Contracts
 from ibstream.aio.marketdata import MarketDataRest
 from ibstream.aio.portfolio import LivePositions, Portfolio
-from ibstream.aio.rest import GatewayRest
+from ibstream.aio.rest import GatewayRest, latency_of
 from ibstream.aio.router import Router
 from ibstream.aio.transport import Clock, SystemClock, Transport, WebSocketLike
 from ibstream.auth.strategy import Auth
@@ -312,6 +312,7 @@ class StreamClient(ConsumerAPI, SessionActions):
             "pacing": pacing.metrics() if (pacing := getattr(self.rest, "pacing", None)) else {},
         }
         out.update(self._router.metrics())
+        out["rest_latency_seconds"] = latency_of(self.rest)
         return out
 
     # -- router hooks (RouterHooks) -----------------------------------------------------------

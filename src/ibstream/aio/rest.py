@@ -35,6 +35,7 @@ from ibstream.exceptions import (
     StreamTimeout,
     TLSError,
 )
+from ibstream.histogram import LATENCY_BUCKETS, Histogram, HistogramSnapshot
 from ibstream.masking import mask
 from ibstream.tlsdiag import diagnose
 
@@ -44,6 +45,7 @@ __all__ = [
     "TickleInfo",
     "WSMessageLike",
     "WebSocketLike",
+    "latency_of",
     "make_ssl_context",
     "normalize_base_url",
 ]
@@ -96,6 +98,15 @@ DEFAULT_MAX_FRAME_SIZE = 4 * 1024 * 1024
 frame is some hundred KB)."""
 
 
+def latency_of(transport: object) -> HistogramSnapshot:
+    """The REST latency histogram of a transport (an empty one for a transport that keeps none,
+    e.g. the in-memory gateway), so ``metrics()`` has the same keys whatever the transport."""
+    latency = getattr(transport, "latency", None)
+    if not isinstance(latency, Histogram):
+        latency = Histogram(LATENCY_BUCKETS)
+    return latency.snapshot()
+
+
 class GatewayRest:
     """A small async REST client for one gateway; owns the aiohttp ``ClientSession``.
 
@@ -132,6 +143,8 @@ class GatewayRest:
         self._auth_lock: asyncio.Lock | None = None
         self._auth_epoch = 0  # credentials obtained so far (a 401 on older ones: no invalidate)
         self._refresh_task: asyncio.Task[None] | None = None
+        #: REST round trips that got an answer, in seconds (``metrics()["rest_latency_seconds"]``)
+        self.latency = Histogram(LATENCY_BUCKETS)
 
     def __repr__(self) -> str:
         return f"<GatewayRest {self.base_url}>"
@@ -231,12 +244,14 @@ class GatewayRest:
         path = url[len(self.base_url) :] if url.startswith(self.base_url) else url
         if params:
             url = f"{url}?{urlencode(dict(params))}"  # the exact query the signature covers
+        started = time.perf_counter()
         try:
             async with self.session.request(
                 method, url, json=json, headers=headers, ssl=self._ssl
             ) as resp:
                 raw = await resp.read()
                 status = resp.status
+            self.latency.observe(time.perf_counter() - started)
         except aiohttp.ClientSSLError as exc:  # certificate errors included
             raise self._tls_error(exc, self.base_url) from exc
         except aiohttp.InvalidURL as exc:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from ibstream.aio.buffer import EventBuffer
 from ibstream.aio.subscription import ClientEvent, EventStream, Subscription
 from ibstream.exceptions import IBStreamError, SubscriptionConflict
+from ibstream.histogram import LAG_BUCKETS, Histogram
 from ibstream.protocol.connection import StreamProtocol
 from ibstream.protocol.events import (
     AccountLedger,
@@ -122,6 +123,8 @@ class Router:
         self.lag_last_ms = 0.0
         self.lag_max_ms = 0.0
         self.lag_ewma_ms = 0.0
+        #: sampled market-data lag in seconds (``metrics()["lag_seconds"]``)
+        self.lag = Histogram(LAG_BUCKETS)
 
     def __repr__(self) -> str:
         return (
@@ -338,6 +341,7 @@ class Router:
         if lag > self.lag_max_ms:
             self.lag_max_ms = lag
         self.lag_ewma_ms += (lag - self.lag_ewma_ms) * 0.1
+        self.lag.observe(lag / 1000.0)
 
     def _run_callbacks(self, cls: type, ev: Any) -> None:
         for fn in (*self._callbacks.get(cls, ()), *self._callbacks.get(None, ())):
@@ -369,4 +373,5 @@ class Router:
                 "max": round(self.lag_max_ms, 3),
                 "ewma": round(self.lag_ewma_ms, 3),
             },
+            "lag_seconds": self.lag.snapshot(),
         }

@@ -167,10 +167,15 @@ def run(args: argparse.Namespace) -> int:
     except (InvalidArgument, ValueError) as exc:
         print(f"ibstream sim: {exc}", file=sys.stderr)
         return 2
+    from ibstream._deps import DependencyError
+
     try:
         asyncio.run(_serve(cfg))
     except KeyboardInterrupt:
         pass
+    except DependencyError as exc:  # TLS without cryptography: the message names the extra
+        print(f"ibstream sim: {exc} (or run with --plain)", file=sys.stderr)
+        return 2
     except OSError as exc:  # e.g. "cannot listen on 127.0.0.1:5000: Address already in use"
         text = exc.strerror if exc.strerror and exc.errno is not None else str(exc)
         hint = "; choose another with --port (0 picks a free one)" if "listen" in text else ""

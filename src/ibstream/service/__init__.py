@@ -10,6 +10,7 @@ from __future__ import annotations
 from ibstream._deps import require
 
 require("strawberry-graphql", extra="service")
+require("prometheus-client", extra="service")
 
 from ibstream.service.app import Service, build_app, serve  # noqa: E402
 from ibstream.service.config import ServiceConfig, load_config  # noqa: E402

@@ -204,6 +204,8 @@ class Hub:
         self.disconnected_slow = 0
         self.encoded = 0
         self.dispatched = 0
+        #: delivery totals of consumers that left, per kind (keeps /metrics counters monotonic)
+        self.departed: dict[str, Counter[str]] = {}
 
     def __repr__(self) -> str:
         return f"<Hub upstreams={len(self.upstreams)} consumers={len(self.consumers)}>"
@@ -268,6 +270,12 @@ class Hub:
             with contextlib.suppress(ValueError):
                 group.remove(consumer)
         self.consumers.pop(consumer.id, None)
+        self.departed.setdefault(consumer.kind, Counter()).update(
+            sent=consumer.sent_events,
+            messages=consumer.sent_messages,
+            bytes=consumer.sent_bytes,
+            conflated=consumer.queue.conflated,
+        )
         consumer.queue.close()
         log.info(
             "consumer %s left (%s): %d events sent",

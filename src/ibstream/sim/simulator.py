@@ -13,7 +13,7 @@ import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -26,8 +26,10 @@ from ibstream.sim.gateway import Gateway
 from ibstream.sim.oauth import OAuthCredentials, OAuthServer
 from ibstream.sim.orders import Order
 from ibstream.sim.replay import Replay
-from ibstream.sim.tls import SelfSigned, make_self_signed
 from ibstream.sim.ws import make_ws_handler
+
+if TYPE_CHECKING:
+    from ibstream.sim.tls import SelfSigned
 
 __all__ = ["Simulator"]
 
@@ -90,6 +92,9 @@ class Simulator:
         if cfg.admin:
             faults.add_admin_routes(app, self)
         if cfg.tls:
+            # lazy: cryptography (extra ``sim``) is needed only for the HTTPS/WSS listener
+            from ibstream.sim.tls import make_self_signed
+
             self._cert = make_self_signed()
             if cfg.cert_out:
                 self._cert.write_cert(cfg.cert_out)

@@ -2,7 +2,8 @@
 
 The real gateway serves TLS with a self-signed certificate; we generate one at start (CN
 ``localhost``, SAN ``localhost`` + ``127.0.0.1``) so clients either disable verification or
-trust the written-out PEM (``cacert``).
+trust the written-out PEM (``cacert``). Needs ``cryptography`` (``pip install 'ibstream[sim]'``);
+the simulator imports this module only when it starts TLS, so plain-HTTP simulation does not.
 """
 
 from __future__ import annotations
@@ -13,10 +14,19 @@ import os
 import ssl
 import tempfile
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from ibstream._deps import MINIMUMS, DependencyError, require
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+except ImportError as exc:
+    raise DependencyError(
+        f"ibstream needs cryptography>={MINIMUMS['cryptography']} for the simulator's TLS, "
+        "which is not installed: pip install 'ibstream[sim]'"
+    ) from exc
+require("cryptography", extra="sim")
 
 __all__ = ["SelfSigned", "make_self_signed"]
 
