@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from simthread import SimThread
 
 from ibstream.exceptions import InvalidState, NotFound
 from ibstream.sim.portfolio_routes import set_position
+from ibstream.sim.testing import SimThread
 from ibstream.state.positions import PositionChange
 from ibstream.sync import Client
 
