@@ -80,3 +80,24 @@ def test_env_file_named_explicitly_and_errors(tmp_path: Path) -> None:
         read_env_file(f)
     with pytest.raises(InvalidArgument, match="cannot read"):
         gateway_settings(environ={"IBSTREAM_ENV_FILE": str(tmp_path / "absent.env")})
+
+
+def test_library_reads_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``connect()`` and ``Client()`` without a URL use IBSTREAM_URL; arguments still win."""
+    from ibstream.aio.client import connect
+    from ibstream.sync import Client
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IBSTREAM_URL", "http://gw.example:5000/v1/api")
+    monkeypatch.setenv("IBSTREAM_VERIFY", "0")
+    assert connect().rest.base_url == "http://gw.example:5000/v1/api"
+    assert connect("http://other:1/v1/api").rest.base_url == "http://other:1/v1/api"
+    client = Client()
+    try:
+        assert client._aclient.rest.base_url == "http://gw.example:5000/v1/api"
+    finally:
+        client.stop()
+    monkeypatch.setenv("IBSTREAM_CACERT", str(tmp_path / "absent.pem"))
+    monkeypatch.delenv("IBSTREAM_VERIFY")
+    with pytest.raises(InvalidArgument, match="no such certificate file"):
+        connect()

@@ -55,6 +55,7 @@ from ibstream.protocol.specs import (
     StreamKey,
     Topic,
 )
+from ibstream.settings import gateway_settings
 
 __all__ = ["ClientConfig", "ClientState", "StreamClient", "connect"]
 
@@ -64,9 +65,9 @@ _RECOVERING = (SessionState.AUTH_LOST, SessionState.COMPETING)
 
 
 def connect(
-    url: str = "https://localhost:5000/v1/api",
+    url: str | None = None,
     *,
-    verify: bool = True,
+    verify: bool | None = None,
     cacert: str | None = None,
     config: ClientConfig | None = None,
     auth: Auth | None = None,
@@ -74,7 +75,9 @@ def connect(
     """A client for the gateway at ``url``; use as ``async with connect(url) as client:``.
 
     TLS verification is on by default. For the gateway's self-signed certificate pass
-    ``cacert="gateway.pem"`` (verify against that certificate) or ``verify=False``.
+    ``cacert="gateway.pem"`` (verify against that certificate) or ``verify=False``. Arguments
+    left out come from ``IBSTREAM_URL`` / ``IBSTREAM_CACERT`` / ``IBSTREAM_VERIFY`` (environment
+    or ``.env``; :mod:`ibstream.settings`), else ``https://localhost:5000/v1/api``.
     ``auth`` is the authentication strategy (ibstream.auth): the gateway's browser session by
     default, or ``OAuth1a(...)`` with ``url="https://api.ibkr.com/v1/api"``.
     """
@@ -96,9 +99,9 @@ class StreamClient(ConsumerAPI, SessionActions):
 
     def __init__(
         self,
-        url: str = "https://localhost:5000/v1/api",
+        url: str | None = None,
         *,
-        verify: bool = True,
+        verify: bool | None = None,
         cacert: str | None = None,
         config: ClientConfig | None = None,
         rest: Transport | None = None,
@@ -106,11 +109,13 @@ class StreamClient(ConsumerAPI, SessionActions):
         auth: Auth | None = None,
     ) -> None:
         self.config = config or ClientConfig()
-        tls_verify: bool | str = cacert if cacert else verify
+        if rest is None:  # arguments first, then IBSTREAM_* settings (ibstream.settings)
+            where = gateway_settings(url, cacert=cacert, verify=verify)
+            rest = GatewayRest(
+                where.url, verify=where.tls_verify, timeout=self.config.request_timeout, auth=auth
+            )
         #: the REST side and WebSocket handshake (``client.rest.request(...)`` for any call)
-        self.rest: Transport = rest or GatewayRest(
-            url, verify=tls_verify, timeout=self.config.request_timeout, auth=auth
-        )
+        self.rest: Transport = rest
         self._clock: Clock = clock or SystemClock()
         self._proto = StreamProtocol(self.config.protocol)
         self._policy = self.config.reconnect()

@@ -124,9 +124,9 @@ class Client:
 
     def __init__(
         self,
-        url: str = "https://localhost:5000/v1/api",
+        url: str | None = None,
         *,
-        verify: bool = True,
+        verify: bool | None = None,
         cacert: str | None = None,
         config: ClientConfig | None = None,
         sink: Sink | None = None,
