@@ -106,7 +106,7 @@ def _serve(conn: Connection, heartbeat: float) -> None:
     asyncio.run(run())
 
 
-def _client_config(profile: str) -> ClientConfig:
+def _client_config(profile: str, md_stall_after: float | None = None) -> ClientConfig:
     if profile == "fast":
         protocol = ProtocolConfig(
             heartbeat_timeout=3.0,
@@ -124,7 +124,8 @@ def _client_config(profile: str) -> ClientConfig:
             reconnect=lambda: ReconnectPolicy(initial=0.1, max_delay=1.0),
             start_timeout=30.0,
         )
-    return ClientConfig(start_timeout=30.0, protocol=ProtocolConfig(max_unauthenticated=None))
+    protocol = ProtocolConfig(max_unauthenticated=None, md_stall_after=md_stall_after)
+    return ClientConfig(start_timeout=30.0, protocol=protocol)
 
 
 def _rss_kb() -> int:
@@ -156,7 +157,10 @@ class Probe:
 
 
 class Chaos:
-    def __init__(self, base_url: str, profile: str, seed: int) -> None:
+    def __init__(
+        self, base_url: str, profile: str, seed: int, md_stall_after: float | None = None
+    ) -> None:
+        self.md_stall_after = md_stall_after
         self.base = base_url.removesuffix("/v1/api")
         self.url = base_url
         self.profile = profile
@@ -272,7 +276,9 @@ class Chaos:
     async def run(self, minutes: float) -> dict[str, Any]:
         async with aiohttp.ClientSession() as http:
             self.http = http
-            client = self.client = StreamClient(self.url, config=_client_config(self.profile))
+            client = self.client = StreamClient(
+                self.url, config=_client_config(self.profile, self.md_stall_after)
+            )
             client.on(MarketData, self.probe.on_md)
             client.on(Gap, self.probe.on_gap)
             client.on(
@@ -328,6 +334,7 @@ class Chaos:
             await client.stop()
         return {
             "profile": self.profile,
+            "md_stall_after": self.md_stall_after,
             "minutes": minutes,
             "faults": faults,
             "kinds": list(KINDS),
@@ -385,7 +392,8 @@ class Chaos:
 
 def print_table(result: dict[str, Any]) -> None:
     print(
-        f"\nchaos: {result['minutes']} min, profile {result['profile']}, {result['faults']} faults"
+        f"\nchaos: {result['minutes']} min, profile {result['profile']}, md_stall_after "
+        f"{result['md_stall_after']}, {result['faults']} faults"
     )
     print(f"{'kind':<22}{'n':>4}{'median s':>10}{'max s':>8}{'failed':>8}{'gaps':>6}")
     for kind in KINDS:
@@ -422,6 +430,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--profile", choices=("default", "fast"), default="default")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--md-stall-after",
+        type=float,
+        default=None,
+        metavar="S",
+        help="default profile: turn on the client's stale-stream detector (ProtocolConfig."
+        "md_stall_after, off by default); without it a silently expired stream is renewed at "
+        "md_renew_after (540 s) and md_expiry cannot recover within the 60 s window",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the result as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the client's warnings")
     args = parser.parse_args(argv)
@@ -432,7 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     proc.start()
     try:
         base_url = parent.recv()
-        result = asyncio.run(Chaos(base_url, args.profile, args.seed).run(args.minutes))
+        result = asyncio.run(
+            Chaos(base_url, args.profile, args.seed, args.md_stall_after).run(args.minutes)
+        )
     finally:
         with contextlib.suppress(BrokenPipeError, OSError):
             parent.send("stop")
