@@ -25,29 +25,18 @@ from ibstream.exceptions import (
     OAuthTokenMismatch,
     OAuthTokenRevoked,
 )
-from ibstream.protocol.connection import ProtocolConfig
 from ibstream.protocol.events import MarketData
 from ibstream.protocol.lifecycle import Gap, SessionState, SubscriptionState
 from ibstream.protocol.specs import MarketDataSpec
 from ibstream.sim import Simulator
 from ibstream.sim.oauth import RFC3526_PRIME_2048, OAuthCredentials
+from toolkit import FAST
 
 from .conftest import sim_config
 
 pytestmark = pytest.mark.e2e
 
 AAPL = 265598
-FAST = ProtocolConfig(
-    heartbeat_timeout=1.5,
-    tic_interval=1.0,
-    tickle_interval=2.0,
-    auth_poll_interval=0.1,
-    auth_timeout=3.0,
-    auth_lost_reconnect_after=30.0,
-    subscribe_timeout=0.5,
-    subscribe_attempts=4,
-    md_renew_after=60.0,
-)
 
 
 def oauth(creds: OAuthCredentials, **changes: Any) -> OAuth1a:

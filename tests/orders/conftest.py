@@ -9,22 +9,12 @@ import pytest
 from ibstream.aio.client import ClientConfig, StreamClient, connect
 from ibstream.backoff import ReconnectPolicy
 from ibstream.orders import TradingConfig
-from ibstream.protocol.connection import ProtocolConfig
 from ibstream.sim import SimConfig, Simulator
+from toolkit import FAST
 
 AAPL = 265598
 MSFT = 272093
 ACCOUNT = "DU1234567"
-
-FAST = ProtocolConfig(
-    heartbeat_timeout=1.5,
-    tic_interval=1.0,
-    tickle_interval=2.0,
-    auth_poll_interval=0.1,
-    auth_timeout=3.0,
-    subscribe_timeout=0.5,
-    subscribe_attempts=4,
-)
 
 
 def make_client(sim: Simulator, trading: TradingConfig | None = None) -> StreamClient:
