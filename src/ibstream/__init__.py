@@ -218,6 +218,7 @@ __all__ = [  # resolved lazily by __getattr__; == union of the modules' __all__
     "Trade",
     "TradeBook",
     "TradeChange",
+    "TradeUpdated",
     "TradesOpened",
     "TradesSpec",
     "Unknown",

@@ -94,9 +94,9 @@ class StreamClient(ConsumerAPI):
 
     Events (delivered to ``events()`` streams, to subscription handles of the matching stream and
     to callbacks registered with ``on``): every decoded gateway event (``MarketData``,
-    ``OrderUpdate``, ``Trade``, ``Pnl``, ``AuthStatus``, ``Bulletin``, ``Notification``,
-    ``ErrorMessage``, ``Malformed`` ...) and the lifecycle events ``SessionStateChanged``,
-    ``SubscriptionStateChanged``, ``Gap`` and ``ApplyFailed``.
+    ``OrderUpdate``, ``Trade`` (one per execution), ``TradeUpdated``, ``Pnl``, ``AuthStatus``,
+    ``Bulletin``, ``Notification``, ``ErrorMessage``, ``Malformed`` ...) and the lifecycle events
+    ``SessionStateChanged``, ``SubscriptionStateChanged``, ``Gap`` and ``ApplyFailed``.
 
     ``rest`` replaces the gateway transport (``ibstream.aio.memory.MemoryGateway`` in tests) and
     ``clock`` the clock (``ibstream.aio.memory.ManualClock``).
@@ -311,6 +311,7 @@ class StreamClient(ConsumerAPI):
             "auth_losses": counts.get("auth_losses", 0),
             "frame_errors": counts.get("frame_errors", 0),
             "subscriptions": {str(k): st.name for k, (_, st) in self._proto.subscriptions.items()},
+            "suppressed": self._proto.suppressed,
         }
         out.update(self._router.metrics())
         return out

@@ -25,6 +25,7 @@ from ibstream.protocol.events import (
     PriceLadder,
     Trade,
     TradesOpened,
+    TradeUpdated,
 )
 from ibstream.protocol.specs import (
     AccountLedgerSpec,
@@ -98,7 +99,7 @@ class ConsumerAPI:
         replace: bool = ...,
         maxsize: int | None = ...,
         buffer: bool = ...,
-    ) -> Subscription[Trade | TradesOpened | StreamLifecycle]: ...
+    ) -> Subscription[Trade | TradeUpdated | TradesOpened | StreamLifecycle]: ...
     @overload
     def subscribe(
         self,

@@ -33,7 +33,6 @@ from ibstream.serialize import event_to_dict, event_to_json, jsonable
 __all__ = ["ReplayedEvent", "register", "replay_events", "run"]
 
 
-
 def register(subparsers: Any) -> None:
     """Add the ``replay`` subparser."""
     topics = ", ".join(t.value for t in Topic)
