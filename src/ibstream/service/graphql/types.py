@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NewType
 
 import strawberry
 from strawberry.scalars import JSON
@@ -23,12 +23,14 @@ from ibstream.service.hub import Hub
 from ibstream.state import Order as OrderState
 
 __all__ = [
+    "LONG_SCALAR",
     "AccountSummaryValues",
     "Bar",
     "Execution",
     "FieldValue",
     "LadderRow",
     "LedgerBalance",
+    "Long",
     "MarketHistoryUpdate",
     "Notice",
     "Order",
@@ -361,6 +363,18 @@ class UpstreamSubscription:
     spec: JSON
 
 
+Long = NewType("Long", int)
+"""A counter: a whole number beyond GraphQL's 32-bit ``Int``, sent as a JSON integer."""
+
+LONG_SCALAR = strawberry.scalar(
+    name="Long",
+    description="A whole number beyond GraphQL's 32-bit Int (counters), as a JSON integer.",
+    serialize=int,
+    parse_value=int,
+)
+"""The definition of :data:`Long` (``build_schema`` passes it as a scalar override)."""
+
+
 @strawberry.type(description="The upstream session and the service.")
 class SessionStatus:
     state: str
@@ -370,7 +384,7 @@ class SessionStatus:
     gateway: str
     session_id: str | None
     accounts: list[str]
-    frames: float
+    frames: Long
     reconnects: int
     gaps: int
     consumers: int
