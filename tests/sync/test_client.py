@@ -15,7 +15,7 @@ from ibstream.exceptions import (
     StreamTimeout,
     SubscriptionConflict,
 )
-from ibstream.protocol.events import MarketData, OrderUpdate, Pnl, Trade
+from ibstream.protocol.events import MarketData, OrderUpdate, Pnl, Trade, TradeUpdated
 from ibstream.protocol.lifecycle import (
     Gap,
     SessionState,
@@ -263,6 +263,8 @@ def test_orders_trades_account_snapshots(client: Client, sim: SimThread) -> None
     next_of(orders, OrderUpdate)
     wait_until(lambda: order.order_id in client.orders)
     next_of(trades, Trade, timeout=5)
+    update = next_of(trades, TradeUpdated, timeout=5)  # the commission, not a second Trade
+    assert isinstance(update, TradeUpdated) and "commission" in update.changed
     next_of(pnl, Pnl)
     aclient = client._aclient
     books = {"orders": client.orders, "trades": client.trades, "account": client.account}
@@ -270,6 +272,7 @@ def test_orders_trades_account_snapshots(client: Client, sim: SimThread) -> None
         assert type(book) is type(getattr(aclient, name))
         assert book is not getattr(aclient, name)
     trades_book = books["trades"]
+    assert trades_book[update.execution_id].commission == update.trade.commission
     assert isinstance(trades_book, TradeBook)
     assert trades_book.trades() and isinstance(trades_book.trades()[0], Trade)
     assert all(isinstance(t, Trade) for t in trades_book.values())

@@ -16,6 +16,7 @@ from ibstream.protocol.events import (
     OrderUpdate,
     PriceLadder,
     Trade,
+    TradeUpdated,
 )
 from ibstream.protocol.fields import FIELDS, Availability
 from ibstream.protocol.lifecycle import Gap, SessionStateChanged, SubscriptionStateChanged
@@ -203,9 +204,28 @@ class Execution:
     trade_time_ms: float | None
     order_id: strawberry.ID | None
     exchange: str | None
+    updated: bool = strawberry.field(
+        default=False,
+        description="A re-send of an execution delivered before, that changed it (typically "
+        "adding the commission): count executions by the ones where this is false.",
+    )
+    changed: list[str] = strawberry.field(
+        default_factory=list, description="The fields the re-send changed (when `updated`)."
+    )
 
 
-def to_execution(t: Trade) -> Execution:
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def to_execution(t: Trade | TradeUpdated) -> Execution:
+    """An execution; a ``TradeUpdated`` gives the whole execution with ``updated`` set."""
+    if isinstance(t, TradeUpdated):
+        out = to_execution(t.trade)
+        out.updated = True
+        out.changed = [_camel(name) for name in t.changed]
+        return out
     return Execution(
         execution_id=t.execution_id,
         account=t.account,
