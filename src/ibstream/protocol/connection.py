@@ -165,22 +165,21 @@ class StreamProtocol:
         self._session.frame_received(now)
         events = decode(data)
         book = self._book
-        rewrite = False
-        dropped: list[Event] = []
+        dropped: list[Event] | None = None
+        trades = False
         for event in events:
             if type(event) is MarketData:  # the hot path: a lookup, nothing else when ACTIVE
                 if book.on_data(event, event.key, now):  # the opening snapshot's duplicate
-                    dropped.append(event)
-                    rewrite = True
+                    dropped = [event] if dropped is None else [*dropped, event]
             else:
                 cls = type(event)
                 handler = self._handlers.get(cls)
                 if handler is not None:
                     handler(event, now)
                 if cls is Trade:
-                    rewrite = True
-        if rewrite:
-            events = self._rewrite(events, dropped)
+                    trades = True
+        if dropped is not None or trades:
+            events = self._rewrite(events, dropped or [])
         # Lifecycle events caused by this frame were appended by the handlers: they precede it.
         self._events.extend(events)
         if book.dirty or self._session_touched:
