@@ -40,6 +40,7 @@ from ibstream.service.hub import Hub
 from ibstream.service.keys import CONFIG, HUB
 from ibstream.service.ops import livez, metrics, readyz
 from ibstream.service.stream import events_handler, stream_handler
+from ibstream.service.symbols import symbols_handler
 from ibstream.sim import SimConfig, Simulator
 
 __all__ = ["Service", "auth_middleware", "build_app", "serve"]
@@ -149,6 +150,7 @@ def build_app(
     app.router.add_get("/livez", livez)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/symbols", symbols_handler)  # the dashboard's symbol box
     return app
 
 
