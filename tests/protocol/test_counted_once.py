@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 
 from ibstream.exceptions import InvalidArgument
 from ibstream.protocol.connection import ProtocolConfig, StreamProtocol
+from ibstream.protocol.decoding import decode
 from ibstream.protocol.events import MarketData, Trade, TradeUpdated
 from ibstream.protocol.executions import ExecutionMemory
+from ibstream.protocol.once import CountOnce
 from ibstream.protocol.specs import MarketDataSpec, StreamKey, Topic, TradesSpec
 
 SID = "e5af95a05fe55041a403680abb434efa"
@@ -205,3 +207,28 @@ def test_memory_is_bounded() -> None:
     assert len(memory) == 2
     with pytest.raises(InvalidArgument):
         ExecutionMemory(max_size=0)
+
+
+# --- the same rules offline (recordings) ------------------------------------------------------
+
+
+def test_count_once_offline_follows_the_subscribe_frames() -> None:
+    once = CountOnce()
+    got: list[Any] = []
+    once.sent('smd+265598+{"fields":["31"]}')
+    for f in (OPEN, REVERSED, DELTA, DELTA):
+        got += once.received(decode(frame(f)))
+    once.sent('smd+265598+{"fields":["31"]}')  # a renewal: a new opening, duplicated again
+    for f in (OPEN, REVERSED):
+        got += once.received(decode(frame(f)))
+    got += once.received(decode(str_frame(execution("E1"), execution("E1", commission="2"))))
+    got += once.received(decode(str_frame(execution("E1", commission="2"))))
+    assert [type(e).__name__ for e in got] == [
+        "MarketData",
+        "MarketData",
+        "MarketData",
+        "MarketData",
+        "Trade",
+        "TradeUpdated",
+    ]
+    assert once.suppressed == {"opening_snapshots": 2, "trade_resends": 1, "trade_updates": 1}
