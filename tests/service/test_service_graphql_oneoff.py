@@ -79,3 +79,14 @@ async def test_status_frames_is_an_integer(service: Service, http: aiohttp.Clien
     )
     [frames_type] = [f["type"] for f in body["data"]["__type"]["fields"] if f["name"] == "frames"]
     assert frames_type["ofType"]["name"] == "Long"
+
+
+async def test_query_respects_the_service_limits(
+    make_service: Any, http: aiohttp.ClientSession
+) -> None:
+    service = await make_service(max_market_data_per_consumer=1)
+    body = await gql(
+        http, service, "query($c: [Int!]) { tickers(conids: $c) { conid } }", c=[AAPL, MSFT]
+    )
+    assert body["data"] is None and "max_market_data_per_consumer" in str(body["errors"])
+    await wait_for(lambda: not service.hub.consumers)

@@ -267,7 +267,12 @@ def test_orders_trades_account_snapshots(client: Client, sim: SimThread) -> None
     assert isinstance(update, TradeUpdated) and "commission" in update.changed
     next_of(pnl, Pnl)
     aclient = client._aclient
-    books = {"orders": client.orders, "trades": client.trades, "account": client.account}
+    books = {
+        "tickers": client.tickers,
+        "orders": client.orders,
+        "trades": client.trades,
+        "account": client.account,
+    }
     for name, book in books.items():
         assert type(book) is type(getattr(aclient, name))
         assert book is not getattr(aclient, name)

@@ -31,7 +31,7 @@ from ibstream.protocol.specs import Spec
 from ibstream.sinks.base import Sink
 from ibstream.sinks.callback import Callback, CallbackSink
 from ibstream.sinks.recorder import RecorderSink
-from ibstream.state import AccountState, OrderBook, Ticker, TickerSnapshot, TradeBook
+from ibstream.state import AccountState, OrderBook, Ticker, Tickers, TickerSnapshot, TradeBook
 from ibstream.sync.dispatch import Dispatcher
 from ibstream.sync.handles import SyncEventStream, SyncSubscription, wait_all
 from ibstream.sync.loop import LoopThread
@@ -365,6 +365,13 @@ class Client:
     # The same live-state types as the asyncio client (``OrderBook``, ``TradeBook``,
     # ``AccountState``): each read returns a private copy made on the loop thread, so the caller's
     # thread reads a consistent state that no update changes under it.
+
+    @property
+    def tickers(self) -> Tickers:
+        """The live tickers by conid (a ``Tickers`` registry copy holding the live ``Ticker``
+        objects, as :meth:`ticker` returns them)."""
+        result: Tickers = self._call(self._aclient.tickers.copy)
+        return result
 
     @property
     def orders(self) -> OrderBook:

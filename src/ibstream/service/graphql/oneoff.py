@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from ibstream.exceptions import IBStreamError
 from ibstream.protocol.lifecycle import SubscriptionState
 from ibstream.protocol.specs import MarketDataSpec, OrdersSpec, Spec
+from ibstream.service import limits
 from ibstream.service.hub import Hub
 from ibstream.service.queue import QueueClosed, QueueOverflow
 
@@ -61,9 +62,14 @@ async def ensure_streams(
         return
     if not hub.authenticated:
         raise QueryUnavailable(f"{what}: the gateway session is not authenticated")
+    specs = list(specs)
+    limits.check_request(hub, len(specs))  # the service's limits apply to queries too
     consumer = hub.open_consumer("query", wants_bytes=False, session_events=False, maxsize=64)
     try:
-        keys = [hub.attach(consumer, spec, snapshot=False).key for spec in specs]
+        keys = [
+            hub.attach(consumer, limits.check_attach(hub, consumer, spec), snapshot=False).key
+            for spec in specs
+        ]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while not ready():  # checked after each event the stream brings (state applied first)
