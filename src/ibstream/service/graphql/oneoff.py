@@ -12,6 +12,7 @@ says what is missing and why; it never answers ``[]`` for "unknown".
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable, Iterable
 
 from ibstream.exceptions import IBStreamError
@@ -23,6 +24,7 @@ from ibstream.service.queue import QueueClosed, QueueOverflow
 
 __all__ = [
     "MAX_QUERY_WAIT",
+    "ORDERS_FRESH",
     "QUERY_WAIT",
     "QueryUnavailable",
     "ensure_orders",
@@ -32,6 +34,14 @@ __all__ = [
 
 QUERY_WAIT = 5.0
 """Seconds a one-off query waits for a stream nobody holds to bring its first value."""
+
+ORDERS_FRESH = 2.0
+"""Seconds one read of the gateway's order list answers ``orders`` queries for."""
+
+# Per hub: when the last order-list read started, and the read (shared by concurrent queries).
+_ORDER_READS: weakref.WeakKeyDictionary[Hub, tuple[float, asyncio.Task[None]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 MAX_QUERY_WAIT = 30.0
 """The longest ``wait`` a query may ask for."""
@@ -92,11 +102,23 @@ async def ensure_streams(
 
 async def ensure_orders(hub: Hub) -> None:
     """Make the order book current: nothing to do while the orders stream is live (the client
-    seeded it from REST and ``sor`` keeps it current); otherwise read the gateway's order list."""
+    seeded it from REST and ``sor`` keeps it current); otherwise read the gateway's order list.
+
+    One read serves every query within :data:`ORDERS_FRESH` seconds, and concurrent queries
+    share the read in flight: queries never push the session into the gateway's rate limit."""
     if hub.is_live(OrdersSpec().key):
         return
     if not hub.authenticated:
         raise QueryUnavailable("orders: the gateway session is not authenticated")
+    loop = asyncio.get_running_loop()
+    held = _ORDER_READS.get(hub)
+    if held is None or (held[1].done() and loop.time() - held[0] >= ORDERS_FRESH):
+        held = (loop.time(), loop.create_task(_read_orders(hub)))
+        _ORDER_READS[hub] = held
+    await asyncio.shield(held[1])
+
+
+async def _read_orders(hub: Hub) -> None:
     client = hub.client
     try:
         orders = await client.rest.orders(force=True)
