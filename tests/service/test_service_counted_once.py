@@ -4,6 +4,7 @@ commission comes as ``TradeUpdated`` (``updated: true`` in GraphQL)."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -38,6 +39,10 @@ async def test_plain_stream_counts_once(
     assert trades[update["execution_id"]] == 1 and max(trades.values()) == 1
     market = [m["values"] for m in seen if m["type"] == "MarketData"]
     assert market and (len(market) < 2 or market[0] != market[1])
+    async with http.get(f"{service.url}/metrics") as r:
+        text = await r.text()
+    counts = dict(re.findall(r'ibstream_upstream_suppressed_total\{kind="(\w+)"\} (\d+)', text))
+    assert int(counts["opening_snapshots"]) >= 1 and int(counts["trade_updates"]) >= 1
 
 
 async def test_sse_delivers_trade_updated(

@@ -140,6 +140,13 @@ def prometheus_text(hub: Hub) -> str:
     ):
         w.one(f"ibstream_upstream_{name}_total", "counter", help_, m[name])
     w.metric(
+        "ibstream_upstream_suppressed_total",
+        "counter",
+        "Gateway repeats kept from consumers so events count things once (duplicated opening "
+        "snapshots, re-sent executions) or turned into TradeUpdated (trade_updates).",
+        [({"kind": k}, n) for k, n in sorted(m.get("suppressed", {}).items())],
+    )
+    w.metric(
         "ibstream_upstream_lag_ms",
         "gauge",
         "Market data lag (local clock minus _updated).",
