@@ -74,6 +74,12 @@ async def test_symbol_box_fx_decimals_sizes_and_chart(
             await page.fill("#symbol", "ZZZQ")
             await page.click("#addsym button[type=submit]")
             await page.wait_for_selector("#symres:text('no contract found for ZZZQ')")
+            await page.fill("#symbol", "M")  # MSFT and META: a choice, not a guess
+            await page.click("#addsym button[type=submit]")
+            await page.wait_for_selector("#symres button[data-conid='107113386']")
+            assert await page.locator("#symres button").count() == 2
+            await page.click("#symres button[data-conid='107113386']")
+            await page.wait_for_selector("#t-107113386 td.sym:text('META')", timeout=10_000)
             await page.fill("#symbol", str(AAPL))
             await page.click("#addsym button[type=submit]")
             await page.wait_for_selector("#symres:text('already shown')")
