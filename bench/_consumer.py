@@ -2,7 +2,8 @@
 
 ``python bench/_consumer.py KIND BASE_URL [--conids N] [--account ACCT]``. It connects,
 subscribes ``N`` conids (``265598`` when N is 1, else the feed's synthetic conids), prints
-``{"ready": ...}`` once every conid delivered its first frame, then obeys JSON-line commands on
+``{"ready": ...}`` once every conid delivered its opening frame (the raw contenders see the
+gateway's two copies, ibstream delivers one), then obeys JSON-line commands on
 stdin (one JSON line back for each):
 
 * ``{"cmd": "mark", "lat": bool, "rss_every": seconds|null}``: reset the counters; with ``lat``
@@ -254,7 +255,7 @@ async def run_ibstream(url: str, conids: list[int], meter: Meter, callback: bool
 
             tasks = [asyncio.create_task(consume(h)) for h in handles]
             meter.conflated = lambda: sum(h.conflated for h in handles)
-        await _wait_for(lambda: meter.n >= 2 * len(conids), 120)
+        await _wait_for(lambda: meter.n >= len(conids), 120)  # one opening each
         out({"ready": True, "rss_kb": rss_kb()})
         await _control_task(meter)
         for t in tasks:
@@ -386,7 +387,7 @@ def run_sync(url: str, conids: list[int], meter: Meter, callback: bool) -> None:
 
             threading.Thread(target=drain, daemon=True).start()
         end = time.monotonic() + 30
-        while m.n < 2 * len(conids):
+        while m.n < len(conids):  # the duplicate is dropped
             if time.monotonic() > end:
                 raise TimeoutError("ibstream.sync: no market data")
             time.sleep(0.01)

@@ -6,8 +6,9 @@ import orjson
 import pytest
 
 from ibstream.exceptions import SlowConsumerError
+from ibstream.protocol.connection import StreamProtocol
 from ibstream.protocol.decoding import decode
-from ibstream.protocol.events import OrderUpdate
+from ibstream.protocol.events import OrderUpdate, TradeUpdated
 from ibstream.protocol.lifecycle import Gap, SessionState, SessionStateChanged
 from ibstream.protocol.specs import StreamKey, Topic
 from ibstream.serialize import event_to_dict, event_to_json, jsonable
@@ -87,3 +88,18 @@ def test_market_data_json_by_field_name() -> None:
     assert by_name["values"] == {"last": 10.5, "bid": 10.4, "availability": "RpB", "9999": 7.0}
     by_id = orjson.loads(event_to_json(ev))
     assert set(by_id["values"]) == {"31", "84", "6509", "9999"}
+
+
+def test_trade_updated_to_json() -> None:
+    """A TradeUpdated carries the whole execution and the changed fields; raw only on request."""
+    p = StreamProtocol()
+    fill = {"execution_id": "E1", "symbol": "AAPL", "side": "B", "size": 2, "price": "10.5"}
+    p.receive_frame(orjson.dumps({"topic": "str", "args": [fill]}), 0.0)
+    p.receive_frame(orjson.dumps({"topic": "str", "args": [{**fill, "commission": "1"}]}), 0.0)
+    [update] = [e for e in p.events_received() if isinstance(e, TradeUpdated)]
+    out = orjson.loads(event_to_json(update))
+    assert out["type"] == "TradeUpdated" and out["key"] == "tr" and out["execution_id"] == "E1"
+    assert out["changed"] == {"commission": 1.0}
+    assert out["trade"]["type"] == "Trade" and out["trade"]["commission"] == 1.0
+    assert out["trade"]["price"] == 10.5 and "raw" not in out and "raw" not in out["trade"]
+    assert orjson.loads(event_to_json(update, include_raw=True))["raw"]["commission"] == "1"

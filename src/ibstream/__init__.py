@@ -297,6 +297,7 @@ __all__ = [
     "Trade",
     "TradeBook",
     "TradeChange",
+    "TradeUpdated",
     "TradesOpened",
     "TradesSpec",
     "Trading",

@@ -329,3 +329,30 @@ def test_plot_bars_marks_gaps() -> None:
     assert len(hollow) == 1  # the forming bar
     with pytest.raises(ValueError, match="no bars"):
         plot_bars([])
+
+
+def test_replay_counts_openings_and_fills_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Offline replay applies the live protocol's rules (issue 20.1): the doubled opening
+    snapshot is shown once, a fill is one Trade and its commission a TradeUpdated."""
+    md = {"topic": "smd+265598", "conid": 265598, "server_id": "q1", "31": "271.5", "84": "271.4"}
+    fill = {"execution_id": "E1", "symbol": "AAPL", "side": "B", "size": 1, "price": "271.5"}
+    frames = [
+        ("out", 'smd+265598+{"fields":["31","84"]}'),
+        ("in", orjson.dumps(md).decode()),
+        ("in", orjson.dumps(dict(reversed(list(md.items())))).decode()),
+        ("in", orjson.dumps({"topic": "str", "args": [fill]}).decode()),
+        ("in", orjson.dumps({"topic": "str", "args": [{**fill, "commission": "1.0"}]}).decode()),
+    ]
+    path = tmp_path / "doubled.jsonl"
+    path.write_text(
+        "".join(
+            orjson.dumps({"t": 1.0 + n, "dir": d, "frame": f}).decode() + "\n"
+            for n, (d, f) in enumerate(frames)
+        )
+    )
+    code, out, _ = _replay(capsys, str(path), "--json")
+    assert code == 0
+    kinds = [orjson.loads(line)["type"] for line in out.splitlines() if line.startswith("{")]
+    assert kinds == ["MarketData", "Trade", "TradeUpdated"]

@@ -115,7 +115,8 @@ def names(events: list[Any]) -> list[str]:
 
 
 def test_recorded_session() -> None:
-    """Subscribe before authentication; sent after sts; confirmed by the (doubled) first frame."""
+    """Subscribe before authentication; sent after sts; confirmed by the (doubled) first frame,
+    delivered once."""
     p = StreamProtocol()
     p.connecting(0.0)
     p.connection_made(0.0, SID)
@@ -140,8 +141,8 @@ def test_recorded_session() -> None:
         "SubscriptionStateChanged:ACTIVE",
         "MarketData",
         "MarketData",
-        "MarketData",
     ]
+    assert p.suppressed["opening_snapshots"] == 1
     assert isinstance(events[3], SystemLogin)
     assert p.subscriptions == {MD.key: (MD, St.ACTIVE)}
     assert repr(p) == "<StreamProtocol AUTHENTICATED 1 streams (1 ACTIVE)>"

@@ -12,7 +12,14 @@ import pytest
 
 from ibstream.aio.recorder import read_recording
 from ibstream.exceptions import ClientClosed, SlowConsumerError, StreamTimeout
-from ibstream.protocol.events import AccountInfo, MarketData, Notification, OrderUpdate
+from ibstream.protocol.events import (
+    AccountInfo,
+    MarketData,
+    Notification,
+    OrderUpdate,
+    Trade,
+    TradeUpdated,
+)
 from ibstream.protocol.lifecycle import (
     LifecycleEvent,
     SessionState,
@@ -347,3 +354,38 @@ def test_dispatcher_routes_frames_to_frame_sinks() -> None:
     assert [type(e).__name__ for e in events.events] == ["OrderUpdate", "SubscriptionStateChanged"]
     assert [type(e).__name__ for e in frames.events] == ["RawFrame"]
     assert events.closed and frames.closed
+
+
+def test_queue_sink_never_drops_trade_updates() -> None:
+    """TradeUpdated (a commission arriving for a fill) is never dropped nor conflated: it
+    overflows loudly like orders and trades (issue 20.1)."""
+    key = StreamKey.of(Topic.TRADES, "")
+    sink = QueueSink(maxsize=2)
+    updates = []
+    for n in range(3):
+        trade = Trade(
+            key=key,
+            execution_id=f"E{n}",
+            account=None,
+            conid=1,
+            symbol="X",
+            side="B",
+            size=1.0,
+            price=1.0,
+            commission=1.0,
+            net_amount=None,
+            trade_time_ms=None,
+            order_id=None,
+            exchange=None,
+            raw={},
+        )
+        updates.append(
+            TradeUpdated(
+                key=key, execution_id=f"E{n}", trade=trade, changed={"commission": 1.0}, raw={}
+            )
+        )
+        sink.emit(updates[-1])
+    reader = sink.reader(TradeUpdated)
+    assert [reader.get_nowait(), reader.get_nowait()] == updates[:2]
+    with pytest.raises(SlowConsumerError):
+        reader.get(0)

@@ -15,7 +15,7 @@ from ibstream.exceptions import (
     StreamTimeout,
     SubscriptionConflict,
 )
-from ibstream.protocol.events import MarketData, OrderUpdate, Pnl, Trade
+from ibstream.protocol.events import MarketData, OrderUpdate, Pnl, Trade, TradeUpdated
 from ibstream.protocol.lifecycle import (
     Gap,
     SessionState,
@@ -24,7 +24,8 @@ from ibstream.protocol.lifecycle import (
 )
 from ibstream.protocol.specs import MarketDataSpec, OrdersSpec, PnlSpec, TradesSpec
 from ibstream.sim.testing import SimThread, wait_until
-from ibstream.sync import AccountSnapshot, Client, wait_all
+from ibstream.state import AccountState, OrderBook, TradeBook
+from ibstream.sync import Client, wait_all
 from toolkit import assert_nothing_left, fast_client_config, ibstream_threads, waiting
 
 pytestmark = pytest.mark.e2e
@@ -251,7 +252,8 @@ def test_ticker_live_from_other_thread_and_snapshot(client: Client) -> None:
 
 
 def test_orders_trades_account_snapshots(client: Client, sim: SimThread) -> None:
-    """orders/trades/account are immutable snapshots taken on the loop thread."""
+    """orders/trades/account are copies taken on the loop thread, of the asyncio client's types
+    (OrderBook, TradeBook, AccountState): one model, the same names, in both APIs."""
     orders = client.subscribe(OrdersSpec())
     trades = client.subscribe(TradesSpec())
     pnl = client.subscribe(PnlSpec())
@@ -261,10 +263,27 @@ def test_orders_trades_account_snapshots(client: Client, sim: SimThread) -> None
     next_of(orders, OrderUpdate)
     wait_until(lambda: order.order_id in client.orders)
     next_of(trades, Trade, timeout=5)
+    update = next_of(trades, TradeUpdated, timeout=5)  # the commission, not a second Trade
+    assert isinstance(update, TradeUpdated) and "commission" in update.changed
     next_of(pnl, Pnl)
-    assert client.trades and isinstance(client.trades[0], Trade)
-    account = client.account
-    assert isinstance(account, AccountSnapshot) and account.pnl
+    aclient = client._aclient
+    books = {
+        "tickers": client.tickers,
+        "orders": client.orders,
+        "trades": client.trades,
+        "account": client.account,
+    }
+    for name, book in books.items():
+        assert type(book) is type(getattr(aclient, name))
+        assert book is not getattr(aclient, name)
+    trades_book = books["trades"]
+    assert trades_book[update.execution_id].commission == update.trade.commission
+    assert isinstance(trades_book, TradeBook)
+    assert trades_book.trades() and isinstance(trades_book.trades()[0], Trade)
+    assert all(isinstance(t, Trade) for t in trades_book.values())
+    account = books["account"]
+    assert isinstance(account, AccountState) and account.pnl and account.accounts
     snapshot = client.orders
+    assert isinstance(snapshot, OrderBook) and snapshot[order.order_id].order_id == order.order_id
     snapshot.clear()  # a copy: the client's book is untouched
     assert client.orders

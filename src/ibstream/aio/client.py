@@ -89,9 +89,9 @@ class StreamClient(ConsumerAPI, SessionActions):
 
     Events (delivered to ``events()`` streams, to subscription handles of the matching stream and
     to callbacks registered with ``on``): every decoded gateway event (``MarketData``,
-    ``OrderUpdate``, ``Trade``, ``Pnl``, ``AuthStatus``, ``Bulletin``, ``Notification``,
-    ``ErrorMessage``, ``Malformed`` ...) and the lifecycle events ``SessionStateChanged``,
-    ``SubscriptionStateChanged``, ``Gap`` and ``ApplyFailed``.
+    ``OrderUpdate``, ``Trade`` (one per execution), ``TradeUpdated``, ``Pnl``, ``AuthStatus``,
+    ``Bulletin``, ``Notification``, ``ErrorMessage``, ``Malformed`` ...) and the lifecycle events
+    ``SessionStateChanged``, ``SubscriptionStateChanged``, ``Gap`` and ``ApplyFailed``.
 
     ``rest`` replaces the gateway transport (``ibstream.aio.memory.MemoryGateway`` in tests) and
     ``clock`` the clock (``ibstream.aio.memory.ManualClock``).
@@ -315,6 +315,7 @@ class StreamClient(ConsumerAPI, SessionActions):
             "subscriptions": {str(k): st.name for k, (_, st) in self._proto.subscriptions.items()},
             # REST pacing; the in-memory gateway has no limiter
             "pacing": pacing.metrics() if (pacing := getattr(self.rest, "pacing", None)) else {},
+            "suppressed": self._proto.suppressed,
         }
         out.update(self._router.metrics())
         out["rest_latency_seconds"] = latency_of(self.rest)

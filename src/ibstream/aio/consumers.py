@@ -61,7 +61,7 @@ class ConsumerAPI:
     @overload
     def subscribe(
         self, spec: sp.TradesSpec, **options: Unpack[SubscribeOptions]
-    ) -> Subscription[ev.Trade | ev.TradesOpened | StreamLifecycle]: ...
+    ) -> Subscription[ev.Trade | ev.TradeUpdated | ev.TradesOpened | StreamLifecycle]: ...
     @overload
     def subscribe(
         self, spec: sp.PnlSpec, **options: Unpack[SubscribeOptions]

@@ -36,6 +36,7 @@ from ibstream.protocol.events import (
     OrderUpdate,
     Pnl,
     Trade,
+    TradeUpdated,
 )
 from ibstream.protocol.lifecycle import (
     ApplyFailed,
@@ -300,6 +301,8 @@ class Router:
             self.orders.apply(ev)
         elif cls is Trade:
             self.trades.apply(ev)
+        elif cls is TradeUpdated:
+            self.trades.apply(ev.trade)
         elif cls is Pnl or cls is AccountSummary or cls is AccountLedger:
             self.account.apply(ev)
         elif cls is SubscriptionStateChanged:

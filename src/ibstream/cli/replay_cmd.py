@@ -26,6 +26,7 @@ from ibstream.protocol import lifecycle
 from ibstream.protocol.decoding import decode
 from ibstream.protocol.events import Event, MarketData
 from ibstream.protocol.fields import field_name
+from ibstream.protocol.once import CountOnce
 from ibstream.protocol.registry import parse_topic
 from ibstream.protocol.specs import Topic
 from ibstream.serialize import event_to_dict, event_to_json, jsonable
@@ -76,12 +77,14 @@ class ReplayedEvent:
 def replay_events(path: str, seen: dict[str, int] | None = None) -> Iterator[ReplayedEvent]:
     """Every event of the received frames of a recording, in order. ``seen``, when given,
     counts the frames read (``"frames"``) and the events per stream topic or event type."""
+    once = CountOnce()  # the live protocol's rules: one opening snapshot, one Trade per fill
     for frame in read_recording(path):
         if seen is not None:
             seen["frames"] = seen.get("frames", 0) + 1
         if frame.direction != "in":
+            once.sent(frame.text)
             continue
-        for event in decode(frame.data):
+        for event in once.received(decode(frame.data)):
             if seen is not None:
                 name = _kind(event)
                 seen[name] = seen.get(name, 0) + 1

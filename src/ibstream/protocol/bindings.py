@@ -94,6 +94,10 @@ SUBSCRIPTION_TRANSITIONS: dict[tuple[SubscriptionState, SubscriptionTrigger], Su
 """Every legal ``(state, trigger) -> next state`` of a binding; nothing else is."""
 
 
+OPENING_ARMED: object = object()
+"""``Binding.opening`` marker: the next market-data frame is an opening snapshot."""
+
+
 class Binding:
     """One stream of the book: the desired spec and where it stands. Read it, never mutate it."""
 
@@ -105,6 +109,7 @@ class Binding:
         "interrupted_at",
         "key",
         "last_data_at",
+        "opening",
         "renew_at",
         "sent_at",
         "server_id",
@@ -132,6 +137,9 @@ class Binding:
         """When a live stream was interrupted; a ``Gap`` is due when it is live again."""
         self.await_server_id = False
         """History unsubscribed before its server id arrived: send ``umh`` when it does."""
+        self.opening: object = None
+        """Market data: the opening snapshot's values while its duplicate may follow (§8.3),
+        ``OPENING_ARMED`` when the next frame opens the stream (after a renewal), else ``None``."""
 
     def __repr__(self) -> str:
         extra = f" attempts={self.attempts}" if self.attempts else ""

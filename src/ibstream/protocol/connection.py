@@ -48,6 +48,7 @@ from ibstream.protocol.events import (
     TradesOpened,
     WaitingForSession,
 )
+from ibstream.protocol.executions import ExecutionMemory
 from ibstream.protocol.lifecycle import Action, ProtocolEvent, SessionState, SubscriptionState
 from ibstream.protocol.session import Session
 from ibstream.protocol.specs import Spec, StreamKey
@@ -95,6 +96,8 @@ class StreamProtocol:
             actions=self._actions,
         )
         self._book = SubscriptionBook(self.config, events=self._events)
+        # One Trade per execution: re-sends become TradeUpdated or nothing (§8.8).
+        self._executions = ExecutionMemory()
         # What the book was last told about authentication (suspend on the falling edge).
         self._authenticated = False
         # A frame moved the session machine: sync the book after it (not on every data frame).
@@ -162,13 +165,21 @@ class StreamProtocol:
         self._session.frame_received(now)
         events = decode(data)
         book = self._book
+        dropped: list[Event] | None = None
+        trades = False
         for event in events:
             if type(event) is MarketData:  # the hot path: a lookup, nothing else when ACTIVE
-                book.on_data(event, event.key, now)
+                if book.on_data(event, event.key, now):  # the opening snapshot's duplicate
+                    dropped = [event] if dropped is None else [*dropped, event]
             else:
-                handler = self._handlers.get(type(event))
+                cls = type(event)
+                handler = self._handlers.get(cls)
                 if handler is not None:
                     handler(event, now)
+                if cls is Trade:
+                    trades = True
+        if dropped is not None or trades:
+            events = self._rewrite(events, dropped or [])
         # Lifecycle events caused by this frame were appended by the handlers: they precede it.
         self._events.extend(events)
         if book.dirty or self._session_touched:
@@ -248,6 +259,18 @@ class StreamProtocol:
         actions.clear()
         return out
 
+    @property
+    def suppressed(self) -> dict[str, int]:
+        """What the protocol kept from its consumers, so that events count things once:
+        ``opening_snapshots`` (the duplicated first ``smd`` frame, §8.3), ``trade_resends``
+        (re-sent executions that changed nothing) and ``trade_updates`` (re-sends delivered as
+        ``TradeUpdated`` rather than a second ``Trade``, §8.8)."""
+        return {
+            "opening_snapshots": self._book.duplicate_openings,
+            "trade_resends": self._executions.resends,
+            "trade_updates": self._executions.updates,
+        }
+
     def next_deadline(self) -> float | None:
         """The earliest time :meth:`tick` has work to do, or ``None`` (may be early, never late)."""
         a = self._session.next_deadline()
@@ -270,6 +293,22 @@ class StreamProtocol:
 
     def _on_data(self, event: Event, now: float) -> None:
         self._book.on_data(event, event.key, now)  # type: ignore[union-attr]
+
+    def _rewrite(self, events: list[Event], dropped: list[Event]) -> list[Event]:
+        """Drop duplicated opening snapshots; one ``Trade`` per execution (see ``suppressed``)."""
+        out: list[Event] = []
+        observe = self._executions.observe
+        for event in events:
+            if type(event) is MarketData:
+                if not any(event is d for d in dropped):
+                    out.append(event)
+            elif type(event) is Trade:
+                delivered = observe(event)
+                if delivered is not None:
+                    out.append(delivered)
+            else:
+                out.append(event)
+        return out
 
     def _sync(self, now: float) -> None:
         """Tell the book about authentication edges and send what it decides."""

@@ -51,6 +51,7 @@ __all__ = [
     "SystemLogin",
     "TicReply",
     "Trade",
+    "TradeUpdated",
     "TradesOpened",
     "Unknown",
     "UserAction",
@@ -381,8 +382,10 @@ class TradesOpened:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Trade:
-    """One ``str`` entry (§4.5). The same execution arrives twice; de-duplicate on
-    ``execution_id`` (the second copy adds ``commission``)."""
+    """One ``str`` entry (§4.5): one per execution. The gateway sends each execution twice
+    (the second copy adds ``commission``); the protocol delivers the first as a ``Trade`` and a
+    later copy that changes something as a :class:`TradeUpdated`, so counting ``Trade`` events
+    counts fills."""
 
     key: StreamKey
     execution_id: str
@@ -397,6 +400,21 @@ class Trade:
     trade_time_ms: int | None
     order_id: int | None
     exchange: str | None
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradeUpdated:
+    """A re-send of an execution already delivered as a :class:`Trade` that changes it (§8.8):
+    typically the copy that adds ``commission``. ``trade`` is the execution with everything known
+    now (values the re-send lacks are kept); ``changed`` maps each changed field name to its new
+    value (``{"commission": 1.0}``); ``raw`` is the re-sent entry. A re-send that changes nothing
+    produces no event (counted in the protocol's ``suppressed`` counters)."""
+
+    key: StreamKey
+    execution_id: str
+    trade: Trade
+    changed: Mapping[str, Any]
     raw: Mapping[str, Any]
 
 
@@ -516,6 +534,7 @@ Event: TypeAlias = (
     | OrderUpdate
     | TradesOpened
     | Trade
+    | TradeUpdated
     | Pnl
     | AccountSummary
     | AccountLedger

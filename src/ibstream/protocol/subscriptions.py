@@ -48,6 +48,7 @@ from ibstream.exceptions import (
 from ibstream.protocol.bindings import (
     ACTIVE,
     FAILED,
+    OPENING_ARMED,
     PENDING,
     QUEUED,
     REJECTED,
@@ -132,6 +133,8 @@ class SubscriptionBook:
         # dataclass key runs Python code; so on_data first looks the key up by identity.
         # Entries keep the key alive (no id reuse) and are dropped whenever a binding is removed.
         self._by_id: dict[int, tuple[StreamKey, Binding]] = {}
+        self.duplicate_openings = 0
+        """Duplicated opening market-data snapshots dropped (§8.3)."""
 
     def __repr__(self) -> str:
         counts: dict[str, int] = {}
@@ -222,8 +225,11 @@ class SubscriptionBook:
 
     # --- what the gateway says ------------------------------------------------------------------
 
-    def on_data(self, event: Event, key: StreamKey, now: float) -> None:
-        """A data event for ``key`` arrived (the hot path: one dict lookup when ``ACTIVE``)."""
+    def on_data(self, event: Event, key: StreamKey, now: float) -> bool:
+        """A data event for ``key`` arrived (the hot path: one dict lookup when ``ACTIVE``).
+
+        Returns True when the event must not be delivered: the duplicate of a market-data
+        stream's opening snapshot (§8.3), counted in :attr:`duplicate_openings`."""
         hit = self._by_id.get(id(key))
         if hit is not None and hit[0] is key:
             b = hit[1]
@@ -232,7 +238,7 @@ class SubscriptionBook:
             if found is None:
                 if type(event) is MarketHistory:
                     self._orphan_history(event)
-                return
+                return False
             b = found
             if len(self._by_id) >= _BY_ID_MAX:
                 self._by_id.clear()
@@ -240,9 +246,14 @@ class SubscriptionBook:
         b.last_data_at = now
         state = b.state
         if state is ACTIVE:
-            return
+            if b.opening is not None and type(event) is MarketData:
+                return self._opening(b, event)
+            return False
         if state is SUBSCRIBING:
-            if type(event) is MarketData or type(event) is MarketHistory:
+            if type(event) is MarketData:
+                b.server_id = event.server_id
+                b.opening = event.values
+            elif type(event) is MarketHistory:
                 b.server_id = event.server_id
             self._activate(b, _S.CONFIRM, now, "first frame received")
         elif (
@@ -257,6 +268,19 @@ class SubscriptionBook:
             self._lower_deadline(b.deadline)
             self._outgoing.append(b.spec.unsubscribe_message(b.server_id))
             self.dirty = True
+        return False
+
+    def _opening(self, b: Binding, event: MarketData) -> bool:
+        """The frame after an opening snapshot: drop it when it repeats the snapshot."""
+        opening = b.opening
+        if opening is OPENING_ARMED:  # a renewal: this frame is the new opening snapshot
+            b.opening = event.values
+            return False
+        b.opening = None
+        if event.values == opening:
+            self.duplicate_openings += 1
+            return True
+        return False
 
     def on_event(self, event: Event, now: float) -> None:
         """A non-data event that may concern the book (unsubscribe confirmations, errors)."""
@@ -398,6 +422,7 @@ class SubscriptionBook:
         out.append(b.spec.subscribe_message())
         b.sent_at = now
         b.confirmed_at = now
+        b.opening = OPENING_ARMED
         b.renew_at = self._renew_at(now)
         self._fire(b, _S.RENEW, now, reason)
 

@@ -7,6 +7,15 @@ service on fills and reconnects) every few seconds and after each fill; a ``?tok
 passed on to the WebSocket (browsers cannot set an ``Authorization`` header on WebSockets),
 and sent as a bearer token to ``/graphql``. It shows a banner whenever its own socket or the
 upstream session is down, and reconnects with backoff.
+
+A small trading screen: a symbol box adds an instrument by name (resolved by
+``/api/symbols``, :mod:`ibstream.service.symbols`; a number is taken as a conid) and keeps it in
+the URL; each ticker shows bid/ask with their sizes and a live chart of its last 120 prices.
+Prices are shown with as many decimals as the instrument's prices carry (the most seen for that
+instrument, at least 2: ``1.08615`` for EUR.USD, ``271.50`` for a stock). A banner shows whenever
+the page's own socket (``data-state=disconnected``, with the attempt and the next try) or the
+upstream session is down; the page reconnects with backoff, subscribes again and counts the
+recoveries in ``body[data-reconnects]``.
 """
 
 from __future__ import annotations
@@ -38,13 +47,14 @@ DASHBOARD_HTML = r"""<!doctype html>
   #banner { display:none; padding:10px 20px; background:#3d1d1d; color:#ffb4ad;
             border-bottom:1px solid var(--down); font-weight:600; }
   #banner.show { display:block; }
-  main { display:grid; grid-template-columns: 2fr 1fr; gap:16px; padding:16px 20px; }
+  main { display:grid; grid-template-columns: minmax(0, 3fr) minmax(240px, 1fr); gap:16px;
+         padding:16px 20px; }
   section { background:var(--panel); border:1px solid var(--line); border-radius:8px;
             overflow:hidden; }
   section h2 { margin:0; padding:10px 14px; font-size:13px; text-transform:uppercase;
                letter-spacing:.6px; color:var(--dim); border-bottom:1px solid var(--line); }
   table { width:100%; border-collapse:collapse; font-variant-numeric: tabular-nums; }
-  th, td { padding:7px 12px; text-align:right; border-bottom:1px solid var(--line); }
+  th, td { padding:6px 9px; text-align:right; border-bottom:1px solid var(--line); }
   th { color:var(--dim); font-weight:500; font-size:12px; }
   td:first-child, th:first-child { text-align:left; }
   tr.stale td { color:var(--dim); }
@@ -57,6 +67,18 @@ DASHBOARD_HTML = r"""<!doctype html>
          color:var(--dim); }
   .full { grid-column: 1 / -1; }
   .empty { padding:12px 14px; color:var(--dim); }
+  .bar { display:flex; align-items:center; gap:8px; padding:8px 14px;
+         border-bottom:1px solid var(--line); }
+  .bar input { flex:0 1 260px; background:var(--bg); color:var(--text); padding:5px 8px;
+               border:1px solid var(--line); border-radius:6px; font:inherit; }
+  .bar button, #symres button { background:#1f2a36; color:var(--text); border:1px solid var(--line);
+               border-radius:6px; padding:5px 10px; cursor:pointer; font:inherit; }
+  #symres { display:flex; flex-wrap:wrap; gap:6px; color:var(--dim); font-size:12px; }
+  td.bsz, td.asz { color:var(--dim); font-size:12px; }
+  td.chart { width:104px; padding:2px 6px; }
+  .scroll { overflow-x:auto; }
+  svg.spark { width:100px; height:26px; display:block; }
+  svg.spark polyline { fill:none; stroke:var(--accent); stroke-width:1.4; }
 </style>
 </head>
 <body>
@@ -70,9 +92,15 @@ DASHBOARD_HTML = r"""<!doctype html>
 <main>
   <section>
     <h2>Tickers</h2>
-    <table id="tickers"><thead><tr><th>Symbol</th><th>Conid</th><th>Last</th><th>Change</th>
-      <th>%</th><th>Bid</th><th>Ask</th><th>Volume</th><th>Updates</th></tr></thead>
-      <tbody></tbody></table>
+    <form id="addsym" class="bar" autocomplete="off">
+      <input id="symbol" name="symbol" placeholder="Add symbol (EUR) or conid"
+             aria-label="symbol">
+      <button type="submit">Add</button><div id="symres" aria-live="polite"></div>
+    </form>
+    <div class="scroll"><table id="tickers"><thead><tr><th>Symbol</th><th>Conid</th>
+      <th>Last</th><th>Change</th><th>%</th><th>Bid size</th><th>Bid</th><th>Ask</th>
+      <th>Ask size</th><th>Volume</th>
+      <th>Chart</th><th>Updates</th></tr></thead><tbody></tbody></table></div>
   </section>
   <section>
     <h2>P&amp;L</h2>
@@ -101,9 +129,11 @@ const params = new URLSearchParams(location.search);
 const token = params.get("token");
 const conids = (params.get("conids") || "265598,272093,76792991,4815747,756733")
   .split(",").map(s => parseInt(s, 10)).filter(n => n > 0);
-const FIELDS = ["31", "55", "82", "83", "84", "86", "87", "7059"];
+const FIELDS = ["31", "55", "82", "83", "84", "85", "86", "87", "88", "7059"];
+const PRICES = ["31", "84", "86"], HISTORY = 120;
 const tickers = new Map(), orders = new Map(), pnl = new Map();
 let ws = null, retry = 0, upstream = "UNKNOWN", sockState = "connecting", timer = null;
+let nextTry = 0, wasOpen = false, recoveries = 0;
 
 const $ = id => document.getElementById(id);
 function fmt(v, d) {
@@ -111,6 +141,13 @@ function fmt(v, d) {
   if (typeof v === "number") return v.toLocaleString(undefined,
     {minimumFractionDigits: d ?? 2, maximumFractionDigits: d ?? 2});
   return String(v);
+}
+function decimals(v) {
+  if (typeof v !== "number" || !isFinite(v)) return 0;
+  const s = String(v);
+  if (s.includes("e")) return 8;
+  const i = s.indexOf(".");
+  return i < 0 ? 0 : Math.min(8, s.length - i - 1);
 }
 function log(text) {
   const el = $("log"), line = document.createElement("div");
@@ -126,7 +163,9 @@ function render() {
   $("up").className = "badge " + (upOk ? "ok" : "bad");
   const banner = $("banner");
   if (!sockOk) {
-    banner.textContent = "Disconnected from the service - reconnecting\u2026";
+    const wait = Math.max(0, Math.round((nextTry - Date.now()) / 1000));
+    banner.textContent = "Disconnected from the service - reconnecting\u2026" +
+      (retry ? " (attempt " + retry + ", next try in " + wait + " s)" : "");
     banner.className = "show"; banner.dataset.state = "disconnected";
   } else if (!upOk) {
     banner.textContent = "Upstream session " + upstream + " - reconnecting\u2026 " +
@@ -134,6 +173,7 @@ function render() {
     banner.className = "show"; banner.dataset.state = "upstream-down";
   } else { banner.className = ""; banner.dataset.state = "ok"; }
   document.body.dataset.state = banner.dataset.state;
+  document.body.dataset.reconnects = recoveries;
   for (const tr of document.querySelectorAll("#tickers tbody tr"))
     tr.classList.toggle("stale", !(sockOk && upOk));
 }
@@ -143,29 +183,91 @@ function tickerRow(conid) {
     const tr = document.createElement("tr");
     tr.id = "t-" + conid; tr.dataset.conid = conid;
     tr.innerHTML = "<td class=sym></td><td>" + conid + "</td><td class=last></td>" +
-      "<td class=chg></td><td class=pct></td><td class=bid></td><td class=ask></td>" +
-      "<td class=vol></td><td class=n>0</td>";
+      "<td class=chg></td><td class=pct></td><td class=bsz></td><td class=bid></td>" +
+      "<td class=ask></td><td class=asz></td><td class=vol></td><td class=chart>" +
+      "<svg class=spark viewBox='0 0 120 26' preserveAspectRatio=none><polyline/></svg>" +
+      "</td><td class=n>0</td>";
     $("tickers").tBodies[0].appendChild(tr);
-    t = {tr, values: {}, n: 0};
+    t = {tr, values: {}, n: 0, dec: 2, hist: []};
     tickers.set(conid, t);
   }
   return t;
+}
+function chart(t) {
+  const h = t.hist, line = t.tr.querySelector("polyline");
+  if (h.length < 2) return;
+  const lo = Math.min(...h), hi = Math.max(...h), span = hi - lo || 1;
+  const x = i => (i * 120 / (h.length - 1)).toFixed(1);
+  line.setAttribute("points",
+    h.map((p, i) => x(i) + "," + (24 - (p - lo) / span * 22).toFixed(1)).join(" "));
 }
 function onMarketData(m) {
   const t = tickerRow(m.conid);
   Object.assign(t.values, m.values);
   t.n += 1;
-  const v = t.values, cells = t.tr.cells;
+  for (const f of PRICES) t.dec = Math.max(t.dec, decimals(m.values[f]));
+  const v = t.values, cells = t.tr.cells, d = t.dec;
   const chg = typeof v["82"] === "number" ? v["82"] : null;
   cells[0].textContent = v["55"] || "?";
-  cells[2].textContent = fmt(v["31"]);
-  cells[3].textContent = fmt(chg);
+  cells[2].textContent = fmt(v["31"], d);
+  cells[3].textContent = fmt(chg, d);
   cells[4].textContent = fmt(v["83"]);
   cells[3].className = cells[4].className = chg === null ? "" : (chg >= 0 ? "up" : "down");
-  cells[5].textContent = fmt(v["84"]); cells[6].textContent = fmt(v["86"]);
-  cells[7].textContent = fmt(v["87"], 0); cells[8].textContent = t.n;
+  cells[5].textContent = fmt(v["88"], 0); cells[6].textContent = fmt(v["84"], d);
+  cells[7].textContent = fmt(v["86"], d); cells[8].textContent = fmt(v["85"], 0);
+  cells[9].textContent = fmt(v["87"], 0); cells[11].textContent = t.n;
+  const mid = typeof v["84"] === "number" && typeof v["86"] === "number"
+    ? (v["84"] + v["86"]) / 2 : null;
+  const point = typeof m.values["31"] === "number" ? m.values["31"] : mid;
+  if (point !== null) {
+    t.hist.push(point);
+    if (t.hist.length > HISTORY) t.hist.shift();
+    t.tr.dataset.points = t.hist.length;
+    chart(t);
+  }
   if ("31" in m.values) {
     cells[2].classList.remove("flash"); void cells[2].offsetWidth; cells[2].classList.add("flash");
+  }
+}
+function subscribeMd(ids) {
+  if (ws && ws.readyState === WebSocket.OPEN && ids.length)
+    ws.send(JSON.stringify({op: "subscribe", id: Date.now(),
+      specs: ids.map(conid => ({topic: "md", conid, fields: FIELDS}))}));
+}
+function addConid(conid, label) {
+  const res = $("symres");
+  if (conids.includes(conid)) { res.textContent = (label || conid) + " is already shown"; return; }
+  conids.push(conid);
+  tickerRow(conid).tr.cells[0].textContent = label || "?";
+  subscribeMd([conid]);
+  params.set("conids", conids.join(","));
+  history.replaceState(null, "", "?" + params.toString());
+  res.textContent = "added " + (label || conid);
+  log("added " + (label || "") + " conid " + conid);
+}
+async function lookup(text) {
+  const res = $("symres");
+  if (/^[0-9]+$/.test(text)) { addConid(parseInt(text, 10), null); return; }
+  res.textContent = "searching " + text + "\u2026";
+  const headers = token ? {Authorization: "Bearer " + token} : {};
+  let body;
+  try {
+    const r = await fetch(new URL("api/symbols?q=" + encodeURIComponent(text), location.href),
+                          {headers});
+    body = await r.json();
+    if (!r.ok) { res.textContent = body.error || ("search failed: HTTP " + r.status); return; }
+  } catch (e) { res.textContent = "search failed: " + e; return; }
+  const rows = body.results || [];
+  if (!rows.length) { res.textContent = "no contract found for " + text; return; }
+  const exact = rows.filter(r => r.symbol.toUpperCase() === text.toUpperCase());
+  if (exact.length === 1) { addConid(exact[0].conid, exact[0].symbol); return; }
+  res.textContent = "";
+  for (const r of rows) {
+    const b = document.createElement("button");
+    b.type = "button"; b.dataset.conid = r.conid;
+    b.textContent = r.symbol + " " + (r.sec_type || "") + " " + (r.description || r.name);
+    b.onclick = () => addConid(r.conid, r.symbol);
+    res.appendChild(b);
   }
 }
 function onOrder(o) {
@@ -255,7 +357,10 @@ function connect() {
   sockState = "connecting"; render();
   ws = new WebSocket(url);
   ws.onopen = () => {
-    retry = 0; sockState = "open"; render(); log("connected to the service");
+    if (wasOpen) { recoveries += 1; log("reconnected to the service after " + retry +
+                                        " attempt" + (retry === 1 ? "" : "s")); }
+    else log("connected to the service");
+    retry = 0; wasOpen = true; sockState = "open"; render();
     ws.send(JSON.stringify({op: "subscribe", id: 1, specs: [
       ...conids.map(conid => ({topic: "md", conid, fields: FIELDS})),
       {topic: "or"}, {topic: "pl"}]}));
@@ -268,10 +373,18 @@ function connect() {
     sockState = "reconnecting"; render();
     log("service socket closed (" + e.code + (e.reason ? " " + e.reason : "") + ")");
     const delay = Math.min(5000, 250 * 2 ** retry++);
+    nextTry = Date.now() + delay;
     clearTimeout(timer); timer = setTimeout(connect, delay);
+    render();
   };
   ws.onerror = () => {};
 }
+$("addsym").addEventListener("submit", e => {
+  e.preventDefault();
+  const text = $("symbol").value.trim();
+  if (text) lookup(text);
+});
+setInterval(() => { if (sockState !== "open") render(); }, 1000);
 render();
 connect();
 </script>

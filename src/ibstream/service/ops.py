@@ -115,6 +115,15 @@ class HubCollector(Collector):
         yield from self._consumers()
         yield from self._limits()
         yield from self._pacing(m.get("pacing") or {})
+        yield _labelled(
+            CounterMetricFamily(
+                "ibstream_upstream_suppressed",
+                "Gateway repeats kept from consumers so events count things once (duplicated "
+                "opening snapshots, re-sent executions) or turned into TradeUpdated.",
+                labels=["kind"],
+            ),
+            (([k], n) for k, n in sorted((m.get("suppressed") or {}).items())),
+        )
 
     def _upstream(self, m: dict[str, Any]) -> Iterator[Metric]:
         hub = self.hub

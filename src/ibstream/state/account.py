@@ -151,6 +151,17 @@ class AccountState:
         self.update_count = 0  # events merged
         self.ignored = 0  # events of other accounts (with a filter) or of other types
 
+    def copy(self) -> AccountState:
+        """An independent copy (what the threaded client hands to other threads)."""
+        other = AccountState(self.account)
+        other._pnl = dict(self._pnl)
+        other._summary = {a: dict(v) for a, v in self._summary.items()}
+        other._summary_ts = dict(self._summary_ts)
+        other._ledger = {a: dict(v) for a, v in self._ledger.items()}
+        other.update_count = self.update_count
+        other.ignored = self.ignored
+        return other
+
     # -- feeding ---------------------------------------------------------------------------
 
     def apply(self, event: object) -> bool:

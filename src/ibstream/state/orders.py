@@ -178,6 +178,14 @@ class _OrderRecord:
             self.snapshot = None
         return changed
 
+    def copy(self) -> _OrderRecord:
+        other = _OrderRecord(self.order_id)
+        other.fields = dict(self.fields)
+        other.update_count = self.update_count
+        other.was_working = self.was_working
+        other.snapshot = self.snapshot
+        return other
+
     def terminal(self, status: OrderStatus | None) -> bool:
         if status in _ALWAYS_TERMINAL:
             return True
@@ -300,6 +308,14 @@ class OrderBook(Mapping[int, Order]):
         for order_id in done:
             del self._records[order_id]
         return len(done)
+
+    def copy(self) -> OrderBook:
+        """An independent copy (what the threaded client hands to other threads)."""
+        other = OrderBook(self.account)
+        other._records = {oid: rec.copy() for oid, rec in self._records.items()}
+        other.updates_applied = self.updates_applied
+        other.updates_ignored = self.updates_ignored
+        return other
 
     def clear(self) -> None:
         """Forget every order (for example after a REST resync with ``force=true``)."""

@@ -397,6 +397,13 @@ class Tickers(Mapping[int, Ticker]):
                     changed.setdefault(ticker.conid, ticker)
         return list(changed.values())
 
+    def copy(self) -> Tickers:
+        """A new registry of the same live tickers (what the threaded client hands out: the
+        tickers go on updating, the registry itself does not change under the reader)."""
+        other = Tickers()
+        other._tickers = dict(self._tickers)
+        return other
+
     def get_or_create(self, conid: int | Combo) -> Ticker:
         """The ticker of ``conid``, created empty if absent (e.g. right after subscribing).
 

@@ -83,6 +83,17 @@ class TradeBook(Mapping[str, Trade]):
         self.duplicates = 0
         self.evicted = 0
 
+    def copy(self) -> TradeBook:
+        """An independent copy (what the threaded client hands to other threads)."""
+        other = TradeBook(self.max_size)
+        other._trades = dict(self._trades)
+        other._order = list(self._order)
+        other._by_order = {k: set(v) for k, v in self._by_order.items()}
+        other._by_conid = {k: set(v) for k, v in self._by_conid.items()}
+        other.duplicates = self.duplicates
+        other.evicted = self.evicted
+        return other
+
     def apply(self, trade: Trade) -> TradeChange:
         """Store, merge or drop one execution; see the module docstring."""
         exec_id = trade.execution_id

@@ -27,18 +27,16 @@ from typing import Any, TypeVar
 from ibstream.aio.client import ClientConfig, StreamClient
 from ibstream.auth.strategy import Auth
 from ibstream.exceptions import InvalidState
-from ibstream.protocol.events import Trade
 from ibstream.protocol.lifecycle import SessionState
 from ibstream.protocol.specs import Spec
 from ibstream.sinks.base import Sink
 from ibstream.sinks.callback import Callback, CallbackSink
 from ibstream.sinks.recorder import RecorderSink
-from ibstream.state import Order, Ticker, TickerSnapshot
+from ibstream.state import AccountState, OrderBook, Ticker, Tickers, TickerSnapshot, TradeBook
 from ibstream.sync.dispatch import Dispatcher
 from ibstream.sync.handles import SyncEventStream, SyncSubscription, wait_all
 from ibstream.sync.loop import LoopThread
 from ibstream.sync.rest import SyncContracts, SyncMarketData, SyncPortfolio, SyncPositions
-from ibstream.sync.snapshots import AccountSnapshot
 from ibstream.sync.trading import SyncTrading
 
 __all__ = ["Client"]
@@ -369,18 +367,22 @@ class Client:
         snapshot: TickerSnapshot = self._call(lambda: aclient.ticker(conid).snapshot())
         return snapshot
 
+    # The same live-state types as the asyncio client (``OrderBook``, ``TradeBook``,
+    # ``AccountState``): each read returns a private copy made on the loop thread, so the caller's
+    # thread reads a consistent state that no update changes under it.
+
     @property
-    def orders(self) -> dict[int, Order]:
-        """A snapshot of the order book: order id -> immutable ``Order``."""
-        orders = self._aclient.orders
-        result: dict[int, Order] = self._call(lambda: dict(orders))
+    def tickers(self) -> Tickers:
+        """The live tickers by conid (a ``Tickers`` registry copy holding the live ``Ticker``
+        objects, as :meth:`ticker` returns them)."""
+        result: Tickers = self._call(self._aclient.tickers.copy)
         return result
 
     @property
-    def trades(self) -> list[Trade]:
-        """A snapshot of the executions seen, oldest first."""
-        trades = self._aclient.trades
-        result: list[Trade] = self._call(trades.trades)
+    def orders(self) -> OrderBook:
+        """A snapshot of the order book (an ``OrderBook`` copy: order id -> immutable ``Order``,
+        ``open_orders()``, ``orders()``...)."""
+        result: OrderBook = self._call(self._aclient.orders.copy)
         return result
 
     @property
@@ -390,9 +392,16 @@ class Client:
         return SyncTrading(self._loop(), self._aclient.trading)
 
     @property
-    def account(self) -> AccountSnapshot:
-        """A snapshot of P&L, account summaries and ledgers."""
-        result: AccountSnapshot = self._call(AccountSnapshot.of, self._aclient.account)
+    def trades(self) -> TradeBook:
+        """A snapshot of the executions (a ``TradeBook`` copy: execution id -> ``Trade``,
+        ``trades()`` oldest first, ``for_order()``, ``for_conid()``...)."""
+        result: TradeBook = self._call(self._aclient.trades.copy)
+        return result
+
+    @property
+    def account(self) -> AccountState:
+        """A snapshot of P&L, account summaries and ledgers (an ``AccountState`` copy)."""
+        result: AccountState = self._call(self._aclient.account.copy)
         return result
 
     # -- REST features (issue 12): the asyncio client's names, blocking --------------------------

@@ -14,7 +14,10 @@ __all__ = ["AccountSnapshot"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountSnapshot:
-    """P&L rows, account summaries and ledgers at one instant (see ``AccountState``)."""
+    """P&L rows, account summaries and ledgers at one instant (see ``AccountState``).
+
+    ``Client.account`` now returns an ``AccountState`` copy, the same type as the asyncio
+    client's; this frozen view stays for code that built its own from an ``AccountState``."""
 
     accounts: tuple[str, ...]
     pnl: Mapping[str, PnlRow]  # row key ("DU1234567.Core") -> row

@@ -5,11 +5,19 @@ from __future__ import annotations
 import strawberry
 
 from ibstream.masking import mask
-from ibstream.service.graphql.context import field_ids, hub_of
+from ibstream.protocol.specs import PnlSpec
+from ibstream.service.graphql.context import conid_list, field_ids, hub_of
+from ibstream.service.graphql.oneoff import (
+    QUERY_WAIT,
+    ensure_orders,
+    ensure_streams,
+    market_data_specs,
+)
 from ibstream.service.graphql.types import (
     AccountSummaryValues,
     Execution,
     LedgerBalance,
+    Long,
     Order,
     PnlRow,
     SessionStatus,
@@ -40,7 +48,7 @@ def _q_status(info: strawberry.Info) -> SessionStatus:
         gateway=hub.client.rest.base_url,
         session_id=mask(sid) if sid else None,
         accounts=list(hub.accounts),
-        frames=float(m["frames"]),
+        frames=Long(int(m["frames"])),
         reconnects=m["reconnects"],
         gaps=m["gaps"],
         consumers=len(hub.consumers),
@@ -53,20 +61,33 @@ def _q_accounts(info: strawberry.Info) -> list[str]:
     return list(dict.fromkeys([*hub.accounts, *hub.client.account.accounts]))
 
 
-def _q_tickers(
-    info: strawberry.Info, conids: list[int] | None = None, fields: list[str] | None = None
+async def _q_tickers(
+    info: strawberry.Info,
+    conids: list[int] | None = None,
+    fields: list[str] | None = None,
+    wait: float = QUERY_WAIT,
 ) -> list[Ticker]:
     hub = hub_of(info)
     ids = field_ids(fields)
     tickers = hub.client.tickers
-    wanted = conids if conids is not None else list(tickers)
-    return [to_ticker(hub, c, ids, {}) for c in wanted if c in tickers]
+    if conids is None:
+        return [to_ticker(hub, c, ids, {}) for c in list(tickers)]
+    wanted = conid_list(conids)
+
+    def ready() -> bool:
+        return all(c in tickers and tickers[c].update_count > 0 for c in wanted)
+
+    missing = [c for c in wanted if not (c in tickers and tickers[c].update_count > 0)]
+    await ensure_streams(hub, market_data_specs(missing), ready, f"tickers {missing}", wait=wait)
+    return [to_ticker(hub, c, ids, {}) for c in wanted]
 
 
-def _q_orders(
+async def _q_orders(
     info: strawberry.Info, open_only: bool = True, account: str | None = None
 ) -> list[Order]:
-    book = hub_of(info).client.orders
+    hub = hub_of(info)
+    await ensure_orders(hub)
+    book = hub.client.orders
     orders = book.open_orders() if open_only else book.orders()
     return [to_order(o) for o in orders if account is None or o.account == account]
 
@@ -80,8 +101,19 @@ def _q_trades(
     return out[-min(limit, 10_000) :] if limit > 0 else []
 
 
-def _q_pnl(info: strawberry.Info, account: str | None = None) -> list[PnlRow]:
-    rows = hub_of(info).client.account.pnl.values()
+async def _q_pnl(
+    info: strawberry.Info, account: str | None = None, wait: float = QUERY_WAIT
+) -> list[PnlRow]:
+    hub = hub_of(info)
+    state = hub.client.account
+
+    def ready() -> bool:
+        return any(account is None or r.account == account for r in state.pnl.values())
+
+    if not hub.is_live(PnlSpec().key):
+        what = "pnl" + (f" of {account}" if account else "")
+        await ensure_streams(hub, [PnlSpec()], ready, what, wait=wait)
+    rows = state.pnl.values()
     return [to_pnl_row(r) for r in rows if account is None or r.account == account]
 
 
@@ -108,16 +140,22 @@ class Query:
         resolver=_q_accounts, description="Accounts of the session (the gateway's act message)."
     )
     tickers: list[Ticker] = strawberry.field(
-        resolver=_q_tickers, description="Current tickers (every known conid, or those given)."
+        resolver=_q_tickers,
+        description=(
+            "Current tickers: every known conid, or those given (a stream nobody holds is opened "
+            "for the query; an error when no value comes within a few seconds)."
+        ),
     )
     orders: list[Order] = strawberry.field(
-        resolver=_q_orders, description="Orders (open ones by default)."
+        resolver=_q_orders,
+        description="Orders (open ones by default); the gateway's list when nobody streams them.",
     )
     trades: list[Execution] = strawberry.field(
         resolver=_q_trades, description="Executions, oldest first (the newest `limit`)."
     )
     pnl: list[PnlRow] = strawberry.field(
-        resolver=_q_pnl, description="P&L rows (every account, or one)."
+        resolver=_q_pnl,
+        description="P&L rows (every account, or one); the stream is opened if nobody holds it.",
     )
     account_summary: AccountSummaryValues = strawberry.field(
         resolver=_q_account_summary, description="Account summary values received so far."

@@ -18,6 +18,7 @@ from ibstream.service.config import ServiceConfig
 from ibstream.service.graphql.mutations import Mutation
 from ibstream.service.graphql.queries import Query
 from ibstream.service.graphql.subscriptions import Subscription
+from ibstream.service.graphql.types import LONG_SCALAR, Long
 from ibstream.service.graphql_rest import RestQuery
 from ibstream.service.trading import TradingMutation
 
@@ -69,6 +70,7 @@ def build_schema(
         query=_merge("Query", (*QUERIES, *queries)),
         mutation=_merge("Mutation", (*MUTATIONS, *mutations)),
         subscription=_merge("Subscription", (*SUBSCRIPTIONS, *subscriptions)),
+        scalar_overrides={Long: LONG_SCALAR},
         extensions=[
             functools.partial(QueryDepthLimiter, max_depth=config.max_query_depth),
             functools.partial(MaxAliasesLimiter, max_alias_count=config.max_aliases),

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Union
 import strawberry
 
 from ibstream.exceptions import IBStreamError
-from ibstream.protocol.events import MarketData
+from ibstream.protocol.events import MarketData, TradeUpdated
 from ibstream.protocol.registry import TOPICS, spec_from_args
 from ibstream.protocol.specs import Spec, Topic
 from ibstream.service import limits
@@ -57,6 +57,11 @@ Convert = Callable[[Any], Any]
 """An event -> the GraphQL object to send, or ``None`` to skip it."""
 
 
+_ALSO_DELIVERED: dict[Topic, tuple[type, ...]] = {Topic.TRADES: (TradeUpdated,)}
+"""Event types a topic's subscription delivers besides its registry event (a re-sent execution
+that changed comes as ``TradeUpdated``; its ``Execution`` has ``updated: true``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class StreamField:
     """One data subscription field of the schema."""
@@ -82,7 +87,8 @@ class StreamField:
             return self.open(hub, args)
         entry = TOPICS[self.topic]
         spec = spec_from_args(self.topic, {k: v for k, v in args.items() if k in entry.members})
-        event_type, convert = entry.event, self.convert
+        event_type = (entry.event, *_ALSO_DELIVERED.get(self.topic, ()))
+        convert = self.convert
         account = args.get("account") if "account" not in entry.members else None
 
         def converted(ev: Any) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NewType
 
 import strawberry
 from strawberry.scalars import JSON
@@ -16,6 +16,7 @@ from ibstream.protocol.events import (
     OrderUpdate,
     PriceLadder,
     Trade,
+    TradeUpdated,
 )
 from ibstream.protocol.fields import FIELDS, Availability
 from ibstream.protocol.lifecycle import Gap, SessionStateChanged, SubscriptionStateChanged
@@ -23,12 +24,14 @@ from ibstream.service.hub import Hub
 from ibstream.state import Order as OrderState
 
 __all__ = [
+    "LONG_SCALAR",
     "AccountSummaryValues",
     "Bar",
     "Execution",
     "FieldValue",
     "LadderRow",
     "LedgerBalance",
+    "Long",
     "MarketHistoryUpdate",
     "Notice",
     "Order",
@@ -201,9 +204,28 @@ class Execution:
     trade_time_ms: float | None
     order_id: strawberry.ID | None
     exchange: str | None
+    updated: bool = strawberry.field(
+        default=False,
+        description="A re-send of an execution delivered before, that changed it (typically "
+        "adding the commission): count executions by the ones where this is false.",
+    )
+    changed: list[str] = strawberry.field(
+        default_factory=list, description="The fields the re-send changed (when `updated`)."
+    )
 
 
-def to_execution(t: Trade) -> Execution:
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def to_execution(t: Trade | TradeUpdated) -> Execution:
+    """An execution; a ``TradeUpdated`` gives the whole execution with ``updated`` set."""
+    if isinstance(t, TradeUpdated):
+        out = to_execution(t.trade)
+        out.updated = True
+        out.changed = [_camel(name) for name in t.changed]
+        return out
     return Execution(
         execution_id=t.execution_id,
         account=t.account,
@@ -361,6 +383,18 @@ class UpstreamSubscription:
     spec: JSON
 
 
+Long = NewType("Long", int)
+"""A counter: a whole number beyond GraphQL's 32-bit ``Int``, sent as a JSON integer."""
+
+LONG_SCALAR = strawberry.scalar(
+    name="Long",
+    description="A whole number beyond GraphQL's 32-bit Int (counters), as a JSON integer.",
+    serialize=int,
+    parse_value=int,
+)
+"""The definition of :data:`Long` (``build_schema`` passes it as a scalar override)."""
+
+
 @strawberry.type(description="The upstream session and the service.")
 class SessionStatus:
     state: str
@@ -370,7 +404,7 @@ class SessionStatus:
     gateway: str
     session_id: str | None
     accounts: list[str]
-    frames: float
+    frames: Long
     reconnects: int
     gaps: int
     consumers: int
