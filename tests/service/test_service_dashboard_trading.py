@@ -48,7 +48,7 @@ async def test_symbol_box_fx_decimals_sizes_and_chart(
             await page.goto(f"{service.url}/?conids={AAPL}")
             await page.wait_for_function("document.body.dataset.state === 'ok'", timeout=10_000)
             # Add EUR.USD by name through the symbol box.
-            await page.fill("#symbol", "EUR")
+            await page.fill("#symbol", "EUR.USD")  # "EUR" alone: EUR.USD, EUR.GBP... a choice
             await page.click("#addsym button[type=submit]")
             await page.wait_for_selector(f"#t-{EURUSD} td.sym:text('EUR')", timeout=10_000)
             assert f"conids={AAPL}%2C{EURUSD}" in page.url
@@ -74,12 +74,13 @@ async def test_symbol_box_fx_decimals_sizes_and_chart(
             await page.fill("#symbol", "ZZZQ")
             await page.click("#addsym button[type=submit]")
             await page.wait_for_selector("#symres:text('no contract found for ZZZQ')")
-            await page.fill("#symbol", "M")  # MSFT and META: a choice, not a guess
+            # AAPL has two listings (NASDAQ and Mexico): a choice, not a guess
+            await page.fill("#symbol", "AAPL")
             await page.click("#addsym button[type=submit]")
-            await page.wait_for_selector("#symres button[data-conid='107113386']")
+            await page.wait_for_selector("#symres button[data-conid='38708077']")
             assert await page.locator("#symres button").count() == 2
-            await page.click("#symres button[data-conid='107113386']")
-            await page.wait_for_selector("#t-107113386 td.sym:text('META')", timeout=10_000)
+            await page.click("#symres button[data-conid='38708077']")
+            await page.wait_for_selector("#t-38708077 td.sym:text('AAPL')", timeout=10_000)
             await page.fill("#symbol", str(AAPL))
             await page.click("#addsym button[type=submit]")
             await page.wait_for_selector("#symres:text('already shown')")
