@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 import orjson
 
-from ibstream.auth import signing
 from ibstream.auth.config import OAuthConfig
 from ibstream.exceptions import (
     HTTPStatusError,
@@ -31,6 +30,21 @@ from ibstream.exceptions import (
 from ibstream.masking import mask
 
 __all__ = ["Auth", "AuthDescription", "GatewaySession", "OAuth1a", "Response", "Sender"]
+
+
+def _signing() -> Any:
+    """:mod:`ibstream.auth.signing`, imported on first use: it needs ``cryptography`` (the
+    ``oauth`` extra), which the gateway-session strategy never does."""
+    try:
+        from ibstream.auth import signing
+    except ImportError as exc:
+        from ibstream._deps import DependencyError
+
+        raise DependencyError(
+            "OAuth 1.0a needs cryptography: pip install 'ibstream[oauth]'"
+        ) from exc
+    return signing
+
 
 LST_PATH = "/oauth/live_session_token"
 
@@ -197,17 +211,17 @@ class OAuth1a:
         elif settings:
             config = config.merged(OAuthConfig.from_mapping(settings, "arguments"))
         self.config = config.check()
-        self._signature_key = signing.load_private_key(
+        self._signature_key = _signing().load_private_key(
             _read(config.signature_key_file, "signature key file"), "signature key file"
         )
-        encryption_key = signing.load_private_key(
+        encryption_key = _signing().load_private_key(
             _read(config.encryption_key_file, "encryption key file"), "encryption key file"
         )
         prime_text: str | bytes = config.dh_prime
         if not config.dh_prime:
             prime_text = _read(config.dh_param_file, "DH param file")
-        self._prime = signing.parse_dh_prime(prime_text)
-        self._prepend = signing.decrypt_access_token_secret(
+        self._prime = _signing().parse_dh_prime(prime_text)
+        self._prepend = _signing().decrypt_access_token_secret(
             config.access_token_secret, encryption_key
         )
         self._random = random or (lambda: secrets.randbits(256))
@@ -263,18 +277,18 @@ class OAuth1a:
         url = base_url + LST_PATH
         random = self._random()
         params = {
-            "diffie_hellman_challenge": signing.dh_challenge(
+            "diffie_hellman_challenge": _signing().dh_challenge(
                 self._prime, random, self.config.dh_generator
             ),
             "oauth_consumer_key": self.config.consumer_key,
             "oauth_nonce": self._nonce(),
-            "oauth_signature_method": signing.RSA_SHA256,
+            "oauth_signature_method": _signing().RSA_SHA256,
             "oauth_timestamp": str(int(now)),
             "oauth_token": self.config.access_token,
         }
-        base = signing.base_string("POST", url, params, prepend=self._prepend)
-        params["oauth_signature"] = signing.rsa_sha256_signature(base, self._signature_key)
-        header = signing.authorization_header(self.config.effective_realm, params)
+        base = _signing().base_string("POST", url, params, prepend=self._prepend)
+        params["oauth_signature"] = _signing().rsa_sha256_signature(base, self._signature_key)
+        header = _signing().authorization_header(self.config.effective_realm, params)
         return url, {"Authorization": header, "User-Agent": "ibstream"}, random
 
     def accept_lst_response(self, body: bytes, random: int, now: float) -> None:
@@ -284,14 +298,14 @@ class OAuth1a:
             dh_response = str(data["diffie_hellman_response"])
             signature = str(data["live_session_token_signature"])
             expiration_ms = int(data["live_session_token_expiration"])
-            token = signing.live_session_token(self._prime, random, dh_response, self._prepend)
+            token = _signing().live_session_token(self._prime, random, dh_response, self._prepend)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise OAuthError(
                 "live session token: unexpected answer from the server "
                 "(expected diffie_hellman_response, live_session_token_signature, "
                 "live_session_token_expiration)"
             ) from exc
-        if not signing.validate_live_session_token(token, signature, self.config.consumer_key):
+        if not _signing().validate_live_session_token(token, signature, self.config.consumer_key):
             raise OAuthTokenMismatch(
                 "live session token does not validate against the server's signature: the DH "
                 "prime (or generator) differs from the dhparam.pem registered with IBKR"
@@ -354,16 +368,18 @@ class OAuth1a:
         oauth = {
             "oauth_consumer_key": self.config.consumer_key,
             "oauth_nonce": self._nonce(),
-            "oauth_signature_method": signing.HMAC_SHA256,
+            "oauth_signature_method": _signing().HMAC_SHA256,
             "oauth_timestamp": str(int(now)),
             "oauth_token": self.config.access_token,
         }
         signed = dict(oauth)
         for key, value in (params or {}).items():
             signed.setdefault(key, value)
-        base = signing.base_string(method, url, signed)
-        oauth["oauth_signature"] = signing.hmac_sha256_signature(base, self._lst)
-        headers["Authorization"] = signing.authorization_header(self.config.effective_realm, oauth)
+        base = _signing().base_string(method, url, signed)
+        oauth["oauth_signature"] = _signing().hmac_sha256_signature(base, self._lst)
+        headers["Authorization"] = _signing().authorization_header(
+            self.config.effective_realm, oauth
+        )
 
     def ws_params(self) -> dict[str, str]:
         return {"oauth_token": self.config.access_token}

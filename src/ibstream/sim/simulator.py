@@ -23,13 +23,16 @@ from ibstream.sim.config import MarketState, SimConfig
 from ibstream.sim.entry import OrderEntry
 from ibstream.sim.entry_http import add_entry_routes
 from ibstream.sim.gateway import Gateway
-from ibstream.sim.oauth import OAuthCredentials, OAuthServer
 from ibstream.sim.orders import Order
 from ibstream.sim.replay import Replay
 from ibstream.sim.ws import make_ws_handler
 
 if TYPE_CHECKING:
     from ibstream.sim.tls import SelfSigned
+
+
+if TYPE_CHECKING:  # cryptography is imported only when OAuth starts (extra 'oauth')
+    from ibstream.sim.oauth import OAuthCredentials, OAuthServer
 
 __all__ = ["Simulator"]
 
@@ -109,6 +112,8 @@ class Simulator:
             self.gateway.spawn(faults.run_scenario(self, steps))
 
     def _start_oauth(self) -> Any:
+        from ibstream.sim.oauth import OAuthCredentials, OAuthServer  # needs the 'oauth' extra
+
         creds = self._oauth_credentials
         if creds is None:
             directory = self.config.oauth_dir
