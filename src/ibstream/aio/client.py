@@ -444,8 +444,9 @@ class StreamClient(ConsumerAPI, SessionActions):
     async def _read_loop(self, ws: WebSocketLike) -> tuple[int | None, str]:
         """Feed every frame to the protocol; route (``_pump``) once per batch: while more
         frames are already received (``_backlog``), they are decoded first and their events
-        dispatched together (at most ``_BATCH`` frames; then the loop yields once so a backlog
-        cannot starve the other tasks: timer, writers, consumers)."""
+        dispatched together (at most ``_BATCH`` frames; then the loop yields once: ``receive()``
+        returns buffered frames without suspending, so a whole socket read would otherwise be
+        routed before the timer, writers or consumers run)."""
         receive_frame = self._proto.receive_frame
         pump = self._pump
         clock = self._clock.time
