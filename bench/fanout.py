@@ -1,17 +1,23 @@
-"""Fan-out cost of ``ibstream serve``: 1, 10 and 50 consumers of the same 100 conids.
+"""Fan-out cost of ``ibstream serve``: 1, 10, 50 and 200 consumers of the same 100 conids.
 
-Run: ``python bench/fanout.py [--rate 20] [--seconds 4] [--consumers 1,10,50]``.
+Run: ``python bench/fanout.py [--rate 5] [--seconds 4] [--consumers 1,10,50,200]``.
 
 Three processes, so that each figure is the service's own: the simulator (100 synthetic
 instruments, each updated ``--rate`` times a second), the service (``Service`` against it) and
 this one, whose consumers connect to the plain ``/stream`` WebSocket, subscribe to the 100 conids
 and count events (a message holds one event per line; nothing is parsed). Service CPU comes from
 its ``process_cpu_seconds_total`` (prometheus_client, from ``/proc``) in ``/metrics``, sampled
-around each measurement window; upstream frames from ``ibstream_upstream_frames_total``.
+around each measurement window; upstream frames from ``ibstream_upstream_frames_total``. The
+default rate (5 updates/s per conid, ~500 frames/s upstream) keeps the service below saturation
+at 200 consumers (~100k delivered events/s) on a 2-core machine; at 20/s, 200 consumers would ask
+for 400k events/s and the service saturates (the slope then measures queueing, not fan-out).
 
 The last lines compare the marginal cost of one more delivered event (the CPU slope between the
 smallest and largest consumer count) with the cost of decoding one ``smd`` frame in this process:
-serialise once, send many means the slope is well under the decode cost.
+serialise once, send many means the slope is well under the decode cost. It ends with
+``fanout_marginal_vs_decode: <ratio>`` (smallest -> largest count). Latency p50/p99 beside it:
+from the simulator's ``_updated`` stamp (epoch milliseconds, so +-1 ms) to the consumer, on every
+4th event of at most ~10 consumers spread over the set (the others only count).
 """
 
 from __future__ import annotations
@@ -84,35 +90,60 @@ async def _sample(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
 
 
 class Consumer:
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Counts events; a sampled consumer also records the latency of every 4th event."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, lat: list[float] | None) -> None:
         self.ws = ws
         self.events = 0
+        self.lat = lat
         self.task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         text = aiohttp.WSMsgType.TEXT
+        lat = self.lat
         async for msg in self.ws:
-            if msg.type is text:
+            if msg.type is not text:
+                continue
+            if lat is None:
                 self.events += msg.data.count("\n") + 1
+                continue
+            now = time.time() * 1000
+            for line in msg.data.splitlines():
+                self.events += 1
+                if self.events % 4 == 0:
+                    upd = orjson.loads(line).get("updated_ms")
+                    if upd:
+                        lat.append(now - upd)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))]
 
 
 async def _round(http: aiohttp.ClientSession, url: str, n: int, seconds: float) -> dict[str, float]:
     specs = [{"topic": "md", "conid": FIRST_CONID + i} for i in range(N_CONIDS)]
     consumers = []
-    for _ in range(n):
+    lat: list[float] = []
+    every = max(1, n // 10)  # at most ~10 sampled consumers, spread over the set
+    for i in range(n):
         ws = await http.ws_connect(f"{url}/stream", max_msg_size=0)
         await ws.send_str(orjson.dumps({"op": "subscribe", "specs": specs}).decode())
-        c = Consumer(ws)
+        c = Consumer(ws, lat if i % every == 0 else None)
         c.task = asyncio.create_task(c.run())
         consumers.append(c)
     await asyncio.sleep(1.5)  # warm-up: subscriptions active, snapshots delivered
     before = await _sample(http, url)
     counts = [c.events for c in consumers]
+    del lat[:]
     t0 = time.perf_counter()
     await asyncio.sleep(seconds)
     after = await _sample(http, url)
     elapsed = time.perf_counter() - t0
     delivered = [c.events - k for c, k in zip(consumers, counts, strict=True)]
+    window = lat[:]
     for c in consumers:
         await c.ws.close()
         if c.task is not None:
@@ -130,6 +161,8 @@ async def _round(http: aiohttp.ClientSession, url: str, n: int, seconds: float) 
         "cpu_pct": 100.0 * cpu / elapsed,
         "cpu_us_event": 1e6 * cpu / total if total else float("nan"),
         "cpu_rate": cpu / elapsed,
+        "p50_ms": _percentile(window, 50),
+        "p99_ms": _percentile(window, 99),
     }
 
 
@@ -146,15 +179,16 @@ def _decode_cost_us() -> float:
 
 
 async def _bench(url: str, counts: list[int], seconds: float) -> list[dict[str, float]]:
-    async with aiohttp.ClientSession() as http:
+    # no connection limit: each WebSocket holds a connector slot (the default limit is 100)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         return [await _round(http, url, n, seconds) for n in counts]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=20.0, help="smd updates/s per conid")
+    parser.add_argument("--rate", type=float, default=5.0, help="smd updates/s per conid")
     parser.add_argument("--seconds", type=float, default=4.0, help="measurement window")
-    parser.add_argument("--consumers", default="1,10,50")
+    parser.add_argument("--consumers", default="1,10,50,200")
     parser.add_argument(
         "--flush-interval", type=float, default=0.002, help="service flush_interval (s)"
     )
@@ -187,13 +221,13 @@ def main() -> None:
     )
     print(
         f"{'consumers':>9} {'upstream fr/s':>13} {'events/s/consumer':>17} {'min/consumer':>12} "
-        f"{'delivered/s':>11} {'service CPU':>11} {'CPU us/event':>12}"
+        f"{'delivered/s':>11} {'service CPU':>11} {'CPU us/event':>12} {'p50 ms':>7} {'p99 ms':>7}"
     )
     for r in rows:
         print(
             f"{r['consumers']:>9.0f} {r['frames_s']:>13,.0f} {r['per_consumer_s']:>17,.0f} "
             f"{r['min_consumer_s']:>12,.0f} {r['total_s']:>11,.0f} {r['cpu_pct']:>10.1f}% "
-            f"{r['cpu_us_event']:>12.2f}"
+            f"{r['cpu_us_event']:>12.2f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f}"
         )
     decode_us = _decode_cost_us()
     lo, hi = rows[0], rows[-1]
@@ -204,6 +238,14 @@ def main() -> None:
             f"{hi['consumers']:.0f} consumers): {slope:.2f} us; decoding one smd frame: "
             f"{decode_us:.2f} us (ratio {slope / decode_us:.2f})"
         )
+        for r in rows[1:]:  # the slope from the smallest count to each larger one
+            if r["total_s"] > lo["total_s"]:
+                s = 1e6 * (r["cpu_rate"] - lo["cpu_rate"]) / (r["total_s"] - lo["total_s"])
+                print(
+                    f"  {lo['consumers']:.0f} -> {r['consumers']:.0f} consumers: {s:.2f} us "
+                    f"per extra event (ratio {s / decode_us:.2f}), p99 {r['p99_ms']:.1f} ms"
+                )
+        print(f"fanout_marginal_vs_decode: {slope / decode_us:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""End-to-end streaming benchmark (issue 4): ibstream vs a bare aiohttp+orjson loop vs IBind.
+"""End-to-end streaming benchmark (issues 4, 19): ibstream vs the bare raw loops vs IBind.
 
 Run: ``python bench/stream.py [--quick]`` (``--quick``: under a minute; the default run is the
 slow path with a 10-million-frame RSS run, not for CI). See docs/benchmarks.md.
@@ -16,8 +16,12 @@ contender, on the same feed in the same run:
 Then, for the ibstream async iterator only: RSS with 1,000 conids subscribed, and RSS over a
 long saturated run (1M frames with ``--quick``, 10M otherwise).
 
-Ends with ``throughput_vs_ibind: <ratio>`` (ibstream async iterator / best IBind contender at
-saturation; omitted without ``ibind``) and ``cpu_per_frame_vs_bare: <ratio>``.
+The raw baselines: picows+orjson (the fastest raw Python loop available; skipped without
+``picows``) and aiohttp+orjson beside it. Ends with ``throughput_vs_ibind: <ratio>`` (ibstream
+async iterator / best IBind contender at saturation; omitted without ``ibind``),
+``cpu_per_frame_vs_bare: <ratio>`` (against aiohttp+orjson), then
+``throughput_vs_fastest_raw: <ratio>`` and ``cpu_per_frame_vs_fastest_raw: <ratio>`` (the
+async iterator against the raw loop with the most frames/s, resp. the least CPU per frame).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import orjson
 HERE = Path(__file__).resolve().parent
 
 CONTENDERS = [
+    ("picows", "bare picows+orjson"),
     ("bare", "bare aiohttp+orjson"),
     ("iter", "ibstream async iterator"),
     ("callback", "ibstream callback"),
@@ -257,6 +262,7 @@ def main() -> None:
         kinds = [k for k in kinds if k in args.only.split(",")]
     has_ibind = importlib.util.find_spec("ibind") is not None
     has_sync = importlib.util.find_spec("ibstream.sync") is not None
+    has_picows = importlib.util.find_spec("picows") is not None
 
     t0 = time.perf_counter()
     print(
@@ -273,6 +279,9 @@ def main() -> None:
         url = feed.read(60)["url"]
         for kind in kinds:
             if kind.startswith("ibind") and not has_ibind:
+                continue
+            if kind == "picows" and not has_picows:
+                rows.append({"kind": kind, "skipped": "picows not installed"})
                 continue
             if kind.startswith("sync") and not has_sync:
                 rows.append({"kind": kind, "skipped": "ibstream.sync not available"})
@@ -318,6 +327,17 @@ def main() -> None:
         print(f"throughput_vs_ibind: {by['iter']['fps'] / max(ibind):.2f}")
     if "iter" in by and "bare" in by:
         print(f"cpu_per_frame_vs_bare: {by['iter']['cpu_100k'] / by['bare']['cpu_100k']:.2f}")
+    raw = [by[k] for k in ("picows", "bare") if k in by]
+    if "iter" in by and raw:
+        # the fastest raw loop of this run: most frames/s, least CPU per frame (each its own)
+        top = max(raw, key=lambda r: r["fps"])
+        lean = min(raw, key=lambda r: r["cpu_100k"])
+        print(
+            f"# fastest raw loop: {names[top['kind']]} (frames/s), "
+            f"{names[lean['kind']]} (CPU per frame)"
+        )
+        print(f"throughput_vs_fastest_raw: {by['iter']['fps'] / top['fps']:.2f}")
+        print(f"cpu_per_frame_vs_fastest_raw: {by['iter']['cpu_100k'] / lean['cpu_100k']:.2f}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ import contextlib
 import logging
 import math
 import random
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Sized
 from typing import Any
 
 import aiohttp
@@ -58,6 +59,25 @@ from ibstream.protocol.specs import (
 from ibstream.settings import gateway_settings
 
 __all__ = ["ClientConfig", "ClientState", "StreamClient", "connect"]
+
+#: Most frames decoded before their events are routed (one ``_pump``), when more are buffered.
+_BATCH = 256
+
+
+def _backlog(ws: WebSocketLike) -> Sized | None:
+    """The buffer of frames the socket received but ``receive()`` has not returned yet, if the
+    socket shows it: aiohttp's reader queue, the in-memory socket's queue. ``None`` otherwise
+    (each frame is then routed on its own). Only its truth value is read."""
+    reader = getattr(ws, "_reader", None)  # aiohttp: WebSocketDataQueue._buffer
+    buf = getattr(reader, "_buffer", None)
+    if isinstance(buf, deque):
+        return buf
+    queue = getattr(ws, "_incoming", None)  # ibstream.aio.memory: asyncio.Queue._queue
+    buf = getattr(queue, "_queue", None)
+    if isinstance(buf, deque):
+        return buf
+    return None
+
 
 log = logging.getLogger("ibstream.client")
 
@@ -428,33 +448,53 @@ class StreamClient(ConsumerAPI, SessionActions):
             log.info("disconnected (code=%s, reason=%r)", code, reason)
 
     async def _read_loop(self, ws: WebSocketLike) -> tuple[int | None, str]:
+        """Feed every frame to the protocol; route (``_pump``) once per batch: while more
+        frames are already received (``_backlog``), they are decoded first and their events
+        dispatched together (at most ``_BATCH`` frames; then the loop yields once: ``receive()``
+        returns buffered frames without suspending, so a whole socket read would otherwise be
+        routed before the timer, writers or consumers run)."""
         receive_frame = self._proto.receive_frame
         pump = self._pump
         clock = self._clock.time
         text_t = aiohttp.WSMsgType.TEXT
         binary_t = aiohttp.WSMsgType.BINARY
-        while True:
-            msg = await ws.receive()
-            mtype = msg.type
-            if mtype is text_t or mtype is binary_t:
-                data = msg.data
-                self._frames += 1
-                self._bytes += len(data)
-                now = clock()
-                if self._frame_listeners:
-                    self._tap("in", data, now, mtype is binary_t)
-                try:
-                    receive_frame(data, now)
-                except Exception as exc:  # a core bug must not cost the connection
-                    self._frame_failed(exc)
+        backlog = _backlog(ws)
+        unrouted = 0
+        try:
+            while True:
+                msg = await ws.receive()
+                mtype = msg.type
+                if mtype is text_t or mtype is binary_t:
+                    data = msg.data
+                    self._frames += 1
+                    self._bytes += len(data)
+                    now = clock()
+                    if self._frame_listeners:
+                        self._tap("in", data, now, mtype is binary_t)
+                    try:
+                        receive_frame(data, now)
+                    except Exception as exc:  # a core bug must not cost the connection
+                        self._frame_failed(exc)
+                    unrouted += 1
+                    if backlog and unrouted < _BATCH:
+                        continue  # more frames are here already: route them together
+                    unrouted = 0
+                    pump()
+                    if self._outbox:
+                        await self._flush()
+                    elif backlog:  # a full batch and still more: let the other tasks run
+                        await asyncio.sleep(0)
+                    continue
+                if unrouted:
+                    unrouted = 0
+                    pump()
+                if mtype is aiohttp.WSMsgType.ERROR:
+                    return ws.close_code, f"error: {ws.exception()}"
+                # CLOSE, CLOSING, CLOSED
+                return ws.close_code, str(msg.extra or "")
+        finally:
+            if unrouted:  # never leave decoded events unrouted (cancellation, errors)
                 pump()
-                if self._outbox:
-                    await self._flush()
-                continue
-            if mtype is aiohttp.WSMsgType.ERROR:
-                return ws.close_code, f"error: {ws.exception()}"
-            # CLOSE, CLOSING, CLOSED
-            return ws.close_code, str(msg.extra or "")
 
     def _frame_failed(self, exc: Exception) -> None:
         self._counts["frame_errors"] += 1
