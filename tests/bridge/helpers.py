@@ -8,34 +8,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ibstream.aio.client import ClientConfig
-from ibstream.backoff import ReconnectPolicy
 from ibstream.bridge import Bridge, BridgeConfig
-from ibstream.protocol.connection import ProtocolConfig
 from ibstream.sim import Simulator
+from toolkit import fast_client_config
 
 AAPL = 265598
 MSFT = 272093
-
-FAST = ProtocolConfig(
-    heartbeat_timeout=1.5,
-    tic_interval=1.0,
-    tickle_interval=2.0,
-    auth_poll_interval=0.1,
-    auth_timeout=3.0,
-    auth_lost_reconnect_after=30.0,
-    subscribe_timeout=0.5,
-    subscribe_attempts=4,
-    md_renew_after=60.0,
-)
-
-
-def fast_client() -> ClientConfig:
-    return ClientConfig(
-        protocol=FAST,
-        reconnect=lambda: ReconnectPolicy(initial=0.05, max_delay=0.3, min_delay=0.01),
-        start_timeout=10.0,
-    )
 
 
 async def wait_for(cond: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
@@ -68,7 +46,7 @@ async def running_bridge(
         "url": sim.base_url,
         "buses": (bus_url,),
         "prefix": prefix,
-        "client": fast_client(),
+        "client": fast_client_config(),
         "node": f"test-{prefix}",
     }
     settings.update(overrides)
