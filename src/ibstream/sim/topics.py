@@ -124,7 +124,7 @@ class _MdListener:
         self.conn.send(_md_frame(sub, body))
 
 
-def _md_frame(sub: Sub, body: dict[str, Any], reverse: bool = False) -> dict[str, Any]:
+def _md_frame(sub: Sub, body: dict[str, Any]) -> dict[str, Any]:
     head: dict[str, Any] = {
         "server_id": sub.server_id,
         "conidEx": sub.args.get("conidEx", str(sub.conid)),
@@ -134,8 +134,6 @@ def _md_frame(sub: Sub, body: dict[str, Any], reverse: bool = False) -> dict[str
     }
     head.update(body)
     head["topic"] = sub.topic
-    if reverse:  # field order is not stable (§1.5, §8.19)
-        return dict(reversed(list(head.items())))
     return head
 
 
@@ -212,8 +210,10 @@ def _smd(gw: Gateway, conn: Connection, ids: list[str], args: dict[str, Any]) ->
         return
     full = gw.market.fields(conid)
     body = {k: full[k] for k in fields if k in full and k != "6508"}
-    conn.send(_md_frame(sub, body))
-    conn.send(_md_frame(sub, body, reverse=True))  # first frame twice (§8.3)
+    first = _md_frame(sub, body)
+    conn.send(first)
+    # the first frame twice: same stamp, keys in another order (§8.3, §8.19)
+    conn.send(dict(reversed(list(first.items()))))
     gw.watch(conid, _MdListener(gw, conn, sub))
 
 
