@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
 import pytest
 
 from ibstream.sim import Simulator
-from ibstream.sim.testing import SimulatorFactory
+from ibstream.sim.testing import SimulatorFactory, wait_for
 
 AAPL = 265598
 ACCT = "DU1234567"
@@ -100,7 +99,8 @@ async def test_modify_cancel_status_whatif_trades_positions(
     sim = await simulator()
     _, body = await place(http, sim, lmt(sim, 0.98, cOID="w1", quantity=4))
     oid = int(body[0]["order_id"])
-    await asyncio.sleep(0.05)
+    order = sim.gateway.book.orders[oid]
+    await wait_for(lambda: order.status == "Submitted", what="order working")
     new = round(sim.last_price(AAPL) * 0.97, 2)
     _, body = await call(
         http, sim, "POST", f"/iserver/account/{ACCT}/order/{oid}", {"price": new, "quantity": 6}
@@ -112,8 +112,7 @@ async def test_modify_cancel_status_whatif_trades_positions(
     )
     _, body = await call(http, sim, "DELETE", f"/iserver/account/{ACCT}/order/{oid}")
     assert body["msg"] == "Request was submitted"
-    await asyncio.sleep(0.05)
-    assert sim.gateway.book.orders[oid].status == "Cancelled"
+    await wait_for(lambda: order.status == "Cancelled", what="order cancelled")
     status, body = await call(
         http, sim, "POST", f"/iserver/account/{ACCT}/order/{oid}", {"price": new}
     )
@@ -128,10 +127,8 @@ async def test_modify_cancel_status_whatif_trades_positions(
     _, body = await place(
         http, sim, {"conid": AAPL, "side": "BUY", "orderType": "MKT", "quantity": 3, "cOID": "m1"}
     )
-    for _ in range(100):
-        if sim.gateway.book.orders[int(body[0]["order_id"])].status == "Filled":
-            break
-        await asyncio.sleep(0.01)
+    market = sim.gateway.book.orders[int(body[0]["order_id"])]
+    await wait_for(lambda: market.status == "Filled", what="market order filled")
     assert sim.gateway.book.positions[AAPL].quantity == held + 3 and sim.gateway.book.cash < cash
     _, trades = await call(http, sim, "GET", "/iserver/account/trades?days=1")
     assert sum(t["size"] for t in trades if t.get("order_ref") == "m1") == 3
