@@ -9,7 +9,9 @@
         ├── OrderRejected                  the gateway refused the order (carries its message)
         ├── PromptsDeclined                reply prompts the policy did not accept (carries them)
         ├── OrderStateUnknown              the outcome could not be established: look it up
-        └── OrderNotFilled                 a handle's order ended without a complete fill
+        ├── OrderNotFilled                 a handle's order ended without a complete fill
+        ├── ActionNotOffered (ValueError)  an answer the question does not offer (never sent)
+        └── ExerciseRejected               the gateway refused an option-exercise step
 
 Every error carries the customer order ids (``coids``) of the orders it concerns, so the user
 can always find the orders again in the gateway's live order list.
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from ibstream.orders.prompts import Prompt
 
 __all__ = [
+    "ActionNotOffered",
+    "ExerciseRejected",
     "LimitExceeded",
     "OrderNotFilled",
     "OrderRejected",
@@ -96,3 +100,22 @@ class OrderNotFilled(TradingError):
     def __init__(self, message: str, order: Any, coids: Sequence[str] = ()) -> None:
         super().__init__(message, coids)
         self.order = order
+
+
+class ActionNotOffered(TradingError, ValueError):
+    """An answer the gateway's question does not offer (``offered`` lists the ids it does);
+    nothing was sent."""
+
+    def __init__(self, action: str, offered: Sequence[str], what: str = "prompt") -> None:
+        choices = ", ".join(repr(a) for a in offered) or "no answer at all"
+        super().__init__(f"{action!r} is not an answer this {what} offers (it offers {choices})")
+        self.action = action
+        self.offered = tuple(offered)
+
+
+class ExerciseRejected(TradingError):
+    """The gateway answered an option-exercise step with an error; ``reason`` is its text."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"exercise refused: {mask_text(reason)}")
+        self.reason = mask_text(reason)
