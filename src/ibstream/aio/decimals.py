@@ -64,6 +64,10 @@ class PriceDecimals:
         """The cached rules of ``conid`` (``None``: not known)."""
         return self._rules.get(conid)
 
+    def pending(self, conid: int) -> bool:
+        """Whether a lookup of ``conid`` is in flight."""
+        return conid in self._inflight
+
     def get(self, conid: int, price: float | None = None) -> int | None:
         """The decimals of ``conid``'s increment (at ``price`` when it depends on it), or
         ``None`` (unknown yet: a lookup starts in the background when a loop runs)."""
