@@ -76,3 +76,22 @@ def test_without_a_running_loop_nothing_is_started(gateway: MemoryGateway) -> No
     decimals = PriceDecimals(Contracts(gateway))
     assert decimals.get(EURUSD) is None and decimals.decimals(EURUSD, None, 2) == 2
     assert gateway.calls == []
+
+
+async def test_the_terminal_view_uses_the_increment_then_infers_without_it(
+    gateway: MemoryGateway,
+) -> None:
+    from ibstream.aio.client import StreamClient
+    from ibstream.cli.view import MarketView
+
+    client = StreamClient(rest=gateway)
+    view = MarketView(client, [EURUSD, AAPL, BROKEN])
+    assert view.digits(EURUSD, 1.0861) == 4  # inferred while the rules are looked up
+    assert view.digits(BROKEN, 1.0861) == 4 and view.digits(AAPL, 271.5) == 2
+    await wait_for(lambda: view.digits(EURUSD, 1.0861) == 5)
+    decimals = view.price_decimals
+    assert decimals is not None
+    await wait_for(lambda: decimals.failures == 1)  # BROKEN: the view keeps inferring
+    assert view.digits(BROKEN, 1.0861) == 4 and view.digits(BROKEN, 271.0) == 2
+    assert view.digits(None, 3.5) == 4
+    await decimals.close()
