@@ -166,6 +166,7 @@ __all__ = [
     "ExerciseAck",
     "ExerciseContent",
     "ExerciseDesk",
+    "ExerciseInterrupted",
     "ExercisePrompt",
     "ExerciseRejected",
     "ExerciseTicket",

@@ -12,7 +12,13 @@ import pytest
 from ibstream.aio.client import StreamClient
 from ibstream.aio.memory import MemoryGateway
 from ibstream.exceptions import ConnectionClosed, InvalidArgument, StreamTimeout
-from ibstream.orders import ActionNotOffered, ExerciseRejected, TradingConfig
+from ibstream.orders import (
+    ActionNotOffered,
+    ExerciseInterrupted,
+    ExerciseRejected,
+    ExerciseTicket,
+    TradingConfig,
+)
 from ibstream.orders.exercise import offered_action
 from ibstream.protocol.events import ExerciseContent, ExercisePrompt, UserAction
 from toolkit import fast_client_config
@@ -134,3 +140,48 @@ async def test_nothing_is_queued_without_a_live_socket(gateway: MemoryGateway) -
     c = StreamClient(rest=gateway, config=fast_client_config())
     with pytest.raises(ConnectionClosed, match="nothing was sent"):
         await c.send_message('inp+exercise+{"action":"user_input","data":{}}')
+
+
+async def _ticket(client: StreamClient, gateway: MemoryGateway) -> ExerciseTicket:
+    task = asyncio.ensure_future(client.exercise.start(CONID, timeout=5))
+    await gateway.socket.wait_sent(lambda t: t.startswith("shs+exercise"))
+    gateway.socket.feed({"topic": "shs+exercise"}, content_frame())
+    return await task
+
+
+async def test_a_lost_socket_interrupts_the_dialog(
+    client: StreamClient, gateway: MemoryGateway
+) -> None:
+    ticket = await _ticket(client, gateway)
+    submit = asyncio.ensure_future(ticket.submit(2, timeout=30))
+    await gateway.socket.wait_sent(lambda t: '"user_action":"submit"' in t)
+    gateway.socket.drop()
+    with pytest.raises(ExerciseInterrupted, match="nothing was exercised") as info:
+        await submit
+    assert not info.value.answered
+    assert ticket.closed and client.exercise.ticket is None  # the desk is free again
+    with pytest.raises(ExerciseInterrupted):
+        await ticket.confirm()
+
+
+async def test_a_loss_after_the_confirmation_says_to_look_before_retrying(
+    client: StreamClient, gateway: MemoryGateway
+) -> None:
+    ticket = await _ticket(client, gateway)
+    submit = asyncio.ensure_future(ticket.submit(1, timeout=30))
+    await gateway.socket.wait_sent(lambda t: '"user_action":"submit"' in t)
+    gateway.socket.feed(
+        {
+            "topic": "inp+exercise",
+            "action": "prompt",
+            "MID": "16",
+            "data": {"id": 7, "text": "final", "user_actions": [{"id": "continue"}]},
+        }
+    )
+    await submit
+    confirm = asyncio.ensure_future(ticket.confirm(timeout=30))
+    await gateway.socket.wait_sent(lambda t: '"user_action":"continue"' in t)
+    gateway.socket.drop()
+    with pytest.raises(ExerciseInterrupted, match="side EXER") as info:
+        await confirm
+    assert info.value.answered

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ibstream.orders.errors import (
     ActionNotOffered,
+    ExerciseInterrupted,
     ExerciseRejected,
     LimitExceeded,
     OrderNotFilled,
@@ -43,6 +44,7 @@ __all__ = [
     "BracketHandles",
     "Execution",
     "ExerciseDesk",
+    "ExerciseInterrupted",
     "ExerciseRejected",
     "ExerciseTicket",
     "LimitExceeded",

@@ -11,7 +11,8 @@
         ├── OrderStateUnknown              the outcome could not be established: look it up
         ├── OrderNotFilled                 a handle's order ended without a complete fill
         ├── ActionNotOffered (ValueError)  an answer the question does not offer (never sent)
-        └── ExerciseRejected               the gateway refused an option-exercise step
+        ├── ExerciseRejected               the gateway refused an option-exercise step
+        └── ExerciseInterrupted            the socket closed during an exercise dialog
 
 Every error carries the customer order ids (``coids``) of the orders it concerns, so the user
 can always find the orders again in the gateway's live order list.
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActionNotOffered",
+    "ExerciseInterrupted",
     "ExerciseRejected",
     "LimitExceeded",
     "OrderNotFilled",
@@ -119,3 +121,18 @@ class ExerciseRejected(TradingError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"exercise refused: {mask_text(reason)}")
         self.reason = mask_text(reason)
+
+
+class ExerciseInterrupted(TradingError):
+    """The socket closed during an exercise dialog: the gateway forgets the ticket.
+    ``answered`` is True when the final answer (``continue``) was sent before the loss: the
+    exercise may exist, so look at the live orders (``side`` ``EXER``) before exercising again."""
+
+    def __init__(self, reason: str, answered: bool) -> None:
+        tail = (
+            "the confirmation was sent: look at live orders (side EXER) before exercising again"
+            if answered
+            else "nothing was exercised; start a new ticket"
+        )
+        super().__init__(f"connection lost during the exercise dialog ({reason}): {tail}")
+        self.answered = answered

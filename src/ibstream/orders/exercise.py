@@ -28,7 +28,12 @@ from typing import Any, Protocol
 
 from ibstream.exceptions import InvalidArgument, InvalidState, StreamTimeout
 from ibstream.masking import mask_account
-from ibstream.orders.errors import ActionNotOffered, ExerciseRejected, LimitExceeded
+from ibstream.orders.errors import (
+    ActionNotOffered,
+    ExerciseInterrupted,
+    ExerciseRejected,
+    LimitExceeded,
+)
 from ibstream.orders.rails import check_allowed
 from ibstream.orders.trading import Trading
 from ibstream.protocol.events import (
@@ -42,6 +47,7 @@ from ibstream.protocol.exercise import (
     exercise_start_message,
     exercise_submit_message,
 )
+from ibstream.protocol.lifecycle import SessionState, SessionStateChanged
 
 __all__ = ["ExerciseDesk", "ExerciseTicket", "Question", "offered_action"]
 
@@ -51,6 +57,10 @@ Question = ExerciseContent | ExercisePrompt
 """An exercise message that asks for an answer (its ``actions``, its ``request_id``)."""
 
 _TOPICS = ("shs+exercise", "inp+exercise")
+#: the socket is gone: the gateway forgot the tickets of that socket
+_SOCKET_GONE = frozenset(
+    {SessionState.DISCONNECTED, SessionState.CONNECTING, SessionState.CLOSING, SessionState.CLOSED}
+)
 _DEFAULT_TIMEOUT = 10.0
 
 
@@ -221,6 +231,8 @@ class ExerciseTicket:
         self._desk = desk
         self._changed = asyncio.Event()
         self._closed = False
+        self._lost: str | None = None  # why the socket closed under the dialog
+        self._answered = False  # the final answer was sent
         self._trading = desk._trading
         self._holds_orders = True
         self._trading.tracker.acquire()  # the live orders stream shows the exercise
@@ -230,6 +242,7 @@ class ExerciseTicket:
             on(ExercisePrompt, self._feed),
             on(ErrorMessage, self._feed),
             on(OrderUpdate, self._feed),
+            on(SessionStateChanged, self._on_session),
         ]
 
     def __repr__(self) -> str:
@@ -266,6 +279,22 @@ class ExerciseTicket:
         self.events.append(ev)
         self._changed.set()
 
+    def _on_session(self, ev: SessionStateChanged) -> None:
+        if self._closed or ev.current not in _SOCKET_GONE:
+            return
+        self._lost = ev.reason or ev.current.value
+        log.warning(
+            "exercise dialog of conid %s interrupted: %s%s",
+            self.conid,
+            self._lost,
+            " (after the confirmation)" if self._answered else "",
+        )
+        self.close()
+
+    def _check_live(self) -> None:
+        if self._lost is not None:
+            raise ExerciseInterrupted(self._lost, self._answered)
+
     def mark(self) -> int:
         """The position in ``events`` after which :meth:`wait` looks."""
         return len(self.events)
@@ -285,6 +314,7 @@ class ExerciseTicket:
                 if match(ev):
                     return ev
             seen = len(self.events)
+            self._check_live()
             if self._closed:
                 raise InvalidState("the exercise ticket is closed")
             self._changed.clear()
@@ -302,6 +332,7 @@ class ExerciseTicket:
     ) -> ExercisePrompt:
         """Ask to exercise ``quantity`` contracts (``submit``; at most the position the ticket
         shows); returns the gateway's confirmation question (answer it with :meth:`confirm`)."""
+        self._check_live()
         content = self._open_content()
         position = content.position
         if type(quantity) is int and position is not None and quantity > abs(position):
@@ -321,6 +352,7 @@ class ExerciseTicket:
         """Answer the pending prompt with ``action`` (default ``continue``) and return the
         exercise order from the live orders stream (``side`` ``EXER``), or the gateway's next
         question if it asks another one."""
+        self._check_live()
         prompt = self.prompt
         if prompt is None or self._closed:
             raise InvalidState("no exercise prompt to confirm: submit a quantity first")
@@ -328,6 +360,7 @@ class ExerciseTicket:
             raise InvalidArgument("action", "to decline, call cancel()")
         mark = self.mark()
         await self._desk.answer(prompt, action, conid=self.conid)
+        self._answered = True
 
         def result(ev: object) -> bool:
             return isinstance(ev, OrderUpdate) or (isinstance(ev, ExercisePrompt) and ev != prompt)
@@ -344,7 +377,7 @@ class ExerciseTicket:
         (the gateway sends nothing back)."""
         question: Question | None = self.prompt or self.content
         try:
-            if question is not None and not self._closed:
+            if question is not None and not self._closed and self._lost is None:
                 await self._desk.answer(question, "cancel", conid=self.conid)
         finally:
             self.close()
