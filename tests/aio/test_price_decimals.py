@@ -51,15 +51,20 @@ async def test_unknown_first_then_the_increment_decimals(gateway: MemoryGateway)
 
 async def test_failures_fall_back_and_are_retried_after_a_while(gateway: MemoryGateway) -> None:
     clock = Clock()
-    decimals = PriceDecimals(Contracts(gateway), retry_after=60.0, clock=clock)
-    assert await decimals.lookup(BROKEN) is None and decimals.failures == 1
-    assert await decimals.lookup(77) is None  # no route: 404
+    decimals = PriceDecimals(Contracts(gateway), retry_after=60.0, retry_transient=5.0, clock=clock)
+    assert await decimals.lookup(BROKEN) is None and decimals.failures == 1  # HTTP 500
+    assert await decimals.lookup(77) is None and decimals.failures == 2  # no route: 404
     assert decimals.decimals(BROKEN, 1.0, fallback=3) == 3  # not retried yet
+    assert await decimals.lookup(BROKEN) is None and decimals.failures == 2
     assert gateway.calls.count(f"GET /iserver/contract/{BROKEN}/info-and-rules") == 1
     gateway.routes[("GET", f"/iserver/contract/{BROKEN}/info-and-rules")] = rules_route(0.25)
-    clock.now += 61.0
-    found = await decimals.lookup_many([BROKEN, BROKEN, EURUSD])
+    gateway.routes[("GET", "/iserver/contract/77/info-and-rules")] = rules_route(0.5)
+    clock.now += 6.0  # a transient failure is asked again soon, a missing contract is not
+    found = await decimals.lookup_many([BROKEN, BROKEN, EURUSD, 77])
     assert found[BROKEN] is not None and decimals.get(BROKEN) == 2 and decimals.get(EURUSD) == 5
+    assert found[77] is None and gateway.calls.count("GET /iserver/contract/77/info-and-rules") == 1
+    clock.now += 60.0
+    assert await decimals.lookup(77) is not None and decimals.get(77) == 1
 
 
 async def test_absurd_increments_and_conids_are_unknown(gateway: MemoryGateway) -> None:

@@ -4,9 +4,11 @@
 contract's minimum tick (``client.contracts.price_rules``: ``0.00005`` -> 5 for EUR.USD,
 ``0.01`` -> 2 for a stock), or ``None`` while the rules are not known yet, when the gateway has
 none, or when the lookup failed; the first ``get`` of a conid starts the lookup in the
-background (one at a time per conid, a few at once). A failed lookup is tried again after
-``retry_after`` seconds. Live views (the terminal view, the service's dashboard) show prices
-with these decimals and fall back to their own inference meanwhile.
+background (one at a time per conid, a few at once). A contract without rules or a usable
+increment is asked again after ``retry_after`` seconds, a lookup that failed otherwise (the
+session down, a timeout) after ``retry_transient``. Live views (the terminal view, the
+service's dashboard) show prices with these decimals and fall back to their own inference
+meanwhile.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from ibstream.exceptions import IBStreamError
+from ibstream.exceptions import IBStreamError, NotFound
 from ibstream.protocol.ticks import PriceRules
 
 __all__ = ["PriceDecimals", "RulesSource"]
@@ -39,16 +41,18 @@ class PriceDecimals:
         source: RulesSource,
         *,
         retry_after: float = 300.0,
+        retry_transient: float = 15.0,
         concurrency: int = 4,
         timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
         self.retry_after = retry_after
+        self.retry_transient = retry_transient
         self.timeout = timeout
         self._clock = clock
         self._rules: dict[int, PriceRules] = {}
-        self._failed: dict[int, float] = {}  # conid -> when the lookup failed
+        self._failed: dict[int, float] = {}  # conid -> when it may be asked again
         self._inflight: dict[int, asyncio.Task[PriceRules | None]] = {}
         self._limit = asyncio.Semaphore(concurrency)
         self.lookups = 0
@@ -85,8 +89,8 @@ class PriceDecimals:
     def _due(self, conid: int) -> bool:
         if conid in self._rules or conid in self._inflight:
             return False
-        failed = self._failed.get(conid)
-        return failed is None or self._clock() - failed >= self.retry_after
+        again = self._failed.get(conid)
+        return again is None or self._clock() >= again
 
     def _start(self, conid: int) -> asyncio.Task[PriceRules | None] | None:
         if isinstance(conid, bool) or not isinstance(conid, int) or conid <= 0:
@@ -108,30 +112,33 @@ class PriceDecimals:
                 self.lookups += 1
                 async with asyncio.timeout(self.timeout):
                     rules = await self._source.price_rules(conid)
+        except NotFound as exc:
+            self._fail(conid, f"{type(exc).__name__}: {exc}", self.retry_after)
+            return None
         except (IBStreamError, TimeoutError) as exc:
-            self._fail(conid, f"{type(exc).__name__}: {exc}")
+            self._fail(conid, f"{type(exc).__name__}: {exc}", self.retry_transient)
             return None
         except Exception as exc:  # a bug must never take a live view down
             log.warning("price rules of %s failed", conid, exc_info=exc)
-            self._fail(conid, repr(exc))
+            self._fail(conid, repr(exc), self.retry_after)
             return None
         finally:
             self._inflight.pop(conid, None)
         if rules.decimals() is None:
-            self._fail(conid, "no usable increment")
+            self._fail(conid, "no usable increment", self.retry_after)
             return None
         self._failed.pop(conid, None)
         self._rules[conid] = rules
         return rules
 
-    def _fail(self, conid: int, why: str) -> None:
+    def _fail(self, conid: int, why: str, retry: float) -> None:
         self.failures += 1
-        self._failed[conid] = self._clock()
+        self._failed[conid] = self._clock() + retry
         log.info("price increment of %s unknown (%s): prices keep inferred decimals", conid, why)
 
     async def lookup(self, conid: int) -> PriceRules | None:
         """Wait for ``conid``'s rules (from the cache, the lookup in flight or a new one);
-        ``None`` when unknown (a recent failure is not retried before ``retry_after``)."""
+        ``None`` when unknown (a recent failure is not asked again before its retry time)."""
         if conid in self._rules:
             return self._rules[conid]
         task = self._start(conid)

@@ -187,9 +187,9 @@ class ExerciseDesk:
         Close the ticket when done (``async with``), or :meth:`ExerciseTicket.cancel` it."""
         text = exercise_start_message(option_conid)
         self._check("exercise", option_conid)
-        if self._ticket is not None:
-            raise InvalidState("an exercise ticket is open: close or cancel it first")
         account = await self._trading.account()
+        if self._ticket is not None:  # checked and taken with no await in between
+            raise InvalidState("an exercise ticket is open: close or cancel it first")
         ticket = ExerciseTicket(self, option_conid, account)
         self._ticket = ticket
         try:

@@ -268,9 +268,10 @@ async function loadIncrements(ids, attempt) {
     const t = tickerRow(parseInt(conid, 10));
     t.inc = inc; paint(t);
   }
-  const pending = body.pending || [];
-  if (pending.length && attempt < 6)
-    setTimeout(() => loadIncrements(pending, attempt + 1), 1000 * 2 ** attempt);
+  // still looking up, or failed (the session may come back): ask again, less and less often
+  const again = [...(body.pending || []), ...(body.unknown || [])];
+  if (again.length && attempt < 6)
+    setTimeout(() => loadIncrements(again, attempt + 1), 1000 * 2 ** attempt);
 }
 function subscribeMd(ids) {
   if (ws && ws.readyState === WebSocket.OPEN && ids.length)
