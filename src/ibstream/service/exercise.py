@@ -24,7 +24,7 @@ class ExerciseResult:
     conid: int
     quantity: int
     confirmed: bool = strawberry.field(
-        description="True when the final question was answered 'continue'."
+        description="True when the final question was confirmed ('continue')."
     )
     question: str | None = strawberry.field(description="The gateway's final question.")
     order_id: int | None = strawberry.field(description="The exercise order (side EXER).")
@@ -71,5 +71,5 @@ class ExerciseMutation:
     exercise_option: ExerciseResult = strawberry.mutation(
         resolver=_exercise,
         description="Exercise QUANTITY contracts of the option position CONID (trading service "
-        "and trading token only); answers the final question only with confirmFinal: true.",
+        "and trading token only); confirms the final question only with confirmFinal: true.",
     )
