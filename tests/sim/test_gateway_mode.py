@@ -125,6 +125,9 @@ async def test_option_exercise_workflow(
         "data": {"id": str(prompt["data"]["id"]), "user_action": "continue"},
     }
     await ws.send_str("inp+exercise+" + orjson.dumps(confirm).decode())
+    done, _ = await recv_until(ws, topic_is("shs+exercise"))
+    assert done["action"] == "content" and done["data"]["submitted"] == 5
+    assert done["data"]["id"] == request and done["data"]["qty_exercise"] == 5
     sor, _ = await recv_until(ws, topic_is("sor"))
     assert sor["args"][0]["side"] == "EXER" and sor["args"][0]["totalSize"] == 5.0
     await ws.close()

@@ -4,9 +4,10 @@ Mixed into :class:`~ibstream.aio.client.StreamClient`: ``Reconnect`` closes the 
 ``PollAuthStatus`` polls ``/iserver/auth/status`` (a positive answer is checked against the
 ``/tickle`` session id before the session resumes), ``Tickle`` keeps the session alive and
 notices a new session id, ``Reauthenticate`` reclaims a competing session, ``Fatal`` stops the
-client; the order book is seeded from REST when orders are subscribed. At most one task of each
-kind runs at a time; a failing task is logged (a programming error with its traceback) and never
-takes the connection with it.
+client; the order book is seeded from REST when orders are subscribed; ``send_message`` writes
+one message the caller built (an option-exercise answer) on the live socket. At most one task of
+each kind runs at a time; a failing task is logged (a programming error with its traceback) and
+never takes the connection with it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import logging
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
+import aiohttp
+
 from ibstream.aio.transport import Clock, Transport, WebSocketLike
 from ibstream.backoff import ReconnectPolicy
-from ibstream.exceptions import NotAuthenticated, OAuthError
+from ibstream.exceptions import ConnectionClosed, NotAuthenticated, OAuthError
 from ibstream.masking import mask
 from ibstream.protocol.connection import StreamProtocol
 from ibstream.protocol.lifecycle import Fatal, PollAuthStatus, Reauthenticate, Reconnect, Tickle
@@ -43,6 +46,23 @@ class SessionActions:
 
     def _pump(self) -> None:
         raise NotImplementedError
+
+    def _tap(self, direction: str, data: bytes | str, now: float, binary: bool) -> None:
+        raise NotImplementedError
+
+    async def send_message(self, text: str) -> None:
+        """Write ``text`` on the socket now, after what the core queued, or raise
+        ``ConnectionClosed`` (no authenticated socket, or the write failed): never queued for a
+        later connection, where the gateway would not know the question it answers."""
+        ws = self._ws
+        if ws is None or ws.closed or not self._proto.authenticated:
+            raise ConnectionClosed(None, "no authenticated socket: nothing was sent")
+        await self._flush()
+        self._tap("out", text, self._clock.time(), False)
+        try:
+            await ws.send_str(text)
+        except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
+            raise ConnectionClosed(ws.close_code, f"send failed: {exc}") from exc
 
     async def _flush(self) -> None:
         raise NotImplementedError

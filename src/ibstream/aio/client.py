@@ -45,6 +45,7 @@ from ibstream.exceptions import (
     StreamTimeout,
 )
 from ibstream.masking import mask
+from ibstream.orders.exercise import ExerciseDesk
 from ibstream.orders.trading import Trading
 from ibstream.protocol.connection import StreamProtocol
 from ibstream.protocol.events import Event
@@ -153,6 +154,8 @@ class StreamClient(ConsumerAPI, SessionActions):
         self.account = self._router.account
         #: order entry through this session (ibstream.orders; off unless enabled in config)
         self.trading = Trading(self, self.config.trading)
+        #: option exercise (ibstream.orders.exercise; a trading action, gated like orders)
+        self.exercise = ExerciseDesk(self, self.trading)
         # REST features through the same session: contracts, market data, portfolio, positions
         self.contracts, self.marketdata = Contracts(self.rest), MarketDataRest(self.rest)
         self.portfolio = Portfolio(self.rest)

@@ -4,8 +4,9 @@ Every security type the gateway serves: stocks (``/trsrv/stocks`` and ``/iserver
 futures (``/trsrv/futures``: chains by underlying, the front month), options and futures options
 (months from the search ``sections``, ``/iserver/secdef/strikes``, the contract for
 expiry/strike/right from ``/iserver/secdef/info``), FX pairs, indices, CFDs and bonds (search by
-type), details by conid (``/iserver/contract/{conid}/info``) and combos (the gateway's
-``spread;;;leg/ratio,...`` conid strings, usable in ``MarketDataSpec``).
+type), details by conid (``/iserver/contract/{conid}/info``), price increments
+(``/iserver/contract/{conid}/info-and-rules``: :class:`~ibstream.protocol.ticks.PriceRules`) and
+combos (the gateway's ``spread;;;leg/ratio,...`` conid strings, usable in ``MarketDataSpec``).
 
 :meth:`Contracts.resolve` turns any text of the instrument grammar
 (:mod:`ibstream.protocol.symbols`: ``AAPL``, ``ES``, ``ESZ6``, ``EUR.USD``,
@@ -39,6 +40,7 @@ from ibstream.protocol.symbols import (
     SecType,
     parse_instrument,
 )
+from ibstream.protocol.ticks import PriceRules
 
 __all__ = ["COMBO_CONID", "Contracts", "Resolved"]
 
@@ -366,6 +368,17 @@ class Contracts:
         if parsed is None:
             raise _not_found(f"/iserver/contract/{conid}/info", f"no contract {conid}")
         return parsed
+
+    async def price_rules(self, conid: int) -> PriceRules:
+        """``/iserver/contract/{conid}/info-and-rules``: the contract's price increments (its
+        minimum tick, the per-price ladder) and the decimals its prices are shown with."""
+        if isinstance(conid, bool) or not isinstance(conid, int) or conid <= 0:
+            raise InvalidArgument("conid", f"a positive integer, got {conid!r}")
+        path = f"/iserver/contract/{conid}/info-and-rules"
+        body = await self._cached(("rules", conid), path, {"isBuy": "true"})
+        if not isinstance(body, dict):
+            raise _not_found(path, f"no rules for contract {conid}")
+        return PriceRules.from_json(body, conid)
 
     # -- combos -----------------------------------------------------------------------------
 

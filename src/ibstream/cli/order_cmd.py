@@ -6,6 +6,7 @@
   ibstream order buy AAPL 10 --limit 180 --take-profit 190 --stop-loss 175   (a bracket)
   ibstream order cancel 1234567890
   ibstream order list
+  ibstream order exercise 708764406 2             exercise 2 option contracts (asks twice)
 
 Every placement and cancellation asks for confirmation unless --yes. Reply prompts from the
 gateway (price far from the market, size limits ...) are shown and asked one by one; with --yes
@@ -72,6 +73,9 @@ def register(subparsers: Any) -> None:
     c.add_argument("order_id", type=int)
     _common(c)
     c.set_defaults(func=run)
+    from ibstream.cli.exercise_cmd import add_exercise_parser
+
+    add_exercise_parser(actions).set_defaults(func=run)
     ls = actions.add_parser("list", help="the day's orders (live orders)")
     add_gateway_args(ls, sim=True)
     ls.set_defaults(func=run)
@@ -193,6 +197,10 @@ async def _act(args: argparse.Namespace, client: Any) -> int:
                 f"{o.order_type or '':<12} {price:>10} {o.status.value if o.status else ''}"
             )
         return 0
+    if args.action == "exercise":
+        from ibstream.cli.exercise_cmd import exercise
+
+        return await exercise(args, client, _ask)
     account = await trading.account(args.account)
     if args.action == "cancel":
         if not args.yes and not await asyncio.to_thread(

@@ -3,7 +3,10 @@
 Renders from the client's live state (tickers, order book, P&L, metrics) at a fixed refresh rate:
 a rich ``Live`` table on a terminal, or plain periodic lines (one block per second) when stdout is
 not a terminal (logs, CI, pipes). The view never touches the socket: it only reads state the
-client keeps current.
+client keeps current. Prices show with the decimals of the instrument's price increment (the
+contract rules, looked up in the background once per conid by
+:class:`~ibstream.aio.decimals.PriceDecimals`: 5 for EUR.USD's 0.00005, 2 for a stock's 0.01);
+until it is known, or when it cannot be, the view infers them (4 under 10, else 2).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ibstream.aio.client import StreamClient
+from ibstream.aio.decimals import PriceDecimals
 from ibstream.cli.connect import check_client
 from ibstream.exceptions import IBStreamError
 from ibstream.masking import mask_account
@@ -82,6 +86,8 @@ class MarketView:
     mask: bool = False
     #: rows of the orders table: every open order first (newest first), then the newest done
     order_rows: int = 10
+    #: display decimals per conid from the price increments (``None``: the client's contracts)
+    price_decimals: PriceDecimals | None = None
     _prices: dict[int, deque[float]] = field(default_factory=dict)
     _last_frames: int = 0
     _last_time: float = field(default_factory=time.monotonic)
@@ -91,6 +97,15 @@ class MarketView:
 
     def __post_init__(self) -> None:
         self.client.on(AuthStatus, self._on_auth)
+        if self.price_decimals is None:
+            self.price_decimals = PriceDecimals(self.client.contracts)
+
+    def digits(self, conid: int | None, price: float | None) -> int:
+        """The decimals of ``conid``'s prices: its increment's when known, else inferred."""
+        inferred = _digits(price)
+        if conid is None or self.price_decimals is None:
+            return inferred
+        return self.price_decimals.decimals(conid, price, inferred)
 
     def _on_auth(self, ev: AuthStatus) -> None:
         if ev.authenticated is not None:
@@ -148,7 +163,7 @@ class MarketView:
                 {
                     "conid": conid,
                     "symbol": self._symbol(conid, t),
-                    "digits": _digits(t.last if t.last is not None else t.bid),
+                    "digits": self.digits(conid, t.last if t.last is not None else t.bid),
                     "last": t.last,
                     "bid": t.bid,
                     "bid_size": t.bid_size,
@@ -199,7 +214,7 @@ class MarketView:
             (
                 p.description or p.symbol or str(p.conid),
                 _fmt_signed(p.quantity, 0),
-                _fmt(p.avg_price, _digits(p.avg_price)),
+                _fmt(p.avg_price, self.digits(p.conid, p.avg_price)),
                 _fmt(p.market_value),
                 _fmt_signed(p.unrealized_pnl),
             )
@@ -337,6 +352,21 @@ async def run_view(
     ``plain``: print a block of lines every second (for pipes and logs); otherwise a rich
     ``Live`` display refreshed four times a second.
     """
+    try:
+        await _run_view(view, stop, duration=duration, plain=plain, console=console)
+    finally:
+        if view.price_decimals is not None:
+            await view.price_decimals.close()
+
+
+async def _run_view(
+    view: MarketView,
+    stop: asyncio.Event,
+    *,
+    duration: float | None,
+    plain: bool,
+    console: Console | None,
+) -> None:
     loop = asyncio.get_running_loop()
     deadline = None if duration is None else loop.time() + duration
 

@@ -3,12 +3,16 @@
 Pure core: :mod:`.model` (requests), :mod:`.prompts` (answers and the prompt policy),
 :mod:`.reconcile` (the placement state machine), :mod:`.rails` (trading switch, read-only,
 limits), :mod:`.results` (what-if, status, executions), :mod:`.errors`. Asyncio layer:
-:mod:`.trading` (``client.trading``) and :mod:`.handle` (order handles). See docs/orders.md.
+:mod:`.trading` (``client.trading``), :mod:`.handle` (order handles) and :mod:`.exercise`
+(``client.exercise``: the option-exercise dialog). See docs/orders.md.
 """
 
 from __future__ import annotations
 
 from ibstream.orders.errors import (
+    ActionNotOffered,
+    ExerciseInterrupted,
+    ExerciseRejected,
     LimitExceeded,
     OrderNotFilled,
     OrderRejected,
@@ -17,6 +21,7 @@ from ibstream.orders.errors import (
     TradingDisabled,
     TradingError,
 )
+from ibstream.orders.exercise import ExerciseDesk, ExerciseTicket
 from ibstream.orders.handle import OrderHandle
 from ibstream.orders.model import (
     Bracket,
@@ -34,9 +39,14 @@ from ibstream.orders.results import Execution, MarginChange, OrderStatusInfo, Wh
 from ibstream.orders.trading import BracketHandles, Trading
 
 __all__ = [
+    "ActionNotOffered",
     "Bracket",
     "BracketHandles",
     "Execution",
+    "ExerciseDesk",
+    "ExerciseInterrupted",
+    "ExerciseRejected",
+    "ExerciseTicket",
     "LimitExceeded",
     "Limits",
     "MarginChange",

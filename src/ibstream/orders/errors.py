@@ -9,7 +9,10 @@
         ├── OrderRejected                  the gateway refused the order (carries its message)
         ├── PromptsDeclined                reply prompts the policy did not accept (carries them)
         ├── OrderStateUnknown              the outcome could not be established: look it up
-        └── OrderNotFilled                 a handle's order ended without a complete fill
+        ├── OrderNotFilled                 a handle's order ended without a complete fill
+        ├── ActionNotOffered (ValueError)  an answer the question does not offer (never sent)
+        ├── ExerciseRejected               the gateway refused an option-exercise step
+        └── ExerciseInterrupted            the socket closed during an exercise dialog
 
 Every error carries the customer order ids (``coids``) of the orders it concerns, so the user
 can always find the orders again in the gateway's live order list.
@@ -27,6 +30,9 @@ if TYPE_CHECKING:
     from ibstream.orders.prompts import Prompt
 
 __all__ = [
+    "ActionNotOffered",
+    "ExerciseInterrupted",
+    "ExerciseRejected",
     "LimitExceeded",
     "OrderNotFilled",
     "OrderRejected",
@@ -96,3 +102,37 @@ class OrderNotFilled(TradingError):
     def __init__(self, message: str, order: Any, coids: Sequence[str] = ()) -> None:
         super().__init__(message, coids)
         self.order = order
+
+
+class ActionNotOffered(TradingError, ValueError):
+    """An answer the gateway's question does not offer (``offered`` lists the ids it does);
+    nothing was sent."""
+
+    def __init__(self, action: str, offered: Sequence[str], what: str = "prompt") -> None:
+        choices = ", ".join(repr(a) for a in offered) or "no answer at all"
+        super().__init__(f"{action!r} is not an answer this {what} offers (it offers {choices})")
+        self.action = action
+        self.offered = tuple(offered)
+
+
+class ExerciseRejected(TradingError):
+    """The gateway answered an option-exercise step with an error; ``reason`` is its text."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"exercise refused: {mask_text(reason)}")
+        self.reason = mask_text(reason)
+
+
+class ExerciseInterrupted(TradingError):
+    """The socket closed during an exercise dialog: the gateway forgets the ticket.
+    ``answered`` is True when the final answer (``continue``) was sent before the loss: the
+    exercise may exist, so look at the live orders (``side`` ``EXER``) before exercising again."""
+
+    def __init__(self, reason: str, answered: bool) -> None:
+        tail = (
+            "the confirmation was sent: look at live orders (side EXER) before exercising again"
+            if answered
+            else "nothing was exercised; start a new ticket"
+        )
+        super().__init__(f"connection lost during the exercise dialog ({reason}): {tail}")
+        self.answered = answered

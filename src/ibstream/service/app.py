@@ -41,7 +41,7 @@ from ibstream.service.hub import Hub
 from ibstream.service.keys import CONFIG, HUB
 from ibstream.service.ops import livez, metrics, readyz
 from ibstream.service.stream import events_handler, stream_handler
-from ibstream.service.symbols import symbols_handler
+from ibstream.service.symbols import install_increments, symbols_handler
 from ibstream.service.trading import SCOPES, token_scopes
 from ibstream.service.upstream_auth import upstream_auth
 from ibstream.sim import SimConfig, Simulator
@@ -163,6 +163,7 @@ def build_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/symbols", symbols_handler)  # the dashboard's symbol box
+    install_increments(app, hub)  # /api/increments: the dashboard's price decimals
     return app
 
 

@@ -11,8 +11,13 @@ upstream session is down, and reconnects with backoff.
 A small trading screen: a symbol box adds an instrument by name (resolved by
 ``/api/symbols``, :mod:`ibstream.service.symbols`; a number is taken as a conid) and keeps it in
 the URL; each ticker shows bid/ask with their sizes and a live chart of its last 120 prices.
-Prices are shown with as many decimals as the instrument's prices carry (the most seen for that
-instrument, at least 2: ``1.08615`` for EUR.USD, ``271.50`` for a stock). A banner shows whenever
+Prices are shown with the decimals of the instrument's price increment (its minimum tick, from
+the contract rules through ``/api/increments``, :mod:`ibstream.service.symbols`: ``0.00005`` ->
+``1.08615`` for EUR.USD, ``0.01`` -> ``271.50`` for a stock; per price level when the increment
+depends on the price). Until the increment is known, or when the gateway has none, the page
+infers the decimals from the prices seen (the most seen, at least 2); the live view never waits
+for it. Each ticker row says which in ``data-dec-source`` (``increment`` or ``inferred``) and
+``data-decimals``. A banner shows whenever
 the page's own socket (``data-state=disconnected``, with the attempt and the next try) or the
 upstream session is down; the page reconnects with backoff, subscribes again and counts the
 recoveries in ``body[data-reconnects]``.
@@ -188,7 +193,7 @@ function tickerRow(conid) {
       "<svg class=spark viewBox='0 0 120 26' preserveAspectRatio=none><polyline/></svg>" +
       "</td><td class=n>0</td>";
     $("tickers").tBodies[0].appendChild(tr);
-    t = {tr, values: {}, n: 0, dec: 2, hist: []};
+    t = {tr, values: {}, n: 0, dec: 2, hist: [], inc: null};
     tickers.set(conid, t);
   }
   return t;
@@ -201,14 +206,25 @@ function chart(t) {
   line.setAttribute("points",
     h.map((p, i) => x(i) + "," + (24 - (p - lo) / span * 22).toFixed(1)).join(" "));
 }
-function onMarketData(m) {
-  const t = tickerRow(m.conid);
-  Object.assign(t.values, m.values);
-  t.n += 1;
-  for (const f of PRICES) t.dec = Math.max(t.dec, decimals(m.values[f]));
-  const v = t.values, cells = t.tr.cells, d = t.dec;
+function priceDecimals(t, price) {
+  // the instrument's increment (at this price level) when known, else the decimals seen
+  const inc = t.inc;
+  if (inc) {
+    let d = inc.decimals;
+    if (typeof price === "number" && inc.ladder)
+      for (const [edge, , rd] of inc.ladder) if (Math.abs(price) >= edge && rd !== null) d = rd;
+    if (typeof d === "number") return [d, "increment"];
+  }
+  return [t.dec, "inferred"];
+}
+function paint(t) {
+  const v = t.values, cells = t.tr.cells;
+  const ref = typeof v["31"] === "number" ? v["31"] : v["84"];
+  const [d, source] = priceDecimals(t, ref);
+  t.tr.dataset.decimals = d; t.tr.dataset.decSource = source;
   const chg = typeof v["82"] === "number" ? v["82"] : null;
-  cells[0].textContent = v["55"] || "?";
+  if (v["55"]) cells[0].textContent = v["55"];
+  else if (!cells[0].textContent) cells[0].textContent = "?";
   cells[2].textContent = fmt(v["31"], d);
   cells[3].textContent = fmt(chg, d);
   cells[4].textContent = fmt(v["83"]);
@@ -216,6 +232,14 @@ function onMarketData(m) {
   cells[5].textContent = fmt(v["88"], 0); cells[6].textContent = fmt(v["84"], d);
   cells[7].textContent = fmt(v["86"], d); cells[8].textContent = fmt(v["85"], 0);
   cells[9].textContent = fmt(v["87"], 0); cells[11].textContent = t.n;
+}
+function onMarketData(m) {
+  const t = tickerRow(m.conid);
+  Object.assign(t.values, m.values);
+  t.n += 1;
+  for (const f of PRICES) t.dec = Math.max(t.dec, decimals(m.values[f]));
+  paint(t);
+  const v = t.values, cells = t.tr.cells;
   const mid = typeof v["84"] === "number" && typeof v["86"] === "number"
     ? (v["84"] + v["86"]) / 2 : null;
   const point = typeof m.values["31"] === "number" ? m.values["31"] : mid;
@@ -229,6 +253,26 @@ function onMarketData(m) {
     cells[2].classList.remove("flash"); void cells[2].offsetWidth; cells[2].classList.add("flash");
   }
 }
+async function loadIncrements(ids, attempt) {
+  // the price increments of ids (never blocks the view: prices keep inferred decimals meanwhile)
+  if (!ids.length) return;
+  const headers = token ? {Authorization: "Bearer " + token} : {};
+  let body;
+  try {
+    const r = await fetch(new URL("api/increments?conids=" + ids.join(","), location.href),
+                          {headers});
+    body = await r.json();
+    if (!r.ok) { log("price increments: " + (body.error || "HTTP " + r.status)); return; }
+  } catch (e) { body = {increments: {}, pending: ids, unknown: []}; }
+  for (const [conid, inc] of Object.entries(body.increments || {})) {
+    const t = tickerRow(parseInt(conid, 10));
+    t.inc = inc; paint(t);
+  }
+  // still looking up, or failed (the session may come back): ask again, less and less often
+  const again = [...(body.pending || []), ...(body.unknown || [])];
+  if (again.length && attempt < 6)
+    setTimeout(() => loadIncrements(again, attempt + 1), 1000 * 2 ** attempt);
+}
 function subscribeMd(ids) {
   if (ws && ws.readyState === WebSocket.OPEN && ids.length)
     ws.send(JSON.stringify({op: "subscribe", id: Date.now(),
@@ -240,6 +284,7 @@ function addConid(conid, label) {
   conids.push(conid);
   tickerRow(conid).tr.cells[0].textContent = label || "?";
   subscribeMd([conid]);
+  loadIncrements([conid], 0);
   params.set("conids", conids.join(","));
   history.replaceState(null, "", "?" + params.toString());
   res.textContent = "added " + (label || conid);
@@ -386,6 +431,7 @@ $("addsym").addEventListener("submit", e => {
 });
 setInterval(() => { if (sockState !== "open") render(); }, 1000);
 render();
+loadIncrements(conids.slice(0, 50), 0);
 connect();
 </script>
 </body>

@@ -10,7 +10,8 @@ The service trades only when both hold:
   query and subscribe, not trade.
 
 Mutations: ``placeOrder(order: PlaceOrderInput!)``, ``modifyOrder(orderId, price, auxPrice,
-quantity, account)``, ``cancelOrder(orderId, account)``. Reply prompts are declined unless the
+quantity, account)``, ``cancelOrder(orderId, account)``; ``exerciseOption`` is
+:mod:`ibstream.service.exercise`, behind the same gate. Reply prompts are declined unless the
 input lists their message ids in ``acceptPrompts`` (nothing is confirmed silently). Every action
 is logged by the order layer with its cOID (accounts masked).
 """
@@ -34,6 +35,7 @@ __all__ = [
     "TradingMutation",
     "request_scopes",
     "token_scopes",
+    "trading_of",
 ]
 
 log = logging.getLogger("ibstream.service")
@@ -108,7 +110,9 @@ class OrderAction:
     status: str | None
 
 
-def _trading(info: strawberry.Info) -> Any:
+def trading_of(info: strawberry.Info) -> Any:
+    """The client's trading, when this service trades and the request may (else
+    ``PermissionError``)."""
     request = info.context.get("request")
     hub = info.context["hub"]
     trading = hub.client.trading
@@ -120,7 +124,7 @@ def _trading(info: strawberry.Info) -> Any:
 
 
 async def _place(info: strawberry.Info, order: PlaceOrderInput) -> PlacedOrder:
-    trading = _trading(info)
+    trading = trading_of(info)
     request = OrderRequest(
         conid=order.conid,
         side=order.side,  # type: ignore[arg-type]  # validated and converted by OrderRequest
@@ -160,7 +164,7 @@ async def _modify(
     account: str | None = None,
     accept_prompts: list[str] | None = None,
 ) -> OrderAction:
-    trading = _trading(info)
+    trading = trading_of(info)
     try:
         result = await trading.modify(
             order_id,
@@ -176,7 +180,7 @@ async def _modify(
 
 
 async def _cancel(info: strawberry.Info, order_id: int, account: str | None = None) -> OrderAction:
-    trading = _trading(info)
+    trading = trading_of(info)
     try:
         await trading.cancel(order_id, account=account)
         status = (await trading.status(order_id)).status

@@ -2,9 +2,11 @@
 
 ``/iserver/secdef/search`` (underlyings with ``sections`` per security type), ``/trsrv/stocks``,
 ``/trsrv/futures``, ``/iserver/secdef/strikes``, ``/iserver/secdef/info``,
-``/iserver/contract/{conid}/info`` and ``/iserver/marketdata/history`` (at most 5 at once, the
-6th gets 429 like the gateway). Shapes follow IBKR's documentation and IBind's samples; answers
-to bad input (unknown conid -> HTTP 400 ``{"error": ...}``, unknown symbol -> ``[]``) are
+``/iserver/contract/{conid}/info``, the contract rules
+(``/iserver/contract/{conid}/info-and-rules``, ``POST /iserver/contract/rules``;
+:mod:`ibstream.sim.rules`) and ``/iserver/marketdata/history`` (at most 5 at once, the 6th
+gets 429 like the gateway). Shapes follow IBKR's documentation and IBind's samples; answers to
+bad input (unknown conid -> HTTP 400 ``{"error": ...}``, unknown symbol -> ``[]``) are
 INFERRED where no recording shows them. ``/iserver/*`` needs the brokerage session (401
 otherwise); ``/trsrv/*`` only the SSO login.
 """
@@ -20,6 +22,7 @@ from aiohttp import web
 
 from ibstream.sim import frames
 from ibstream.sim.gateway import Gateway
+from ibstream.sim.rules import contract_rules
 from ibstream.sim.universe import COMBO_SPREAD_CONID, Spec, Universe
 
 __all__ = ["add_contract_routes"]
@@ -335,6 +338,30 @@ def add_contract_routes(app: web.Application, gw: Gateway, uni: Universe) -> Non
             return _error(f"Bad Request: invalid conid {conid if conid is not None else ''}")
         return _json(contract_info(uni, spec))
 
+    async def info_and_rules(request: web.Request) -> web.Response:
+        if (refused := _need_brokerage(gw)) is not None:
+            return refused
+        conid = _conid_param(request)
+        spec = uni.spec(conid) if conid is not None else None
+        if spec is None:
+            return _error(f"Bad Request: invalid conid {conid if conid is not None else ''}")
+        is_buy = request.query.get("isBuy", "true").lower() != "false"
+        return _json({**contract_info(uni, spec), "rules": contract_rules(gw, spec, is_buy)})
+
+    async def rules(request: web.Request) -> web.Response:
+        if (refused := _need_brokerage(gw)) is not None:
+            return refused
+        try:
+            body = await request.json(loads=orjson.loads)
+        except ValueError:
+            return _error("Bad Request: body is not JSON")
+        raw = body.get("conid") if isinstance(body, dict) else None
+        conid = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+        spec = uni.spec(conid) if conid is not None else None
+        if spec is None or not isinstance(body, dict):
+            return _error(f"Bad Request: invalid conid {raw!r}")
+        return _json(contract_rules(gw, spec, body.get("isBuy") is not False))
+
     async def history(request: web.Request) -> web.Response:
         if (refused := _need_brokerage(gw)) is not None:
             return refused
@@ -377,4 +404,6 @@ def add_contract_routes(app: web.Application, gw: Gateway, uni: Universe) -> Non
     r.add_get(f"{p}/iserver/secdef/strikes", strikes)
     r.add_get(f"{p}/iserver/secdef/info", secdef_info)
     r.add_get(f"{p}/iserver/contract/{{conid}}/info", info)
+    r.add_get(f"{p}/iserver/contract/{{conid}}/info-and-rules", info_and_rules)
+    r.add_post(f"{p}/iserver/contract/rules", rules)
     r.add_get(f"{p}/iserver/marketdata/history", history)

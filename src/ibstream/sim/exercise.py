@@ -7,8 +7,10 @@
 2. ``inp+exercise+{"action":"user_input","data":{"id":"5","user_action":"submit",
    "exercise":{"make_final":true,"value":5}}}`` → an ``action:"prompt"`` on ``inp+exercise``
    with ``user_actions`` [Continue, Cancel] and a new ``id``.
-3. ``inp+exercise+{"action":"user_input","data":{"id":"7","user_action":"continue"}}`` → the
-   exercise shows in ``sor`` with ``"side":"EXER"``.
+3. ``inp+exercise+{"action":"user_input","data":{"id":"7","user_action":"continue"}}`` → a
+   ``content`` message with the ticket's new quantities (``submitted``, ``qty_exercise``; the
+   keys of the documented content, values INFERRED), then the exercise shows in ``sor`` with
+   ``"side":"EXER"``. ``cancel`` forgets the ticket and sends nothing.
 
 Independent of the client: nothing here imports ``ibstream.protocol``.
 """
@@ -128,6 +130,23 @@ def _prompt(conn: Connection, ticket: _Ticket) -> None:
     )
 
 
+def _submitted(conn: Connection, ticket: _Ticket) -> None:
+    """The ticket after the confirmation: the quantity is submitted for exercise."""
+    qty = ticket.quantity
+    data = {
+        "id": ticket.request_id,
+        "submitted": qty,
+        "qty_exercise": qty,
+        "qty_hold": 0,
+        "qty_lapse": 0,
+        "position": ticket.position,
+        "exercise": {"confirm": False, "enabled": False},
+        "revocable": False,
+        "loading": False,
+    }
+    conn.send({"data": data, "action": "content", "MID": str(next(_mids)), "topic": "shs+exercise"})
+
+
 def _submit(gw: Gateway, ticket: _Ticket) -> None:
     """The exercise as an ``sor`` entry to every order subscriber (not a book order)."""
     order_id = gw.book.new_order_id()
@@ -184,6 +203,7 @@ def inp(gw: Gateway, conn: Connection, ids: list[str], args: dict[str, Any]) -> 
         return
     if action == "continue" and request == ticket.confirm_id and ticket.quantity:
         tickets.pop(ticket.request_id, None)
+        _submitted(conn, ticket)
         _submit(gw, ticket)
         return
     conn.send({"topic": "inp+exercise", "error": f"Unexpected user_action {action!r}"})

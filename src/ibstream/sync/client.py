@@ -34,6 +34,7 @@ from ibstream.sinks.callback import Callback, CallbackSink
 from ibstream.sinks.recorder import RecorderSink
 from ibstream.state import AccountState, OrderBook, Ticker, Tickers, TickerSnapshot, TradeBook
 from ibstream.sync.dispatch import Dispatcher
+from ibstream.sync.exercise import SyncExerciseDesk
 from ibstream.sync.handles import SyncEventStream, SyncSubscription, wait_all
 from ibstream.sync.loop import LoopThread
 from ibstream.sync.rest import SyncContracts, SyncMarketData, SyncPortfolio, SyncPositions
@@ -390,6 +391,12 @@ class Client:
         """Order entry (blocking; same names as ``StreamClient.trading``). Off unless enabled
         with ``ClientConfig(trading=TradingConfig(enabled=True))``."""
         return SyncTrading(self._loop(), self._aclient.trading)
+
+    @property
+    def exercise(self) -> SyncExerciseDesk:
+        """Option exercise (blocking; same names as ``StreamClient.exercise``), gated like
+        trading."""
+        return SyncExerciseDesk(self._loop(), self._aclient.exercise)
 
     @property
     def trades(self) -> TradeBook:

@@ -15,6 +15,7 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.tools import merge_types
 
 from ibstream.service.config import ServiceConfig
+from ibstream.service.exercise import ExerciseMutation
 from ibstream.service.graphql.mutations import Mutation
 from ibstream.service.graphql.queries import Query
 from ibstream.service.graphql.subscriptions import Subscription
@@ -34,6 +35,7 @@ QUERIES: tuple[type, ...] = (
 MUTATIONS: tuple[type, ...] = (
     Mutation,
     TradingMutation,  # order entry (ibstream.service.trading), refused without the trading scope
+    ExerciseMutation,  # option exercise (ibstream.service.exercise), the same gate
     # one line per extension module's mutation type
 )
 """The strawberry types whose fields make up ``Mutation``."""
