@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ibstream.aio.wsbackend import WSBackend
 from ibstream.backoff import ReconnectPolicy
 from ibstream.orders.rails import TradingConfig
 from ibstream.protocol.config import ProtocolConfig
@@ -46,7 +47,10 @@ class ClientConfig:
     start_timeout: float = 30.0
     #: Seed the order book from ``GET /iserver/account/orders`` when orders are subscribed.
     load_orders: bool = True
-    #: WebSocket ping interval (aiohttp answers pongs; a missing pong closes the socket).
+    #: WebSocket ping interval (pings answer pongs; a missing pong closes the socket).
     ws_ping_interval: float | None = 10.0
+    #: The library under the client WebSocket: "auto" (picows when installed, unless
+    #: ``IBSTREAM_WS_BACKEND`` says otherwise), "aiohttp" or "picows" (ibstream.aio.wsbackend).
+    ws_backend: WSBackend = "auto"
     #: Order entry (``client.trading``): off unless ``TradingConfig(enabled=True)``.
     trading: TradingConfig = field(default_factory=TradingConfig)
