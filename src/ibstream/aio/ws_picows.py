@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, cast
@@ -54,8 +55,12 @@ __all__ = ["DEFAULT_HIGH_WATER", "PicowsMessage", "PicowsWebSocket", "open_picow
 
 log = logging.getLogger("ibstream.ws")
 
-DEFAULT_HIGH_WATER = 4 * 1024 * 1024
+DEFAULT_HIGH_WATER = 256 * 1024
 """Bytes received and not yet taken by the driver before the socket stops reading."""
+
+DEFAULT_RECEIVE_BUFFER = 256 * 1024
+"""The socket's kernel receive buffer (``SO_RCVBUF``): bounds one read (see
+``on_ws_connected``); 0 leaves the system's autotuning."""
 
 CLOSE_TIMEOUT = 2.0
 """``close()`` waits this long for the peer's CLOSE before dropping the connection."""
@@ -80,7 +85,14 @@ class PicowsWebSocket(WSListener):
     """One client WebSocket on picows (see the module docstring); picows calls the ``on_ws_*``
     methods, the driver calls the rest."""
 
-    def __init__(self, *, max_message_size: int, high_water: int = DEFAULT_HIGH_WATER) -> None:
+    def __init__(
+        self,
+        *,
+        max_message_size: int,
+        high_water: int = DEFAULT_HIGH_WATER,
+        receive_buffer: int = DEFAULT_RECEIVE_BUFFER,
+    ) -> None:
+        self._receive_buffer = receive_buffer
         self._max_message = max_message_size
         self._high = high_water
         self._low = high_water // 4
@@ -213,6 +225,13 @@ class PicowsWebSocket(WSListener):
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self._transport = transport
+        # picows doubles its read buffer whenever a read fills it, so under a flood one read
+        # would take all the kernel holds (megabytes on a fast link, autotuned): a fixed
+        # kernel receive buffer bounds each read, hence memory, and pushes back over TCP
+        sock = transport.underlying_transport.get_extra_info("socket")
+        if sock is not None and self._receive_buffer:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._receive_buffer)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if transport.is_close_frame_sent:  # closing (picows after an error, or us): no data
