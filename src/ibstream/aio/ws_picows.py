@@ -234,9 +234,7 @@ class PicowsWebSocket(WSListener):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._receive_buffer)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if transport.is_close_frame_sent:  # closing (picows after an error, or us): no data
-            if frame.msg_type is _CLOSE:
-                self._peer_closed(transport, frame)
+        if transport.is_close_frame_sent and self._after_close(transport, frame):
             return
         mtype = frame.msg_type
         if (mtype is _BINARY or mtype is _TEXT) and frame.fin and self._parts is None:
@@ -266,10 +264,7 @@ class PicowsWebSocket(WSListener):
             shake = transport.close_handshake
             sent = shake.sent if shake is not None else None
             if sent is not None:  # picows closed it: protocol error, too big, or no pong
-                if self._awaiting_pong and sent.code is WSCloseCode.GOING_AWAY:
-                    self._failed(_ABNORMAL, TimeoutError(f"heartbeat: {sent.reason}"))
-                else:
-                    self._failed(sent.code.value, ConnectionError(sent.reason or sent.code.name))
+                self._local_failure(sent.code, sent.reason)
             else:
                 self._failed(_ABNORMAL, ConnectionResetError("connection lost"))
         self._end()
@@ -339,14 +334,41 @@ class PicowsWebSocket(WSListener):
         if transport is not None and not self._disconnected:
             transport.underlying_transport.resume_reading()
 
+    def _after_close(self, transport: WSTransport, frame: WSFrame) -> bool:
+        """A frame after a CLOSE went out: ``True`` when it is not data to deliver. picows
+        sends a CLOSE on its own after a parse error or a missing pong; only a frame over the
+        size cap goes on being parsed then (its header passed): it ends the stream. A frame
+        parsed before such an error is delivered just after it, and kept."""
+        if frame.msg_type is _CLOSE:
+            self._peer_closed(transport, frame)
+            return True
+        if self._ended:
+            return True
+        if frame.payload_size > self._max_message:
+            self._local_failure(WSCloseCode.MESSAGE_TOO_BIG, "message over the size limit")
+            self._end()
+            return True
+        return False
+
+    def _local_failure(self, code: WSCloseCode, reason: str) -> None:
+        """picows closed the socket itself (``code``, ``reason`` of the CLOSE it sent)."""
+        if self._awaiting_pong and code is WSCloseCode.GOING_AWAY:
+            self._failed(_ABNORMAL, TimeoutError(f"heartbeat: {reason}"))
+        else:
+            self._failed(_code(code), ConnectionError(reason or str(code)))
+
     def _peer_closed(self, transport: WSTransport, frame: WSFrame) -> None:
         code = frame.get_close_code()
-        if self._close_code is None:
-            self._close_code = code.value if code is not WSCloseCode.NO_INFO else 1005
+        shake = transport.close_handshake
+        sent = shake.sent if shake is not None else None
+        if sent is not None and not self._closing:  # the answer to a CLOSE picows sent
+            self._local_failure(sent.code, sent.reason)
+        elif self._close_code is None:
+            value = _code(code)
+            self._close_code = value if value else 1005
             self._close_reason = frame.get_close_reason()
         if not transport.is_close_frame_sent:
-            reply = code if code is not WSCloseCode.NO_INFO else WSCloseCode.OK
-            transport.send_close(reply)
+            transport.send_close(code if _code(code) else WSCloseCode.OK)
         self._end()
         transport.disconnect()
 
@@ -387,6 +409,12 @@ class PicowsWebSocket(WSListener):
         transport.send_close(WSCloseCode(code), reason.encode())
         self._end()
         transport.disconnect()
+
+
+def _code(code: object) -> int:
+    """A close code as an int (picows gives a ``WSCloseCode``, or an int outside it)."""
+    value = getattr(code, "value", code)
+    return value if isinstance(value, int) else 0
 
 
 async def _reap(transport: WSTransport) -> None:
@@ -452,10 +480,10 @@ async def open_picows(
             ) from None
         body = (exc.raw_body or b"").decode("utf-8", "replace")
         raise HTTPStatusError("GET", "/ws", int(status), body or str(exc)) from None
+    except TimeoutError as exc:  # before OSError: TimeoutError is one
+        raise StreamTimeout(f"WebSocket handshake with {display_url} timed out") from exc
     except (OSError, WSError) as exc:
         raise GatewayUnreachable(f"WebSocket {display_url} unreachable: {exc}") from exc
-    except TimeoutError as exc:
-        raise StreamTimeout(f"WebSocket handshake with {display_url} timed out") from exc
     except ValueError as exc:  # picows: a URL it cannot parse
         raise InvalidArgument("url", f"invalid WebSocket URL {display_url!r}") from exc
     return socket
