@@ -329,8 +329,9 @@ async def test_a_dead_peer_is_detected_by_the_heartbeat() -> None:
 
 
 async def test_a_live_peer_keeps_the_socket_open(peer: Peer) -> None:
-    ws = await _open(peer.url(), heartbeat=0.1)
-    await wait_for(lambda: peer.pings >= 3, timeout=20)  # pinged and answered, three times
+    # the peer answers on this same loop: half a second for each pong even on a loaded machine
+    ws = await _open(peer.url(), heartbeat=1.0)
+    await wait_for(lambda: peer.pings >= 2, timeout=30)  # pinged and answered, twice
     assert not ws.closed and ws.close_code is None and ws.exception() is None
     await ws.close()
 
