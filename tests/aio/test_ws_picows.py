@@ -219,12 +219,34 @@ async def test_text_and_binary_frames_arrive_as_bytes_in_order(peer: Peer) -> No
     peer.transport.send(WSMsgType.TEXT, b'{"topic":"system"}')
     peer.transport.send(WSMsgType.TEXT, b'{"x":"\xff\xfe"}')  # not UTF-8: kept as it came
     peer.transport.send(WSMsgType.BINARY, b'{"topic":"sts"}')
-    assert await _take(ws, 3) == [b'{"topic":"system"}', b'{"x":"\xff\xfe"}', b'{"topic":"sts"}']
-    ws.track_kinds(True)
-    peer.transport.send(WSMsgType.TEXT, b"t")
-    peer.transport.send(WSMsgType.BINARY, b"b")
-    assert await _take(ws, 2) == [b"t", b"b"]
-    assert ws.taken_kinds == [False, True]
+    got = await _take(ws, 3)
+    assert got == [b'{"topic":"system"}', b'{"x":"\xff\xfe"}', b'{"topic":"sts"}']
+    await ws.close()
+
+
+async def test_each_frame_keeps_its_kind(peer: Peer) -> None:
+    """TEXT or BINARY per frame, for frame listeners (recordings keep it): uniform runs, mixed
+    queues, fragments, batches cut at the limit, and ``receive()``."""
+    ws = await _open(peer.url())
+    await wait_for(lambda: peer.transports)
+    t = peer.transport
+    for payload in (b"t1", b"t2"):
+        t.send(WSMsgType.TEXT, payload)
+    assert await _take(ws, 2) == [b"t1", b"t2"]
+    assert ws.taken_kinds == [False, False]
+    t.send(WSMsgType.TEXT, b"t3")
+    t.send(WSMsgType.BINARY, b"b1")
+    t.send(WSMsgType.BINARY, b"b2", fin=False)
+    t.send(WSMsgType.CONTINUATION, b"b2", fin=True)
+    t.send(WSMsgType.TEXT, b"t4")
+    await wait_for(lambda: len(ws._frames) == 4)
+    assert await ws.receive_batch(3) == [b"t3", b"b1", b"b2b2"]
+    assert ws.taken_kinds == [False, True, True]
+    msg = await ws.receive()
+    assert (msg.type.name, msg.data) == ("TEXT", b"t4")
+    t.send(WSMsgType.BINARY, b"b3")
+    msg = await ws.receive()
+    assert (msg.type.name, msg.data) == ("BINARY", b"b3")
     await ws.close()
 
 

@@ -48,7 +48,6 @@ class BatchReader:
         clock = self._clock.time
         pump = self._pump
         while True:
-            ws.track_kinds(bool(self._frame_listeners))
             frames = await receive_batch(limit)
             if not frames:
                 code = getattr(ws, "close_code", None)
@@ -59,7 +58,7 @@ class BatchReader:
             tap = bool(self._frame_listeners)
             try:
                 if tap:
-                    for data, binary in zip(frames, ws.taken_kinds, strict=False):
+                    for data, binary in zip(frames, ws.taken_kinds, strict=True):
                         self._tap("in", data, now, binary)
                 for data in frames:
                     try:

@@ -51,6 +51,7 @@ class ClientConfig:
     ws_ping_interval: float | None = 10.0
     #: The library under the client WebSocket: "auto" (picows when installed, unless
     #: ``IBSTREAM_WS_BACKEND`` says otherwise), "aiohttp" or "picows" (ibstream.aio.wsbackend).
+    #: A ``GatewayRest`` passed as ``rest=`` uses its own ``ws_backend`` argument instead.
     ws_backend: WSBackend = "auto"
     #: Order entry (``client.trading``): off unless ``TradingConfig(enabled=True)``.
     trading: TradingConfig = field(default_factory=TradingConfig)

@@ -112,9 +112,12 @@ class PicowsWebSocket(WSListener):
         self._exception: BaseException | None = None
         self._awaiting_pong = False
         self._write_waiter: asyncio.Future[None] | None = None
-        self._kinds: list[bool] | None = None  # binary flag per queued frame, when tracked
-        #: the binary flags of the frames the last ``receive_batch`` returned (when tracked)
-        self.taken_kinds: list[bool] = []
+        # the binary flag of each queued frame, kept only once the queue mixes TEXT and
+        # BINARY; while it does not (the rule: a gateway sends one kind), _kind is that kind
+        self._kinds: list[bool] | None = None
+        self._kind: WSMsgType | None = None
+        self._taken: list[bool] | bool = True  # the flags of the last batch taken, or one flag
+        self._taken_count = 0
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -142,13 +145,11 @@ class PicowsWebSocket(WSListener):
     def exception(self) -> BaseException | None:
         return self._exception
 
-    def track_kinds(self, on: bool) -> None:
-        """Keep (or stop keeping) the binary flag of each frame for ``taken_kinds`` (frame
-        listeners want it; frames queued before are taken as binary)."""
-        if not on:
-            self._kinds = None
-        elif self._kinds is None:
-            self._kinds = [True] * len(self._frames)
+    @property
+    def taken_kinds(self) -> list[bool]:
+        """Whether each frame the last ``receive_batch`` returned came as BINARY (else TEXT)."""
+        taken = self._taken
+        return taken if isinstance(taken, list) else [taken] * self._taken_count
 
     async def receive_batch(self, limit: int) -> list[bytes]:
         frames = self._frames
@@ -163,28 +164,36 @@ class PicowsWebSocket(WSListener):
         if len(frames) <= limit:
             self._frames = []
             out = frames
-            if kinds is not None:
-                self.taken_kinds, self._kinds = kinds, []
+            if kinds is None:
+                self._taken = self._kind is not _TEXT
+            else:  # the queue is empty again: uniform until kinds mix again
+                self._taken, self._kinds, self._kind = kinds, None, None
         else:
             out = frames[:limit]
             del frames[:limit]
-            if kinds is not None:
-                self.taken_kinds = kinds[:limit]
+            if kinds is None:
+                self._taken = self._kind is not _TEXT
+            else:
+                self._taken = kinds[:limit]
                 del kinds[:limit]
+        self._taken_count = len(out)
         self._queued -= sum(map(len, out))
         if self._paused and self._queued <= self._low:
             self._resume()
         return out
 
     async def receive(self, timeout: float | None = None) -> PicowsMessage:
-        """One message, aiohttp-style: ``BINARY`` with the payload, then ``ERROR`` (an error
-        ended the socket) or ``CLOSE`` (``data`` the code, ``extra`` the reason)."""
+        """One message, aiohttp-style: ``TEXT``/``BINARY`` with the payload as bytes, then
+        ``ERROR`` (an error ended the socket) or ``CLOSE`` (``data`` the code, ``extra`` the
+        reason)."""
         if not self._frames and not self._ended:
             async with asyncio.timeout(timeout):
                 await self._wait()
         batch = await self.receive_batch(1)
         if batch:
-            return PicowsMessage(aiohttp.WSMsgType.BINARY, batch[0], None)
+            binary = self.taken_kinds[0]
+            kind = aiohttp.WSMsgType.BINARY if binary else aiohttp.WSMsgType.TEXT
+            return PicowsMessage(kind, batch[0], None)
         if self._exception is not None:
             return PicowsMessage(aiohttp.WSMsgType.ERROR, self._exception, None)
         return PicowsMessage(aiohttp.WSMsgType.CLOSE, self._close_code, self._close_reason)
@@ -239,9 +248,12 @@ class PicowsWebSocket(WSListener):
         mtype = frame.msg_type
         if (mtype is _BINARY or mtype is _TEXT) and frame.fin and self._parts is None:
             data = frame.get_payload_as_bytes()
+            kinds = self._kinds
+            if kinds is not None:
+                kinds.append(mtype is _BINARY)
+            elif mtype is not self._kind:
+                self._kinds_mixed(mtype)
             self._frames.append(data)
-            if self._kinds is not None:
-                self._kinds.append(mtype is _BINARY)
             self._queued += len(data)
             if self._queued > self._high and not self._paused:
                 self._pause()
@@ -350,6 +362,13 @@ class PicowsWebSocket(WSListener):
             return True
         return False
 
+    def _kinds_mixed(self, kind: WSMsgType) -> None:
+        """A frame of another kind than those queued (called before it is queued)."""
+        if self._frames:
+            self._kinds = [self._kind is not _TEXT] * len(self._frames)
+            self._kinds.append(kind is _BINARY)
+        self._kind = kind
+
     def _local_failure(self, code: WSCloseCode, reason: str) -> None:
         """picows closed the socket itself (``code``, ``reason`` of the CLOSE it sent)."""
         if self._awaiting_pong and code is WSCloseCode.GOING_AWAY:
@@ -394,9 +413,13 @@ class PicowsWebSocket(WSListener):
             return
         self._parts, self._parts_size = None, 0
         message = b"".join(parts)
+        kinds = self._kinds
+        kind = _BINARY if self._parts_binary else _TEXT
+        if kinds is not None:
+            kinds.append(self._parts_binary)
+        elif kind is not self._kind:
+            self._kinds_mixed(kind)
         self._frames.append(message)
-        if self._kinds is not None:
-            self._kinds.append(self._parts_binary)
         self._queued += len(message)
         if self._queued > self._high and not self._paused:
             self._pause()

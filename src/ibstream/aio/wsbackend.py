@@ -62,11 +62,7 @@ class BatchSocket(Protocol):
 
     @property
     def taken_kinds(self) -> list[bool]:
-        """The binary flag of each frame the last ``receive_batch`` returned, while tracked."""
-        ...
-
-    def track_kinds(self, on: bool) -> None:
-        """Track the binary flag of each frame (for frame listeners) or stop."""
+        """Whether each frame the last ``receive_batch`` returned came as BINARY (else TEXT)."""
         ...
 
 
