@@ -30,7 +30,12 @@ from yarl import URL
 
 from ibstream.aio.client import ClientConfig
 from ibstream.aio.rest import GatewayRest
-from ibstream.aio.ws_picows import PicowsWebSocket, open_picows
+from ibstream.aio.ws_picows import (
+    DEFAULT_HIGH_WATER,
+    DEFAULT_RECEIVE_BUFFER,
+    PicowsWebSocket,
+    open_picows,
+)
 from ibstream.aio.wsbackend import BatchSocket, resolve_ws_backend
 from ibstream.exceptions import (
     GatewayUnreachable,
@@ -375,7 +380,7 @@ async def test_a_slow_reader_pushes_back_and_loses_nothing(peer: Peer) -> None:
 
     await wait_for(flood, timeout=60, interval=0.005)
     # bounded: the mark plus at most one read (the kernel receive buffer, doubled by Linux)
-    assert ws._queued <= 256 * 1024 + 4 * 256 * 1024
+    assert ws._queued <= DEFAULT_HIGH_WATER + 3 * DEFAULT_RECEIVE_BUFFER
     got = await _take(ws, sent, timeout=60)
     assert [int(frame[1000:]) for frame in got] == list(range(sent))
     assert not ws._paused

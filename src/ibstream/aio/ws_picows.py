@@ -12,7 +12,9 @@
 * ``heartbeat=h``: a ping after ``h`` seconds without incoming data, and a pong missing for
   ``h / 2`` seconds closes the socket (1006, ``exception()`` a ``TimeoutError``), as aiohttp;
 * back-pressure: past ``high_water`` bytes received and not taken, the socket stops reading
-  (the TCP window fills and the gateway slows down); it reads again below a quarter of that;
+  (the TCP window fills and the gateway slows down); it reads again below a quarter of that.
+  One read is bounded too: the kernel receive buffer is fixed (``receive_buffer``), so the
+  memory held is at most ``high_water`` plus about twice that buffer;
 * ``close()`` sends a CLOSE, waits a little for the peer's, then drops the connection.
 
 The driver reads it with :meth:`PicowsWebSocket.receive_batch`: one call takes every frame
@@ -58,7 +60,7 @@ log = logging.getLogger("ibstream.ws")
 DEFAULT_HIGH_WATER = 256 * 1024
 """Bytes received and not yet taken by the driver before the socket stops reading."""
 
-DEFAULT_RECEIVE_BUFFER = 256 * 1024
+DEFAULT_RECEIVE_BUFFER = 1024 * 1024
 """The socket's kernel receive buffer (``SO_RCVBUF``): bounds one read (see
 ``on_ws_connected``); 0 leaves the system's autotuning."""
 
