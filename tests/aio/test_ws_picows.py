@@ -173,6 +173,33 @@ def test_auto_prefers_picows_and_the_environment_decides() -> None:
         resolve_ws_backend("auto", {"IBSTREAM_WS_BACKEND": "tornado"})
 
 
+def test_without_picows_auto_is_aiohttp_and_picows_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from importlib import metadata
+
+    from ibstream._deps import DependencyError
+    from ibstream.aio import wsbackend
+
+    real_version = metadata.version
+
+    def version(dist: str) -> str:
+        if dist == "picows":
+            raise metadata.PackageNotFoundError(dist)
+        return real_version(dist)
+
+    monkeypatch.setattr(metadata, "version", version)
+    wsbackend.picows_available.cache_clear()
+    try:
+        assert resolve_ws_backend("auto", {}) == "aiohttp"
+        with pytest.raises(DependencyError, match="picows"):
+            resolve_ws_backend("picows", {})
+        with pytest.raises(DependencyError, match="picows"):
+            resolve_ws_backend("auto", {"IBSTREAM_WS_BACKEND": "picows"})
+    finally:
+        wsbackend.picows_available.cache_clear()
+
+
 async def test_gateway_rest_opens_the_chosen_library(peer: Peer) -> None:
     base = f"http://127.0.0.1:{peer.port}/v1/api"
     aio = GatewayRest(base, ws_backend="aiohttp")
