@@ -414,6 +414,38 @@ async def test_a_slow_reader_pushes_back_and_loses_nothing(peer: Peer) -> None:
     await ws.close()
 
 
+async def test_sends_wait_while_the_peer_does_not_read(peer: Peer) -> None:
+    """A peer that stops reading: the socket's write buffer fills and ``send_bytes`` waits
+    (aiohttp's drain) instead of buffering without bound; all arrives once the peer reads."""
+    ws = await _open(peer.url())
+    await wait_for(lambda: peer.transports)
+    peer.transport.underlying_transport.pause_reading()
+    chunk = b"z" * 65536
+    sent = 0
+    stop = False
+
+    async def writer() -> None:
+        nonlocal sent
+        while not stop:
+            await ws.send_bytes(chunk)
+            sent += 1
+
+    task = asyncio.create_task(writer())
+    # (without the wait the writer would never yield and this test would hang right here)
+    await wait_for(lambda: ws._write_waiter is not None, timeout=30)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert ws._transport is not None and not task.done()
+    buffered = ws._transport.underlying_transport.get_write_buffer_size()
+    assert buffered <= 1024 * 1024  # asyncio's high-water mark (64 KiB) plus a few frames
+    stop = True
+    peer.transport.underlying_transport.resume_reading()
+    await asyncio.wait_for(task, timeout=30)
+    await wait_for(lambda: len(peer.received) == sent, timeout=30)
+    assert all(payload == chunk for _, payload in peer.received)
+    await ws.close()
+
+
 # -- handshake errors -----------------------------------------------------------------------------
 
 

@@ -422,7 +422,7 @@ class GatewayRest:
     ) -> WebSocketLike:
         url = f"{self.ws_url}?{urlencode(query)}" if query else self.ws_url
         headers = self.auth.ws_headers(session_id)
-        log.debug("opening %s with session %s", self.ws_url, mask(session_id))
+        log.debug("opening %s with session %s (%s)", self.ws_url, mask(session_id), self.ws_backend)
         if self.ws_backend == "picows":
             return await self._picows_handshake(url, headers, heartbeat)
         try:
