@@ -47,7 +47,8 @@ class ClientConfig:
     start_timeout: float = 30.0
     #: Seed the order book from ``GET /iserver/account/orders`` when orders are subscribed.
     load_orders: bool = True
-    #: WebSocket ping interval (pings answer pongs; a missing pong closes the socket).
+    #: WebSocket ping interval: a ping after this long without data; a pong missing for half
+    #: of it closes the socket (both backends).
     ws_ping_interval: float | None = 10.0
     #: The library under the client WebSocket: "auto" (picows when installed, unless
     #: ``IBSTREAM_WS_BACKEND`` says otherwise), "aiohttp" or "picows" (ibstream.aio.wsbackend).
