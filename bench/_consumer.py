@@ -266,12 +266,16 @@ async def run_picows(url: str, conids: list[int], meter: Meter) -> None:
 # --- (2, 3) ibstream asyncio client: async iterator / callback -------------------------------
 
 
-async def run_ibstream(url: str, conids: list[int], meter: Meter, callback: bool) -> None:
+async def run_ibstream(
+    url: str, conids: list[int], meter: Meter, callback: bool, backend: str = "auto"
+) -> None:
     import ibstream
+    from ibstream.aio.config import ClientConfig
     from ibstream.protocol.events import MarketData
     from ibstream.protocol.specs import MarketDataSpec
 
-    async with ibstream.connect(url, verify=False) as client:
+    config = ClientConfig(ws_backend=backend)  # type: ignore[arg-type]
+    async with ibstream.connect(url, verify=False, config=config) as client:
         # callback users hold the streams without a buffer nobody would read
         handles = [
             client.subscribe(MarketDataSpec(c, fields=tuple(FIELDS)), buffer=not callback)
@@ -457,6 +461,8 @@ def main() -> None:
         asyncio.run(run_picows(args.url, conids, meter))
     elif kind in ("iter", "callback"):
         asyncio.run(run_ibstream(args.url, conids, meter, kind == "callback"))
+    elif kind == "iter-aiohttp":  # the same iterator on the aiohttp WebSocket (issue 19)
+        asyncio.run(run_ibstream(args.url, conids, meter, False, "aiohttp"))
     elif kind in ("ibind-queue", "ibind-callback"):
         run_ibind(args.url, conids, meter, kind == "ibind-callback", args.account)
     elif kind in ("sync-queue", "sync-callback"):

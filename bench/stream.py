@@ -47,6 +47,7 @@ CONTENDERS = [
     ("picows", "bare picows+orjson"),
     ("bare", "bare aiohttp+orjson"),
     ("iter", "ibstream async iterator"),
+    ("iter-aiohttp", "ibstream iterator, aiohttp"),
     ("callback", "ibstream callback"),
     ("ibind-queue", "IBind 0.2.2 QueueSink"),
     ("ibind-callback", "IBind 0.2.2 CallbackSink"),

@@ -25,6 +25,15 @@ def sim_thread() -> Iterator[SimThread]:
         yield gateway
 
 
+@pytest.fixture(params=["aiohttp", "picows"])
+def ws_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once per client WebSocket library: ``ClientConfig.ws_backend="auto"`` (and
+    every ``GatewayRest`` built without one) resolves through ``IBSTREAM_WS_BACKEND``."""
+    backend: str = request.param
+    monkeypatch.setenv("IBSTREAM_WS_BACKEND", backend)
+    return backend
+
+
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """An aiohttp client session."""

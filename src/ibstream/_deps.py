@@ -22,6 +22,7 @@ __all__ = ["MINIMUMS", "DependencyError", "parse_version", "require"]
 MINIMUMS: dict[str, str] = {
     "aiohttp": "3.14.0",
     "orjson": "3.9.0",
+    "picows": "2.3.1",
     "rich": "13.0.0",
     "cryptography": "41.0.0",
     "strawberry-graphql": "0.319.0",

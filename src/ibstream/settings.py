@@ -14,7 +14,9 @@ ibstream               meaning                                     IBind's equiv
 ``IBSTREAM_ENV_FILE``  path of the ``.env`` file to read            —
 =====================  ==========================================  =========================
 
-OAuth settings (``IBSTREAM_OAUTH_*``) are read by :mod:`ibstream.auth` where it is installed.
+OAuth settings (``IBSTREAM_OAUTH_*``) are read by :mod:`ibstream.auth` where it is installed;
+``IBSTREAM_WS_BACKEND`` (``aiohttp``/``picows``: the client WebSocket library that
+``ws_backend="auto"`` means) by :mod:`ibstream.aio.wsbackend`.
 A ``.env`` line is ``NAME=value`` (``export`` prefix, quotes and ``#`` comments allowed); only
 ``IBSTREAM_*`` names are taken from it, and the process environment is never modified.
 """

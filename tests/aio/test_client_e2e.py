@@ -39,7 +39,8 @@ from ibstream.sim import SimConfig, Simulator
 from ibstream.sim.testing import SimulatorFactory, wait_for
 from toolkit import AAPL, ACCOUNT, FAST, MSFT, assert_no_leaks, fast_client_config
 
-pytestmark = pytest.mark.e2e
+# every test once per client WebSocket library (aiohttp, picows): see conftest.ws_backend
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("ws_backend")]
 
 
 def fast_client(sim: Simulator, protocol: ProtocolConfig = FAST, **kwargs: Any) -> StreamClient:

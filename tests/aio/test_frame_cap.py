@@ -21,7 +21,8 @@ from ibstream.protocol.connection import ProtocolConfig
 from ibstream.protocol.events import Bulletin
 from ibstream.sim import SimConfig, Simulator
 
-pytestmark = pytest.mark.e2e
+# every test once per client WebSocket library (aiohttp, picows): see conftest.ws_backend
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("ws_backend")]
 
 
 @pytest.fixture

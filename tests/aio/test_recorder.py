@@ -42,6 +42,7 @@ def test_bad_files_give_clear_errors(tmp_path: Path) -> None:
         list(read_recording(bad))
 
 
+@pytest.mark.usefixtures("ws_backend")  # once per client WebSocket library
 async def test_record_live_then_replay_in_simulator(tmp_path: Path) -> None:
     """Frames recorded from the client replay through the simulator and decode the same."""
     path = tmp_path / "live.jsonl"

@@ -17,7 +17,8 @@ from ibstream.sim import SimConfig, Simulator
 from ibstream.sim.testing import wait_for
 from toolkit import assert_no_leaks as assert_nothing_leaked
 
-pytestmark = pytest.mark.e2e
+# once per client WebSocket library (aiohttp, picows): see conftest.ws_backend
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("ws_backend")]
 
 SESSION = Path(__file__).parents[1] / "corpus" / "session-2026-04.jsonl"
 SPEC = MarketDataSpec(265598, fields=("31", "84", "86", "6509", "83"))

@@ -34,7 +34,8 @@ from toolkit import FAST
 
 from .conftest import sim_config
 
-pytestmark = pytest.mark.e2e
+# every test once per client WebSocket library (aiohttp, picows): see conftest.ws_backend
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("ws_backend")]
 
 AAPL = 265598
 

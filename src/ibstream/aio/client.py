@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 
 from ibstream.aio.actions import SessionActions
+from ibstream.aio.batchread import BatchReader
 from ibstream.aio.config import ClientConfig, ClientState
 from ibstream.aio.consumers import ConsumerAPI, FrameListener
 from ibstream.aio.contracts import Contracts
@@ -37,6 +38,7 @@ from ibstream.aio.portfolio import LivePositions, Portfolio
 from ibstream.aio.rest import GatewayRest, latency_of
 from ibstream.aio.router import Router
 from ibstream.aio.transport import Clock, SystemClock, Transport, WebSocketLike
+from ibstream.aio.wsbackend import BatchSocket
 from ibstream.auth.strategy import Auth
 from ibstream.exceptions import (
     ClientClosed,
@@ -105,7 +107,7 @@ def connect(
     return StreamClient(url, verify=verify, cacert=cacert, config=config, auth=auth)
 
 
-class StreamClient(ConsumerAPI, SessionActions):
+class StreamClient(ConsumerAPI, SessionActions, BatchReader):
     """Owns one gateway session: keepalive, heartbeats, reconnects, resubscription, delivery.
 
     Events (delivered to ``events()`` streams, to subscription handles of the matching stream and
@@ -133,7 +135,11 @@ class StreamClient(ConsumerAPI, SessionActions):
         if rest is None:  # arguments first, then IBSTREAM_* settings (ibstream.settings)
             where = gateway_settings(url, cacert=cacert, verify=verify)
             rest = GatewayRest(
-                where.url, verify=where.tls_verify, timeout=self.config.request_timeout, auth=auth
+                where.url,
+                verify=where.tls_verify,
+                timeout=self.config.request_timeout,
+                auth=auth,
+                ws_backend=self.config.ws_backend,
             )
         #: the REST side and WebSocket handshake (``client.rest.request(...)`` for any call)
         self.rest: Transport = rest
@@ -437,7 +443,10 @@ class StreamClient(ConsumerAPI, SessionActions):
             proto.connection_made(clock.time(), info.session_id)
             self._pump()
             await self._flush()
-            code, reason = await self._read_loop(ws)
+            if isinstance(ws, BatchSocket):  # picows: every received frame in one call
+                code, reason = await self._read_batches(ws, _BATCH)
+            else:
+                code, reason = await self._read_loop(ws)
         finally:
             self._ws = None
             if not ws.closed:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ibstream.aio.wsbackend import WSBackend
 from ibstream.backoff import ReconnectPolicy
 from ibstream.orders.rails import TradingConfig
 from ibstream.protocol.config import ProtocolConfig
@@ -46,7 +47,12 @@ class ClientConfig:
     start_timeout: float = 30.0
     #: Seed the order book from ``GET /iserver/account/orders`` when orders are subscribed.
     load_orders: bool = True
-    #: WebSocket ping interval (aiohttp answers pongs; a missing pong closes the socket).
+    #: WebSocket ping interval: a ping after this long without data; a pong missing for half
+    #: of it closes the socket (both backends).
     ws_ping_interval: float | None = 10.0
+    #: The library under the client WebSocket: "auto" (picows when installed, unless
+    #: ``IBSTREAM_WS_BACKEND`` says otherwise), "aiohttp" or "picows" (ibstream.aio.wsbackend).
+    #: A ``GatewayRest`` passed as ``rest=`` uses its own ``ws_backend`` argument instead.
+    ws_backend: WSBackend = "auto"
     #: Order entry (``client.trading``): off unless ``TradingConfig(enabled=True)``.
     trading: TradingConfig = field(default_factory=TradingConfig)

@@ -20,9 +20,11 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from ibstream.aio.pacing import RateLimiter
 from ibstream.aio.transport import AuthInfo, TickleInfo, WebSocketLike, WSMessageLike
+from ibstream.aio.wsbackend import WSBackend, resolve_ws_backend
 from ibstream.auth.strategy import Auth, GatewaySession, Response
 from ibstream.exceptions import (
     GatewayUnreachable,
@@ -122,6 +124,7 @@ class GatewayRest:
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         auth: Auth | None = None,
         pacing: RateLimiter | None = None,
+        ws_backend: WSBackend = "auto",
     ) -> None:
         if type(max_frame_size) is not int or max_frame_size < 1024:
             raise InvalidArgument(
@@ -140,6 +143,8 @@ class GatewayRest:
         self._own_session = session is None
         #: How requests and the WebSocket authenticate (ibstream.auth); gateway session default.
         self.auth: Auth = auth if auth is not None else GatewaySession()
+        #: the library under the WebSocket: "aiohttp" or "picows" (ibstream.aio.wsbackend)
+        self.ws_backend = resolve_ws_backend(ws_backend)
         self._auth_lock: asyncio.Lock | None = None
         self._auth_epoch = 0  # credentials obtained so far (a 401 on older ones: no invalidate)
         self._refresh_task: asyncio.Task[None] | None = None
@@ -417,7 +422,9 @@ class GatewayRest:
     ) -> WebSocketLike:
         url = f"{self.ws_url}?{urlencode(query)}" if query else self.ws_url
         headers = self.auth.ws_headers(session_id)
-        log.debug("opening %s with session %s", self.ws_url, mask(session_id))
+        log.debug("opening %s with session %s (%s)", self.ws_url, mask(session_id), self.ws_backend)
+        if self.ws_backend == "picows":
+            return await self._picows_handshake(url, headers, heartbeat)
         try:
             return await self.session.ws_connect(
                 url,
@@ -438,3 +445,27 @@ class GatewayRest:
             raise GatewayUnreachable(f"WebSocket {self.ws_url} unreachable: {exc}") from exc
         except TimeoutError as exc:
             raise StreamTimeout(f"WebSocket handshake with {self.ws_url} timed out") from exc
+
+    async def _picows_handshake(
+        self, url: str, headers: dict[str, str], heartbeat: float | None
+    ) -> WebSocketLike:
+        """The handshake on picows (ibstream.aio.ws_picows): the same headers, with the cookie
+        jar's cookies for the URL merged in as aiohttp does, the same TLS and timeout."""
+        from ibstream.aio.ws_picows import open_picows
+
+        jar = self.session.cookie_jar.filter_cookies(URL(url))
+        if jar:
+            cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in jar.items())
+            given = headers.get("Cookie")
+            headers = {**headers, "Cookie": f"{given}; {cookies}" if given else cookies}
+        headers.setdefault("User-Agent", "ibstream/0.1")
+        return await open_picows(
+            url,
+            headers=headers,
+            ssl_setting=self._ssl,
+            heartbeat=heartbeat,
+            max_message_size=self.max_frame_size,
+            timeout=self._timeout.total or 10.0,
+            tls_error=lambda exc: self._tls_error(exc, self.ws_url),
+            display_url=self.ws_url,
+        )
