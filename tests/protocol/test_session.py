@@ -395,6 +395,22 @@ def test_competing_reclaim_is_retried_at_each_poll() -> None:
     assert s.actions_requested() == [PollAuthStatus(), Reauthenticate()]
 
 
+def test_competing_reclaim_is_paced_when_polls_are_faster() -> None:
+    """Polls every 2 s (the default) reclaim at most every 5 s: faster polling must not fight
+    the other login faster."""
+    s = session_in(S.AUTHENTICATED, reclaim_competing=True)
+    drain(s)
+    s.auth_status(5, False, True)
+    assert s.actions_requested() == [Reauthenticate()]
+    reclaims = []
+    for t in (7, 9, 11, 13, 15, 17, 19, 21):
+        s.frame_received(t)
+        s.tick(t)
+        if Reauthenticate() in s.actions_requested():
+            reclaims.append(t)
+    assert reclaims == [11, 17]
+
+
 def test_competing_cleared_one_key_frame_means_unknown() -> None:
     s = session_in(S.COMPETING)
     s.auth_status(1, None, False)

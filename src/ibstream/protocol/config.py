@@ -39,7 +39,8 @@ class ProtocolConfig:
     max_unauthenticated: float | None = 300.0
     """``Fatal(NotAuthenticated)`` if never authenticated this long after the first connect."""
     reclaim_competing: bool = False
-    """Request ``Reauthenticate`` when another session competes (takes the session back)."""
+    """Request ``Reauthenticate`` when another session competes (takes the session back; again
+    at the polls while it lasts, at most every 5 s)."""
     send_session_message: bool = False
     """Send ``{"session":...}`` right after ``connection_made`` if a session id is known."""
     session_id: str | None = None
