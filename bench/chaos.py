@@ -1,6 +1,7 @@
 """Chaos run: the client against the simulator in another process, random faults for N minutes.
 
-Run: ``python bench/chaos.py [--minutes 5] [--profile default|fast] [--seed 1] [--json FILE]``.
+Run: ``python bench/chaos.py [--minutes 5] [--profile default|fast] [--seed 1] [--no-orders]
+[--json FILE]``.
 
 The simulator runs in a child process (its own event loop) with its admin API behind a token;
 this process runs one ``StreamClient`` subscribed to market data (3 conids), orders, trades and
@@ -193,6 +194,7 @@ class Chaos:
         self.failed: Counter[str] = Counter()
         self.gaps_by_kind: Counter[str] = Counter()
         self.orders_placed = 0
+        self.place_orders = True
         self.http: aiohttp.ClientSession | None = None
         self.client: StreamClient | None = None
 
@@ -287,6 +289,8 @@ class Chaos:
         return time.monotonic()
 
     async def place_order(self) -> None:
+        if not self.place_orders:
+            return
         conid = self.rng.choice(CONIDS)
         side = self.rng.choice(("BUY", "SELL"))
         with contextlib.suppress(RuntimeError):
@@ -466,6 +470,12 @@ def print_table(result: dict[str, Any]) -> None:
     )
 
 
+def _chaos(base_url: str, args: argparse.Namespace) -> Chaos:
+    chaos = Chaos(base_url, args.profile, args.seed, args.md_stall_after)
+    chaos.place_orders = not args.no_orders
+    return chaos
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=5.0)
@@ -480,6 +490,11 @@ def main(argv: list[str] | None = None) -> int:
         "md_stall_after; default: the library's, 10 s; 0 turns it off, and a silently expired "
         "stream then waits for the renewal at md_renew_after, 540 s)",
     )
+    parser.add_argument(
+        "--no-orders",
+        action="store_true",
+        help="place no orders (the books then keep nothing: RSS growth is the rest of the client)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the result as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the client's warnings")
     args = parser.parse_args(argv)
@@ -490,9 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     proc.start()
     try:
         base_url = parent.recv()
-        result = asyncio.run(
-            Chaos(base_url, args.profile, args.seed, args.md_stall_after).run(args.minutes)
-        )
+        result = asyncio.run(_chaos(base_url, args).run(args.minutes))
     finally:
         with contextlib.suppress(BrokenPipeError, OSError):
             parent.send("stop")
