@@ -1,6 +1,7 @@
 """Chaos run: the client against the simulator in another process, random faults for N minutes.
 
-Run: ``python bench/chaos.py [--minutes 5] [--profile default|fast] [--seed 1] [--json FILE]``.
+Run: ``python bench/chaos.py [--minutes 5] [--profile default|fast] [--seed 1] [--no-orders]
+[--json FILE]``.
 
 The simulator runs in a child process (its own event loop) with its admin API behind a token;
 this process runs one ``StreamClient`` subscribed to market data (3 conids), orders, trades and
@@ -32,7 +33,13 @@ At the end the client's orders and fills are compared with the simulator's own r
 duplicated, mismatched), and fds, tasks and RSS of this process are printed at start and end.
 
 ``--profile default`` uses the library's default timings (heartbeat timeout 25 s, auth poll
-5 s...); ``--profile fast`` scales them down (for the bounded CI run).
+2 s, stall detector 10 s...); ``--profile fast`` scales them down (for the bounded CI run).
+
+Memory: RSS and the interpreter's allocated blocks (``sys.getallocatedblocks``) are sampled
+after every fault; the report gives their growth over the second half of the run (after warm-up)
+as a rate per hour, next to what the client keeps by design (every order and fill it saw, in
+its order and trade books): a leak grows without bound at a steady rate, allocator warm-up
+flattens out.
 """
 
 from __future__ import annotations
@@ -107,6 +114,7 @@ def _serve(conn: Connection, heartbeat: float) -> None:
 
 
 def _client_config(profile: str, md_stall_after: float | None = None) -> ClientConfig:
+    """``md_stall_after``: ``None`` keeps the library's default, 0 turns the detector off."""
     if profile == "fast":
         protocol = ProtocolConfig(
             heartbeat_timeout=3.0,
@@ -124,8 +132,24 @@ def _client_config(profile: str, md_stall_after: float | None = None) -> ClientC
             reconnect=lambda: ReconnectPolicy(initial=0.1, max_delay=1.0),
             start_timeout=30.0,
         )
-    protocol = ProtocolConfig(max_unauthenticated=None, md_stall_after=md_stall_after)
+    if md_stall_after is None:
+        protocol = ProtocolConfig(max_unauthenticated=None)
+    else:
+        protocol = ProtocolConfig(max_unauthenticated=None, md_stall_after=md_stall_after or None)
     return ClientConfig(start_timeout=30.0, protocol=protocol)
+
+
+def _slope_per_hour(samples: list[tuple[float, float]]) -> float:
+    """Least-squares slope of ``(seconds, value)`` samples, per hour (0 with fewer than 3)."""
+    if len(samples) < 3:
+        return 0.0
+    n = len(samples)
+    mt = sum(t for t, _ in samples) / n
+    mv = sum(v for _, v in samples) / n
+    var = sum((t - mt) ** 2 for t, _ in samples)
+    if var == 0:
+        return 0.0
+    return sum((t - mt) * (v - mv) for t, v in samples) / var * 3600.0
 
 
 def _rss_kb() -> int:
@@ -170,6 +194,7 @@ class Chaos:
         self.failed: Counter[str] = Counter()
         self.gaps_by_kind: Counter[str] = Counter()
         self.orders_placed = 0
+        self.place_orders = True
         self.http: aiohttp.ClientSession | None = None
         self.client: StreamClient | None = None
 
@@ -264,6 +289,8 @@ class Chaos:
         return time.monotonic()
 
     async def place_order(self) -> None:
+        if not self.place_orders:
+            return
         conid = self.rng.choice(CONIDS)
         side = self.rng.choice(("BUY", "SELL"))
         with contextlib.suppress(RuntimeError):
@@ -298,6 +325,8 @@ class Chaos:
             await asyncio.sleep(2.0)  # let start-up allocations settle
             gc.collect()
             start = {"fds": _fds(), "tasks": len(asyncio.all_tasks()), "rss_kb": _rss_kb()}
+            t0 = time.monotonic()
+            memory: list[tuple[float, int, int]] = []  # (s since start, RSS kB, heap blocks)
             t_end = time.monotonic() + minutes * 60.0
             # every kind once (shuffled) before repeating, so short runs cover every kind
             queue: list[str] = []
@@ -320,6 +349,7 @@ class Chaos:
                 self.gaps_by_kind[kind] += self.probe.gaps - gaps
                 await self.place_order()
                 await asyncio.sleep(self.rng.uniform(0.5, 1.5))
+                memory.append((time.monotonic() - t0, _rss_kb(), sys.getallocatedblocks()))
             # settle: every order done, then compare with the simulator's record
             await asyncio.sleep(5.0)
             await self.wait_healthy(time.monotonic())
@@ -328,13 +358,21 @@ class Chaos:
             compare = self.compare(record)
             gc.collect()
             end = {"fds": _fds(), "tasks": len(asyncio.all_tasks()), "rss_kb": _rss_kb()}
+            half = [m for m in memory if m[0] >= memory[-1][0] / 2] if memory else []
+            growth = {
+                "rss_mb_per_hour": _slope_per_hour([(t, r / 1024) for t, r, _ in half]),
+                "blocks_per_hour": _slope_per_hour([(t, float(b)) for t, _, b in half]),
+                "samples": len(memory),
+                "orders_kept": len(client.orders.orders()),
+                "fills_kept": len(client.trades.trades()),
+            }
             metrics = client.metrics()
             for h in handles:
                 h.close()
             await client.stop()
         return {
             "profile": self.profile,
-            "md_stall_after": self.md_stall_after,
+            "md_stall_after": client.config.protocol.md_stall_after,
             "minutes": minutes,
             "faults": faults,
             "kinds": list(KINDS),
@@ -349,6 +387,7 @@ class Chaos:
             **compare,
             "start": start,
             "end": end,
+            "memory": growth,
         }
 
     def compare(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -423,6 +462,18 @@ def print_table(result: dict[str, Any]) -> None:
         f"fds {s['fds']} -> {e['fds']}, tasks {s['tasks']} -> {e['tasks']}, "
         f"RSS {s['rss_kb'] / 1024:.1f} -> {e['rss_kb'] / 1024:.1f} MB"
     )
+    m = result["memory"]
+    print(
+        f"second half: RSS {m['rss_mb_per_hour']:+.1f} MB/h, heap blocks "
+        f"{m['blocks_per_hour']:+.0f}/h; kept by design: {m['orders_kept']} orders, "
+        f"{m['fills_kept']} fills"
+    )
+
+
+def _chaos(base_url: str, args: argparse.Namespace) -> Chaos:
+    chaos = Chaos(base_url, args.profile, args.seed, args.md_stall_after)
+    chaos.place_orders = not args.no_orders
+    return chaos
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -435,9 +486,14 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=None,
         metavar="S",
-        help="default profile: turn on the client's stale-stream detector (ProtocolConfig."
-        "md_stall_after, off by default); without it a silently expired stream is renewed at "
-        "md_renew_after (540 s) and md_expiry cannot recover within the 60 s window",
+        help="default profile: the client's stale-stream detector (ProtocolConfig."
+        "md_stall_after; default: the library's, 10 s; 0 turns it off, and a silently expired "
+        "stream then waits for the renewal at md_renew_after, 540 s)",
+    )
+    parser.add_argument(
+        "--no-orders",
+        action="store_true",
+        help="place no orders (the books then keep nothing: RSS growth is the rest of the client)",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the result as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the client's warnings")
@@ -449,9 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     proc.start()
     try:
         base_url = parent.recv()
-        result = asyncio.run(
-            Chaos(base_url, args.profile, args.seed, args.md_stall_after).run(args.minutes)
-        )
+        result = asyncio.run(_chaos(base_url, args).run(args.minutes))
     finally:
         with contextlib.suppress(BrokenPipeError, OSError):
             parent.send("stop")

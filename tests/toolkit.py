@@ -9,8 +9,10 @@ every test imports it as ``toolkit``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import threading
+from collections import Counter
 from typing import Any
 
 from ibstream.aio.client import ClientConfig
@@ -24,10 +26,12 @@ __all__ = [
     "ACCOUNT",
     "FAST",
     "MSFT",
+    "assert_no_growth",
     "assert_no_leaks",
     "assert_nothing_left",
     "fast_client_config",
     "ibstream_threads",
+    "object_counts",
     "waiting",
 ]
 
@@ -99,3 +103,34 @@ async def assert_no_leaks(sim: Simulator) -> None:
         timeout=1.0,
         what=lambda: f"tasks {_ibstream_tasks()}, sockets {sim.connections}",
     )
+
+
+def object_counts(
+    prefixes: tuple[str, ...] = ("ibstream.", "aiohttp."),
+    exclude: tuple[str, ...] = ("ibstream.sim.", "aiohttp.web"),
+) -> Counter[str]:
+    """Live objects per type (``module.Name``) of the client's modules (``prefixes``; the
+    simulator and aiohttp's server side, which may share the process, ``exclude``d), after a
+    full collection: compare two counts taken some cycles apart with :func:`assert_no_growth`.
+    asyncio's own objects are left out: a cancelled timer stays in the loop's heap until its
+    deadline, so their number follows the timeouts in flight, not a leak."""
+    gc.collect()
+    counts: Counter[str] = Counter()
+    for obj in gc.get_objects():
+        cls = type(obj)
+        module = cls.__dict__.get("__module__")  # a class's own, not a metaclass descriptor
+        if (
+            isinstance(module, str)
+            and module.startswith(prefixes)
+            and not module.startswith(exclude)
+        ):
+            counts[f"{module}.{cls.__qualname__}"] += 1
+    return counts
+
+
+def assert_no_growth(before: Counter[str], after: Counter[str], cycles: int) -> None:
+    """No type grew by ``cycles`` objects or more: a per-cycle leak (one object kept per
+    reconnect, per auth loss...) grows by at least one per cycle, whatever the type."""
+    grown = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0) > 0}
+    leaking = {k: n for k, n in grown.items() if n >= cycles}
+    assert not leaking, f"grew by >= {cycles} over {cycles} cycles: {leaking} (all growth {grown})"

@@ -146,9 +146,11 @@ def test_recorded_session() -> None:
     assert isinstance(events[3], SystemLogin)
     assert p.subscriptions == {MD.key: (MD, St.ACTIVE)}
     assert repr(p) == "<StreamProtocol AUTHENTICATED 1 streams (1 ACTIVE)>"
-    # tic at 30 s, answered four times; heartbeats every 10 s keep the socket alive.
+    # tic at 30 s, answered four times; heartbeats every 10 s keep the socket alive, deltas
+    # every few seconds the stream (the stall detector re-sends nothing).
     for t in (10.0, 20.0, 30.0):
         p.receive_frame(HB, t)
+        p.receive_frame(SMD_DELTA, t)
         p.tick(t)
     assert p.data_to_send() == []
     p.tick(30.209)
@@ -258,7 +260,7 @@ def test_heartbeat_timeout_reconnect_and_resubscribe() -> None:
     drain(p)
     assert p.book.get(hist.key).server_id == "341115"  # type: ignore[union-attr]
     p.receive_frame(HB, 10)
-    assert p.next_deadline() == 5  # the summary's retry comes first
+    assert p.next_deadline() == 2  # the summary's first retry (subscribe_first_timeout) comes first
     p.tick(34.9)
     assert p.actions_requested() == []
     p.tick(35)
@@ -278,9 +280,9 @@ def test_heartbeat_timeout_reconnect_and_resubscribe() -> None:
     p.receive_frame(smh(265598, "341200"), 37)
     gaps = {e.key: (e.start, e.end) for e in p.events_received() if isinstance(e, Gap)}
     assert gaps == {MD.key: (35, 37), hist.key: (35, 37)}
-    p.unsubscribe(hist.key, 40)
+    p.unsubscribe(hist.key, 38)  # before the summary's retry (36.7 + 2 s)
     assert p.data_to_send() == ["umh+341200"]
-    p.receive_frame('{"message":"Unsubscribed 341200"}', 40.1)
+    p.receive_frame('{"message":"Unsubscribed 341200"}', 38.1)
     assert hist.key not in p.subscriptions
 
 
@@ -294,12 +296,15 @@ def test_error_frame_rejects() -> None:
 
 
 def test_retries_and_renewal_through_tick() -> None:
-    p = authenticated()
+    p = authenticated(md_stall_after=None)  # the renewal alone (stalls: test_subscriptions)
     p.subscribe(MD, 0)
     assert p.data_to_send() == [MD_MSG]
-    p.receive_frame(HB, 4)
-    p.tick(5)
-    assert p.data_to_send() == [MD_MSG]  # retry
+    p.receive_frame(HB, 1.9)
+    p.tick(1.9)
+    assert p.data_to_send() == []
+    p.receive_frame(HB, 2)
+    p.tick(2)
+    assert p.data_to_send() == [MD_MSG]  # first retry after subscribe_first_timeout
     p.receive_frame(SMD, 6)
     drain(p)
     t = 6.0
@@ -339,7 +344,7 @@ def test_next_deadline_combines_both_machines() -> None:
     p = authenticated(heartbeat_timeout=20.0)
     assert p.next_deadline() == 20.0  # heartbeat
     p.subscribe(MD, 1)
-    assert p.next_deadline() == 6.0  # subscribe retry
+    assert p.next_deadline() == 3.0  # first subscribe retry
     assert StreamProtocol().next_deadline() is None
 
 

@@ -237,10 +237,10 @@ def test_opening_burst_timeout_polls_then_promotes() -> None:
     assert s.actions_requested() == []
     s.tick(15.1)
     assert s.actions_requested() == [PollAuthStatus()]
-    assert s.next_deadline() == pytest.approx(20.1)
-    s.tick(20.1)
+    assert s.next_deadline() == pytest.approx(17.1)
+    s.tick(17.1)
     assert s.actions_requested() == [PollAuthStatus()]
-    s.auth_status_polled(20.5, True, False, True)
+    s.auth_status_polled(17.5, True, False, True)
     assert s.state is S.AUTHENTICATED
     assert s.reason.startswith("auth status poll:")
 
@@ -275,7 +275,7 @@ def test_stale_poll_results_are_ignored(state: SessionState) -> None:
 
 
 def test_auth_lost_polls_and_reconnects_after_a_while() -> None:
-    """AUTH_LOST: poll every 5 s; still lost after auth_lost_reconnect_after -> Reconnect."""
+    """AUTH_LOST: poll every 2 s; still lost after auth_lost_reconnect_after -> Reconnect."""
     s = session_in(S.AUTHENTICATED)
     s.auth_status(10, False, None)
     drain(s)
@@ -285,7 +285,8 @@ def test_auth_lost_polls_and_reconnects_after_a_while() -> None:
         s.tick(float(t))
         for a in s.actions_requested():
             polls.append((t, a))
-    assert polls[:3] == [(15, PollAuthStatus()), (20, PollAuthStatus()), (25, PollAuthStatus())]
+    assert polls[:3] == [(12, PollAuthStatus()), (14, PollAuthStatus()), (16, PollAuthStatus())]
+    assert sum(1 for _, a in polls if a == PollAuthStatus()) == 29  # 2 s apart: 12 ... 68
     assert polls[-1] == (70, Reconnect(reason="not authenticated for 60 s on this socket"))
     assert s.state is S.CLOSING
 
@@ -394,6 +395,22 @@ def test_competing_reclaim_is_retried_at_each_poll() -> None:
     assert s.actions_requested() == [PollAuthStatus(), Reauthenticate()]
 
 
+def test_competing_reclaim_is_paced_when_polls_are_faster() -> None:
+    """Polls every 2 s (the default) reclaim at most every 5 s: faster polling must not fight
+    the other login faster."""
+    s = session_in(S.AUTHENTICATED, reclaim_competing=True)
+    drain(s)
+    s.auth_status(5, False, True)
+    assert s.actions_requested() == [Reauthenticate()]
+    reclaims = []
+    for t in (7, 9, 11, 13, 15, 17, 19, 21):
+        s.frame_received(t)
+        s.tick(t)
+        if Reauthenticate() in s.actions_requested():
+            reclaims.append(t)
+    assert reclaims == [11, 17]
+
+
 def test_competing_cleared_one_key_frame_means_unknown() -> None:
     s = session_in(S.COMPETING)
     s.auth_status(1, None, False)
@@ -441,7 +458,7 @@ def test_waiting_for_session_on_an_authenticated_socket() -> None:
     s.waiting_for_session(5)
     assert s.state is S.WAITING_FOR_SESSION
     assert not s.authenticated
-    assert s.next_deadline() == 10
+    assert s.next_deadline() == 7
 
 
 # --- closing ------------------------------------------------------------------------------------
@@ -494,6 +511,6 @@ def test_config_validation(kwargs: dict[str, object], argument: str) -> None:
 def test_config_defaults() -> None:
     c = ProtocolConfig()
     assert (c.heartbeat_timeout, c.tic_interval, c.tickle_interval) == (25.0, 30.0, 60.0)
-    assert (c.auth_poll_interval, c.auth_timeout, c.auth_lost_reconnect_after) == (5.0, 15.0, 60.0)
+    assert (c.auth_poll_interval, c.auth_timeout, c.auth_lost_reconnect_after) == (2.0, 15.0, 60.0)
     assert (c.max_unauthenticated, c.reclaim_competing) == (300.0, False)
     assert (c.send_session_message, c.session_id) == (False, None)

@@ -201,20 +201,37 @@ def test_first_frame_topics(spec: Spec, frame: dict[str, object]) -> None:
 
 
 def test_retries_then_fails() -> None:
-    """Re-sent every subscribe_timeout; after subscribe_attempts sends: FAILED with the reason."""
+    """Re-sent after 2 s, then 4 s, then every subscribe_timeout (5 s); after
+    subscribe_attempts sends: FAILED with the reason."""
     book = live_book(MD)
-    sent = 1
-    assert book.next_deadline() == 5.0
+    sends = [0]
+    assert book.next_deadline() == 2.0
     for t in range(1, 60):
-        sent += len(book.reconcile(float(t), True))
-    assert sent == 6
+        if book.reconcile(float(t), True):
+            sends.append(t)
+    assert sends == [0, 2, 6, 11, 16, 21]
     assert states(book) == {"md:265598": St.FAILED}
     *_, failed = book.events_received()
     assert isinstance(failed, SubscriptionStateChanged)
     assert failed.current is St.FAILED
     assert isinstance(failed.error, SubscriptionTimeout)
-    assert failed.reason == "md:265598: no confirmation after 6 attempts 5 s apart"
+    assert failed.reason == "md:265598: no confirmation after 6 attempts in 26 s"
     assert book.next_deadline() is None
+
+
+def test_history_retries_wait_the_full_timeout() -> None:
+    """A re-sent smh may open a second server-side stream (§4.2): no short first retry."""
+    hist = MarketHistorySpec(265598)
+    book = live_book(hist, TradesSpec())
+    assert book.get(hist.key).deadline == 5.0  # type: ignore[union-attr]
+    assert book.get(TradesSpec().key).deadline == 2.0  # type: ignore[union-attr]
+
+
+def test_first_retry_is_capped_by_subscribe_timeout() -> None:
+    book = live_book(MD, subscribe_timeout=0.5)
+    assert book.next_deadline() == 0.5
+    assert book.reconcile(0.5, True) == ['smd+265598+{"fields":["31","84"]}']
+    assert book.next_deadline() == 1.0
 
 
 def test_retry_then_confirm() -> None:
@@ -247,7 +264,7 @@ def test_failed_is_not_resent_until_asked() -> None:
 
 def test_market_data_renewed_every_540_s() -> None:
     """IBKR silently ends smd after 10-15 min (§4.1): re-send 540 s after confirmation."""
-    book = live_book(MD)
+    book = live_book(MD, md_stall_after=None)
     data(book, md_frame(), 1.0)
     book.reconcile(1.0, True)
     book.events_received()
@@ -261,7 +278,7 @@ def test_market_data_renewed_every_540_s() -> None:
 
 
 def test_renewal_period_is_configurable() -> None:
-    book = live_book(MD, md_renew_after=60.0)
+    book = live_book(MD, md_renew_after=60.0, md_stall_after=None)
     data(book, md_frame(), 0)
     assert book.reconcile(60, True) == ['smd+265598+{"fields":["31","84"]}']
 
@@ -284,7 +301,43 @@ def test_stall_detector_resends_silent_market_data() -> None:
     assert book.reconcile(31, True) == []
     assert book.next_deadline() == 50
     assert book.reconcile(50, True) == ['smd+265598+{"fields":["31","84"]}']
-    assert book.next_deadline() == 80
+    assert book.next_deadline() == 110  # the next stall check waits twice as long
+
+
+def test_stall_wait_doubles_on_a_quiet_contract_and_resets_when_data_flows() -> None:
+    """A quiet contract answers each re-send with its opening snapshot and nothing more: the
+    stall re-sends back off (10, 20, 40, 80 s ...) up to md_renew_after; data that keeps flowing
+    long after a re-send's reply makes the wait short again."""
+    book = live_book(MD)  # defaults: md_stall_after 10 s, md_renew_after 540 s
+    data(book, md_frame(), 0.5)
+    book.reconcile(0.5, True)
+    resends: list[float] = []
+    while len(resends) < 8:
+        t = book.next_deadline()  # may be early (the reply moved the check), never late
+        assert t is not None
+        if not book.reconcile(t, True):
+            continue
+        resends.append(t)
+        data(book, md_frame(), t + 0.5)  # the re-send's own reply, then silence
+    waits = [round(b - a - 0.5, 6) for a, b in itertools.pairwise([0.0, *resends])]
+    # ... then the renewal (540 s after the last send) is the only re-send left
+    assert waits == [10, 20, 40, 80, 160, 320, 539.5, 539.5]
+    # data flows on its own again: the detector is back to md_stall_after
+    last = resends[-1]
+    for at in range(1, 16):
+        data(book, md_frame(), last + at)
+    assert book.next_deadline() == last + 20  # the first frame 10 s after the re-send
+    assert book.reconcile(last + 20, True) == []  # data since: postponed
+    assert book.next_deadline() == last + 25
+    assert book.reconcile(last + 24.9, True) == []
+    assert book.reconcile(last + 25, True) == ['smd+265598+{"fields":["31","84"]}']
+
+
+def test_stall_detector_can_be_turned_off() -> None:
+    book = live_book(MD, md_stall_after=None)
+    data(book, md_frame(), 1)
+    book.reconcile(1, True)
+    assert book.next_deadline() == 541
 
 
 # --- conflicts, replace, idempotency ------------------------------------------------------------
@@ -550,8 +603,8 @@ def test_error_frame_rejects_the_binding() -> None:
     assert isinstance(event, SubscriptionStateChanged)
     assert isinstance(event.error, SubscriptionRejected)
     assert "not authenticated" in event.reason
-    book.subscribe(OrdersSpec(filters=("Filled",)), 2)  # a new spec for a rejected stream
-    assert book.reconcile(2, True) == ['sor+{"filters":["Filled"]}']
+    book.subscribe(OrdersSpec(filters=("Filled",)), 1.5)  # a new spec for a rejected stream
+    assert book.reconcile(1.5, True) == ['sor+{"filters":["Filled"]}']
 
 
 def test_error_for_a_pending_stream_is_ignored() -> None:
@@ -610,6 +663,7 @@ def test_repr_and_views() -> None:
         ({"subscribe_timeout": 0}, "subscribe_timeout"),
         ({"md_renew_after": -5}, "md_renew_after"),
         ({"md_stall_after": 0}, "md_stall_after"),
+        ({"subscribe_first_timeout": -1}, "subscribe_first_timeout"),
         ({"subscribe_attempts": 0}, "subscribe_attempts"),
         ({"subscribe_attempts": 2.0}, "subscribe_attempts"),
     ],
@@ -623,17 +677,18 @@ def test_config_validation(kwargs: dict[str, object], argument: str) -> None:
 def test_config_defaults() -> None:
     c = ProtocolConfig()
     assert (c.subscribe_timeout, c.subscribe_attempts) == (5.0, 6)
-    assert (c.md_renew_after, c.md_stall_after) == (540.0, None)
+    assert (c.md_renew_after, c.md_stall_after) == (540.0, 10.0)
+    assert c.subscribe_first_timeout == 2.0
 
 
 def test_deadlines_are_per_binding() -> None:
     """Only due bindings are handled; others keep their own deadlines."""
     book = live_book(MD, OrdersSpec())
-    book.subscribe(MarketDataSpec(8314), 3)
-    book.reconcile(3, True)
-    assert book.next_deadline() == 5
-    assert book.reconcile(5, True) == ['smd+265598+{"fields":["31","84"]}']
-    assert book.next_deadline() == 8
+    book.subscribe(MarketDataSpec(8314), 1)
+    book.reconcile(1, True)
+    assert book.next_deadline() == 2
+    assert book.reconcile(2, True) == ['smd+265598+{"fields":["31","84"]}']
+    assert book.next_deadline() == 3
 
 
 def test_unrelated_events_are_ignored() -> None:

@@ -6,6 +6,8 @@ import pytest
 from state_builders import trade
 
 from ibstream.exceptions import InvalidArgument
+from ibstream.protocol.events import TradeUpdated
+from ibstream.protocol.executions import ExecutionMemory
 from ibstream.state import DEFAULT_MAX_TRADES, TradeBook, TradeChange
 
 
@@ -96,3 +98,21 @@ def test_apply_all_returns_stored_changes() -> None:
     )
     assert [t.execution_id for t in changed] == ["a", "b"]
     assert changed[0].commission == 1.0
+
+
+def test_an_update_merged_upstream_is_kept_not_copied() -> None:
+    """The core's execution memory already merged the re-send (``TradeUpdated.trade``): the
+    book keeps that very object, so one execution costs one merged copy, not two."""
+    memory = ExecutionMemory()
+    book = TradeBook()
+    first = memory.observe(trade())
+    assert first is not None
+    book.apply(first)  # type: ignore[arg-type]
+    update = memory.observe(trade(commission=1.0))
+    assert isinstance(update, TradeUpdated)
+    assert book.apply(update.trade) is TradeChange.UPDATED
+    assert book["0001390e.69f21453.01.01"] is update.trade
+    # a partial update still merges into a new object
+    assert book.apply(trade(exchange="ISLAND")) is TradeChange.UPDATED
+    stored = book["0001390e.69f21453.01.01"]
+    assert stored.exchange == "ISLAND" and stored.commission == 1.0

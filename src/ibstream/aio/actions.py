@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from ibstream.aio.transport import Clock, Transport, WebSocketLike
+from ibstream.aio.transport import Clock, TickleInfo, Transport, WebSocketLike
 from ibstream.backoff import ReconnectPolicy
 from ibstream.exceptions import ConnectionClosed, NotAuthenticated, OAuthError
 from ibstream.masking import mask
@@ -30,6 +30,9 @@ from ibstream.state import OrderBook
 __all__ = ["SessionActions"]
 
 log = logging.getLogger("ibstream.client")
+
+#: A ``/tickle`` answer this recent (seconds) opens the next socket without another ``/tickle``.
+_FRESH_TICKLE = 5.0
 
 
 class SessionActions:
@@ -43,6 +46,8 @@ class SessionActions:
     _rest_tasks: dict[str, asyncio.Task[Any]]
     _ws: WebSocketLike | None
     _session_id: str | None
+    _session_checked: bool
+    _fresh_tickle: tuple[TickleInfo, float] | None
 
     def _pump(self) -> None:
         raise NotImplementedError
@@ -122,17 +127,25 @@ class SessionActions:
             log.warning("%s failed: %s", task.get_name(), exc)
 
     async def _poll_auth(self) -> None:
+        checked = False
         try:
             auth = await self.rest.auth_status()
-            if auth.authenticated and await self._session_moved():
-                return  # a fresh login: the socket belongs to the old session, do not resume it
+            if auth.authenticated:
+                if await self._session_moved():
+                    return  # a fresh login: the socket belongs to the old session
+                checked = True
         except NotAuthenticated:
             self._proto.auth_status_polled(self._clock.time(), False, False, False)
         else:
             self._proto.auth_status_polled(
                 self._clock.time(), auth.authenticated, auth.competing, auth.connected
             )
-        self._pump()
+        # the session id was just checked: resuming needs no second /tickle (session_changed)
+        self._session_checked = checked
+        try:
+            self._pump()
+        finally:
+            self._session_checked = False
         await self._flush()
 
     async def _tickle(self) -> None:
@@ -153,8 +166,19 @@ class SessionActions:
             mask(self._session_id),
             mask(info.session_id),
         )
+        # the reconnect opens the socket with this answer: a second /tickle right after this
+        # one would wait for its pacing slot (1 per second, protocol.md §2.9)
+        self._fresh_tickle = (info, self._clock.time())
         self._act([Reconnect(reason="session id changed")])
         return True
+
+    async def _tickle_for_connect(self) -> TickleInfo:
+        """``/tickle`` before a handshake, or the answer that just announced a new session id
+        (used once, if younger than ``_FRESH_TICKLE`` seconds)."""
+        fresh, self._fresh_tickle = self._fresh_tickle, None
+        if fresh is not None and self._clock.time() - fresh[1] <= _FRESH_TICKLE:
+            return fresh[0]
+        return await self.rest.tickle()
 
     async def _load_orders(self) -> None:
         orders = await self.rest.orders(force=True)

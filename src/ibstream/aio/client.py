@@ -37,7 +37,7 @@ from ibstream.aio.marketdata import MarketDataRest
 from ibstream.aio.portfolio import LivePositions, Portfolio
 from ibstream.aio.rest import GatewayRest, latency_of
 from ibstream.aio.router import Router
-from ibstream.aio.transport import Clock, SystemClock, Transport, WebSocketLike
+from ibstream.aio.transport import Clock, SystemClock, TickleInfo, Transport, WebSocketLike
 from ibstream.aio.wsbackend import BatchSocket
 from ibstream.auth.strategy import Auth
 from ibstream.exceptions import (
@@ -176,6 +176,8 @@ class StreamClient(ConsumerAPI, SessionActions, BatchReader):
         self._armed = math.inf  # the deadline the timer sleeps until
         self._ws: WebSocketLike | None = None
         self._session_id: str | None = None
+        self._session_checked = False  # a positive auth poll checked the session id just now
+        self._fresh_tickle: tuple[TickleInfo, float] | None = None  # announced a new session
         self._outbox: list[str] = []
         self._started: asyncio.Future[None] | None = None
         self._fatal: BaseException | None = None
@@ -365,7 +367,7 @@ class StreamClient(ConsumerAPI, SessionActions, BatchReader):
             if self._started is not None and not self._started.done():
                 self._lifecycle = ClientState.RUNNING
                 self._started.set_result(None)
-            if event.previous in _RECOVERING:
+            if event.previous in _RECOVERING and not self._session_checked:
                 # A logout and a fresh login give a new session id: check it now, not at the
                 # next keepalive, or we would stay on a socket of the old session (a positive
                 # auth poll checks before it resumes; this covers an ``sts`` pushed on the socket).
@@ -427,7 +429,7 @@ class StreamClient(ConsumerAPI, SessionActions, BatchReader):
         proto.connecting(clock.time())
         self._pump()
         try:
-            info = await self.rest.tickle()
+            info = await self._tickle_for_connect()
             self._session_id = info.session_id
             ws = await self.rest.ws_connect(info.session_id, heartbeat=self.config.ws_ping_interval)
         except BaseException:

@@ -106,6 +106,7 @@ class Binding:
         "await_server_id",
         "confirmed_at",
         "deadline",
+        "first_sent_at",
         "interrupted_at",
         "key",
         "last_data_at",
@@ -114,6 +115,7 @@ class Binding:
         "sent_at",
         "server_id",
         "spec",
+        "stalls",
         "state",
     )
 
@@ -128,6 +130,8 @@ class Binding:
         self.server_id: str | None = None
         """History/market-data server id from the first frame; cleared on suspend."""
         self.sent_at: float | None = None
+        self.first_sent_at: float | None = None
+        """The first send since the binding last became ``PENDING`` (retries count from it)."""
         self.confirmed_at: float | None = None
         """When the stream was confirmed (or last renewed)."""
         self.last_data_at: float | None = None
@@ -137,6 +141,8 @@ class Binding:
         """When a live stream was interrupted; a ``Gap`` is due when it is live again."""
         self.await_server_id = False
         """History unsubscribed before its server id arrived: send ``umh`` when it does."""
+        self.stalls = 0
+        """Market data: stall re-sends in a row that brought nothing but their own reply."""
         self.opening: object = None
         """Market data: the opening snapshot's values while its duplicate may follow (§8.3),
         ``OPENING_ARMED`` when the next frame opens the stream (after a renewal), else ``None``."""

@@ -73,6 +73,10 @@ COMPETING = SessionState.COMPETING
 CLOSING = SessionState.CLOSING
 CLOSED = SessionState.CLOSED
 
+RECLAIM_EVERY = 5.0
+"""With ``reclaim_competing``: at most one ``Reauthenticate`` per this many seconds (each one
+takes the brokerage session from the other login; polling faster must not fight faster)."""
+
 
 class SessionTrigger(Enum):
     """What can move the session machine."""
@@ -216,6 +220,7 @@ class Session:
         self._last_frame_at: float | None = None  # liveness: any frame counts
         self._unauth_since: float | None = None  # open socket, not authenticated, since when
         self._next_poll: float | None = None
+        self._next_reclaim = 0.0  # with reclaim_competing: no Reauthenticate before this
         self._next_tic: float | None = None
         self._session_sent = False  # {"session":...} sent on this socket (at most once)
 
@@ -358,7 +363,7 @@ class Session:
             self._actions.append(PollAuthStatus())
             if state is COMPETING and cfg.reclaim_competing:
                 # the takeover can land after our first reclaim: keep reclaiming while it lasts
-                self._actions.append(Reauthenticate())
+                self._reclaim(now)
             self._next_poll = now + cfg.auth_poll_interval
 
     def next_deadline(self) -> float | None:
@@ -430,13 +435,18 @@ class Session:
                 self._unauth_since = now
             self._next_poll = now + cfg.auth_poll_interval
             if current is COMPETING and cfg.reclaim_competing:
-                self._actions.append(Reauthenticate())
+                self._reclaim(now)
         else:  # DISCONNECTED, CONNECTING, CLOSING, CLOSED: no socket deadlines
             self._unauth_since = None
             self._next_poll = None
             self._next_tic = None
             if current is CLOSED:
                 self._next_tickle = None
+
+    def _reclaim(self, now: float) -> None:
+        if now >= self._next_reclaim:
+            self._next_reclaim = now + RECLAIM_EVERY
+            self._actions.append(Reauthenticate())
 
     def _send_session(self) -> None:
         if self._session_id is not None and not self._session_sent:

@@ -13,11 +13,15 @@ that subscribes before ``sts authenticated:true`` may be dropped).
 Per-topic rules (§4.0):
 
 * ``FIRST_FRAME`` topics (market data, history, trades, P&L, summary, ledger) are confirmed by the
-  first data event with the binding's key; without one they are re-sent every
-  ``subscribe_timeout`` up to ``subscribe_attempts`` times, then ``FAILED``.
+  first data event with the binding's key; without one they are re-sent, first after
+  ``subscribe_first_timeout``, then after twice as long each time up to ``subscribe_timeout``
+  (history: always ``subscribe_timeout``), ``subscribe_attempts`` sends in all, then ``FAILED``.
 * ``ON_SEND`` topics (orders, price ladder) never get a confirmation: ``ACTIVE`` once sent.
 * Market data silently expires after 10-15 min (§4.1, §8.4): an ``ACTIVE`` stream is renewed by
   re-sending its subscribe message ``md_renew_after`` after confirmation (and every period after).
+  A stream silent for ``md_stall_after`` is re-sent too (the gateway may end one early); while
+  such re-sends bring nothing but their own reply the wait doubles, so a contract that is quiet
+  for real costs a few messages, not one every ``md_stall_after``.
 * Market history: at most 5 concurrent streams (§4.2); the rest wait ``QUEUED``. The server id
   from the first frame is needed to unsubscribe (``umh+SERVERID``); unsubscribing before it
   arrived waits for it. A history frame for a stream nobody wants is unsubscribed (orphan).
@@ -246,6 +250,8 @@ class SubscriptionBook:
         b.last_data_at = now
         state = b.state
         if state is ACTIVE:
+            if b.stalls:
+                self._flowing(b, now)
             if b.opening is not None and type(event) is MarketData:
                 return self._opening(b, event)
             return False
@@ -269,6 +275,18 @@ class SubscriptionBook:
             self._outgoing.append(b.spec.unsubscribe_message(b.server_id))
             self.dirty = True
         return False
+
+    def _flowing(self, b: Binding, now: float) -> None:
+        """Data long after the last stall re-send: the stream flows on its own, so the stall
+        check is back to ``md_stall_after`` (rare: only after stall re-sends)."""
+        stall = self.config.md_stall_after
+        if stall is None or now < (b.sent_at or 0.0) + stall:
+            return
+        b.stalls = 0
+        at = now + stall
+        if b.renew_at is None or at < b.renew_at:
+            b.renew_at = at
+            self._lower_deadline(at)
 
     def _opening(self, b: Binding, event: MarketData) -> bool:
         """The frame after an opening snapshot: drop it when it repeats the snapshot."""
@@ -381,19 +399,20 @@ class SubscriptionBook:
     def _send(self, b: Binding, now: float, out: list[str]) -> None:
         out.append(b.spec.subscribe_message())
         b.attempts += 1
-        b.sent_at = now
+        b.sent_at = b.first_sent_at = now
         if b.spec.confirmation is Confirmation.ON_SEND:
             self._activate(b, _S.SEND_UNCONFIRMED, now, "sent (the gateway never confirms)")
         else:
-            b.deadline = now + self.config.subscribe_timeout
+            b.deadline = now + self._confirm_within(b)
             self._fire(b, _S.SEND, now, f"sent, attempt {b.attempts}")
 
     def _retry(self, b: Binding, now: float, out: list[str]) -> None:
         cfg = self.config
         if b.attempts >= cfg.subscribe_attempts:
+            assert b.first_sent_at is not None
             error = SubscriptionTimeout(
                 f"{b.key}: no confirmation after {b.attempts} attempts "
-                f"{cfg.subscribe_timeout:g} s apart"
+                f"in {now - b.first_sent_at:g} s"
             )
             b.deadline = None
             self._fire(b, _S.EXHAUST, now, str(error), error)
@@ -402,20 +421,33 @@ class SubscriptionBook:
         out.append(b.spec.subscribe_message())
         b.attempts += 1
         b.sent_at = now
-        b.deadline = now + cfg.subscribe_timeout
+        b.deadline = now + self._confirm_within(b)
         self._fire(b, _S.RETRY, now, f"no confirmation; attempt {b.attempts}")
+
+    def _confirm_within(self, b: Binding) -> float:
+        """How long the send number ``b.attempts`` waits for its confirmation: short first
+        (the gateway confirms in ~0.5 s, §1.7; a first ``smd`` is sometimes ignored, §8.14),
+        doubling up to ``subscribe_timeout``; history always the full timeout (a re-sent
+        ``smh`` may take a second of the 5 slots, §4.2)."""
+        cfg = self.config
+        if b.key.topic is Topic.MARKET_HISTORY:
+            return cfg.subscribe_timeout
+        wait = cfg.subscribe_first_timeout * 2.0 ** min(b.attempts - 1, 16)
+        return min(cfg.subscribe_timeout, wait)
 
     def _renew(self, b: Binding, now: float, out: list[str]) -> None:
         cfg = self.config
         assert b.confirmed_at is not None
         renew_due = b.confirmed_at + cfg.md_renew_after
         stall_due = float("inf")
-        if cfg.md_stall_after is not None:
-            stall_due = max(b.last_data_at or 0.0, b.sent_at or 0.0) + cfg.md_stall_after
+        stall = self._stall_wait(b)
+        if stall is not None:
+            stall_due = max(b.last_data_at or 0.0, b.sent_at or 0.0) + stall
         if now >= renew_due:
             reason = "renewed before IBKR's silent expiry"
         elif now >= stall_due:
-            reason = f"no data for {cfg.md_stall_after:g} s; re-sent"
+            reason = f"no data for {stall:g} s; re-sent"
+            b.stalls += 1
         else:  # data arrived since the stall check was scheduled
             b.renew_at = min(renew_due, stall_due)
             return
@@ -423,21 +455,30 @@ class SubscriptionBook:
         b.sent_at = now
         b.confirmed_at = now
         b.opening = OPENING_ARMED
-        b.renew_at = self._renew_at(now)
+        b.renew_at = self._renew_at(b, now)
         self._fire(b, _S.RENEW, now, reason)
 
-    def _renew_at(self, now: float) -> float:
+    def _stall_wait(self, b: Binding) -> float | None:
+        """How long silence means a stalled stream: ``md_stall_after``, doubled per re-send that
+        brought nothing but its own reply, never beyond ``md_renew_after``; ``None``: off."""
         cfg = self.config
-        at = now + cfg.md_renew_after
-        if cfg.md_stall_after is not None:
-            at = min(at, now + cfg.md_stall_after)
+        if cfg.md_stall_after is None:
+            return None
+        return min(cfg.md_stall_after * 2.0 ** min(b.stalls, 32), cfg.md_renew_after)
+
+    def _renew_at(self, b: Binding, now: float) -> float:
+        at = now + self.config.md_renew_after
+        stall = self._stall_wait(b)
+        if stall is not None:
+            at = min(at, now + stall)
         return at
 
     def _activate(self, b: Binding, trigger: SubscriptionTrigger, now: float, reason: str) -> None:
         b.confirmed_at = now
         b.deadline = None
         if b.spec.expires:
-            b.renew_at = self._renew_at(now)
+            b.stalls = 0
+            b.renew_at = self._renew_at(b, now)
             self._lower_deadline(b.renew_at)
         self._fire(b, trigger, now, reason)
         if b.interrupted_at is not None:

@@ -108,6 +108,10 @@ class TradeBook(Mapping[str, Trade]):
         if merged is old:
             self.duplicates += 1
             return TradeChange.DUPLICATE
+        if merged == trade:
+            # already merged upstream (a TradeUpdated's trade, from the core's execution
+            # memory): keep that object, not an equal copy (one per execution, not two)
+            merged = trade
         self._remove(exec_id)
         self._insert(merged)
         return TradeChange.UPDATED
