@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from ibstream.aio.client import ClientConfig
@@ -28,6 +30,8 @@ __all__ = [
     "assert_nothing_left",
     "fast_client_config",
     "ibstream_threads",
+    "next_of",
+    "next_of_blocking",
     "waiting",
 ]
 
@@ -99,3 +103,33 @@ async def assert_no_leaks(sim: Simulator) -> None:
         timeout=1.0,
         what=lambda: f"tasks {_ibstream_tasks()}, sockets {sim.connections}",
     )
+
+
+async def next_of(
+    stream: Any,
+    kind: type | tuple[type, ...],
+    timeout: float = 5.0,
+    where: Callable[[Any], bool] = lambda e: True,
+) -> Any:
+    """The next event of ``kind`` (and ``where``) from an async ``stream``; others are skipped.
+    ``TimeoutError`` after ``timeout``, ``AssertionError`` when the stream ends first."""
+    async with asyncio.timeout(timeout):
+        async for ev in stream:
+            if isinstance(ev, kind) and where(ev):
+                return ev
+    raise AssertionError("stream ended")
+
+
+def next_of_blocking(
+    handle: Any,
+    kind: type | tuple[type, ...],
+    timeout: float = 5.0,
+    where: Callable[[Any], bool] = lambda e: True,
+) -> Any:
+    """:func:`next_of` for blocking handles (``handle.get(timeout)``, e.g. ``ibstream.sync``):
+    ``StreamTimeout`` once ``timeout`` has passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ev = handle.get(max(0.0, deadline - time.monotonic()))
+        if isinstance(ev, kind) and where(ev):
+            return ev

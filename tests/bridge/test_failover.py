@@ -20,7 +20,7 @@ import ibstream.remote
 from ibstream import OrdersSpec, OrderStatus, Trade, TradesSpec
 from ibstream.sim import Simulator
 
-from .helpers import AAPL, wait_for
+from .helpers import AAPL, WAIT, upstream_holds, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -69,11 +69,8 @@ async def test_kill_leader_while_orders_fill(sim: Simulator, bus_url: str, prefi
             orders = remote.subscribe(OrdersSpec())
             trades = remote.subscribe(TradesSpec())
             await asyncio.gather(orders.ready(5), trades.ready(5))
-            await wait_for(
-                lambda: sim.connections == 1 and sim.active_subscriptions(),
-                what="leader subscribed",
-            )
-            await asyncio.sleep(0.5)  # the leader's streams are confirmed upstream
+            await wait_for(lambda: sim.connections == 1, timeout=WAIT, what="leader session")
+            await upstream_holds(sim, "or", "tr")  # an order placed now reaches the leader
             placed: list[int] = []
             first_fence = remote.fence.current
 

@@ -96,6 +96,11 @@ class BridgeConfig:
             raise InvalidArgument("renew_every", "must be > 0 and < lease_ttl - margin")
         if self.margin <= 0 or self.standby_poll <= 0:
             raise InvalidArgument("margin", "margin and standby_poll must be > 0")
+        for name in ("flush_interval", "md_state_interval", "publish_timeout", "max_demand_ttl"):
+            if not getattr(self, name) > 0:
+                raise InvalidArgument(name, f"must be > 0 seconds, got {getattr(self, name)!r}")
+        if self.max_inflight < 1:
+            raise InvalidArgument("max_inflight", f"must be >= 1, got {self.max_inflight!r}")
 
 
 class Bridge:
@@ -216,7 +221,6 @@ class Bridge:
         finally:
             remove()
             lost = not stop.is_set()
-            token_was = self.lease.token
             self.lease.lost()  # publishing stops here, whatever else is still running
             for t in tasks:
                 t.cancel()
@@ -229,9 +233,9 @@ class Bridge:
             self._inflight.clear()
             await client.stop()  # the gateway session ends before any standby may lead
             self.client = None
-            if token_was is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.buses[0].release(cfg.node, token_was), 1.0)
+            # releasing a lease another bridge holds is a no-op (both buses compare the holder)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.buses[0].release(cfg.node, token), 1.0)
             print(
                 f"bridge: standby node={cfg.node} (lease {'lost' if lost else 'released'})",
                 flush=True,
@@ -255,6 +259,7 @@ class Bridge:
             now = time.monotonic()
             if not self.lease.valid(now):
                 self.counts["lease_lost"] += 1
+                self.lease.lost()  # no publish from here on, even before the term is torn down
                 log.error("lease expired before it could be renewed: stepping down")
                 return
             wait = min(cfg.renew_every, self.lease.valid_until - now)
@@ -271,6 +276,7 @@ class Bridge:
                 continue  # retried until valid_until
             if not ok:
                 self.counts["lease_lost"] += 1
+                self.lease.lost()  # at once: the publisher must not slip one more message in
                 log.error("lease taken by another bridge: stepping down")
                 return
             self.lease.renewed(sent)
