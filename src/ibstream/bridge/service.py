@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from ibstream.aio.cancel import cancel_and_wait
 from ibstream.aio.client import ClientConfig, StreamClient
 from ibstream.aio.subscription import Subscription
 from ibstream.bridge.core import DemandTable, LeaderLease, StateMirror
@@ -159,11 +160,7 @@ class Bridge:
                     break
                 await self._lead(token, stop)
         finally:
-            for t in listeners:
-                t.cancel()
-            for t in listeners:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            await cancel_and_wait(listeners)
             for bus in self.buses:
                 await bus.close()
 
@@ -222,11 +219,8 @@ class Bridge:
             remove()
             lost = not stop.is_set()
             self.lease.lost()  # publishing stops here, whatever else is still running
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            self._wake.set()  # the publisher sees the term is over
+            await cancel_and_wait(tasks)
             self._held.clear()
             self._queue.clear()
             self._pending_md.clear()
@@ -305,7 +299,7 @@ class Bridge:
     # -- publishing ----------------------------------------------------------------------------
 
     async def _publisher(self) -> None:
-        while True:
+        while self.lease.token is not None:  # until the term ends
             if not self._queue:
                 await self._settle()
                 if self._queue:
@@ -422,7 +416,9 @@ class Bridge:
             await asyncio.sleep(self.config.flush_interval)
             token = self.lease.token
             now = time.monotonic()
-            if token is None or not self.lease.valid(now):
+            if token is None:
+                return  # the term is over
+            if not self.lease.valid(now):
                 continue
             md = now - last_md >= self.config.md_state_interval
             if md:

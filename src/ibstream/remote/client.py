@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 
 from ibstream.aio.buffer import EventBuffer
+from ibstream.aio.cancel import cancel_and_wait
 from ibstream.aio.subscription import ClientEvent, EventStream
 from ibstream.exceptions import ClientClosed, IBStreamError, InvalidState, StreamTimeout
 from ibstream.protocol.events import (
@@ -113,10 +114,8 @@ class RemoteSubscription(EventStream[ClientEvent]):
 
     async def unsubscribe(self) -> None:
         self.close()
-        task = self._task
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._task is not None:
+            await cancel_and_wait([self._task])
 
     def close(self) -> None:
         if self._left:
@@ -178,11 +177,7 @@ class RemoteClient:
         for buf in self._streams:
             buf.close()
         self._streams.clear()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         await self.bus.close()
 
