@@ -22,7 +22,8 @@ from ibstream import (
     Trade,
     TradesSpec,
 )
-from ibstream.remote.wire import spec_to_json
+from ibstream.remote import event_from_dict
+from ibstream.remote.wire import StateEntry, spec_to_json
 from ibstream.sim import Simulator
 
 from .helpers import (
@@ -42,6 +43,24 @@ pytestmark = pytest.mark.e2e
 async def _fill(sim: Simulator, conid: int = AAPL) -> int:
     order = await sim.place_order(conid, "BUY", 5, "MKT")
     return int(order.order_id)
+
+
+async def _state_holds(bus_url: str, prefix: str, order_ids: list[int]) -> None:
+    """Wait until the bus's live state of the orders stream shows ``order_ids`` filled."""
+    bus = ibstream.remote.open_bus(bus_url, prefix=prefix)
+    await bus.start()
+    filled: set[int] = set()
+    try:
+        async with asyncio.timeout(WAIT):
+            while not set(order_ids) <= filled:
+                _, entries = await bus.state(OrdersSpec().key)
+                for data in entries.values():
+                    ev = event_from_dict(StateEntry.from_json(data).event)
+                    if isinstance(ev, OrderUpdate) and str(ev.status).lower() == "filled":
+                        filled.add(ev.order_id)
+                await asyncio.sleep(0.02)
+    finally:
+        await bus.close()
 
 
 def _filled(books: object, order_id: int) -> bool:
@@ -111,7 +130,7 @@ async def test_late_joiner_starts_from_state(sim: Simulator, bus_url: str, prefi
     """A consumer joining late gets the state (every order), then the stream: its book ends
     equal to an early consumer's, and it never receives one stream position twice."""
     async with (
-        running_bridge(sim, bus_url, prefix) as bridge,
+        running_bridge(sim, bus_url, prefix),
         ibstream.remote.connect(bus_url, prefix=prefix) as early,
     ):
         sub_early = early.subscribe(OrdersSpec())
@@ -122,7 +141,7 @@ async def test_late_joiner_starts_from_state(sim: Simulator, bus_url: str, prefi
             await wait_for(
                 lambda oid=oid: _filled(early.orders, oid), timeout=WAIT, what="early fills"
             )
-        await wait_for(lambda: bridge.mirror.dirty() == 0, timeout=WAIT, what="state written")
+        await _state_holds(bus_url, prefix, first)  # written to the bus, not only taken
         async with ibstream.remote.connect(bus_url, prefix=prefix) as late:
             sub_late = late.subscribe(OrdersSpec())
             await sub_late.ready(5)

@@ -99,7 +99,15 @@ async def test_kill_leader_while_orders_fill(sim: Simulator, bus_url: str, prefi
                     for oid in placed
                 )
 
-            await wait_for(settled, timeout=15, what="every order filled at the consumer")
+            def unsettled() -> str:
+                missing = {
+                    oid: getattr(remote.orders.get(oid), "status", None)
+                    for oid in placed
+                    if (o := remote.orders.get(oid)) is None or o.status is not OrderStatus.FILLED
+                }
+                return f"every order filled at the consumer; missing {missing}"
+
+            await wait_for(settled, timeout=15, what=unsettled)
             execs = {e.execution_id for e in sim.gateway.book.executions if e.order_id in placed}
             await wait_for(lambda: execs <= set(remote.trades), timeout=10, what="every fill")
             copies: Counter[tuple[str, bool]] = Counter()

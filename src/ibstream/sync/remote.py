@@ -74,8 +74,21 @@ class RemoteSubscription(SyncEventStream):
 
     @property
     def position(self) -> Position | None:
-        """The bus position of the last event delivered (a single attribute read)."""
+        """The bus position of the last event read from this handle (``get``, iteration): store
+        it, and ``subscribe(spec, after=position)`` after a restart goes on with the next one.
+        Events received but not yet read do not count."""
         return self._handle.position
+
+    def get(self, timeout: float | None = None) -> Any:
+        event = super().get(timeout)
+        self._handle._cursor.read(event)
+        return event
+
+    def get_nowait(self) -> Any | None:
+        event = super().get_nowait()
+        if event is not None:
+            self._handle._cursor.read(event)
+        return event
 
     @property
     def skipped(self) -> int:
