@@ -203,3 +203,18 @@ def test_get_times_out_and_stop_ends_iteration(redis_url: str) -> None:
         reader.join(WAIT)
         assert not reader.is_alive() and got == []
     wait_until(_no_remote_threads, WAIT, what=lambda: f"threads {ibstream_threads()}")
+
+
+def test_a_client_dropped_without_stop_is_stopped(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import gc
+
+    client = connect(redis_url, prefix="dropped")
+    client.start()
+    client.subscribe(OrdersSpec())
+    assert not _no_remote_threads()
+    del client
+    gc.collect()
+    wait_until(_no_remote_threads, WAIT, what=lambda: f"threads {ibstream_threads()}")
+    assert "an ibstream.sync.remote client was not stopped" in caplog.text

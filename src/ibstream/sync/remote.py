@@ -38,6 +38,7 @@ from ibstream.remote.factory import open_bus
 from ibstream.remote.wire import Position
 from ibstream.sinks.callback import Callback, CallbackSink
 from ibstream.state import AccountState, OrderBook, Ticker, Tickers, TickerSnapshot, TradeBook
+from ibstream.sync.client import _Engine, _finalize
 from ibstream.sync.dispatch import Dispatcher
 from ibstream.sync.handles import SyncEventStream
 from ibstream.sync.loop import LoopThread
@@ -121,51 +122,6 @@ class RemoteSubscription(SyncEventStream):
         self.unsubscribe()
 
 
-class _Engine:
-    """What a running client owns; shared with the finaliser, so it never refers to the client."""
-
-    def __init__(self, aclient: AsyncRemoteClient) -> None:
-        self.aclient = aclient
-        self.loop: LoopThread | None = None
-        self.dispatcher: Dispatcher | None = None
-        self.readers: weakref.WeakSet[SyncEventStream] = weakref.WeakSet()
-
-    async def _stop_async(self) -> None:
-        await self.aclient.stop()
-        for reader in list(self.readers):
-            reader._final_drain()  # every handle ends after the events it holds
-
-    def shutdown(self) -> bool:
-        """Stop the remote client, the loop thread and the dispatcher; return whether a
-        ``KeyboardInterrupt`` arrived meanwhile (re-raised by the caller once all is done)."""
-        loop, dispatcher = self.loop, self.dispatcher
-        interrupted = False
-        if loop is not None and loop.in_loop_thread:  # collected on its own loop thread
-            task = loop.loop.create_task(self._stop_async(), name="ibstream-remote-stop")
-            task.add_done_callback(lambda _: loop.loop.stop())
-            if dispatcher is not None:
-                dispatcher.stop(join=False)
-            return False
-        if loop is not None:
-            if loop.running:
-                try:
-                    loop.run(self._stop_async(), shield_interrupt=True)
-                except KeyboardInterrupt:
-                    interrupted = True
-                except Exception:
-                    log.exception("stopping the remote client failed")
-            interrupted |= loop.stop()
-        if dispatcher is not None:
-            interrupted |= dispatcher.stop()
-        return interrupted
-
-
-def _finalize(engine: _Engine) -> None:
-    log.warning("an ibstream.sync.remote client was not stopped: stopping it (use 'with')")
-    with contextlib.suppress(Exception):
-        engine.shutdown()
-
-
 class RemoteClient:
     """The threaded consumer of a bridged session (see the module docstring).
 
@@ -184,7 +140,7 @@ class RemoteClient:
         # the bus is made now, so a bad URL or prefix fails here (InvalidArgument)
         bus = open_bus(url, prefix=prefix)
         self._aclient = AsyncRemoteClient(bus, demand_ttl=demand_ttl, buffer_size=buffer_size)
-        self._engine = _Engine(self._aclient)
+        self._engine = _Engine(self._aclient, "an ibstream.sync.remote client")
         self.buffer_size = buffer_size
         self._callbacks: CallbackSink | None = None
         self._lock = threading.Lock()
