@@ -24,7 +24,7 @@ from ibstream import (
     Trade,
     TradesSpec,
 )
-from ibstream.exceptions import InvalidArgument, InvalidState, StreamTimeout
+from ibstream.exceptions import ClientClosed, InvalidArgument, InvalidState, StreamTimeout
 from ibstream.sim import Simulator
 from ibstream.sim.testing import wait_until
 from ibstream.sync.remote import RemoteClient, connect
@@ -71,8 +71,8 @@ async def test_market_data_ticker_and_callbacks(sim: Simulator, bus_url: str, pr
                     wait_until(lambda: client.ticker(AAPL).last is not None, WAIT, what="last")
                     assert client.ticker_snapshot(AAPL).last is not None
                     assert AAPL in client.tickers
-                    assert aapl.position is not None
-                    first = aapl.position
+                    while (first := aapl.position) is None:  # the state's event has none
+                        next_of_blocking(aapl, MarketData, WAIT)
                     next_of_blocking(aapl, MarketData, WAIT)
                     assert aapl.position is not None and aapl.position > first
                 wait_until(lambda: len(seen) > 0, WAIT, what="callback")
@@ -112,7 +112,9 @@ async def test_orders_trades_and_events(sim: Simulator, bus_url: str, prefix: st
                 bulletin = next_of_blocking(events, Bulletin, WAIT)
                 assert bulletin.message == "halted in the sync test"
                 events.close()
-                assert list(events) == []  # closed and drained: iteration ends
+                list(events)  # iteration ends: the events already at hand, then the end
+                with pytest.raises(ClientClosed):
+                    events.get(WAIT)
             with pytest.raises(InvalidState):
                 client.subscribe(OrdersSpec())
 
