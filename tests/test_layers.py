@@ -15,7 +15,7 @@ FORBIDDEN_INTERNAL = {
     "protocol": {"aio", "sync", "sinks", "cli", "service", "sim", "state"},
     "state": {"aio", "sync", "sinks", "cli", "service", "sim"},
     "aio": {"sync", "sinks", "cli", "service", "sim"},
-    "sync": {"cli", "service", "sim"},
+    "sync": {"cli", "service", "sim", "bridge"},
     "sinks": {"cli", "service", "sim"},
     "sim": {"protocol", "state", "aio", "sync", "sinks", "service", "auth", "orders"},
     "auth": {"protocol", "state", "aio", "sync", "sinks", "cli", "service", "sim"},
@@ -24,6 +24,10 @@ FORBIDDEN_INTERNAL = {
     "remote": {"cli", "service", "sim", "bridge", "sync", "sinks"},
     "bridge": {"cli", "service", "sim", "sync"},
 }
+#: Facade modules allowed to import a driver-level package their own package otherwise must not:
+#: ``import ibstream.sync`` stays free of the bus client (``ibstream.remote``), which only the
+#: threaded facade of the bus consumer imports.
+FACADE_ONLY = {"remote": {"sync": {"ibstream.sync.remote"}}}
 CORE_FORBIDDEN_STDLIB = {"asyncio", "socket", "threading", "time", "aiohttp", "selectors"}
 
 
@@ -99,6 +103,19 @@ def test_layer_rules(module: str) -> None:
             "conflating",
         ):
             assert nparts[0] not in CORE_FORBIDDEN_STDLIB, f"core module {module} imports {name}"
+
+
+@pytest.mark.parametrize("driver", sorted(FACADE_ONLY))
+def test_facade_only_imports(driver: str) -> None:
+    """Inside a facade package only the named facade modules import ``driver``."""
+    for package, allowed in FACADE_ONLY[driver].items():
+        for module, path in MODULES.items():
+            if module.split(".")[1:2] != [package] or module in allowed:
+                continue
+            bad = [n for n in _runtime_imports(path) if n.split(".")[:2] == ["ibstream", driver]]
+            assert not bad, f"{module} imports {bad}: only {sorted(allowed)} may"
+        for name in allowed:
+            assert name in MODULES, f"{name} is declared a facade but does not exist"
 
 
 def test_no_import_cycles() -> None:

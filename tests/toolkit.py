@@ -12,7 +12,9 @@ import asyncio
 import gc
 import sys
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from ibstream.aio.client import ClientConfig
@@ -31,6 +33,8 @@ __all__ = [
     "assert_nothing_left",
     "fast_client_config",
     "ibstream_threads",
+    "next_of",
+    "next_of_blocking",
     "object_counts",
     "waiting",
 ]
@@ -134,3 +138,33 @@ def assert_no_growth(before: Counter[str], after: Counter[str], cycles: int) -> 
     grown = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0) > 0}
     leaking = {k: n for k, n in grown.items() if n >= cycles}
     assert not leaking, f"grew by >= {cycles} over {cycles} cycles: {leaking} (all growth {grown})"
+
+
+async def next_of(
+    stream: Any,
+    kind: type | tuple[type, ...],
+    timeout: float = 5.0,
+    where: Callable[[Any], bool] = lambda e: True,
+) -> Any:
+    """The next event of ``kind`` (and ``where``) from an async ``stream``; others are skipped.
+    ``TimeoutError`` after ``timeout``, ``AssertionError`` when the stream ends first."""
+    async with asyncio.timeout(timeout):
+        async for ev in stream:
+            if isinstance(ev, kind) and where(ev):
+                return ev
+    raise AssertionError("stream ended")
+
+
+def next_of_blocking(
+    handle: Any,
+    kind: type | tuple[type, ...],
+    timeout: float = 5.0,
+    where: Callable[[Any], bool] = lambda e: True,
+) -> Any:
+    """:func:`next_of` for blocking handles (``handle.get(timeout)``, e.g. ``ibstream.sync``):
+    ``StreamTimeout`` once ``timeout`` has passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ev = handle.get(max(0.0, deadline - time.monotonic()))
+        if isinstance(ev, kind) and where(ev):
+            return ev

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -37,7 +37,7 @@ from ibstream.protocol.specs import (
 )
 from ibstream.sim import SimConfig, Simulator
 from ibstream.sim.testing import SimulatorFactory, wait_for
-from toolkit import AAPL, ACCOUNT, FAST, MSFT, assert_no_leaks, fast_client_config
+from toolkit import AAPL, ACCOUNT, FAST, MSFT, assert_no_leaks, fast_client_config, next_of
 
 # every test once per client WebSocket library (aiohttp, picows): see conftest.ws_backend
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("ws_backend")]
@@ -61,19 +61,6 @@ async def client(sim: Simulator) -> AsyncIterator[StreamClient]:
     finally:
         await c.stop()
         await assert_no_leaks(sim)
-
-
-async def next_of(
-    stream: Any,
-    kind: type | tuple[type, ...],
-    timeout: float = 5.0,
-    where: Callable[[Any], bool] = lambda e: True,
-) -> Any:
-    async with asyncio.timeout(timeout):
-        async for ev in stream:
-            if isinstance(ev, kind) and where(ev):
-                return ev
-    raise AssertionError("stream ended")
 
 
 async def assert_recovers(client: StreamClient, handle: Any, sim: Simulator) -> Gap:

@@ -1,40 +1,25 @@
-"""Helpers for the bridge tests: an in-process bridge against the simulator, condition waits."""
+"""Helpers for the bridge tests: an in-process bridge against the simulator.
+
+Condition waits and "next event of a type" come from the shared test toolkit
+(``ibstream.sim.testing.wait_for``, ``toolkit.next_of``); re-exported here for the bridge tests.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ibstream.bridge import Bridge, BridgeConfig
 from ibstream.sim import Simulator
-from toolkit import fast_client_config
+from ibstream.sim.testing import wait_for
+from toolkit import AAPL, MSFT, fast_client_config, next_of
 
-AAPL = 265598
-MSFT = 272093
+__all__ = ["AAPL", "MSFT", "WAIT", "next_of", "running_bridge", "upstream_holds", "wait_for"]
 
-
-async def wait_for(cond: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    """Wait until ``cond()`` is truthy (polling); fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or cond}")
-        await asyncio.sleep(0.02)
-
-
-async def next_of(stream: Any, cls: type, timeout: float = 10.0) -> Any:
-    """The next event of type ``cls`` from ``stream`` (others are skipped)."""
-    async with asyncio.timeout(timeout):
-        async for ev in stream:
-            if isinstance(ev, cls):
-                return ev
-    raise AssertionError(f"stream ended before a {cls.__name__}")
+WAIT = 10.0
+"""Seconds a bridge test waits for a condition over real servers on a loaded machine."""
 
 
 @contextlib.asynccontextmanager
@@ -54,9 +39,23 @@ async def running_bridge(
     stop = asyncio.Event()
     task = asyncio.create_task(bridge.run(stop))
     try:
-        await wait_for(lambda: bridge.client is not None and bridge.lease.token, what="leader")
+        await wait_for(
+            lambda: bridge.client is not None and bridge.lease.token, WAIT, what="leader"
+        )
         yield bridge
     finally:
         stop.set()
         async with asyncio.timeout(10):
             await task
+
+
+def upstream(sim: Simulator) -> set[str]:
+    """Stream keys the simulator has been asked for, over its open sockets (``or``, ``md:1``...)."""
+    return {k for keys in sim.active_subscriptions().values() for k in keys}
+
+
+async def upstream_holds(sim: Simulator, *keys: str) -> None:
+    """Wait until the gateway has the bridge's subscriptions to ``keys`` (default: the baseline
+    orders, trades and P&L), so an order placed now reaches the bridge."""
+    want = set(keys or ("or", "tr", "pl"))
+    await wait_for(lambda: want <= upstream(sim), WAIT, what=lambda: f"upstream {upstream(sim)}")

@@ -10,7 +10,7 @@ from ibstream.remote import Fenced, open_bus
 from ibstream.serialize import event_to_json
 from ibstream.sim import Simulator
 
-from .helpers import AAPL, next_of, running_bridge, wait_for
+from .helpers import AAPL, WAIT, next_of, running_bridge, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,7 @@ async def test_stale_fencing_token_is_rejected(bus_url: str, prefix: str) -> Non
             await bus.publish(
                 KEY, "OrderUpdate", event_to_json(new), msg_id="a", fence=5, sent_ms=1
             )
-            assert (await next_of(sub, OrderUpdate)).status == "Submitted"
+            assert (await next_of(sub, OrderUpdate, WAIT)).status == "Submitted"
             stale = _order(1, "Cancelled")
             if bus_url.startswith("redis"):
                 with pytest.raises(Fenced):
@@ -54,12 +54,14 @@ async def test_stale_fencing_token_is_rejected(bus_url: str, prefix: str) -> Non
                 await bus.publish(
                     KEY, "OrderUpdate", event_to_json(stale), msg_id="b", fence=3, sent_ms=2
                 )
-                await wait_for(lambda: remote.fence.rejected == 1, what="stale message dropped")
+                await wait_for(
+                    lambda: remote.fence.rejected == 1, timeout=WAIT, what="stale message dropped"
+                )
             later = _order(1, "Filled")
             await bus.publish(
                 KEY, "OrderUpdate", event_to_json(later), msg_id="c", fence=5, sent_ms=3
             )
-            assert (await next_of(sub, OrderUpdate)).status == "Filled"  # never "Cancelled"
+            assert (await next_of(sub, OrderUpdate, WAIT)).status == "Filled"  # never "Cancelled"
             assert remote.orders[1].status is not None
             assert remote.orders[1].fields["status"] == "Filled"
     finally:
@@ -81,27 +83,38 @@ async def test_dedupe_id_stores_an_event_once(bus_url: str, prefix: str) -> None
 
 async def test_leader_that_loses_its_lease_stops(sim: Simulator, bus_url: str, prefix: str) -> None:
     """Another node takes the lease (an operator, a partition healing): the leader stops
-    publishing and closes its gateway session."""
+    publishing at once and closes its gateway session, and does not lead again.
+
+    The lease is long (10 s) and renewed often, so a loaded machine that starves the loop for a
+    second cannot end the term by itself: the only loss is the rival's. The term is over when the
+    bridge dropped its client (``client.stop()`` returned), which is later than the gateway
+    seeing the socket close: wait for both, never for one and assert the other."""
     async with (
-        running_bridge(sim, bus_url, prefix) as bridge,
+        running_bridge(sim, bus_url, prefix, lease_ttl=10.0, renew_every=0.2) as bridge,
         ibstream.remote.connect(bus_url, prefix=prefix) as remote,
     ):
         sub = remote.subscribe(MarketDataSpec(AAPL))
-        await sub.ready(5)
-        await wait_for(lambda: sim.connections == 1, what="session")
+        await sub.ready(WAIT)
+        await wait_for(lambda: sim.connections == 1, timeout=WAIT, what="session")
+        assert bridge.terms == 1 and bridge.lease.token is not None
         rival = open_bus(bus_url, prefix=prefix)
         await rival.start()
         try:
             if bus_url.startswith("redis"):
                 r = rival._r  # type: ignore[attr-defined]
-                await r.set(rival.layout.redis_leader, "999:rival")
+                await r.set(rival.layout.redis_leader, "999:rival")  # held until the test ends
             else:
-                kv = await rival._leader_kv(3.0)  # type: ignore[attr-defined]
-                await kv.put("leader", b"rival")
-            await wait_for(lambda: bridge.lease.token is None, timeout=5, what="stepped down")
-            await wait_for(lambda: sim.connections == 0, timeout=5, what="session closed")
+                kv = await rival._leader_kv(10.0)  # type: ignore[attr-defined]
+                await kv.put("leader", b"rival")  # kept for the bucket's TTL (10 s)
+            await wait_for(lambda: bridge.lease.token is None, timeout=WAIT, what="stepped down")
+            await wait_for(
+                lambda: bridge.client is None and sim.connections == 0,
+                timeout=WAIT,
+                what=lambda: f"term over: client {bridge.client!r}, sockets {sim.connections}",
+            )
             assert bridge.counts["lease_lost"] == 1
-            assert bridge.client is None  # no session, nothing to publish
+            assert bridge.terms == 1  # the rival holds the lease: no second term
+            assert not bridge.lease.valid(0.0)
         finally:
             await rival.close()
 
@@ -136,7 +149,7 @@ async def test_resume_past_retention_reports_a_gap(bus_url: str, prefix: str) ->
             sub = remote.subscribe(OrdersSpec(), after=first)
             gap = await sub.get(5)
             assert isinstance(gap, Gap) and gap.key == KEY
-            nxt = await next_of(sub, OrderUpdate)
+            nxt = await next_of(sub, OrderUpdate, WAIT)
             assert nxt.order_id > 2  # the messages right after the position are gone
             assert remote.metrics()["gaps_retention"] == 1
     finally:
@@ -248,9 +261,9 @@ async def test_state_then_stream_without_hole_or_duplicate(bus_url: str, prefix:
         )
         async with ibstream.remote.connect(bus_url, prefix=prefix) as late:
             sub = late.subscribe(OrdersSpec())
-            state = await next_of(sub, OrderUpdate)
+            state = await next_of(sub, OrderUpdate, WAIT)
             assert state.status == "Submitted" and state.changes["side"] == "BUY"
-            nxt = await next_of(sub, OrderUpdate)
+            nxt = await next_of(sub, OrderUpdate, WAIT)
             assert nxt.status == "Filled"
             assert sub.skipped == 1 and sub.position == pos3
             assert sub.get_nowait() is None

@@ -22,10 +22,20 @@ from ibstream import (
     Trade,
     TradesSpec,
 )
-from ibstream.remote.wire import spec_to_json
+from ibstream.remote import event_from_dict
+from ibstream.remote.wire import StateEntry, spec_to_json
 from ibstream.sim import Simulator
 
-from .helpers import AAPL, MSFT, next_of, running_bridge, wait_for
+from .helpers import (
+    AAPL,
+    MSFT,
+    WAIT,
+    next_of,
+    running_bridge,
+    upstream,
+    upstream_holds,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -33,6 +43,24 @@ pytestmark = pytest.mark.e2e
 async def _fill(sim: Simulator, conid: int = AAPL) -> int:
     order = await sim.place_order(conid, "BUY", 5, "MKT")
     return int(order.order_id)
+
+
+async def _state_holds(bus_url: str, prefix: str, order_ids: list[int]) -> None:
+    """Wait until the bus's live state of the orders stream shows ``order_ids`` filled."""
+    bus = ibstream.remote.open_bus(bus_url, prefix=prefix)
+    await bus.start()
+    filled: set[int] = set()
+    try:
+        async with asyncio.timeout(WAIT):
+            while not set(order_ids) <= filled:
+                _, entries = await bus.state(OrdersSpec().key)
+                for data in entries.values():
+                    ev = event_from_dict(StateEntry.from_json(data).event)
+                    if isinstance(ev, OrderUpdate) and str(ev.status).lower() == "filled":
+                        filled.add(ev.order_id)
+                await asyncio.sleep(0.02)
+    finally:
+        await bus.close()
 
 
 def _filled(books: object, order_id: int) -> bool:
@@ -49,9 +77,11 @@ async def test_market_data_reaches_remote(sim: Simulator, bus_url: str, prefix: 
         seen: list[MarketData] = []
         remote.on(MarketData, seen.append)
         async with remote.subscribe(MarketDataSpec(AAPL)) as sub:
-            ev = await next_of(sub, MarketData)
+            ev = await next_of(sub, MarketData, WAIT)
             assert ev.conid == AAPL
-            await wait_for(lambda: remote.ticker(AAPL).last is not None, what="last price")
+            await wait_for(
+                lambda: remote.ticker(AAPL).last is not None, timeout=WAIT, what="last price"
+            )
         assert bridge.counts["published"] > 0
         assert seen and seen[0] == ev  # callbacks see what the subscription delivers
 
@@ -67,18 +97,18 @@ async def test_orders_trades_pnl_and_events(sim: Simulator, bus_url: str, prefix
         trades = remote.subscribe(TradesSpec())
         pnl = remote.subscribe(PnlSpec())
         await asyncio.gather(orders.ready(5), trades.ready(5), pnl.ready(5))
-        await asyncio.sleep(0.3)  # the bridge's streams are confirmed upstream
+        await upstream_holds(sim)
         oid = await _fill(sim)
-        await wait_for(lambda: _filled(remote.orders, oid), what="filled order")
-        await next_of(orders, OrderUpdate)
+        await wait_for(lambda: _filled(remote.orders, oid), timeout=WAIT, what="filled order")
+        await next_of(orders, OrderUpdate, WAIT)
         async with asyncio.timeout(10):  # the account's earlier executions come first
             async for trade in trades:
                 if isinstance(trade, Trade) and trade.order_id == oid:
                     break
-        await next_of(pnl, Pnl)
+        await next_of(pnl, Pnl, WAIT)
         assert remote.trades.for_order(oid)
         sim.send_bulletin("exchange closed early")
-        bulletin = await next_of(events, Bulletin)
+        bulletin = await next_of(events, Bulletin, WAIT)
         assert bulletin.message == "exchange closed early"
 
 
@@ -89,27 +119,29 @@ async def test_upstream_gap_reaches_remote(sim: Simulator, bus_url: str, prefix:
         ibstream.remote.connect(bus_url, prefix=prefix) as remote,
         remote.subscribe(MarketDataSpec(AAPL)) as sub,
     ):
-        await next_of(sub, MarketData)
+        await next_of(sub, MarketData, WAIT)
         await sim.drop_connections(abrupt=True)
         gap = await next_of(sub, Gap, timeout=15)
         assert gap.key == MarketDataSpec(AAPL).key and gap.end >= gap.start
-        await next_of(sub, MarketData)  # and the stream goes on
+        await next_of(sub, MarketData, WAIT)  # and the stream goes on
 
 
 async def test_late_joiner_starts_from_state(sim: Simulator, bus_url: str, prefix: str) -> None:
     """A consumer joining late gets the state (every order), then the stream: its book ends
     equal to an early consumer's, and it never receives one stream position twice."""
     async with (
-        running_bridge(sim, bus_url, prefix) as bridge,
+        running_bridge(sim, bus_url, prefix),
         ibstream.remote.connect(bus_url, prefix=prefix) as early,
     ):
         sub_early = early.subscribe(OrdersSpec())
         await sub_early.ready(5)
-        await asyncio.sleep(0.3)
+        await upstream_holds(sim)
         first = [await _fill(sim) for _ in range(3)]
         for oid in first:
-            await wait_for(lambda oid=oid: _filled(early.orders, oid), what="early fills")
-        await wait_for(lambda: bridge.mirror.dirty() == 0, what="state written")
+            await wait_for(
+                lambda oid=oid: _filled(early.orders, oid), timeout=WAIT, what="early fills"
+            )
+        await _state_holds(bus_url, prefix, first)  # written to the bus, not only taken
         async with ibstream.remote.connect(bus_url, prefix=prefix) as late:
             sub_late = late.subscribe(OrdersSpec())
             await sub_late.ready(5)
@@ -119,8 +151,12 @@ async def test_late_joiner_starts_from_state(sim: Simulator, bus_url: str, prefi
             positions: list[object] = []
             more = [await _fill(sim) for _ in range(2)]
             for oid in more:
-                await wait_for(lambda oid=oid: _filled(late.orders, oid), what="late fills")
-            await wait_for(lambda: late.orders.keys() == early.orders.keys(), what="same ids")
+                await wait_for(
+                    lambda oid=oid: _filled(late.orders, oid), timeout=WAIT, what="late fills"
+                )
+            await wait_for(
+                lambda: late.orders.keys() == early.orders.keys(), timeout=WAIT, what="same ids"
+            )
             for oid in early.orders:
                 assert late.orders[oid].fields == early.orders[oid].fields
             while (ev := sub_late.get_nowait()) is not None:
@@ -139,16 +175,18 @@ async def test_consumer_resumes_from_its_position(
     ):
         all_trades = watcher.subscribe(TradesSpec())
         await all_trades.ready(5)
-        await asyncio.sleep(0.3)
+        await upstream_holds(sim)
         async with ibstream.remote.connect(bus_url, prefix=prefix) as consumer:
             sub = consumer.subscribe(TradesSpec())
             await _fill(sim)
-            await next_of(sub, Trade)
+            await next_of(sub, Trade, WAIT)
             position = sub.position
             assert position is not None
         # the consumer is gone; trades go on
         oid = await _fill(sim)
-        await wait_for(lambda: watcher.trades.for_order(oid), what="watcher sees the fill")
+        await wait_for(
+            lambda: watcher.trades.for_order(oid), timeout=WAIT, what="watcher sees the fill"
+        )
         seen: list[tuple[str, bool]] = []
         while (ev := all_trades.get_nowait()) is not None:
             if isinstance(ev, Trade):
@@ -171,9 +209,6 @@ async def test_demand_leases_drive_upstream(sim: Simulator, bus_url: str, prefix
     """A lease subscribes upstream; when it is not renewed (the consumer died) the bridge
     unsubscribes; closing a remote subscription releases at once."""
 
-    def upstream() -> set[str]:
-        return {k for keys in sim.active_subscriptions().values() for k in keys}
-
     async with (
         running_bridge(sim, bus_url, prefix) as bridge,
         ibstream.remote.connect(bus_url, prefix=prefix) as remote,
@@ -181,15 +216,17 @@ async def test_demand_leases_drive_upstream(sim: Simulator, bus_url: str, prefix
         # a consumer that sends one short lease and dies
         payload = {"consumer": "dead", "ttl": 0.6, "specs": [spec_to_json(MarketDataSpec(MSFT))]}
         await remote.bus.send_demand(orjson.dumps(payload))
-        await wait_for(lambda: f"md:{MSFT}" in upstream(), what="upstream subscribe")
+        await wait_for(
+            lambda: f"md:{MSFT}" in upstream(sim), timeout=WAIT, what="upstream subscribe"
+        )
         t0 = time.monotonic()
-        await wait_for(lambda: f"md:{MSFT}" not in upstream(), what="lease expiry")
+        await wait_for(lambda: f"md:{MSFT}" not in upstream(sim), timeout=WAIT, what="lease expiry")
         assert time.monotonic() - t0 < 5
         sub = remote.subscribe(MarketDataSpec(AAPL))
-        await next_of(sub, MarketData)
-        assert f"md:{AAPL}" in upstream()
+        await next_of(sub, MarketData, WAIT)
+        assert f"md:{AAPL}" in upstream(sim)
         await sub.unsubscribe()
-        await wait_for(lambda: f"md:{AAPL}" not in upstream(), what="release")
+        await wait_for(lambda: f"md:{AAPL}" not in upstream(sim), timeout=WAIT, what="release")
         assert bridge.counts["demand_released"] >= 2
 
 
@@ -218,15 +255,15 @@ async def test_account_history_and_ladder_on_demand(
         ledger = remote.subscribe(AccountLedgerSpec(account))
         history = remote.subscribe(MarketHistorySpec(AAPL))
         ladder = remote.subscribe(PriceLadderSpec(account, AAPL))
-        s = await next_of(summary, AccountSummary)
+        s = await next_of(summary, AccountSummary, WAIT)
         assert s.account == account and s.values
-        led = await next_of(ledger, AccountLedger)
+        led = await next_of(ledger, AccountLedger, WAIT)
         assert led.account == account
-        h = await next_of(history, MarketHistory)
+        h = await next_of(history, MarketHistory, WAIT)
         assert h.conid == AAPL and h.bars
-        lad = await next_of(ladder, PriceLadder)
+        lad = await next_of(ladder, PriceLadder, WAIT)
         assert lad.rows
-        await wait_for(lambda: remote.account.summary(account), what="account state")
+        await wait_for(lambda: remote.account.summary(account), timeout=WAIT, what="account state")
 
 
 async def test_one_bridge_publishes_to_both_buses(
@@ -242,8 +279,8 @@ async def test_one_bridge_publishes_to_both_buses(
         a = on_nats.subscribe(OrdersSpec())
         b = on_redis.subscribe(OrdersSpec())
         await asyncio.gather(a.ready(5), b.ready(5))
-        await asyncio.sleep(0.3)
+        await upstream_holds(sim)
         oid = await _fill(sim)
-        await wait_for(lambda: _filled(on_nats.orders, oid), what="filled via NATS")
-        await wait_for(lambda: _filled(on_redis.orders, oid), what="filled via Redis")
+        await wait_for(lambda: _filled(on_nats.orders, oid), timeout=WAIT, what="filled via NATS")
+        await wait_for(lambda: _filled(on_redis.orders, oid), timeout=WAIT, what="filled via Redis")
         assert on_nats.orders[oid].fields == on_redis.orders[oid].fields

@@ -20,7 +20,7 @@ import ibstream.remote
 from ibstream import OrdersSpec, OrderStatus, Trade, TradesSpec
 from ibstream.sim import Simulator
 
-from .helpers import AAPL, wait_for
+from .helpers import AAPL, WAIT, upstream_holds, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -69,11 +69,8 @@ async def test_kill_leader_while_orders_fill(sim: Simulator, bus_url: str, prefi
             orders = remote.subscribe(OrdersSpec())
             trades = remote.subscribe(TradesSpec())
             await asyncio.gather(orders.ready(5), trades.ready(5))
-            await wait_for(
-                lambda: sim.connections == 1 and sim.active_subscriptions(),
-                what="leader subscribed",
-            )
-            await asyncio.sleep(0.5)  # the leader's streams are confirmed upstream
+            await wait_for(lambda: sim.connections == 1, timeout=WAIT, what="leader session")
+            await upstream_holds(sim, "or", "tr")  # an order placed now reaches the leader
             placed: list[int] = []
             first_fence = remote.fence.current
 
@@ -102,9 +99,18 @@ async def test_kill_leader_while_orders_fill(sim: Simulator, bus_url: str, prefi
                     for oid in placed
                 )
 
-            await wait_for(settled, timeout=15, what="every order filled at the consumer")
+            def unsettled() -> str:
+                missing = {
+                    oid: getattr(remote.orders.get(oid), "status", None)
+                    for oid in placed
+                    if (o := remote.orders.get(oid)) is None or o.status is not OrderStatus.FILLED
+                }
+                return f"every order filled at the consumer; missing {missing}"
+
+            # generous: a loaded CI machine is slow; a lost order never arrives however long
+            await wait_for(settled, timeout=30, what=unsettled)
             execs = {e.execution_id for e in sim.gateway.book.executions if e.order_id in placed}
-            await wait_for(lambda: execs <= set(remote.trades), timeout=10, what="every fill")
+            await wait_for(lambda: execs <= set(remote.trades), timeout=30, what="every fill")
             copies: Counter[tuple[str, bool]] = Counter()
             while (ev := trades.get_nowait()) is not None:
                 if isinstance(ev, Trade):

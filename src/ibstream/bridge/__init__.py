@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from ibstream.bridge.core import DemandTable, LeaderLease, StateMirror, merge_event
 from ibstream.bridge.service import Bridge, BridgeConfig, bridge_config
+from ibstream.bridge.settings import BridgeSettings, load_bridge_settings
 
 __all__ = [
     "Bridge",
     "BridgeConfig",
+    "BridgeSettings",
     "DemandTable",
     "LeaderLease",
     "StateMirror",
     "bridge_config",
+    "load_bridge_settings",
     "merge_event",
 ]

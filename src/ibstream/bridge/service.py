@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from ibstream.aio.cancel import cancel_and_wait
 from ibstream.aio.client import ClientConfig, StreamClient
 from ibstream.aio.subscription import Subscription
 from ibstream.bridge.core import DemandTable, LeaderLease, StateMirror
@@ -96,6 +97,11 @@ class BridgeConfig:
             raise InvalidArgument("renew_every", "must be > 0 and < lease_ttl - margin")
         if self.margin <= 0 or self.standby_poll <= 0:
             raise InvalidArgument("margin", "margin and standby_poll must be > 0")
+        for name in ("flush_interval", "md_state_interval", "publish_timeout", "max_demand_ttl"):
+            if not getattr(self, name) > 0:
+                raise InvalidArgument(name, f"must be > 0 seconds, got {getattr(self, name)!r}")
+        if self.max_inflight < 1:
+            raise InvalidArgument("max_inflight", f"must be >= 1, got {self.max_inflight!r}")
 
 
 class Bridge:
@@ -154,11 +160,7 @@ class Bridge:
                     break
                 await self._lead(token, stop)
         finally:
-            for t in listeners:
-                t.cancel()
-            for t in listeners:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            await cancel_and_wait(listeners)
             for bus in self.buses:
                 await bus.close()
 
@@ -216,22 +218,18 @@ class Bridge:
         finally:
             remove()
             lost = not stop.is_set()
-            token_was = self.lease.token
             self.lease.lost()  # publishing stops here, whatever else is still running
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            self._wake.set()  # the publisher sees the term is over
+            await cancel_and_wait(tasks)
             self._held.clear()
             self._queue.clear()
             self._pending_md.clear()
             self._inflight.clear()
             await client.stop()  # the gateway session ends before any standby may lead
             self.client = None
-            if token_was is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.buses[0].release(cfg.node, token_was), 1.0)
+            # releasing a lease another bridge holds is a no-op (both buses compare the holder)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.buses[0].release(cfg.node, token), 1.0)
             print(
                 f"bridge: standby node={cfg.node} (lease {'lost' if lost else 'released'})",
                 flush=True,
@@ -255,6 +253,7 @@ class Bridge:
             now = time.monotonic()
             if not self.lease.valid(now):
                 self.counts["lease_lost"] += 1
+                self.lease.lost()  # no publish from here on, even before the term is torn down
                 log.error("lease expired before it could be renewed: stepping down")
                 return
             wait = min(cfg.renew_every, self.lease.valid_until - now)
@@ -271,6 +270,7 @@ class Bridge:
                 continue  # retried until valid_until
             if not ok:
                 self.counts["lease_lost"] += 1
+                self.lease.lost()  # at once: the publisher must not slip one more message in
                 log.error("lease taken by another bridge: stepping down")
                 return
             self.lease.renewed(sent)
@@ -299,7 +299,7 @@ class Bridge:
     # -- publishing ----------------------------------------------------------------------------
 
     async def _publisher(self) -> None:
-        while True:
+        while self.lease.token is not None:  # until the term ends
             if not self._queue:
                 await self._settle()
                 if self._queue:
@@ -416,7 +416,9 @@ class Bridge:
             await asyncio.sleep(self.config.flush_interval)
             token = self.lease.token
             now = time.monotonic()
-            if token is None or not self.lease.valid(now):
+            if token is None:
+                return  # the term is over
+            if not self.lease.valid(now):
                 continue
             md = now - last_md >= self.config.md_state_interval
             if md:

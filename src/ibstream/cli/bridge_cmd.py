@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from typing import Any
 
-from ibstream.cli.common import CliError, add_gateway_args, gateway_target, stop_on_signals
+from ibstream.cli.common import add_gateway_args, stop_on_signals
 
 __all__ = ["register", "run"]
+
+SIM_URL = "http://127.0.0.1/v1/api"
 
 
 def register(subparsers: Any) -> None:
@@ -27,10 +28,17 @@ def register(subparsers: Any) -> None:
         description=(
             "Hold one IBKR gateway session while holding the leader lease, and publish every "
             "event to NATS JetStream and/or Redis Streams for ibstream.remote consumers. "
-            "Start several for failover: only the leader connects to the gateway."
+            "Start several for failover: only the leader connects to the gateway. Settings: "
+            "flags > IBSTREAM_* environment > --config FILE (JSON) > defaults."
         ),
     )
     add_gateway_args(p, sim=True)
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="JSON settings file (every option below in snake case, plus retention, "
+        "flush_interval, max_inflight, ...; see docs/scaling-out.md)",
+    )
     bus = p.add_argument_group("bus")
     bus.add_argument(
         "--nats", action="append", default=[], metavar="URL", help="NATS server (env IBSTREAM_NATS)"
@@ -43,41 +51,58 @@ def register(subparsers: Any) -> None:
     )
     lease = p.add_argument_group("leader lease")
     lease.add_argument("--node", default=None, help="this bridge's name (default host-pid)")
-    lease.add_argument("--lease-ttl", type=float, default=3.0, help="seconds (default 3)")
-    lease.add_argument("--renew-every", type=float, default=1.0, help="seconds (default 1)")
-    lease.add_argument("--standby-poll", type=float, default=0.25, help="seconds (default 0.25)")
+    lease.add_argument("--lease-ttl", type=float, default=None, help="seconds (default 3)")
+    lease.add_argument("--renew-every", type=float, default=None, help="seconds (default 1)")
+    lease.add_argument("--standby-poll", type=float, default=None, help="seconds (default 0.25)")
     p.add_argument("--sim-update-interval", type=float, default=None, help="simulator cadence")
     p.set_defaults(func=run)
+
+
+_OVERRIDES = (
+    "url",
+    "cacert",
+    "insecure",
+    "sim",
+    "sim_update_interval",
+    "nats",
+    "redis",
+    "prefix",
+    "node",
+    "lease_ttl",
+    "renew_every",
+    "standby_poll",
+)
 
 
 def run(args: argparse.Namespace) -> int:
     """Entry of ``ibstream bridge``: 0 after SIGTERM/SIGINT, 2 on bad settings."""
     try:
-        from ibstream.bridge import Bridge, bridge_config
+        from ibstream.bridge import Bridge, BridgeConfig, load_bridge_settings
     except ImportError as exc:  # pragma: no cover - the optional extra is missing
         print(f"ibstream bridge: {exc}; pip install 'ibstream[bridge]'", file=sys.stderr)
         return 2
     from ibstream.exceptions import InvalidArgument
+    from ibstream.settings import gateway_settings
 
-    buses = [*args.nats, *args.redis]
-    if not buses:  # flags first, then the environment (comma-separated lists)
-        for name in ("IBSTREAM_NATS", "IBSTREAM_REDIS"):
-            buses += [u.strip() for u in os.environ.get(name, "").split(",") if u.strip()]
-    prefix = args.prefix or os.environ.get("IBSTREAM_BUS_PREFIX") or "ibs"
+    if args.oauth or args.oauth_config:
+        print("ibstream bridge: OAuth upstream is not supported by the bridge", file=sys.stderr)
+        return 2
+    overrides = {name: getattr(args, name, None) for name in _OVERRIDES}
+    overrides["sim"] = args.sim or None  # a flag that is off leaves the file's choice
     try:
-        target = gateway_target(args)
-        extra: dict[str, Any] = {
-            "prefix": prefix,
-            "lease_ttl": args.lease_ttl,
-            "renew_every": args.renew_every,
-            "standby_poll": args.standby_poll,
-        }
-        if args.node:
-            extra["node"] = args.node
-        config = bridge_config(
-            target.url, buses, verify=target.verify, cacert=target.cacert, **extra
-        )
-    except (InvalidArgument, CliError) as exc:
+        settings = load_bridge_settings(args.config, overrides=overrides)
+        if settings.cacert and settings.insecure:
+            raise InvalidArgument("insecure", "cacert and insecure exclude each other")
+        if settings.sim:  # the simulator's own URL replaces this one once it listens
+            config: BridgeConfig = settings.bridge_config(SIM_URL, verify=False, cacert=None)
+        else:
+            target = gateway_settings(
+                settings.url,
+                cacert=settings.cacert,
+                verify=False if settings.insecure else None,
+            )
+            config = settings.bridge_config(target.url, verify=target.verify, cacert=target.cacert)
+    except InvalidArgument as exc:
         print(f"ibstream bridge: {exc}", file=sys.stderr)
         return 2
 
@@ -85,14 +110,14 @@ def run(args: argparse.Namespace) -> int:
         stop = asyncio.Event()
         remove = stop_on_signals(stop)
         try:
-            if args.sim:
+            if settings.sim:
                 from dataclasses import replace
 
                 from ibstream.sim import SimConfig, Simulator
 
                 sim_cfg = SimConfig(port=0, tls=False)
-                if args.sim_update_interval:
-                    sim_cfg = replace(sim_cfg, update_interval=args.sim_update_interval)
+                if settings.sim_update_interval:
+                    sim_cfg = replace(sim_cfg, update_interval=settings.sim_update_interval)
                 async with Simulator(sim_cfg) as sim:
                     await Bridge(replace(config, url=sim.base_url)).run(stop)
             else:

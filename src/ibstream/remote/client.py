@@ -15,8 +15,9 @@ live-state classes, fed by what the subscriptions receive. What the bus adds:
 * **late join**: a subscription first reads the stream's live state (one event per entity: the
   merged ticker, each order, each P&L row...) and then follows the stream from the state's
   watermark, skipping what each entity already holds: no hole, no duplicate;
-* **resume**: ``sub.position`` is where the consumer is; ``subscribe(spec, after=position)``
-  after a restart goes on from there (no state read). When the bus no longer keeps the messages
+* **resume**: ``sub.position`` is where the consumer is (the last event it *read*, not the last
+  one buffered); ``subscribe(spec, after=position)`` after a restart goes on from there (no
+  state read). When the bus no longer keeps the messages
   right after that position (retention), the subscription starts with a ``Gap`` whose ``start``
   is ``0.0`` (unknown);
 * **demand**: while a subscription is open the client renews a demand lease on it, so the
@@ -39,6 +40,7 @@ from typing import Any
 import orjson
 
 from ibstream.aio.buffer import EventBuffer
+from ibstream.aio.cancel import cancel_and_wait
 from ibstream.aio.subscription import ClientEvent, EventStream
 from ibstream.exceptions import ClientClosed, IBStreamError, InvalidState, StreamTimeout
 from ibstream.protocol.events import (
@@ -53,6 +55,7 @@ from ibstream.protocol.lifecycle import Gap
 from ibstream.protocol.specs import Spec, StreamKey
 from ibstream.remote.bus import Bus
 from ibstream.remote.codec import event_from_dict, event_from_json
+from ibstream.remote.cursor import ReadCursor
 from ibstream.remote.factory import open_bus
 from ibstream.remote.wire import (
     FenceGuard,
@@ -92,8 +95,10 @@ class RemoteSubscription(EventStream[ClientEvent]):
         self._client = client
         self.spec: Spec = spec
         self.key: StreamKey = spec.key
-        #: the bus position of the last event delivered (pass it as ``after=`` to resume)
-        self.position: Position | None = after
+        # the position of the last event the consumer read (``position``) and of the last
+        # message received from the bus (where a retried read goes on from)
+        self._cursor = ReadCursor(after, cap=2 * buffer.maxsize + 1024)
+        self._read_pos = after
         self._after = after
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[None] | None = None
@@ -102,6 +107,29 @@ class RemoteSubscription(EventStream[ClientEvent]):
 
     def __repr__(self) -> str:
         return f"<RemoteSubscription {self.key} position={self.position}>"
+
+    @property
+    def position(self) -> Position | None:
+        """The bus position of the last event read from this subscription (state events and
+        local gaps have none): store it, and ``subscribe(spec, after=position)`` after a
+        restart goes on with the next event. Events received but not yet read do not count."""
+        return self._cursor.position
+
+    async def __anext__(self) -> ClientEvent:
+        event = await super().__anext__()
+        self._cursor.read(event)
+        return event
+
+    async def get(self, timeout: float | None = None) -> ClientEvent:
+        event = await super().get(timeout)
+        self._cursor.read(event)
+        return event
+
+    def get_nowait(self) -> ClientEvent | None:
+        event = super().get_nowait()
+        if event is not None:
+            self._cursor.read(event)
+        return event
 
     async def ready(self, timeout: float | None = None) -> None:
         """Wait until the state is read and the stream is being followed."""
@@ -113,10 +141,8 @@ class RemoteSubscription(EventStream[ClientEvent]):
 
     async def unsubscribe(self) -> None:
         self.close()
-        task = self._task
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._task is not None:
+            await cancel_and_wait([self._task])
 
     def close(self) -> None:
         if self._left:
@@ -178,11 +204,7 @@ class RemoteClient:
         for buf in self._streams:
             buf.close()
         self._streams.clear()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         await self.bus.close()
 
@@ -260,10 +282,11 @@ class RemoteClient:
         if self._running and not any(s.key == sub.key for s in self._subs):
             self._tasks.append(asyncio.create_task(self._send_demand([sub.spec], 0.0)))
 
-    def _deliver(self, sub: RemoteSubscription, ev: Any) -> None:
+    def _deliver(self, sub: RemoteSubscription, ev: Any, position: Position | None = None) -> None:
         """Live state first, then the subscription's buffer, then callbacks (as the local
         client does)."""
         self._apply(ev)
+        sub._cursor.received(ev, position)
         sub._buffer.put(ev)
         self._counts["delivered"] += 1
         if self._callbacks:
@@ -330,16 +353,17 @@ class RemoteClient:
                         self._deliver(sub, Gap(key=sub.key, start=0.0, end=time.time()))
                 if not sub._ready.done():
                     sub._ready.set_result(None)
-                async for msg in self.bus.read(sub.key, sub.position or start):
+                async for msg in self.bus.read(sub.key, sub._read_pos or start):
                     delay = 0.1
+                    sub._read_pos = msg.position
                     if not self.fence.admit(msg.fence):
-                        sub.position = msg.position
+                        sub._cursor.passed(msg.position)
                         continue
                     ev = event_from_json(msg.body)
                     entity = entity_of(ev)
                     if entity is not None and entity in held and msg.position <= held[entity]:
                         sub.skipped += 1
-                        sub.position = msg.position
+                        sub._cursor.passed(msg.position)
                         continue
                     if last_fence is not None and msg.fence > last_fence:
                         self._counts["gaps_failover"] += 1
@@ -347,8 +371,7 @@ class RemoteClient:
                         self._deliver(sub, gap)
                     last_fence = msg.fence
                     last_ms = msg.sent_ms
-                    sub.position = msg.position
-                    self._deliver(sub, ev)
+                    self._deliver(sub, ev, msg.position)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the bus is unreachable or busy: retry from the position

@@ -22,7 +22,7 @@ import threading
 import weakref
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ibstream.aio.client import ClientConfig, StreamClient
 from ibstream.auth.strategy import Auth
@@ -54,10 +54,17 @@ class _Phase(Enum):
     STOPPED = "stopped"
 
 
+class _AsyncClient(Protocol):
+    """What the engine stops: ``StreamClient`` here, the remote client in ``sync/remote.py``."""
+
+    async def stop(self) -> None: ...
+
+
 class _Engine:
     """What a running client owns; shared with the finaliser, so it never refers to the Client."""
 
-    def __init__(self, aclient: StreamClient) -> None:
+    def __init__(self, aclient: _AsyncClient, label: str = "an ibstream.Client") -> None:
+        self.label = label
         self.aclient = aclient
         self.loop: LoopThread | None = None
         self.dispatcher: Dispatcher | None = None
@@ -96,7 +103,7 @@ class _Engine:
 
 
 def _finalize(engine: _Engine) -> None:
-    log.warning("an ibstream.Client was not stopped: stopping it (use 'with' or call stop())")
+    log.warning("%s was not stopped: stopping it (use 'with' or call stop())", engine.label)
     with contextlib.suppress(Exception):
         engine.shutdown()
 
