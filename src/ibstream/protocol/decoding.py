@@ -435,9 +435,13 @@ def _make_decode() -> Callable[[str | bytes | bytearray | memoryview], list[Even
                 return not_json(data)
             try:
                 # An ``smd`` frame of a known topic carries all four meta keys (§6.1):
-                # subscripts are bytecodes where ``.get`` is a call. Anything else (another
-                # topic, a key missing, not an object) raises here and takes the full path.
-                cached = md_keys[msg["topic"]]
+                # subscripts are bytecodes where ``.get`` is a call. Other topics leave without
+                # an exception (raising costs more than a lookup); a frame that is no object,
+                # has no topic or misses a meta key raises here: all take the full path.
+                topic = msg["topic"]
+                if topic not in md_keys:
+                    return dispatch(msg, data)
+                cached = md_keys[topic]
                 conid = msg["conid"]
                 updated = msg["_updated"]
                 server_id = msg["server_id"]
