@@ -111,6 +111,10 @@ class Router:
         # where events of a stream go: handle buffers and external feeds (a handle subscribed
         # with buffer=False holds the stream in _handles and feeds nothing)
         self._feeds: dict[StreamKey, list[Feed]] = {}
+        # the same lists by id(key) -> (key, feeds): StreamKey hashes in Python, id() in C, and
+        # the decoder hands out the interned key objects (StreamKey.of); a miss (another object
+        # equal to the key) falls back to _feeds. Rebuilt whenever _feeds gains or loses a key.
+        self._feeds_by_id: dict[int, tuple[StreamKey, list[Feed]]] = {}
         self._feed_of: dict[Subscription[Any], Feed] = {}
         self._streams: list[EventBuffer] = []
         self._callbacks: dict[type | None, list[Callback]] = {}
@@ -175,7 +179,11 @@ class Router:
         self._handles.setdefault(key, []).append(handle)
         target: Feed | None = feed if feed is not None else (buf if buffer else None)
         if target is not None:
-            self._feeds.setdefault(key, []).append(target)
+            feeds = self._feeds.get(key)
+            if feeds is None:
+                feeds = self._feeds[key] = []
+                self._index_feeds()
+            feeds.append(target)
             self._feed_of[handle] = target
         if target is not buf:
             buf.close()  # iterating it ends at once
@@ -197,12 +205,18 @@ class Router:
                 feeds.remove(target)
             if not feeds:
                 del self._feeds[handle.key]
+                self._index_feeds()
         if not handles:
             del self._handles[handle.key]
             if not self.closing:
                 with contextlib.suppress(IBStreamError):
                     self._proto.unsubscribe(handle.key, self._clock())
                 self._hooks.wake()
+
+    def _index_feeds(self) -> None:
+        by_id = self._feeds_by_id  # updated in place: a dispatch in progress sees the change
+        by_id.clear()
+        by_id.update((id(k), (k, feeds)) for k, feeds in self._feeds.items())
 
     def holders(self, key: StreamKey) -> int:
         """How many handles hold ``key``'s stream (the reference count)."""
@@ -242,6 +256,7 @@ class Router:
                 handle._closed_by_client(error)
         self._handles.clear()
         self._feeds.clear()
+        self._index_feeds()
         self._feed_of.clear()
         for buf in self._streams:
             buf.close(error)
@@ -263,6 +278,7 @@ class Router:
         """Apply and deliver ``events`` in order; return whether any was not market data (the
         driver then re-checks the timer: a state change may have moved a deadline earlier)."""
         feeds_get = self._feeds.get
+        by_id_get = self._feeds_by_id.get
         streams = self._streams
         md_callbacks = self._md_callbacks
         tickers_get = self._ticker_map.get
@@ -283,10 +299,16 @@ class Router:
                     md_seen += 1
                     if md_seen & 63 == 1:  # lag sampled (1st, 65th...): a clock read costs
                         self._sample_lag(ev.updated_ms)
-                    bufs = feeds_get(ev.key)
-                    if bufs is not None:
-                        for buf in bufs:
+                    key = ev.key
+                    hit = by_id_get(id(key))
+                    if hit is not None and hit[0] is key:
+                        for buf in hit[1]:
                             buf.put(ev)
+                    else:
+                        bufs = feeds_get(key)
+                        if bufs is not None:
+                            for buf in bufs:
+                                buf.put(ev)
                     if streams:
                         for buf in streams:
                             buf.put(ev)
