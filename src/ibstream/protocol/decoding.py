@@ -451,7 +451,6 @@ def _make_decode() -> Callable[[str | bytes | bytearray | memoryview], list[Even
                 conid.__class__ is not int_
                 or updated.__class__ is not int_
                 or server_id.__class__ is not str_
-                or "error" in msg
             ):
                 return dispatch(msg, data)
             values: dict[int, FieldValue] = {}
@@ -462,7 +461,8 @@ def _make_decode() -> Callable[[str | bytes | bytearray | memoryview], list[Even
                     entry = table[k]
                     values[entry[0]] = entry[2][v]
             except (KeyError, TypeError):
-                # a key not seen before, or an unhashable value (list, dict): the slow path
+                # a key not seen before (an ``error`` key among them: ErrorMessage, §5.7) or
+                # an unhashable value (list, dict): the reference path
                 return dispatch(msg, data)
             return [new(md, (cached[0], cached[1], server_id, updated, values, msg))]
         except Exception as exc:  # last line of defence: decode() must never raise
