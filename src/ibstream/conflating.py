@@ -65,6 +65,7 @@ class ConflatingQueue:
         "_closed",
         "_entries",
         "_error",
+        "_indexed",
         "_pending",
         "_waiting",
         "conflated",
@@ -89,8 +90,12 @@ class ConflatingQueue:
         self.name = name
         self.on_overflow = on_overflow
         self._entries: deque[list[Any]] = deque()
-        # conid / (account, conid) -> the newest pending entry for it (for conflation).
+        # conid / (account, conid) -> the newest pending entry for it (for conflation). Kept
+        # only from the moment the queue first fills until it drains empty (``_indexed``):
+        # a consumer that keeps up never pays for it, and building it from the queued entries
+        # when the queue fills gives the same map as keeping it all along.
         self._pending: dict[Any, list[Any]] = {}
+        self._indexed = False
         self._waiting = False
         self._closed = False
         self._error: BaseException | None = None
@@ -126,32 +131,45 @@ class ConflatingQueue:
         """Add an event (and its payload); never blocks, never raises."""
         if self._closed or self.overflowed:
             return
-        cls = event.__class__
-        if cls is MarketData:
-            ckey: Any = event.conid
-        elif cls is PriceLadder:
-            ckey = (event.account, event.conid)
-        else:
-            ckey = None
         entries = self._entries
         if len(entries) >= self.maxsize:
-            if ckey is not None:
-                entry = self._pending.get(ckey)
-                if entry is not None:
-                    if cls is MarketData:
-                        entry[0] = merge_market_data(entry[0], event)
-                        entry[1] = None  # the merged event needs a new encoding
-                    else:
-                        entry[0], entry[1] = event, payload
-                    self.conflated += 1
-                    return
-            else:
-                self._overflow(cls.__name__)
-                return
+            self._put_full(event, payload)
+            return
         entry = [event, payload]
         entries.append(entry)
-        if ckey is not None:
-            self._pending[ckey] = entry
+        if self._indexed:
+            ckey = _conflation_key(event)
+            if ckey is not None:
+                self._pending[ckey] = entry
+        if self._waiting:
+            self._notify()
+
+    def _put_full(self, event: Any, payload: Any) -> None:
+        """``put`` on a full queue: conflate into the pending entry, queue past ``maxsize`` (a
+        market-data event of an instrument with none pending) or overflow (never-drop events)."""
+        ckey = _conflation_key(event)
+        if ckey is None:
+            self._overflow(event.__class__.__name__)
+            return
+        pending = self._pending
+        if not self._indexed:
+            for queued in self._entries:
+                key = _conflation_key(queued[0])
+                if key is not None:
+                    pending[key] = queued
+            self._indexed = True
+        entry = pending.get(ckey)
+        if entry is not None:
+            if event.__class__ is MarketData:
+                entry[0] = merge_market_data(entry[0], event)
+                entry[1] = None  # the merged event needs a new encoding
+            else:
+                entry[0], entry[1] = event, payload
+            self.conflated += 1
+            return
+        entry = [event, payload]
+        self._entries.append(entry)
+        pending[ckey] = entry
         if self._waiting:
             self._notify()
 
@@ -193,16 +211,15 @@ class ConflatingQueue:
         if not entries:
             return None
         entry = entries.popleft()
-        event = entry[0]
-        cls = event.__class__
-        if cls is MarketData:
-            if self._pending.get(event.conid) is entry:
-                del self._pending[event.conid]
-        elif cls is PriceLadder:
-            key = (event.account, event.conid)
-            if self._pending.get(key) is entry:
-                del self._pending[key]
         self.delivered += 1
+        if self._indexed:
+            if entries:
+                ckey = _conflation_key(entry[0])
+                if ckey is not None and self._pending.get(ckey) is entry:
+                    del self._pending[ckey]
+            else:  # drained: no conflation index until the queue fills again
+                self._pending.clear()
+                self._indexed = False
         return entry
 
     def raise_if_done(self) -> None:
@@ -215,11 +232,28 @@ class ConflatingQueue:
     def get_nowait(self) -> Any:
         """The next event (control entries skipped), or ``None`` when empty. Raises the
         overflow/close error once drained."""
+        entries = self._entries
         while True:
-            entry = self.pop_entry()
-            if entry is None:
+            if not entries:
                 self.raise_if_done()
                 return None
-            event = entry[0]
+            if self._indexed:
+                entry = self.pop_entry()
+                assert entry is not None
+                event = entry[0]
+            else:  # the common case, inlined: no conflation index to keep
+                event = entries.popleft()[0]
+                self.delivered += 1
             if event is not CONTROL:
                 return event
+
+
+def _conflation_key(event: Any) -> Any:
+    """What a pending event conflates by: the conid of market data, (account, conid) of a
+    price ladder; ``None`` for every other event (never conflated)."""
+    cls = event.__class__
+    if cls is MarketData:
+        return event.conid
+    if cls is PriceLadder:
+        return (event.account, event.conid)
+    return None

@@ -175,3 +175,43 @@ async def test_market_data_callbacks_only_when_registered(
     remove()
     feed(proto, router, {"topic": "smd+1", "conid": 1, "31": "2", "_updated": 2})
     assert len(seen) == 1
+
+
+def _md_event(key: StreamKey, conid: int, price: float) -> MarketData:
+    return MarketData(
+        key=key, conid=conid, server_id="q1", updated_ms=1, values={31: price}, raw={"31": "x"}
+    )
+
+
+async def test_market_data_reaches_handles_by_an_equal_key_object(router: Router) -> None:
+    """Delivery finds the stream by the interned key object, and by any equal key object too."""
+    handle = router.subscribe(MarketDataSpec(5))
+    interned = handle.key
+    other = StreamKey(interned.topic, interned.ident)  # equal, not the same object
+    assert other == interned and other is not interned
+    router.dispatch([_md_event(interned, 5, 1.0), _md_event(other, 5, 2.0)])
+    got = [handle.get_nowait(), handle.get_nowait()]
+    assert [ev.values[31] for ev in got if isinstance(ev, MarketData)] == [1.0, 2.0]
+
+
+async def test_a_callback_that_subscribes_mid_batch_gets_the_rest_of_the_batch(
+    router: Router,
+) -> None:
+    """Consumers added by a callback during a dispatch see the batch's later events; consumers
+    that left see none."""
+    first = router.subscribe(MarketDataSpec(6))
+    key = first.key
+    late: list[Any] = []
+
+    def on_md(ev: MarketData) -> None:
+        if not late:
+            late.append(router.subscribe(MarketDataSpec(7)))
+            first.close()
+
+    router.on(MarketData, on_md)
+    seven = StreamKey.of(key.topic, "7")
+    router.dispatch([_md_event(key, 6, 1.0), _md_event(seven, 7, 2.0), _md_event(key, 6, 3.0)])
+    (handle,) = late
+    events = [handle.get_nowait(), handle.get_nowait()]
+    assert [ev.values[31] for ev in events if isinstance(ev, MarketData)] == [2.0]
+    assert len(first.buffer) == 1  # the first event only: it left before the third

@@ -111,14 +111,20 @@ class Router:
         # where events of a stream go: handle buffers and external feeds (a handle subscribed
         # with buffer=False holds the stream in _handles and feeds nothing)
         self._feeds: dict[StreamKey, list[Feed]] = {}
+        # the same lists by id(key) -> (key, feeds): StreamKey hashes in Python, id() in C, and
+        # the decoder hands out the interned key objects (StreamKey.of); a miss (another object
+        # equal to the key) falls back to _feeds. Rebuilt whenever _feeds gains or loses a key.
+        self._feeds_by_id: dict[int, tuple[StreamKey, list[Feed]]] = {}
         self._feed_of: dict[Subscription[Any], Feed] = {}
         self._streams: list[EventBuffer] = []
         self._callbacks: dict[type | None, list[Callback]] = {}
-        self._md_callbacks = False  # any callback for MarketData (or every event)?
+        # the callbacks a MarketData event goes to (its own, then every-event ones), kept by on()
+        self._md_callbacks: tuple[Callback, ...] = ()
 
         # Figures
         self.counts: Counter[str] = Counter()
-        # events by class; names are made in metrics() (cheaper than a str key per event)
+        # events by class; names are made in metrics() (cheaper than a str key per event);
+        # MarketData events are counted in _md_seen only (the hot path keeps one counter)
         self._type_counts: dict[type, int] = {}
         self._md_seen = 0
         self.lag_last_ms = 0.0
@@ -173,7 +179,11 @@ class Router:
         self._handles.setdefault(key, []).append(handle)
         target: Feed | None = feed if feed is not None else (buf if buffer else None)
         if target is not None:
-            self._feeds.setdefault(key, []).append(target)
+            feeds = self._feeds.get(key)
+            if feeds is None:
+                feeds = self._feeds[key] = []
+                self._index_feeds()
+            feeds.append(target)
             self._feed_of[handle] = target
         if target is not buf:
             buf.close()  # iterating it ends at once
@@ -195,12 +205,18 @@ class Router:
                 feeds.remove(target)
             if not feeds:
                 del self._feeds[handle.key]
+                self._index_feeds()
         if not handles:
             del self._handles[handle.key]
             if not self.closing:
                 with contextlib.suppress(IBStreamError):
                     self._proto.unsubscribe(handle.key, self._clock())
                 self._hooks.wake()
+
+    def _index_feeds(self) -> None:
+        by_id = self._feeds_by_id  # updated in place: a dispatch in progress sees the change
+        by_id.clear()
+        by_id.update((id(k), (k, feeds)) for k, feeds in self._feeds.items())
 
     def holders(self, key: StreamKey) -> int:
         """How many handles hold ``key``'s stream (the reference count)."""
@@ -220,15 +236,17 @@ class Router:
     def on(self, event_type: type | None, callback: Callback) -> Callable[[], None]:
         """Call ``callback(event)`` for each event of ``event_type`` (``None``: every event)."""
         self._callbacks.setdefault(event_type, []).append(callback)
-        self._md_callbacks = bool(self._callbacks.get(MarketData) or self._callbacks.get(None))
+        self._md_callbacks = self._callbacks_for(MarketData)
 
         def remove() -> None:
             with contextlib.suppress(ValueError):
                 self._callbacks[event_type].remove(callback)
-            callbacks = self._callbacks
-            self._md_callbacks = bool(callbacks.get(MarketData) or callbacks.get(None))
+            self._md_callbacks = self._callbacks_for(MarketData)
 
         return remove
+
+    def _callbacks_for(self, cls: type) -> tuple[Callback, ...]:
+        return (*self._callbacks.get(cls, ()), *self._callbacks.get(None, ()))
 
     def close(self, error: BaseException | None) -> None:
         """End every consumer (with ``error`` if the client failed)."""
@@ -238,6 +256,7 @@ class Router:
                 handle._closed_by_client(error)
         self._handles.clear()
         self._feeds.clear()
+        self._index_feeds()
         self._feed_of.clear()
         for buf in self._streams:
             buf.close(error)
@@ -258,42 +277,60 @@ class Router:
     def dispatch(self, events: list[ProtocolEvent]) -> bool:
         """Apply and deliver ``events`` in order; return whether any was not market data (the
         driver then re-checks the timer: a state change may have moved a deadline earlier)."""
-        counts = self._type_counts
-        feeds = self._feeds
+        feeds_get = self._feeds.get
+        by_id_get = self._feeds_by_id.get
         streams = self._streams
         md_callbacks = self._md_callbacks
-        tickers = self._ticker_map
+        tickers_get = self._ticker_map.get
+        md_seen = self._md_seen
         control = False
         ev: Any
-        for ev in events:
-            cls = ev.__class__
-            counts[cls] = counts.get(cls, 0) + 1
-            if cls is MarketData:  # the hot path
-                ticker = tickers.get(ev.conid)
+        try:
+            for ev in events:
+                cls = ev.__class__
+                if cls is MarketData:  # the hot path
+                    ticker = tickers_get(ev.conid)
+                    try:
+                        if ticker is None:
+                            ticker = self.tickers.get_or_create(ev.conid)
+                        ticker.merge(ev)
+                    except Exception as exc:
+                        self._apply_failed(ev, exc)
+                    md_seen += 1
+                    if md_seen & 63 == 1:  # lag sampled (1st, 65th...): a clock read costs
+                        self._sample_lag(ev.updated_ms)
+                    key = ev.key
+                    hit = by_id_get(id(key))
+                    if hit is not None and hit[0] is key:
+                        for buf in hit[1]:
+                            buf.put(ev)
+                    else:
+                        bufs = feeds_get(key)
+                        if bufs is not None:
+                            for buf in bufs:
+                                buf.put(ev)
+                    if streams:
+                        for buf in streams:
+                            buf.put(ev)
+                    if md_callbacks:
+                        self._md_seen = md_seen  # user code may read the figures
+                        self._call(md_callbacks, ev)
+                        md_callbacks = self._md_callbacks  # ... or add a callback
+                    continue
+                counts = self._type_counts
+                counts[cls] = counts.get(cls, 0) + 1
+                control = True
+                self._md_seen = md_seen  # a control event may read the figures
                 try:
-                    if ticker is None:
-                        ticker = self.tickers.get_or_create(ev.conid)
-                    ticker.merge(ev)
+                    self._apply(cls, ev)
                 except Exception as exc:
                     self._apply_failed(ev, exc)
-                self._md_seen += 1
-                if self._md_seen & 63 == 1:  # lag sampled (1st, 65th...): a clock read costs
-                    self._sample_lag(ev.updated_ms)
-                bufs = feeds.get(ev.key)
-                if bufs is not None:
-                    for buf in bufs:
-                        buf.put(ev)
-                for buf in streams:
-                    buf.put(ev)
-                if md_callbacks:
-                    self._run_callbacks(cls, ev)
-                continue
-            control = True
-            try:
-                self._apply(cls, ev)
-            except Exception as exc:
-                self._apply_failed(ev, exc)
-            self._deliver(cls, ev)
+                self._deliver(cls, ev)
+                # a control event may have changed the consumers or the callbacks
+                streams = self._streams
+                md_callbacks = self._md_callbacks
+        finally:
+            self._md_seen = md_seen
         return control
 
     def _apply(self, cls: type, ev: Any) -> None:
@@ -347,18 +384,23 @@ class Router:
         self.lag.observe(lag / 1000.0)
 
     def _run_callbacks(self, cls: type, ev: Any) -> None:
-        for fn in (*self._callbacks.get(cls, ()), *self._callbacks.get(None, ())):
+        self._call(self._callbacks_for(cls), ev)
+
+    def _call(self, callbacks: tuple[Callback, ...], ev: Any) -> None:
+        for fn in callbacks:
             try:
                 fn(ev)
             except Exception:
                 self.counts["callback_errors"] += 1
-                log.exception("callback %r failed on %s", fn, cls.__name__)
+                log.exception("callback %r failed on %s", fn, type(ev).__name__)
 
     # -- figures ----------------------------------------------------------------------------------
 
     def metrics(self) -> dict[str, Any]:
         """Delivery figures (merged into ``StreamClient.metrics()``)."""
         events = {cls.__name__: n for cls, n in self._type_counts.items()}
+        if self._md_seen:
+            events[MarketData.__name__] = self._md_seen
         buffers = self.buffers()
         return {
             "events": events,

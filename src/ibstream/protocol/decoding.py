@@ -146,10 +146,13 @@ def _entry(fid: int) -> _FieldEntry:
     return fid, parser, cache
 
 
-_MD_TABLE: dict[str, _FieldEntry | None] = {str(fid): _entry(fid) for fid in FIELDS}
+# field key -> entry: the catalogue, plus numeric ids first seen on the wire (bounded)
+_MD_TABLE: dict[str, _FieldEntry] = {str(fid): _entry(fid) for fid in FIELDS}
 # meta keys (protocol.md §6.1) are carried by the event's own attributes, not in ``values``;
-# 6119 is the delivery marker, always equal to ``server_id``
-_MD_TABLE.update(dict.fromkeys(("topic", "conid", "conidEx", "_updated", "server_id", "6119")))
+# 6119 is the delivery marker, always equal to ``server_id``. A set membership test is a
+# bytecode, a ``dict.get`` a call: the hot loop skips meta keys with ``in`` and then subscripts
+# the field table (a key in neither is rare and takes the slow path).
+_MD_META = frozenset(("topic", "conid", "conidEx", "_updated", "server_id", "6119"))
 _TABLE_MAX = 5_000  # bounded: unknown field ids come from the network
 _MISSING: Any = object()
 _MD_KEYS: dict[str, tuple[StreamKey, int]] = {}  # smd topic -> (key, conid), bounded
@@ -215,12 +218,12 @@ def _market_data(msg: dict[str, Any], cached: tuple[StreamKey, int]) -> MarketDa
         as_int(payload_conid, "conid", 1, CONID_MAX)  # tolerate "265598", reject the rest
     values: dict[int, FieldValue] = {}
     table_get = _MD_TABLE.get
-    missing = _MISSING
+    meta = _MD_META
     for k, v in msg.items():
-        entry = table_get(k, missing)
-        if entry is None:
+        if k in meta:
             continue
-        if entry is missing:
+        entry = table_get(k)
+        if entry is None:
             entry = _unknown_field(k)
             if entry is None:
                 continue
@@ -411,14 +414,13 @@ def _make_decode() -> Callable[[str | bytes | bytearray | memoryview], list[Even
     # two in step; tests check both give equal events.
     loads = _loads
     json_error = _JSONDecodeError
-    md_keys_get = _MD_KEYS.get
-    table_get = _MD_TABLE.get
-    missing = _MISSING
+    md_keys = _MD_KEYS
+    table = _MD_TABLE
+    meta = _MD_META
     new = _new_md
     md = MarketData
-    str_, int_, dict_ = str, int, dict
-    dispatch, not_json, crashed, unknown_field = _dispatch, _not_json, _crashed, _unknown_field
-    marker = _marker
+    str_, int_ = str, int
+    dispatch, not_json, crashed = _dispatch, _not_json, _crashed
 
     def decode(data: str | bytes | bytearray | memoryview) -> list[Event]:
         """Decode one WebSocket frame (text or binary) into events. Never raises.
@@ -431,43 +433,38 @@ def _make_decode() -> Callable[[str | bytes | bytearray | memoryview], list[Even
                 msg = loads(data)
             except json_error:
                 return not_json(data)
-            if msg.__class__ is not dict_:
+            try:
+                # An ``smd`` frame of a known topic carries all four meta keys (§6.1):
+                # subscripts are bytecodes where ``.get`` is a call. Other topics leave without
+                # an exception (raising costs more than a lookup); a frame that is no object,
+                # has no topic or misses a meta key raises here: all take the full path.
+                topic = msg["topic"]
+                if topic not in md_keys:
+                    return dispatch(msg, data)
+                cached = md_keys[topic]
+                conid = msg["conid"]
+                updated = msg["_updated"]
+                server_id = msg["server_id"]
+            except (KeyError, TypeError):
                 return dispatch(msg, data)
-            topic = msg.get("topic")
-            cached = md_keys_get(topic) if topic.__class__ is str_ else None
-            if cached is None or "error" in msg:
-                return dispatch(msg, data)
-            conid = msg.get("conid")
-            if conid is not None and conid.__class__ is not int_:
+            if (
+                conid.__class__ is not int_
+                or updated.__class__ is not int_
+                or server_id.__class__ is not str_
+            ):
                 return dispatch(msg, data)
             values: dict[int, FieldValue] = {}
-            for k, v in msg.items():
-                entry = table_get(k, missing)
-                if entry is None:
-                    continue
-                if entry is missing:
-                    entry = unknown_field(k)
-                    if entry is None:
+            try:
+                for k, v in msg.items():
+                    if k in meta:
                         continue
-                fid, parse, cache = entry
-                try:
-                    values[fid] = cache[v]
-                except TypeError:  # unhashable (list, dict): not cacheable
-                    values[fid] = parse(v)
-            updated = msg.get("_updated")
-            server_id = msg.get("server_id")
-            event = new(
-                md,
-                (
-                    cached[0],
-                    cached[1],
-                    server_id if server_id.__class__ is str_ else marker(msg),
-                    updated if updated.__class__ is int_ else opt_int(updated),
-                    values,
-                    msg,
-                ),
-            )
-            return [event]
+                    entry = table[k]
+                    values[entry[0]] = entry[2][v]
+            except (KeyError, TypeError):
+                # a key not seen before (an ``error`` key among them: ErrorMessage, §5.7) or
+                # an unhashable value (list, dict): the reference path
+                return dispatch(msg, data)
+            return [new(md, (cached[0], cached[1], server_id, updated, values, msg))]
         except Exception as exc:  # last line of defence: decode() must never raise
             return crashed(data, exc)
 
