@@ -489,3 +489,21 @@ async def test_tls_errors_go_through_the_diagnosis() -> None:
         with pytest.raises(TLSError, match="diagnosed"):
             await _open(f"wss://127.0.0.1:{port}/ws", tls_error=tls_error)
     assert len(seen) == 1
+
+
+@pytest.mark.parametrize("backend", ["aiohttp", "picows"])
+async def test_handshake_timeout_is_a_timeout_on_both_backends(backend: Any) -> None:
+    """A server that accepts and never answers the upgrade: ``StreamTimeout`` on both backends
+    (``TimeoutError`` is an ``OSError``: it must not be reported as ``GatewayUnreachable``)."""
+    held: list[asyncio.StreamWriter] = []
+    probe = await asyncio.start_server(lambda r, w: held.append(w), "127.0.0.1", 0)
+    port = probe.sockets[0].getsockname()[1]
+    rest = GatewayRest(f"http://127.0.0.1:{port}", timeout=0.3, ws_backend=backend)
+    try:
+        async with probe:
+            with pytest.raises(StreamTimeout, match="timed out"):
+                await rest.ws_connect("s" * 32)
+            for writer in held:
+                writer.close()
+    finally:
+        await rest.close()

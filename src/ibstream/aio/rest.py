@@ -441,10 +441,10 @@ class GatewayRest:
             if exc.status == 401:
                 raise NotAuthenticated("WebSocket handshake refused: not authenticated") from exc
             raise HTTPStatusError("GET", "/ws", exc.status, str(exc.message)) from exc
+        except TimeoutError as exc:  # before OSError: TimeoutError is one
+            raise StreamTimeout(f"WebSocket handshake with {self.ws_url} timed out") from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise GatewayUnreachable(f"WebSocket {self.ws_url} unreachable: {exc}") from exc
-        except TimeoutError as exc:
-            raise StreamTimeout(f"WebSocket handshake with {self.ws_url} timed out") from exc
 
     async def _picows_handshake(
         self, url: str, headers: dict[str, str], heartbeat: float | None
