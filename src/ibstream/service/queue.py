@@ -1,10 +1,11 @@
 """One consumer's bounded queue of events, each with its (shared) JSON encoding.
 
 The service adapter of the one queue policy (:class:`ibstream.conflating.ConflatingQueue`, through
-its asyncio adapter :class:`ibstream.aio.buffer.EventBuffer`). The dispatch path calls
-:meth:`ConsumerQueue.put` for every consumer an event is for; ``put`` never blocks and never
-awaits a socket. Each consumer's writer task drains its own queue, applying the policy per
-consumer:
+its asyncio adapter :class:`ibstream.aio.buffer.EventBuffer`). The hub's rounds
+(:mod:`ibstream.service.fanout`) queue one shared :class:`~ibstream.service.fanout.Batch` per
+round for a consumer that keeps up (its queue is empty), and the round's events one by one with
+:meth:`ConsumerQueue.put` for a consumer that is behind; nothing blocks or awaits a socket. Each
+consumer's writer task drains its own queue, applying the policy per consumer:
 
 * market data and price ladders **conflate** once the queue is full: the event is merged into the
   pending one of the same instrument (no field value is lost, the consumer sees the latest state);
@@ -19,8 +20,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ibstream.aio.buffer import EventBuffer
+from ibstream.conflating import CONTROL
 from ibstream.exceptions import ClientClosed, SlowConsumerError
 from ibstream.serialize import event_to_json
+from ibstream.service.fanout import Batch, split_lines
 
 __all__ = ["ConsumerQueue", "QueueClosed", "QueueOverflow"]
 
@@ -63,22 +66,60 @@ class ConsumerQueue(EventBuffer):
         entries are skipped."""
         return await super().get()
 
-    async def get_encoded(self, max_bytes: int) -> list[bytes]:
-        """Wait, then take encodings up to ``max_bytes`` in total (at least one)."""
-        await self.wait()
-        return self.take_encoded(max_bytes)
+    def put_batch(self, batch: Batch) -> None:
+        """Queue a round's shared batch as one entry (the hub does so only when the queue is
+        empty: a consumer that is behind gets events one by one, under the policy above)."""
+        self.put_control(batch)
 
-    def take_encoded(self, max_bytes: int) -> list[bytes]:
-        """Take encodings up to ``max_bytes`` in total (at least one if any is queued)."""
+    def take_ws(self, max_bytes: int) -> tuple[list[bytes], int]:
+        """Take what is queued as plain-stream WebSocket messages (one event or reply per line,
+        lines added until a message holds ``max_bytes``; a batch brings its own shared
+        messages) and the number of events in them. Stops after a batch or ``max_bytes``."""
         out: list[bytes] = []
-        size = 0
-        while not out or size < max_bytes:
+        lines: list[bytes] = []
+        size = events = 0
+        while size < max_bytes:
             entry = self.pop_entry()
             if entry is None:
                 break
-            data = entry[1]
-            if data is None:  # a conflated market-data event: encode the merged event
-                data = event_to_json(entry[0])
-            out.append(data)
+            event, data = entry
+            if data.__class__ is Batch:
+                if lines:
+                    out.extend(split_lines(lines, max_bytes))
+                    lines = []
+                out.extend(data.ws_messages(max_bytes))
+                events += len(data)
+                break
+            if event is not CONTROL:
+                events += 1
+                if data is None:  # a conflated market-data event: encode the merged event
+                    data = event_to_json(event)
+            lines.append(data)
             size += len(data)
-        return out
+        if lines:
+            out.extend(split_lines(lines, max_bytes))
+        return out, events
+
+    def take_sse(self, max_bytes: int) -> tuple[bytes, int]:
+        """Take what is queued as Server-Sent Events records (one ``data:`` record per event,
+        up to about ``max_bytes``; a batch brings its shared payload) and the number of
+        events in them."""
+        parts: list[bytes] = []
+        size = events = 0
+        while size < max_bytes:
+            entry = self.pop_entry()
+            if entry is None:
+                break
+            event, data = entry
+            if data.__class__ is Batch:
+                payload = data.sse_payload()
+                events += len(data)
+            else:
+                if event is not CONTROL:
+                    events += 1
+                    if data is None:
+                        data = event_to_json(event)
+                payload = b"data: " + data + b"\n\n"
+            parts.append(payload)
+            size += len(payload)
+        return (parts[0] if len(parts) == 1 else b"".join(parts)), events

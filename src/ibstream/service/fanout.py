@@ -1,0 +1,195 @@
+"""Batched fan-out: the hub's events go out in *rounds*, each round's bytes shared.
+
+The router hands each event of a stream to the hub once (through the stream's *tap*, see
+:mod:`ibstream.service.hub`); events of no stream come through the client's callbacks. The hub
+logs each one with its *route* (its ``StreamKey``, or :data:`SESSION` / :data:`LIFECYCLE`) in the
+current :class:`Rounds` log, and the log is handed out as one round:
+
+* **When.** The first event of a round schedules it: at once (after the current read's events,
+  so one upstream read is one round) when the previous round is ``interval`` old, else at that
+  time. ``interval`` adapts: it is the cost of the last round (handing it out plus the socket
+  writes it caused) divided by ``budget``, between ``flush_interval`` and
+  ``max_flush_interval``. A quiet service sends each event at once; a busy one (many consumers,
+  many events) sends fewer, larger messages, and fan-out takes about ``budget`` of the loop.
+* **What.** Each consumer gets the events of its routes (and filters). Consumers that select the
+  same events of a round share one :class:`Batch`: the events are encoded once, and each wire
+  format (WebSocket lines, SSE ``data:`` records) is built once per batch, whatever the number
+  of consumers.
+* **How.** A consumer whose queue is empty (it keeps up) gets the batch as one queue entry: one
+  wake-up of its writer and one socket write per round. A consumer that is behind (its queue
+  holds entries) gets the round's events one by one, so the queue's bounded, conflating,
+  never-silently-dropping policy applies as before (:mod:`ibstream.service.queue`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+__all__ = ["LIFECYCLE", "SESSION", "Batch", "Rounds", "split_lines"]
+
+
+class _Route:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: The route of events of no stream (session state, bulletins, notifications, errors).
+SESSION: Final = _Route("SESSION")
+#: The route of every stream's lifecycle events, for consumers that want them all.
+LIFECYCLE: Final = _Route("LIFECYCLE")
+
+
+def split_lines(lines: list[bytes], max_bytes: int) -> list[bytes]:
+    """``lines`` joined by newlines into messages: lines are added to a message until it holds
+    ``max_bytes`` or more (so a message holds at least one line; ``max_bytes=1``: one each)."""
+    if max_bytes <= 1:
+        return list(lines)
+    out: list[bytes] = []
+    part: list[bytes] = []
+    size = 0
+    for line in lines:
+        part.append(line)
+        size += len(line)
+        if size >= max_bytes:
+            out.append(part[0] if len(part) == 1 else b"\n".join(part))
+            part, size = [], 0
+    if part:
+        out.append(part[0] if len(part) == 1 else b"\n".join(part))
+    return out
+
+
+class Batch:
+    """The encoded events of one round selected for a group of consumers, in order.
+
+    Shared by every consumer of that selection; each wire format is built on first use and
+    kept, so it is built once per round whatever the number of consumers."""
+
+    __slots__ = ("_sse", "_ws", "lines")
+
+    def __init__(self, lines: list[bytes]) -> None:
+        #: One JSON document per event (``event_to_json``), in delivery order.
+        self.lines = lines
+        self._ws: tuple[int, list[bytes]] | None = None
+        self._sse: bytes | None = None
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __repr__(self) -> str:
+        return f"<Batch {len(self.lines)} events>"
+
+    def ws_messages(self, max_bytes: int) -> list[bytes]:
+        """The plain-stream WebSocket messages (one event per line, see :func:`split_lines`)."""
+        cached = self._ws
+        if cached is not None and cached[0] == max_bytes:
+            return cached[1]
+        messages = split_lines(self.lines, max_bytes)
+        self._ws = (max_bytes, messages)
+        return messages
+
+    def sse_payload(self) -> bytes:
+        """The Server-Sent Events records, one ``data:`` record per event."""
+        if self._sse is None:
+            self._sse = b"".join([b"data: " + line + b"\n\n" for line in self.lines])
+        return self._sse
+
+
+class Rounds:
+    """The log of the current round and its adaptive schedule (see the module docstring).
+
+    ``distribute(log)`` hands a round out (it must not await); writers add the seconds their
+    socket writes took to :attr:`write_seconds`, which counts in the next interval.
+    """
+
+    __slots__ = (
+        "_distribute",
+        "_handle",
+        "_next_at",
+        "budget",
+        "flush_interval",
+        "interval",
+        "log",
+        "max_flush_interval",
+        "rounds",
+        "write_seconds",
+    )
+
+    def __init__(
+        self,
+        distribute: Callable[[list[tuple[Any, Any]]], None],
+        *,
+        flush_interval: float = 0.002,
+        max_flush_interval: float = 0.05,
+        budget: float = 0.1,
+    ) -> None:
+        self._distribute = distribute
+        self.flush_interval = flush_interval
+        self.max_flush_interval = max(flush_interval, max_flush_interval)
+        self.budget = budget
+        #: ``(route, event)`` pairs of the round being collected.
+        self.log: list[tuple[Any, Any]] = []
+        self._handle: asyncio.Handle | None = None
+        self._next_at = 0.0
+        #: The current minimum time between two rounds (seconds).
+        self.interval = flush_interval
+        #: Seconds the writers spent writing since the last round (they add to it).
+        self.write_seconds = 0.0
+        #: Rounds handed out so far.
+        self.rounds = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<Rounds interval={self.interval * 1000:.1f}ms pending={len(self.log)} "
+            f"rounds={self.rounds}>"
+        )
+
+    def add(self, route: Any, event: Any) -> None:
+        """Log ``event`` for the consumers of ``route``; schedules the round if needed."""
+        self.log.append((route, event))
+        if self._handle is None:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._next_at <= loop.time():
+            # after the rest of the current read: one upstream read, one round
+            self._handle = loop.call_soon(self._run)
+        else:
+            self._handle = loop.call_at(self._next_at, self._run)
+
+    def flush(self) -> None:
+        """Hand the pending round out now (before a consumer's routes or filters change, so
+        each event goes to the consumers that wanted it when it arrived)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self.log:
+            self._run()
+
+    def _run(self) -> None:
+        self._handle = None
+        log, self.log = self.log, []
+        if not log:
+            return
+        started = time.perf_counter()
+        self._distribute(log)
+        cost = time.perf_counter() - started + self.write_seconds
+        self.write_seconds = 0.0
+        self.rounds += 1
+        self.interval = min(self.max_flush_interval, max(self.flush_interval, cost / self.budget))
+        self._next_at = asyncio.get_running_loop().time() + self.interval
+
+    def close(self) -> None:
+        """Drop the pending round and its schedule (the hub is shutting down)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self.log = []
