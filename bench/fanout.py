@@ -80,7 +80,11 @@ def _run_service(gateway: str, flush: float, conn: Connection) -> None:
     asyncio.run(main())
 
 
-_METRIC = re.compile(r"^(process_cpu_seconds_total|ibstream_upstream_frames_total) (\S+)$", re.M)
+_METRIC = re.compile(
+    r"^(process_cpu_seconds_total|ibstream_upstream_frames_total"
+    r"|ibstream_service_fanout_interval_seconds) (\S+)$",
+    re.M,
+)
 
 
 async def _sample(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
@@ -95,6 +99,8 @@ class Consumer:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse, lat: list[float] | None) -> None:
         self.ws = ws
         self.events = 0
+        self.subscribed = 0  # ``Subscribed`` replies seen (counted until all are in)
+        self.all_subscribed = asyncio.Event()
         self.lat = lat
         self.task: asyncio.Task[None] | None = None
 
@@ -104,6 +110,10 @@ class Consumer:
         async for msg in self.ws:
             if msg.type is not text:
                 continue
+            if self.subscribed < N_CONIDS:
+                self.subscribed += msg.data.count('"type":"Subscribed"')
+                if self.subscribed >= N_CONIDS:
+                    self.all_subscribed.set()
             if lat is None:
                 self.events += msg.data.count("\n") + 1
                 continue
@@ -134,7 +144,11 @@ async def _round(http: aiohttp.ClientSession, url: str, n: int, seconds: float) 
         c = Consumer(ws, lat if i % every == 0 else None)
         c.task = asyncio.create_task(c.run())
         consumers.append(c)
-    await asyncio.sleep(1.5)  # warm-up: subscriptions active, snapshots delivered
+    # Warm-up: every consumer has its replies (the service is done subscribing: 200 x 100
+    # subscribe ops take seconds on a busy machine, and would count as fan-out CPU), then
+    # a second for the snapshots and the rounds' interval to settle.
+    await asyncio.wait_for(asyncio.gather(*(c.all_subscribed.wait() for c in consumers)), 120)
+    await asyncio.sleep(1.0)
     before = await _sample(http, url)
     counts = [c.events for c in consumers]
     del lat[:]
@@ -163,6 +177,8 @@ async def _round(http: aiohttp.ClientSession, url: str, n: int, seconds: float) 
         "cpu_rate": cpu / elapsed,
         "p50_ms": _percentile(window, 50),
         "p99_ms": _percentile(window, 99),
+        # the service's round interval at the end of the window (absent before issue 19)
+        "round_ms": 1000 * after.get("ibstream_service_fanout_interval_seconds", float("nan")),
     }
 
 
@@ -221,13 +237,15 @@ def main() -> None:
     )
     print(
         f"{'consumers':>9} {'upstream fr/s':>13} {'events/s/consumer':>17} {'min/consumer':>12} "
-        f"{'delivered/s':>11} {'service CPU':>11} {'CPU us/event':>12} {'p50 ms':>7} {'p99 ms':>7}"
+        f"{'delivered/s':>11} {'service CPU':>11} {'CPU us/event':>12} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'round ms':>8}"
     )
     for r in rows:
         print(
             f"{r['consumers']:>9.0f} {r['frames_s']:>13,.0f} {r['per_consumer_s']:>17,.0f} "
             f"{r['min_consumer_s']:>12,.0f} {r['total_s']:>11,.0f} {r['cpu_pct']:>10.1f}% "
-            f"{r['cpu_us_event']:>12.2f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f}"
+            f"{r['cpu_us_event']:>12.2f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
+            f"{r['round_ms']:>8.1f}"
         )
     decode_us = _decode_cost_us()
     lo, hi = rows[0], rows[-1]

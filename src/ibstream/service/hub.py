@@ -520,8 +520,8 @@ class Hub:
         return self.client.state is SessionState.AUTHENTICATED
 
     def subscription_state(self, key: StreamKey) -> SubscriptionState | None:
-        entry = self.client.protocol.subscriptions.get(key)
-        return entry[1] if entry is not None else None
+        binding = self.client.protocol.book.get(key)  # O(1): no snapshot of the whole book
+        return binding.state if binding is not None else None
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """``(ready, details)``: upstream authenticated and no held stream failed."""

@@ -205,6 +205,16 @@ class HubCollector(Collector):
             hub.encoded,
         )
         yield _counter(
+            "ibstream_service_fanout_rounds",
+            "Fan-out rounds handed out (a round: the events since the last one, shared).",
+            hub.rounds.rounds,
+        )
+        yield _gauge(
+            "ibstream_service_fanout_interval_seconds",
+            "Current minimum time between two fan-out rounds (adapts to the fan-out's cost).",
+            hub.rounds.interval,
+        )
+        yield _counter(
             "ibstream_service_slow_consumer_disconnects",
             "Consumers disconnected because they could not keep up.",
             hub.disconnected_slow,

@@ -1,0 +1,82 @@
+"""The pieces of the batched fan-out (service/fanout.py): message splitting, shared batches,
+the rounds' schedule and adaptive interval."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ibstream.service.fanout import Batch, Rounds, split_lines
+
+LINES = st.lists(st.binary(min_size=1, max_size=40).map(lambda b: b.replace(b"\n", b" ")))
+
+
+@given(LINES, st.integers(min_value=1, max_value=200))
+def test_split_lines_keeps_every_line_in_order_within_the_size(
+    lines: list[bytes], max_bytes: int
+) -> None:
+    """Messages hold the lines in order; a message is closed once it holds ``max_bytes``."""
+    messages = split_lines(lines, max_bytes)
+    assert [line for m in messages for line in m.split(b"\n")] == lines
+    for m in messages:
+        parts = m.split(b"\n")
+        assert sum(map(len, parts[:-1])) < max_bytes  # it was still open before its last line
+    for m in messages[:-1]:
+        assert sum(map(len, m.split(b"\n"))) >= max_bytes  # closed because it was full
+    if max_bytes == 1:
+        assert messages == lines
+
+
+def test_batch_builds_each_wire_format_once() -> None:
+    batch = Batch([b'{"a":1}', b'{"b":2}'])
+    ws = batch.ws_messages(65536)
+    assert ws == [b'{"a":1}\n{"b":2}'] and batch.ws_messages(65536) is ws
+    assert batch.ws_messages(1) == [b'{"a":1}', b'{"b":2}']  # ?batch=0: one per message
+    sse = batch.sse_payload()
+    assert sse == b'data: {"a":1}\n\ndata: {"b":2}\n\n' and batch.sse_payload() is sse
+    assert len(batch) == 2
+
+
+async def test_one_read_is_one_round_and_flush_hands_out_at_once() -> None:
+    rounds_seen: list[list[tuple[Any, Any]]] = []
+    rounds = Rounds(rounds_seen.append, flush_interval=0.0, max_flush_interval=0.0)
+    for i in range(5):  # events of one read: logged in the same loop iteration
+        rounds.add("r", i)
+    done = asyncio.Event()
+    asyncio.get_running_loop().call_soon(done.set)  # queued after the round's callback
+    await done.wait()
+    assert rounds_seen == [[("r", i) for i in range(5)]] and rounds.rounds == 1
+    rounds.add("r", 5)
+    rounds.flush()
+    assert rounds_seen[-1] == [("r", 5)] and not rounds.log
+    rounds.flush()  # nothing pending: no empty round
+    assert len(rounds_seen) == 2
+
+
+async def test_the_interval_follows_the_cost_of_the_last_round_within_bounds() -> None:
+    rounds = Rounds(lambda log: None, flush_interval=0.002, max_flush_interval=0.05, budget=0.1)
+    rounds.add("r", 1)
+    rounds.write_seconds = 0.001  # the writers of the last round took 1 ms: 10 ms at 10 %
+    rounds.flush()
+    assert 0.010 <= rounds.interval < 0.02 and rounds.write_seconds == 0.0
+    rounds.add("r", 2)
+    rounds.write_seconds = 1.0  # very expensive: capped
+    rounds.flush()
+    assert rounds.interval == 0.05
+    rounds.add("r", 3)
+    rounds.flush()  # cheap again: back to flush_interval
+    assert rounds.interval == 0.002
+    # the next round waits for the interval after the last one
+    loop = asyncio.get_running_loop()
+    rounds.interval = 0.0
+    rounds.flush_interval = rounds.max_flush_interval = 30.0
+    rounds.add("r", 4)
+    rounds.flush()
+    rounds.add("r", 5)
+    handle = rounds._handle
+    assert isinstance(handle, asyncio.TimerHandle) and handle.when() >= loop.time() + 29
+    rounds.close()
+    assert handle.cancelled() and not rounds.log
