@@ -196,7 +196,11 @@ async def test_a_slow_consumer_conflates_and_counts_while_a_fast_one_gets_everyt
     for burst in range(10):
         prices = [burst * 10 + i + 1.0 for i in range(10)]
         gateway.socket.feed(*(smd(f31=str(p)) for p in prices))
-        await until(lambda p=prices[-1]: client.ticker(CONID).last == p)  # type: ignore[misc]
+
+        def reached(newest: float = prices[-1]) -> bool:
+            return client.ticker(CONID).last == newest
+
+        await until(reached)
         hub.rounds.flush()
         got += sent_prices(fast)
     assert got == [float(i) for i in range(1, 101)]
