@@ -80,3 +80,22 @@ async def test_the_interval_follows_the_cost_of_the_last_round_within_bounds() -
     assert isinstance(handle, asyncio.TimerHandle) and handle.when() >= loop.time() + 29
     rounds.close()
     assert handle.cancelled() and not rounds.log
+
+
+async def test_a_failing_round_is_logged_and_counted_and_the_next_one_goes_out(
+    caplog: Any,
+) -> None:
+    seen: list[Any] = []
+
+    def distribute(log: list[tuple[Any, Any]]) -> None:
+        if log[0][1] == "bad":
+            raise ValueError("boom")
+        seen.extend(ev for _, ev in log)
+
+    rounds = Rounds(distribute)
+    rounds.add("r", "bad")
+    rounds.flush()
+    assert rounds.errors == 1 and "fan-out round of 1 events failed" in caplog.text
+    rounds.add("r", "good")
+    rounds.flush()
+    assert seen == ["good"] and rounds.errors == 1

@@ -24,11 +24,14 @@ current :class:`Rounds` log, and the log is handed out as one round:
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, Final
 
 __all__ = ["LIFECYCLE", "SESSION", "Batch", "Rounds", "split_lines"]
+
+log = logging.getLogger("ibstream.service")
 
 
 class _Route:
@@ -114,6 +117,7 @@ class Rounds:
         "_handle",
         "_next_at",
         "budget",
+        "errors",
         "flush_interval",
         "interval",
         "log",
@@ -144,6 +148,8 @@ class Rounds:
         self.write_seconds = 0.0
         #: Rounds handed out so far.
         self.rounds = 0
+        #: Rounds whose hand-out raised (logged; the next rounds go on).
+        self.errors = 0
 
     def __repr__(self) -> str:
         return (
@@ -176,11 +182,15 @@ class Rounds:
 
     def _run(self) -> None:
         self._handle = None
-        log, self.log = self.log, []
-        if not log:
+        pending, self.log = self.log, []
+        if not pending:
             return
         started = time.perf_counter()
-        self._distribute(log)
+        try:
+            self._distribute(pending)
+        except Exception:  # a bug must not stop every later round (nor the read loop)
+            self.errors += 1
+            log.exception("fan-out round of %d events failed", len(pending))
         cost = time.perf_counter() - started + self.write_seconds
         self.write_seconds = 0.0
         self.rounds += 1
