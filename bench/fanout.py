@@ -66,13 +66,11 @@ def _run_sim(interval: float, conn: Connection) -> None:
     asyncio.run(main())
 
 
-def _run_service(gateway: str, flush: float, conn: Connection) -> None:
+def _run_service(gateway: str, pacing: dict[str, float], conn: Connection) -> None:
     from ibstream.service import Service, ServiceConfig
 
     async def main() -> None:
-        config = ServiceConfig(
-            url=gateway, port=0, grace=600.0, buffer_size=20_000, flush_interval=flush
-        )
+        config = ServiceConfig(url=gateway, port=0, grace=600.0, buffer_size=20_000, **pacing)
         async with Service(config) as service:
             conn.send(service.url)
             await asyncio.get_running_loop().run_in_executor(None, conn.recv)
@@ -208,8 +206,16 @@ def main() -> None:
     parser.add_argument(
         "--flush-interval", type=float, default=0.002, help="service flush_interval (s)"
     )
+    parser.add_argument(
+        "--max-flush-interval", type=float, help="service max_flush_interval (s; default: its own)"
+    )
+    parser.add_argument("--flush-budget", type=float, help="service flush_budget (default: 0.1)")
     args = parser.parse_args()
     counts = [int(x) for x in args.consumers.split(",")]
+    pacing = {"flush_interval": args.flush_interval}
+    for name in ("max_flush_interval", "flush_budget"):
+        if getattr(args, name) is not None:
+            pacing[name] = getattr(args, name)
 
     sim_parent, sim_child = multiprocessing.Pipe()
     sim_proc = multiprocessing.Process(
@@ -219,7 +225,7 @@ def main() -> None:
     gateway = sim_parent.recv()
     svc_parent, svc_child = multiprocessing.Pipe()
     svc_proc = multiprocessing.Process(
-        target=_run_service, args=(gateway, args.flush_interval, svc_child), daemon=True
+        target=_run_service, args=(gateway, pacing, svc_child), daemon=True
     )
     svc_proc.start()
     url = svc_parent.recv()
@@ -233,7 +239,7 @@ def main() -> None:
 
     print(
         f"fan-out: {N_CONIDS} conids x {args.rate:g} updates/s, plain /stream WebSocket, "
-        f"{args.seconds:g} s per row, flush_interval {args.flush_interval * 1000:g} ms"
+        f"{args.seconds:g} s per row, service pacing {pacing}"
     )
     print(
         f"{'consumers':>9} {'upstream fr/s':>13} {'events/s/consumer':>17} {'min/consumer':>12} "

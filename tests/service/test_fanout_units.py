@@ -31,7 +31,7 @@ def test_split_lines_keeps_every_line_in_order_within_the_size(
 
 
 def test_batch_builds_each_wire_format_once() -> None:
-    batch = Batch([b'{"a":1}', b'{"b":2}'])
+    batch = Batch([b'{"a":1}', b'{"b":2}'], ["a", "b"])
     ws = batch.ws_messages(65536)
     assert ws == [b'{"a":1}\n{"b":2}'] and batch.ws_messages(65536) is ws
     assert batch.ws_messages(1) == [b'{"a":1}', b'{"b":2}']  # ?batch=0: one per message
@@ -99,3 +99,66 @@ async def test_a_failing_round_is_logged_and_counted_and_the_next_one_goes_out(
     rounds.add("r", "good")
     rounds.flush()
     assert seen == ["good"] and rounds.errors == 1
+
+
+def test_pacing_settings_are_checked() -> None:
+    import pytest
+
+    from ibstream.exceptions import InvalidArgument
+    from ibstream.service.config import ServiceConfig
+
+    with pytest.raises(InvalidArgument, match="flush_interval"):
+        ServiceConfig(flush_interval=0.1, max_flush_interval=0.05)
+    with pytest.raises(InvalidArgument, match="flush_budget"):
+        ServiceConfig(flush_budget=0)
+    with pytest.raises(InvalidArgument, match="flush_interval"):
+        ServiceConfig(flush_interval=-1)
+    config = ServiceConfig()
+    assert config.flush_interval <= config.max_flush_interval and 0 < config.flush_budget <= 1
+
+
+async def test_a_round_that_reaches_max_events_goes_out_at_once() -> None:
+    seen: list[int] = []
+    rounds = Rounds(lambda log: seen.append(len(log)), flush_interval=30.0, max_events=3)
+    rounds.add("r", 0)
+    rounds.flush()  # the next round would wait 30 s
+    for i in range(7):
+        rounds.add("r", i)
+    assert seen == [1, 3, 3] and len(rounds.log) == 1  # full rounds went out without waiting
+    rounds.close()
+
+
+def test_a_batch_not_yet_taken_becomes_its_events_when_the_consumer_falls_behind() -> None:
+    """The queue's bound counts a queued batch's events: once the consumer is behind, the batch
+    is turned back into its events (in order, before later replies) under the policy."""
+    from ibstream.protocol.events import OrderUpdate
+    from ibstream.protocol.specs import StreamKey, Topic
+    from ibstream.service.queue import ConsumerQueue
+
+    def order(n: int) -> OrderUpdate:
+        return OrderUpdate(
+            key=StreamKey(Topic.ORDERS, ""),
+            account=None,
+            order_id=n,
+            conid=None,
+            status=None,
+            changes={},
+            raw={},
+        )
+
+    q = ConsumerQueue(4)
+    q.put_batch(Batch([b"1", b"2"], [order(1), order(2)]))
+    q.put_raw(b"reply")
+    assert len(q) == 2  # the batch is one entry while the consumer keeps up
+    q.put(order(3), b"3")
+    assert len(q) == 4 and not q.overflowed  # two events, the reply, the new event
+    q.put(order(4), b"4")
+    assert q.overflowed  # the bound counted the batch's events
+    messages, events = q.take_ws(1 << 20)
+    assert b"\n".join(messages) == b"1\n2\nreply\n3" and events == 3
+    # a batch the writer already took stays taken
+    q2 = ConsumerQueue(4)
+    q2.put_batch(Batch([b"1"], [order(1)]))
+    assert q2.take_ws(1 << 20) == ([b"1"], 1)
+    q2.put(order(2), b"2")
+    assert q2.take_ws(1 << 20) == ([b"2"], 1)

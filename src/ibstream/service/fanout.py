@@ -11,6 +11,8 @@ current :class:`Rounds` log, and the log is handed out as one round:
   writes it caused) divided by ``budget``, between ``flush_interval`` and
   ``max_flush_interval``. A quiet service sends each event at once; a busy one (many consumers,
   many events) sends fewer, larger messages, and fan-out takes about ``budget`` of the loop.
+  A round that reaches ``max_events`` goes out at once (the hub sets half a consumer queue:
+  a consumer that keeps up never meets its queue's bound because rounds grew).
 * **What.** Each consumer gets the events of its routes (and filters). Consumers that select the
   same events of a round share one :class:`Batch`: the events are encoded once, and each wire
   format (WebSocket lines, SSE ``data:`` records) is built once per batch, whatever the number
@@ -75,11 +77,13 @@ class Batch:
     Shared by every consumer of that selection; each wire format is built on first use and
     kept, so it is built once per round whatever the number of consumers."""
 
-    __slots__ = ("_sse", "_ws", "lines")
+    __slots__ = ("_sse", "_ws", "events", "lines")
 
-    def __init__(self, lines: list[bytes]) -> None:
+    def __init__(self, lines: list[bytes], events: list[Any]) -> None:
         #: One JSON document per event (``event_to_json``), in delivery order.
         self.lines = lines
+        #: The events themselves (a consumer that falls behind gets them back one by one).
+        self.events = events
         self._ws: tuple[int, list[bytes]] | None = None
         self._sse: bytes | None = None
 
@@ -121,6 +125,7 @@ class Rounds:
         "flush_interval",
         "interval",
         "log",
+        "max_events",
         "max_flush_interval",
         "rounds",
         "write_seconds",
@@ -132,9 +137,11 @@ class Rounds:
         *,
         flush_interval: float = 0.002,
         max_flush_interval: float = 0.05,
-        budget: float = 0.1,
+        budget: float = 0.05,
+        max_events: int = 4096,
     ) -> None:
         self._distribute = distribute
+        self.max_events = max(1, max_events)
         self.flush_interval = flush_interval
         self.max_flush_interval = max(flush_interval, max_flush_interval)
         self.budget = budget
@@ -159,9 +166,12 @@ class Rounds:
 
     def add(self, route: Any, event: Any) -> None:
         """Log ``event`` for the consumers of ``route``; schedules the round if needed."""
-        self.log.append((route, event))
+        log = self.log
+        log.append((route, event))
         if self._handle is None:
             self._schedule()
+        elif len(log) >= self.max_events:
+            self.flush()
 
     def _schedule(self) -> None:
         loop = asyncio.get_running_loop()

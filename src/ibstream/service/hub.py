@@ -168,7 +168,7 @@ class Hub:
         slow_consumer_timeout: float = 5.0,
         flush_interval: float = 0.002,
         max_flush_interval: float = 0.05,
-        flush_budget: float = 0.1,
+        flush_budget: float = 0.05,
     ) -> None:
         self.client = client
         self.grace = grace
@@ -194,6 +194,7 @@ class Hub:
             flush_interval=flush_interval,
             max_flush_interval=max_flush_interval,
             budget=flush_budget,
+            max_events=buffer_size // 2,
         )
 
         # Figures
@@ -495,7 +496,9 @@ class Hub:
                 batch = batches.get(sel)
                 if batch is None:
                     indices = range(n) if sel is None else sel
-                    batch = batches[sel] = Batch([encoding(i) for i in indices])
+                    batch = batches[sel] = Batch(
+                        [encoding(i) for i in indices], [log[i][1] for i in indices]
+                    )
                 queue.put_batch(batch)
             else:  # behind: event by event, under the queue's policy
                 for i in range(n) if sel is None else sel:

@@ -40,10 +40,12 @@ class ConsumerQueue(EventBuffer):
     """The client's :class:`EventBuffer` (same policy, same code) with the event's encoding as
     each entry's payload, control messages, and the service's own end-of-queue errors."""
 
-    __slots__ = ()
+    __slots__ = ("_batch",)
 
     def __init__(self, maxsize: int, on_overflow: Callable[[], object] | None = None) -> None:
         super().__init__(maxsize, name="consumer", on_overflow=on_overflow)
+        # the entry of the last batch queued (it is the first entry until the writer takes it)
+        self._batch: list[Any] | None = None
 
     def __repr__(self) -> str:
         flag = " OVERFLOWED" if self.overflowed else ""
@@ -66,10 +68,33 @@ class ConsumerQueue(EventBuffer):
         entries are skipped."""
         return await super().get()
 
+    def put(self, event: Any, payload: Any = None) -> None:
+        """Queue one event under the policy; a batch still queued becomes its events first, so
+        the bound and conflation count every event."""
+        if self._batch is not None:
+            self._unbatch()
+        super().put(event, payload)
+
     def put_batch(self, batch: Batch) -> None:
-        """Queue a round's shared batch as one entry (the hub does so only when the queue is
-        empty: a consumer that is behind gets events one by one, under the policy above)."""
+        """Queue a round's shared batch as one entry. The hub does so only when the queue is
+        empty and the batch fits it; a consumer that is behind gets events one by one under
+        the policy above (and a batch it has not taken yet is turned back into its events)."""
         self.put_control(batch)
+        if self._entries and self._entries[-1][1] is batch:
+            self._batch = self._entries[-1]
+
+    def _unbatch(self) -> None:
+        entry, self._batch = self._batch, None
+        entries = self._entries
+        if entry is None or not entries or entries[0] is not entry:
+            return  # the writer took it
+        entries.popleft()
+        rest = list(entries)  # control entries queued after it (replies): they stay after
+        entries.clear()
+        batch: Batch = entry[1]
+        for event, line in zip(batch.events, batch.lines, strict=True):
+            super().put(event, line)
+        entries.extend(rest)
 
     def take_ws(self, max_bytes: int) -> tuple[list[bytes], int]:
         """Take what is queued as plain-stream WebSocket messages (one event or reply per line,

@@ -53,8 +53,9 @@ CLOSE_SHUTDOWN = int(WSCloseCode.GOING_AWAY)
 """WebSocket close code when the service shuts down (1001)."""
 SSE_KEEPALIVE = 15.0
 #: A write's cost counted in the rounds' interval is at most this (seconds): a longer one waited
-#: for a slow reader's socket (flow control), which costs the service nothing.
-WRITE_COST_CAP = 0.001
+#: for a slow reader's socket (flow control, which costs the service nothing) or the process was
+#: preempted (a busy machine); a write of a full 64 KiB message takes well under this.
+WRITE_COST_CAP = 0.0002
 
 
 def _msg(obj: dict[str, Any]) -> bytes:
