@@ -1,6 +1,8 @@
 """Fan-out cost of ``ibstream serve``: 1, 10, 50 and 200 consumers of the same 100 conids.
 
-Run: ``python bench/fanout.py [--rate 5] [--seconds 4] [--consumers 1,10,50,200]``.
+Run: ``python bench/fanout.py [--rate 5] [--seconds 4] [--consumers 1,10,50,200]
+[--flush-interval S] [--max-flush-interval S] [--flush-budget F]`` (the last three set the
+service's fan-out pacing; default: the service's own defaults).
 
 Three processes, so that each figure is the service's own: the simulator (100 synthetic
 instruments, each updated ``--rate`` times a second), the service (``Service`` against it) and
@@ -17,7 +19,10 @@ smallest and largest consumer count) with the cost of decoding one ``smd`` frame
 serialise once, send many means the slope is well under the decode cost. It ends with
 ``fanout_marginal_vs_decode: <ratio>`` (smallest -> largest count). Latency p50/p99 beside it:
 from the simulator's ``_updated`` stamp (epoch milliseconds, so +-1 ms) to the consumer, on every
-4th event of at most ~10 consumers spread over the set (the others only count).
+4th event of at most ~10 consumers spread over the set (the others only count). Each row is
+measured once every consumer has all its ``Subscribed`` replies (the service is done with the
+subscribe work) plus one second; ``round ms`` is the service's fan-out round interval
+(``ibstream_service_fanout_interval_seconds``) at the end of the window.
 """
 
 from __future__ import annotations

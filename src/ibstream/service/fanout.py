@@ -8,7 +8,8 @@ current :class:`Rounds` log, and the log is handed out as one round:
 * **When.** The first event of a round schedules it: at once (after the current read's events,
   so one upstream read is one round) when the previous round is ``interval`` old, else at that
   time. ``interval`` adapts: it is the cost of the last round (handing it out plus the socket
-  writes it caused) divided by ``budget``, between ``flush_interval`` and
+  writes it caused, without the encoding, which is the same however rounds are cut) divided
+  by ``budget``, between ``flush_interval`` and
   ``max_flush_interval``. A quiet service sends each event at once; a busy one (many consumers,
   many events) sends fewer, larger messages, and fan-out takes about ``budget`` of the loop.
   A round that reaches ``max_events`` goes out at once (the hub sets half a consumer queue:
@@ -19,8 +20,9 @@ current :class:`Rounds` log, and the log is handed out as one round:
   of consumers.
 * **How.** A consumer whose queue is empty (it keeps up) gets the batch as one queue entry: one
   wake-up of its writer and one socket write per round. A consumer that is behind (its queue
-  holds entries) gets the round's events one by one, so the queue's bounded, conflating,
-  never-silently-dropping policy applies as before (:mod:`ibstream.service.queue`).
+  holds entries) gets the round's events one by one, and a batch it has not taken yet turns
+  back into its events, so the queue's bounded, conflating, never-silently-dropping policy
+  counts every event as before (:mod:`ibstream.service.queue`).
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Iterable
+from typing import Any, Final, Protocol
 
-__all__ = ["LIFECYCLE", "SESSION", "Batch", "Rounds", "split_lines"]
+from ibstream.serialize import event_to_json
+
+__all__ = ["LIFECYCLE", "SESSION", "Batch", "Rounds", "Target", "hand_out", "split_lines"]
 
 log = logging.getLogger("ibstream.service")
 
@@ -112,8 +116,10 @@ class Batch:
 class Rounds:
     """The log of the current round and its adaptive schedule (see the module docstring).
 
-    ``distribute(log)`` hands a round out (it must not await); writers add the seconds their
-    socket writes took to :attr:`write_seconds`, which counts in the next interval.
+    ``distribute(log)`` hands a round out (it must not await) and returns the seconds of that
+    work which do not depend on how rounds are cut (encoding each event once), left out of the
+    interval; writers add the seconds their socket writes took to :attr:`write_seconds`, which
+    count in the next interval.
     """
 
     __slots__ = (
@@ -133,7 +139,7 @@ class Rounds:
 
     def __init__(
         self,
-        distribute: Callable[[list[tuple[Any, Any]]], None],
+        distribute: Callable[[list[tuple[Any, Any]]], float],
         *,
         flush_interval: float = 0.002,
         max_flush_interval: float = 0.05,
@@ -196,12 +202,13 @@ class Rounds:
         if not pending:
             return
         started = time.perf_counter()
+        fixed = 0.0
         try:
-            self._distribute(pending)
+            fixed = self._distribute(pending) or 0.0
         except Exception:  # a bug must not stop every later round (nor the read loop)
             self.errors += 1
             log.exception("fan-out round of %d events failed", len(pending))
-        cost = time.perf_counter() - started + self.write_seconds
+        cost = time.perf_counter() - started - fixed + self.write_seconds
         self.write_seconds = 0.0
         self.rounds += 1
         self.interval = min(self.max_flush_interval, max(self.flush_interval, cost / self.budget))
@@ -213,3 +220,95 @@ class Rounds:
             self._handle.cancel()
             self._handle = None
         self.log = []
+
+
+class _Queue(Protocol):
+    maxsize: int
+
+    def __len__(self) -> int: ...
+
+    def put(self, event: Any, payload: Any = None) -> None: ...
+
+    def put_batch(self, batch: Batch) -> None: ...
+
+
+class Target(Protocol):
+    """What a round needs of a consumer (``service.hub.Consumer``)."""
+
+    @property
+    def routes(self) -> set[Any]: ...
+
+    @property
+    def filters(self) -> Any: ...
+
+    @property
+    def wants_bytes(self) -> bool: ...
+
+    @property
+    def queue(self) -> _Queue: ...
+
+
+def hand_out(
+    log: list[tuple[Any, Any]], consumers_of: Callable[[Any], Iterable[Target]]
+) -> tuple[float, int]:
+    """Hand one round out to the consumers of its routes (``consumers_of(route)``: found by
+    route, never by scanning every consumer): each event encoded once, one shared
+    :class:`Batch` per distinct selection, queued as one entry for a consumer that keeps up
+    (empty queue, batch within its bound), event by event for one that is behind (or that
+    converts events itself, ``wants_bytes`` false). Returns the seconds spent encoding and the
+    number of events encoded."""
+    n = len(log)
+    routes = {route for route, _ in log}
+    if len(routes) == 1:
+        (route,) = routes
+        targets: Iterable[Target] = list(consumers_of(route))
+    else:
+        targets = dict.fromkeys(c for r in routes for c in consumers_of(r))
+    encoded: list[bytes | None] = [None] * n
+    batches: dict[tuple[int, ...] | None, Batch] = {}
+    clock = time.perf_counter
+    spent = 0.0
+    count = 0
+
+    def encoding(i: int) -> bytes:
+        nonlocal spent, count
+        data = encoded[i]
+        if data is None:
+            started = clock()
+            data = encoded[i] = event_to_json(log[i][1])
+            spent += clock() - started
+            count += 1
+        return data
+
+    for consumer in targets:
+        croutes = consumer.routes
+        filters = consumer.filters
+        sel: tuple[int, ...] | None
+        if filters is None and routes <= croutes:
+            sel = None  # the whole round
+        else:
+            sel = tuple(
+                i
+                for i, (route, ev) in enumerate(log)
+                if route in croutes and (filters is None or filters.match(ev))
+            )
+            if not sel:
+                continue
+        queue = consumer.queue
+        indices = range(n) if sel is None else sel
+        if not consumer.wants_bytes:
+            for i in indices:
+                queue.put(log[i][1], None)
+        elif not queue and len(indices) <= queue.maxsize:
+            # it keeps up: the shared batch, one entry (that counts its events: no more than
+            # the queue would take one by one)
+            batch = batches.get(sel)
+            if batch is None:
+                batch = batches[sel] = Batch(
+                    [encoding(i) for i in indices], [log[i][1] for i in indices]
+                )
+            queue.put_batch(batch)
+        else:  # behind: event by event, under the queue's policy
+            for i in indices:
+                queue.put(log[i][1], encoding(i))
+    return spent, count

@@ -62,7 +62,7 @@ from ibstream.protocol.lifecycle import (
 )
 from ibstream.protocol.specs import Spec, StreamKey
 from ibstream.serialize import event_to_json
-from ibstream.service.fanout import LIFECYCLE, SESSION, Batch, Rounds
+from ibstream.service.fanout import LIFECYCLE, SESSION, Rounds, hand_out
 from ibstream.service.queue import ConsumerQueue
 from ibstream.service.specs import Filters, spec_to_dict
 
@@ -451,58 +451,12 @@ class Hub:
         up = self.upstreams.get(route)
         return up.consumers if up is not None else []
 
-    def _distribute(self, log: list[tuple[Any, Any]]) -> None:
-        """Hand one round out (see :mod:`ibstream.service.fanout`): the consumers of its routes
-        only; each event encoded once; one shared :class:`Batch` per distinct selection, queued
-        as one entry for a consumer that keeps up, event by event for one that is behind."""
-        n = len(log)
-        routes = {route for route, _ in log}
-        if len(routes) == 1:
-            (route,) = routes
-            targets: Any = self._route_consumers(route)
-        else:
-            targets = dict.fromkeys(c for r in routes for c in self._route_consumers(r))
-        encoded: list[bytes | None] = [None] * n
-        batches: dict[tuple[int, ...] | None, Batch] = {}
-
-        def encoding(i: int) -> bytes:
-            data = encoded[i]
-            if data is None:
-                data = encoded[i] = event_to_json(log[i][1])
-                self.encoded += 1
-            return data
-
-        for consumer in list(targets):
-            croutes = consumer.routes
-            filters = consumer.filters
-            sel: tuple[int, ...] | None
-            if filters is None and routes <= croutes:
-                sel = None  # the whole round
-            else:
-                sel = tuple(
-                    i
-                    for i, (route, ev) in enumerate(log)
-                    if route in croutes and (filters is None or filters.match(ev))
-                )
-                if not sel:
-                    continue
-            queue = consumer.queue
-            if not consumer.wants_bytes:
-                for i in range(n) if sel is None else sel:
-                    queue.put(log[i][1], None)
-            elif not queue and (n if sel is None else len(sel)) <= queue.maxsize:
-                # it keeps up: the shared batch, one entry (that counts its events: no more
-                # than the queue would take one by one)
-                batch = batches.get(sel)
-                if batch is None:
-                    indices = range(n) if sel is None else sel
-                    batch = batches[sel] = Batch(
-                        [encoding(i) for i in indices], [log[i][1] for i in indices]
-                    )
-                queue.put_batch(batch)
-            else:  # behind: event by event, under the queue's policy
-                for i in range(n) if sel is None else sel:
-                    queue.put(log[i][1], encoding(i))
+    def _distribute(self, log: list[tuple[Any, Any]]) -> float:
+        """Hand one round out to the consumers of its routes (:func:`hand_out`); returns the
+        seconds spent encoding."""
+        spent, encoded = hand_out(log, self._route_consumers)
+        self.encoded += encoded
+        return spent
 
     def send_snapshot(self, consumer: Consumer, key: StreamKey) -> None:
         """Queue the current state of ``key`` for ``consumer`` (see :meth:`snapshot_events`)."""
