@@ -4,8 +4,10 @@ the rounds' schedule and adaptive interval."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -56,30 +58,51 @@ async def test_one_read_is_one_round_and_flush_hands_out_at_once() -> None:
     assert len(rounds_seen) == 2
 
 
-async def test_the_interval_follows_the_cost_of_the_last_round_within_bounds() -> None:
-    rounds = Rounds(lambda log: None, flush_interval=0.002, max_flush_interval=0.05, budget=0.1)
-    rounds.add("r", 1)
-    rounds.write_seconds = 0.001  # the writers of the last round took 1 ms: 10 ms at 10 %
-    rounds.flush()
-    assert 0.010 <= rounds.interval < 0.02 and rounds.write_seconds == 0.0
-    rounds.add("r", 2)
-    rounds.write_seconds = 1.0  # very expensive: capped
-    rounds.flush()
-    assert rounds.interval == 0.05
-    rounds.add("r", 3)
-    rounds.flush()  # cheap again: back to flush_interval
-    assert rounds.interval == 0.002
+async def test_the_interval_follows_the_cpu_cost_of_a_round_within_bounds() -> None:
+    """The CPU time from the hand-out until the woken writers ran, less the encoding, divided
+    by the budget; between flush_interval and max_flush_interval."""
+    cpu = [0.0]
+    costs = itertools.chain([0.001, 1.0], itertools.repeat(0.0))  # the writers' CPU per round
+    encoding = 0.004  # reported by distribute: left out
+
+    def distribute(log: list[tuple[Any, Any]]) -> float:
+        cpu[0] += encoding
+        cost = next(costs)
+        asyncio.get_running_loop().call_soon(lambda: cpu.__setitem__(0, cpu[0] + cost))
+        return encoding
+
+    rounds = Rounds(
+        distribute,
+        flush_interval=0.002,
+        max_flush_interval=0.05,
+        budget=0.1,
+        cpu_clock=lambda: cpu[0],
+    )
+
+    async def one_round() -> None:
+        rounds.add("r", 1)
+        rounds.flush()
+        done = asyncio.Event()
+        asyncio.get_running_loop().call_soon(lambda: asyncio.get_running_loop().call_soon(done.set))
+        await done.wait()
+
+    await one_round()
+    assert rounds.interval == pytest.approx(0.01)  # 1 ms of writes at 10 %
+    await one_round()
+    assert rounds.interval == 0.05  # very expensive: capped
+    await one_round()
+    assert rounds.interval == 0.002  # cheap again: back to flush_interval
     # the next round waits for the interval after the last one
     loop = asyncio.get_running_loop()
-    rounds.interval = 0.0
-    rounds.flush_interval = rounds.max_flush_interval = 30.0
+    rounds.flush_interval = rounds.max_flush_interval = rounds.interval = 30.0
     rounds.add("r", 4)
+    rounds._next_at = 0.0
     rounds.flush()
     rounds.add("r", 5)
     handle = rounds._handle
     assert isinstance(handle, asyncio.TimerHandle) and handle.when() >= loop.time() + 29
     rounds.close()
-    assert handle.cancelled() and not rounds.log
+    assert handle.cancelled() and not rounds.log and rounds.errors == 0
 
 
 async def test_a_failing_round_is_logged_and_counted_and_the_next_one_goes_out(
@@ -102,8 +125,6 @@ async def test_a_failing_round_is_logged_and_counted_and_the_next_one_goes_out(
 
 
 def test_pacing_settings_are_checked() -> None:
-    import pytest
-
     from ibstream.exceptions import InvalidArgument
     from ibstream.service.config import ServiceConfig
 

@@ -7,7 +7,7 @@ current :class:`Rounds` log, and the log is handed out as one round:
 
 * **When.** The first event of a round schedules it: at once (after the current read's events,
   so one upstream read is one round) when the previous round is ``interval`` old, else at that
-  time. ``interval`` adapts: it is the cost of the last round (handing it out plus the socket
+  time. ``interval`` adapts: it is the CPU cost of a round (handing it out plus the socket
   writes it caused, without the encoding, which is the same however rounds are cut) divided
   by ``budget``, between ``flush_interval`` and
   ``max_flush_interval``. A quiet service sends each event at once; a busy one (many consumers,
@@ -118,8 +118,10 @@ class Rounds:
 
     ``distribute(log)`` hands a round out (it must not await) and returns the seconds of that
     work which do not depend on how rounds are cut (encoding each event once), left out of the
-    interval; writers add the seconds their socket writes took to :attr:`write_seconds`, which
-    count in the next interval.
+    cost. The cost of a round is the CPU time of the loop's thread (``cpu_clock``, a thread
+    clock: a busy machine preempting the process does not count) from the start of the hand-out
+    until the writers it woke have run (a callback queued after their wake-ups); it sets the
+    interval after the next round.
     """
 
     __slots__ = (
@@ -127,6 +129,7 @@ class Rounds:
         "_handle",
         "_next_at",
         "budget",
+        "cpu_clock",
         "errors",
         "flush_interval",
         "interval",
@@ -134,7 +137,6 @@ class Rounds:
         "max_events",
         "max_flush_interval",
         "rounds",
-        "write_seconds",
     )
 
     def __init__(
@@ -145,8 +147,10 @@ class Rounds:
         max_flush_interval: float = 0.05,
         budget: float = 0.05,
         max_events: int = 4096,
+        cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         self._distribute = distribute
+        self.cpu_clock = cpu_clock
         self.max_events = max(1, max_events)
         self.flush_interval = flush_interval
         self.max_flush_interval = max(flush_interval, max_flush_interval)
@@ -157,8 +161,6 @@ class Rounds:
         self._next_at = 0.0
         #: The current minimum time between two rounds (seconds).
         self.interval = flush_interval
-        #: Seconds the writers spent writing since the last round (they add to it).
-        self.write_seconds = 0.0
         #: Rounds handed out so far.
         self.rounds = 0
         #: Rounds whose hand-out raised (logged; the next rounds go on).
@@ -201,18 +203,22 @@ class Rounds:
         pending, self.log = self.log, []
         if not pending:
             return
-        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        self._next_at = loop.time() + self.interval
+        started = self.cpu_clock()
         fixed = 0.0
         try:
             fixed = self._distribute(pending) or 0.0
         except Exception:  # a bug must not stop every later round (nor the read loop)
             self.errors += 1
             log.exception("fan-out round of %d events failed", len(pending))
-        cost = time.perf_counter() - started - fixed + self.write_seconds
-        self.write_seconds = 0.0
         self.rounds += 1
+        # the writers woken above run before this callback (the loop runs callbacks in order)
+        loop.call_soon(self._measured, started, fixed)
+
+    def _measured(self, started: float, fixed: float) -> None:
+        cost = max(0.0, self.cpu_clock() - started - fixed)
         self.interval = min(self.max_flush_interval, max(self.flush_interval, cost / self.budget))
-        self._next_at = asyncio.get_running_loop().time() + self.interval
 
     def close(self) -> None:
         """Drop the pending round and its schedule (the hub is shutting down)."""

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +25,6 @@ from ibstream.exceptions import IBStreamError
 from ibstream.protocol.registry import parse_topic, spec_from_args, topic_entry
 from ibstream.protocol.specs import Spec, Topic
 from ibstream.service import limits
-from ibstream.service.fanout import Rounds
 from ibstream.service.hub import Consumer, Hub
 from ibstream.service.keys import CONFIG, HUB
 from ibstream.service.queue import QueueClosed, QueueOverflow
@@ -52,10 +50,6 @@ CLOSE_SLOW_CONSUMER = 4008
 CLOSE_SHUTDOWN = int(WSCloseCode.GOING_AWAY)
 """WebSocket close code when the service shuts down (1001)."""
 SSE_KEEPALIVE = 15.0
-#: A write's cost counted in the rounds' interval is at most this (seconds): a longer one waited
-#: for a slow reader's socket (flow control, which costs the service nothing) or the process was
-#: preempted (a busy machine); a write of a full 64 KiB message takes well under this.
-WRITE_COST_CAP = 0.0002
 
 
 def _msg(obj: dict[str, Any]) -> bytes:
@@ -105,7 +99,7 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
     consumer.abort = lambda: _abort(request)
     consumer.queue.put_raw(_msg(hub.status_message()))
     writer = asyncio.create_task(
-        _ws_writer(ws, consumer, max_bytes if batch else 1, hub.rounds),
+        _ws_writer(ws, consumer, max_bytes if batch else 1),
         name=f"ibstream-{consumer.id}",
     )
     try:
@@ -126,23 +120,18 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _ws_writer(
-    ws: web.WebSocketResponse, consumer: Consumer, max_bytes: int, rounds: Rounds
-) -> None:
+async def _ws_writer(ws: web.WebSocketResponse, consumer: Consumer, max_bytes: int) -> None:
     """Send what the consumer's queue holds: one wake-up per round (or per reply) while the
     consumer keeps up, the backlog in ``max_bytes`` messages while it catches up."""
     text = WSMsgType.TEXT
     queue = consumer.queue
-    clock = time.perf_counter
     try:
         while True:
             await queue.wait()  # no suspension when something is queued
             messages, events = queue.take_ws(max_bytes)
-            started = clock()
             for payload in messages:
                 await ws.send_frame(payload, text)
                 consumer.sent_bytes += len(payload)
-            rounds.write_seconds += min(clock() - started, WRITE_COST_CAP)
             consumer.sent_events += events
             consumer.sent_messages += len(messages)
     except QueueOverflow as exc:
@@ -378,7 +367,7 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
         await resp.prepare(request)
         _tune_socket(request)
         await resp.write(b"retry: 2000\ndata: " + _msg(hub.status_message()) + b"\n\n")
-        await _sse_writer(resp, consumer, max_bytes, hub.rounds)
+        await _sse_writer(resp, consumer, max_bytes)
     except (ConnectionError, RuntimeError) as exc:
         log.debug("consumer %s: send failed: %s", consumer.id, exc)
     finally:
@@ -386,11 +375,8 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _sse_writer(
-    resp: web.StreamResponse, consumer: Consumer, max_bytes: int, rounds: Rounds
-) -> None:
+async def _sse_writer(resp: web.StreamResponse, consumer: Consumer, max_bytes: int) -> None:
     queue = consumer.queue
-    clock = time.perf_counter
     while True:
         try:
             async with asyncio.timeout(SSE_KEEPALIVE):
@@ -408,9 +394,7 @@ async def _sse_writer(
                 await resp.write(b"event: close\ndata: " + notice + b"\n\n")
             return
         payload, events = queue.take_sse(max_bytes)
-        started = clock()
         await resp.write(payload)
-        rounds.write_seconds += min(clock() - started, WRITE_COST_CAP)
         consumer.sent_events += events
         consumer.sent_messages += events
         consumer.sent_bytes += len(payload)
