@@ -81,7 +81,7 @@ class ServiceConfig:
     #: each event at once, a busy one sends each consumer a batch per round (one write each).
     flush_interval: float = 0.002
     #: Longest the rounds' interval grows to under load (seconds; bounds the added latency).
-    max_flush_interval: float = 0.05
+    max_flush_interval: float = 0.01
     #: Share of the event loop the fan-out may take before rounds grow longer than
     #: ``flush_interval``: the interval is the last round's cost (hand-out and socket writes)
     #: divided by this.

@@ -144,7 +144,7 @@ class Rounds:
         distribute: Callable[[list[tuple[Any, Any]]], float],
         *,
         flush_interval: float = 0.002,
-        max_flush_interval: float = 0.05,
+        max_flush_interval: float = 0.01,
         budget: float = 0.05,
         max_events: int = 4096,
         cpu_clock: Callable[[], float] = time.thread_time,

@@ -167,7 +167,7 @@ class Hub:
         buffer_size: int = 10_000,
         slow_consumer_timeout: float = 5.0,
         flush_interval: float = 0.002,
-        max_flush_interval: float = 0.05,
+        max_flush_interval: float = 0.01,
         flush_budget: float = 0.05,
     ) -> None:
         self.client = client
