@@ -85,7 +85,7 @@ class ServiceConfig:
     #: Share of the event loop the fan-out may take before rounds grow longer than
     #: ``flush_interval``: the interval is the last round's cost (hand-out and socket writes)
     #: divided by this.
-    flush_budget: float = 0.05
+    flush_budget: float = 0.1
     #: Largest WebSocket message of the plain stream (several events per message, one per line).
     max_batch_bytes: int = 65_536
 

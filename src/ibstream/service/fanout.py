@@ -145,7 +145,7 @@ class Rounds:
         *,
         flush_interval: float = 0.002,
         max_flush_interval: float = 0.01,
-        budget: float = 0.05,
+        budget: float = 0.1,
         max_events: int = 4096,
         cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:

@@ -168,7 +168,7 @@ class Hub:
         slow_consumer_timeout: float = 5.0,
         flush_interval: float = 0.002,
         max_flush_interval: float = 0.01,
-        flush_budget: float = 0.05,
+        flush_budget: float = 0.1,
     ) -> None:
         self.client = client
         self.grace = grace
