@@ -96,11 +96,10 @@ class ConsumerQueue(EventBuffer):
             super().put(event, line)
         entries.extend(rest)
 
-    def take_ws(self, max_bytes: int) -> tuple[list[bytes], int]:
-        """Take what is queued as plain-stream WebSocket messages (one event or reply per line,
-        lines added until a message holds ``max_bytes``; a batch brings its own shared
-        messages) and the number of events in them. Stops after a batch or ``max_bytes``."""
-        out: list[bytes] = []
+    def take(self, max_bytes: int) -> tuple[list[bytes], Batch | None, int]:
+        """Take what is queued: the encodings of events and replies, in order, until they hold
+        ``max_bytes``, then at most one batch (which ends the take; it follows them), and the
+        number of events in both."""
         lines: list[bytes] = []
         size = events = 0
         while size < max_bytes:
@@ -109,42 +108,29 @@ class ConsumerQueue(EventBuffer):
                 break
             event, data = entry
             if data.__class__ is Batch:
-                if lines:
-                    out.extend(split_lines(lines, max_bytes))
-                    lines = []
-                out.extend(data.ws_messages(max_bytes))
-                events += len(data)
-                break
+                return lines, data, events + len(data)
             if event is not CONTROL:
                 events += 1
                 if data is None:  # a conflated market-data event: encode the merged event
                     data = event_to_json(event)
             lines.append(data)
             size += len(data)
-        if lines:
-            out.extend(split_lines(lines, max_bytes))
+        return lines, None, events
+
+    def take_ws(self, max_bytes: int) -> tuple[list[bytes], int]:
+        """:meth:`take` as plain-stream WebSocket messages (one event or reply per line, lines
+        added until a message holds ``max_bytes``; a batch brings its own shared messages)."""
+        lines, batch, events = self.take(max_bytes)
+        out = split_lines(lines, max_bytes) if lines else []
+        if batch is not None:
+            out.extend(batch.ws_messages(max_bytes))
         return out, events
 
     def take_sse(self, max_bytes: int) -> tuple[bytes, int]:
-        """Take what is queued as Server-Sent Events records (one ``data:`` record per event,
-        up to about ``max_bytes``; a batch brings its shared payload) and the number of
-        events in them."""
-        parts: list[bytes] = []
-        size = events = 0
-        while size < max_bytes:
-            entry = self.pop_entry()
-            if entry is None:
-                break
-            event, data = entry
-            if data.__class__ is Batch:
-                payload = data.sse_payload()
-                events += len(data)
-            else:
-                if event is not CONTROL:
-                    events += 1
-                    if data is None:
-                        data = event_to_json(event)
-                payload = b"data: " + data + b"\n\n"
-            parts.append(payload)
-            size += len(payload)
-        return (parts[0] if len(parts) == 1 else b"".join(parts)), events
+        """:meth:`take` as Server-Sent Events records (one ``data:`` record per event; a batch
+        brings its shared payload)."""
+        lines, batch, events = self.take(max_bytes)
+        payload = b"".join([b"data: " + line + b"\n\n" for line in lines])
+        if batch is not None:
+            payload = payload + batch.sse_payload() if payload else batch.sse_payload()
+        return payload, events
