@@ -1,6 +1,8 @@
 """Fan-out cost of ``ibstream serve``: 1, 10, 50 and 200 consumers of the same 100 conids.
 
-Run: ``python bench/fanout.py [--rate 5] [--seconds 4] [--consumers 1,10,50,200]``.
+Run: ``python bench/fanout.py [--rate 5] [--seconds 4] [--consumers 1,10,50,200]
+[--flush-interval S] [--max-flush-interval S] [--flush-budget F]`` (the last three set the
+service's fan-out pacing; default: the service's own defaults).
 
 Three processes, so that each figure is the service's own: the simulator (100 synthetic
 instruments, each updated ``--rate`` times a second), the service (``Service`` against it) and
@@ -17,7 +19,10 @@ smallest and largest consumer count) with the cost of decoding one ``smd`` frame
 serialise once, send many means the slope is well under the decode cost. It ends with
 ``fanout_marginal_vs_decode: <ratio>`` (smallest -> largest count). Latency p50/p99 beside it:
 from the simulator's ``_updated`` stamp (epoch milliseconds, so +-1 ms) to the consumer, on every
-4th event of at most ~10 consumers spread over the set (the others only count).
+4th event of at most ~10 consumers spread over the set (the others only count). Each row is
+measured once every consumer has all its ``Subscribed`` replies (the service is done with the
+subscribe work) plus one second; ``round ms`` is the service's fan-out round interval
+(``ibstream_service_fanout_interval_seconds``) at the end of the window.
 """
 
 from __future__ import annotations
@@ -66,13 +71,11 @@ def _run_sim(interval: float, conn: Connection) -> None:
     asyncio.run(main())
 
 
-def _run_service(gateway: str, flush: float, conn: Connection) -> None:
+def _run_service(gateway: str, pacing: dict[str, float], conn: Connection) -> None:
     from ibstream.service import Service, ServiceConfig
 
     async def main() -> None:
-        config = ServiceConfig(
-            url=gateway, port=0, grace=600.0, buffer_size=20_000, flush_interval=flush
-        )
+        config = ServiceConfig(url=gateway, port=0, grace=600.0, buffer_size=20_000, **pacing)
         async with Service(config) as service:
             conn.send(service.url)
             await asyncio.get_running_loop().run_in_executor(None, conn.recv)
@@ -80,7 +83,11 @@ def _run_service(gateway: str, flush: float, conn: Connection) -> None:
     asyncio.run(main())
 
 
-_METRIC = re.compile(r"^(process_cpu_seconds_total|ibstream_upstream_frames_total) (\S+)$", re.M)
+_METRIC = re.compile(
+    r"^(process_cpu_seconds_total|ibstream_upstream_frames_total"
+    r"|ibstream_service_fanout_interval_seconds) (\S+)$",
+    re.M,
+)
 
 
 async def _sample(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
@@ -95,6 +102,8 @@ class Consumer:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse, lat: list[float] | None) -> None:
         self.ws = ws
         self.events = 0
+        self.subscribed = 0  # ``Subscribed`` replies seen (counted until all are in)
+        self.all_subscribed = asyncio.Event()
         self.lat = lat
         self.task: asyncio.Task[None] | None = None
 
@@ -104,6 +113,10 @@ class Consumer:
         async for msg in self.ws:
             if msg.type is not text:
                 continue
+            if self.subscribed < N_CONIDS:
+                self.subscribed += msg.data.count('"type":"Subscribed"')
+                if self.subscribed >= N_CONIDS:
+                    self.all_subscribed.set()
             if lat is None:
                 self.events += msg.data.count("\n") + 1
                 continue
@@ -134,7 +147,11 @@ async def _round(http: aiohttp.ClientSession, url: str, n: int, seconds: float) 
         c = Consumer(ws, lat if i % every == 0 else None)
         c.task = asyncio.create_task(c.run())
         consumers.append(c)
-    await asyncio.sleep(1.5)  # warm-up: subscriptions active, snapshots delivered
+    # Warm-up: every consumer has its replies (the service is done subscribing: 200 x 100
+    # subscribe ops take seconds on a busy machine, and would count as fan-out CPU), then
+    # a second for the snapshots and the rounds' interval to settle.
+    await asyncio.wait_for(asyncio.gather(*(c.all_subscribed.wait() for c in consumers)), 120)
+    await asyncio.sleep(1.0)
     before = await _sample(http, url)
     counts = [c.events for c in consumers]
     del lat[:]
@@ -163,6 +180,8 @@ async def _round(http: aiohttp.ClientSession, url: str, n: int, seconds: float) 
         "cpu_rate": cpu / elapsed,
         "p50_ms": _percentile(window, 50),
         "p99_ms": _percentile(window, 99),
+        # the service's round interval at the end of the window (absent before issue 19)
+        "round_ms": 1000 * after.get("ibstream_service_fanout_interval_seconds", float("nan")),
     }
 
 
@@ -192,8 +211,16 @@ def main() -> None:
     parser.add_argument(
         "--flush-interval", type=float, default=0.002, help="service flush_interval (s)"
     )
+    parser.add_argument(
+        "--max-flush-interval", type=float, help="service max_flush_interval (s; default: its own)"
+    )
+    parser.add_argument("--flush-budget", type=float, help="service flush_budget (default: 0.1)")
     args = parser.parse_args()
     counts = [int(x) for x in args.consumers.split(",")]
+    pacing = {"flush_interval": args.flush_interval}
+    for name in ("max_flush_interval", "flush_budget"):
+        if getattr(args, name) is not None:
+            pacing[name] = getattr(args, name)
 
     sim_parent, sim_child = multiprocessing.Pipe()
     sim_proc = multiprocessing.Process(
@@ -203,7 +230,7 @@ def main() -> None:
     gateway = sim_parent.recv()
     svc_parent, svc_child = multiprocessing.Pipe()
     svc_proc = multiprocessing.Process(
-        target=_run_service, args=(gateway, args.flush_interval, svc_child), daemon=True
+        target=_run_service, args=(gateway, pacing, svc_child), daemon=True
     )
     svc_proc.start()
     url = svc_parent.recv()
@@ -217,17 +244,19 @@ def main() -> None:
 
     print(
         f"fan-out: {N_CONIDS} conids x {args.rate:g} updates/s, plain /stream WebSocket, "
-        f"{args.seconds:g} s per row, flush_interval {args.flush_interval * 1000:g} ms"
+        f"{args.seconds:g} s per row, service pacing {pacing}"
     )
     print(
         f"{'consumers':>9} {'upstream fr/s':>13} {'events/s/consumer':>17} {'min/consumer':>12} "
-        f"{'delivered/s':>11} {'service CPU':>11} {'CPU us/event':>12} {'p50 ms':>7} {'p99 ms':>7}"
+        f"{'delivered/s':>11} {'service CPU':>11} {'CPU us/event':>12} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'round ms':>8}"
     )
     for r in rows:
         print(
             f"{r['consumers']:>9.0f} {r['frames_s']:>13,.0f} {r['per_consumer_s']:>17,.0f} "
             f"{r['min_consumer_s']:>12,.0f} {r['total_s']:>11,.0f} {r['cpu_pct']:>10.1f}% "
-            f"{r['cpu_us_event']:>12.2f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f}"
+            f"{r['cpu_us_event']:>12.2f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
+            f"{r['round_ms']:>8.1f}"
         )
     decode_us = _decode_cost_us()
     lo, hi = rows[0], rows[-1]

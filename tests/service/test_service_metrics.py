@@ -96,6 +96,12 @@ async def test_units_histograms_labels_and_process(
     assert not values & {"True", "False", "None"}
     kinds = {s.labels["kind"] for s in families["ibstream_consumer_sent_events"].samples}
     assert kinds == {"ws", "sse"}
+    # the batched fan-out: rounds went out, none failed, the interval is within its bounds
+    assert samples[("ibstream_service_fanout_rounds_total", ())] >= 1
+    assert samples[("ibstream_service_fanout_round_errors_total", ())] == 0
+    config = service.config
+    interval = samples[("ibstream_service_fanout_interval_seconds", ())]
+    assert config.flush_interval <= interval <= config.max_flush_interval
 
 
 async def test_consumer_counters_stay_monotonic_when_consumers_leave(

@@ -407,6 +407,7 @@ async def test_slow_consumer_is_told_before_it_is_disconnected(
             raw={},
         )
         service.hub.client.router.dispatch([ev])
+    service.hub.rounds.flush()  # the round of these 10 events, now (no writer ran between)
     assert consumer.queue.overflowed
     seen = []
     with pytest.raises(StreamClosed) as info:

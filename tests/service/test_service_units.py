@@ -86,10 +86,11 @@ async def test_queue_conflates_market_data_and_overflows_on_others() -> None:
     )
     q.put(order, b"o")
     assert q.overflowed and overflowed == [1]
-    first = q.take_encoded(1 << 20)
-    assert first[0] == b"a" and len(first) == 2  # the merged one re-encoded
+    (message,), events = q.take_ws(1 << 20)
+    first, merged = message.split(b"\n")
+    assert first == b"a" and events == 2 and merged.startswith(b'{"type":"MarketData"')
     with pytest.raises(QueueOverflow, match="never dropped"):
-        await q.get_encoded(10)
+        await q.wait()
     q2 = ConsumerQueue(5)
     q2.close()
     with pytest.raises(QueueClosed):

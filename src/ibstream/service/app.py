@@ -251,6 +251,9 @@ class Service:
             grace=config.grace,
             buffer_size=config.buffer_size,
             slow_consumer_timeout=config.slow_consumer_timeout,
+            flush_interval=config.flush_interval,
+            max_flush_interval=config.max_flush_interval,
+            flush_budget=config.flush_budget,
         )
         limits.install(hub, limits.Limits.from_config(config))
         set_cache_limits(config.max_cache_entries, config.max_cache_value_chars)

@@ -77,9 +77,15 @@ class ServiceConfig:
     #: Kernel send buffer of each streaming socket (bytes; ``None``: the OS default, which can
     #: grow to megabytes). Smaller values detect a slow consumer sooner and bound its memory.
     send_buffer: int | None = None
-    #: Minimum seconds between two sends to one streaming consumer: a quiet consumer gets each
-    #: event at once, a busy one gets a batch per send (one write instead of one per event).
+    #: Minimum seconds between two fan-out rounds (service/fanout.py): a quiet service sends
+    #: each event at once, a busy one sends each consumer a batch per round (one write each).
     flush_interval: float = 0.002
+    #: Longest the rounds' interval grows to under load (seconds; bounds the added latency).
+    max_flush_interval: float = 0.01
+    #: Share of the event loop the fan-out may take before rounds grow longer than
+    #: ``flush_interval``: the interval is the last round's cost (hand-out and socket writes)
+    #: divided by this.
+    flush_budget: float = 0.1
     #: Largest WebSocket message of the plain stream (several events per message, one per line).
     max_batch_bytes: int = 65_536
 
@@ -118,6 +124,12 @@ class ServiceConfig:
             raise InvalidArgument("grace", f"must be >= 0 seconds, got {self.grace!r}")
         if self.buffer_size < 1:
             raise InvalidArgument("buffer_size", f"must be >= 1, got {self.buffer_size!r}")
+        if not 0 <= self.flush_interval <= self.max_flush_interval:
+            raise InvalidArgument(
+                "flush_interval", "must be >= 0 and <= max_flush_interval (seconds)"
+            )
+        if not 0 < self.flush_budget <= 1:
+            raise InvalidArgument("flush_budget", f"must be in (0, 1], got {self.flush_budget!r}")
         if self.max_query_depth < 1:
             raise InvalidArgument("max_query_depth", "must be >= 1")
         for name in (

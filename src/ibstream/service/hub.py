@@ -2,25 +2,28 @@
 
 Data flow (one event loop, no threads)::
 
-    gateway ──> driver ──> Router ──feed.put──> consumer feed ──put──> Consumer.queue ──> writer
-                (decode    (route by        (filters,             (bounded, per     (its own
-                 once)      StreamKey,       encode once)          consumer policy)   socket)
+    gateway ──> driver ──> Router ──tap.put──> Rounds.log ──round──> Consumer.queue ──> writer
+                (decode    (route by       (one per     (select, encode  (bounded, per     (its own
+                 once)      StreamKey,      stream)      once, share)     consumer policy)   socket)
                             count refs)
 
 * **One router, one reference count.** Each consumer of a stream holds its own handle of the
-  client's router (:mod:`ibstream.aio.router`), subscribed with the consumer's feed: the router
-  routes each event by ``StreamKey`` once, straight to the feeds of that key, and its handle
-  list is the only reference count (the upstream unsubscribe happens when the last handle
-  leaves). A pin made by the ``subscribeUpstream`` mutation is one more handle; so is the
-  *holder* that keeps a stream for ``grace`` seconds after its last consumer left (a quick
-  re-subscribe reuses the live stream). The sharing rule (more market-data fields, or a
+  client's router (:mod:`ibstream.aio.router`); the router's handle list is the only reference
+  count (the upstream unsubscribe happens when the last handle leaves). The hub holds one more
+  handle per stream, its *tap*: the router hands each event of the stream to the tap once,
+  whatever the number of consumers, and the tap keeps the stream for ``grace`` seconds after
+  its last consumer left (a quick re-subscribe reuses the live stream). A pin made by the
+  ``subscribeUpstream`` mutation is one more handle. The sharing rule (more market-data fields, or a
   conflict) is the core's ``effective_spec``. :class:`Upstream` only shows what is held. Events
   of no stream (session state, bulletins, notifications, errors) and the lifecycle events that
   ``all_lifecycle`` consumers want reach the hub through typed ``client.on`` callbacks.
-* **Encode once.** The first consumer that wants bytes makes the hub encode the event with
-  :func:`ibstream.serialize.event_to_json`; the router hands one event to all its consumers in a
-  row, so every other consumer queues the same ``bytes``.
-* **Never wait for a consumer.** Delivery (a feed's ``put``) only appends to queues. Each
+* **Batched fan-out, encoded once.** Taps and callbacks log events into rounds
+  (:mod:`ibstream.service.fanout`); a round goes to the consumers of its routes (the streams'
+  consumer lists index them by key, so an event never scans unrelated consumers), each event
+  encoded once with :func:`ibstream.serialize.event_to_json`, and the consumers that select the
+  same events share one batch of bytes per wire format: one queue entry, one writer wake-up and
+  one socket write per consumer per round.
+* **Never wait for a consumer.** Delivery (a round) only appends to queues. Each
   consumer's writer task drains its own queue; a consumer that falls behind conflates market
   data and, for events that are never dropped, is told and disconnected
   (:mod:`ibstream.service.queue`).
@@ -42,7 +45,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ibstream.aio.client import StreamClient
-from ibstream.aio.router import Feed
 from ibstream.aio.subscription import Subscription
 from ibstream.exceptions import IBStreamError
 from ibstream.protocol.events import (
@@ -60,6 +62,7 @@ from ibstream.protocol.lifecycle import (
 )
 from ibstream.protocol.specs import Spec, StreamKey
 from ibstream.serialize import event_to_json
+from ibstream.service.fanout import LIFECYCLE, SESSION, Rounds, hand_out
 from ibstream.service.queue import ConsumerQueue
 from ibstream.service.specs import Filters, spec_to_dict
 
@@ -87,12 +90,14 @@ class Consumer:
     filters: Filters | None = None
     #: Receive events of no stream (session state, bulletins, notifications, errors).
     session_events: bool = True
+    #: Receive every stream's ``SubscriptionStateChanged`` and ``Gap``.
+    all_lifecycle: bool = False
     #: Streams this consumer holds a reference on (the spec it asked for).
     keys: dict[StreamKey, Spec] = field(default_factory=dict)
     #: Its router handle per stream: the reference itself (the router counts them).
     handles: dict[StreamKey, Subscription[Any]] = field(default_factory=dict)
-    #: Its router feed (set by the hub).
-    feed: _ConsumerFeed | None = None
+    #: The rounds' routes it receives: its keys, plus SESSION / LIFECYCLE (kept by the hub).
+    routes: set[Any] = field(default_factory=set)
     #: Called by the hub to cut the transport of a consumer that ignores its overflow notice.
     abort: Callable[[], object] | None = None
     connected_at: float = field(default_factory=time.time)
@@ -107,38 +112,22 @@ class Consumer:
         return f"<Consumer {self.id} {self.kind} keys={len(self.keys)} {self.queue!r}>"
 
 
-class _ConsumerFeed:
-    """One consumer's router feed: the router puts the events of the consumer's streams here.
+class _Tap:
+    """The hub's router feed of one stream: the router puts each event of the stream here once,
+    and the tap logs it in the current round for the stream's consumers."""
 
-    ``put`` applies the consumer's filters and queues the event with its encoding. The router
-    hands one event to all the feeds of its stream in a row, so the hub remembers the last
-    event's encoding: each event is encoded once, however many consumers get it."""
+    __slots__ = ("hub", "up")
 
-    __slots__ = ("consumer", "hub", "queue")
-
-    def __init__(self, hub: Hub, consumer: Consumer) -> None:
+    def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.consumer = consumer
-        self.queue = consumer.queue
+        self.up: Upstream | None = None
 
     def put(self, event: Any, /) -> None:
-        hub = self.hub
-        if event is not hub._last_event:
-            hub._last_event = event
-            hub._last_data = None
+        up = self.up
+        if up is not None and up.consumers:
+            hub = self.hub
             hub.dispatched += 1
-        consumer = self.consumer
-        filters = consumer.filters
-        if filters is not None and not filters.match(event):
-            return
-        if consumer.wants_bytes:
-            data = hub._last_data
-            if data is None:
-                data = hub._last_data = event_to_json(event)
-                hub.encoded += 1
-            self.queue.put(event, data)
-        else:
-            self.queue.put(event, None)
+            hub.rounds.add(up.key, event)
 
 
 @dataclass(eq=False, slots=True, kw_only=True)
@@ -150,10 +139,11 @@ class Upstream:
     #: The effective spec of the stream (the sharing rule's answer).
     spec: Spec
     consumers: list[Consumer] = field(default_factory=list)
+    #: The hub's own handle, fed to the rounds; it also holds the stream during the grace
+    #: period after the last consumer (``None`` once the stream is forgotten).
+    tap: Subscription[Any] | None = None
     #: The handle of the ``subscribeUpstream`` mutation, until ``unsubscribeUpstream``.
     pin: Subscription[Any] | None = None
-    #: The handle that keeps the stream during the grace period after its last consumer.
-    holder: Subscription[Any] | None = None
     release_timer: asyncio.TimerHandle | None = None
     created_at: float = field(default_factory=time.time)
 
@@ -176,6 +166,9 @@ class Hub:
         grace: float = 5.0,
         buffer_size: int = 10_000,
         slow_consumer_timeout: float = 5.0,
+        flush_interval: float = 0.002,
+        max_flush_interval: float = 0.01,
+        flush_budget: float = 0.1,
     ) -> None:
         self.client = client
         self.grace = grace
@@ -195,9 +188,14 @@ class Hub:
         self.selected_account: str | None = None
         self.shutting_down = False
 
-        # The last event delivered and its encoding (None until a consumer wants bytes)
-        self._last_event: Any = None
-        self._last_data: bytes | None = None
+        # Batched fan-out (service/fanout.py)
+        self.rounds = Rounds(
+            self._distribute,
+            flush_interval=flush_interval,
+            max_flush_interval=max_flush_interval,
+            budget=flush_budget,
+            max_events=buffer_size // 2,
+        )
 
         # Figures
         self.counts: Counter[str] = Counter()
@@ -246,14 +244,16 @@ class Hub:
             wants_bytes=wants_bytes,
             filters=filters,
             session_events=session_events,
+            all_lifecycle=all_lifecycle,
         )
         consumer.queue.on_overflow = lambda: self._overflowed(consumer)
-        consumer.feed = _ConsumerFeed(self, consumer)
         self.consumers[cid] = consumer
         if session_events:
             self._session_consumers.append(consumer)
+            consumer.routes.add(SESSION)
         if all_lifecycle:
             self._lifecycle_consumers.append(consumer)
+            consumer.routes.add(LIFECYCLE)
         self.counts[f"opened_{kind}"] += 1
         log.info("consumer %s connected (%s)", cid, peer or "local")
         return consumer
@@ -285,6 +285,7 @@ class Hub:
         )
 
     def set_filters(self, consumer: Consumer, filters: Filters | None) -> None:
+        self.rounds.flush()  # events that arrived before the change are judged by the old ones
         consumer.filters = filters
 
     def _overflowed(self, consumer: Consumer) -> None:
@@ -319,11 +320,13 @@ class Hub:
             raise IBStreamError(f"consumer {consumer.id} is closed")
         key = spec.key
         joined_live = key not in consumer.keys and self.is_live(key)
-        assert consumer.feed is not None
-        handle = self._hold(spec, consumer.feed)
+        # the events before this point are the snapshot's, not this consumer's to get again
+        self.rounds.flush()
+        handle = self._hold(spec)
         old = consumer.handles.get(key)
         consumer.handles[key] = handle
         consumer.keys[key] = spec
+        consumer.routes.add(key)
         if old is not None:
             old.close()  # after the new handle: the stream never drops to zero holders
         up = self.upstreams[key]
@@ -339,8 +342,11 @@ class Hub:
 
     def detach(self, consumer: Consumer, key: StreamKey) -> bool:
         """Drop ``consumer``'s reference on ``key``; returns whether it held one."""
-        if consumer.keys.pop(key, None) is None:
+        if key not in consumer.keys:
             return False
+        self.rounds.flush()  # what arrived while it held the stream is still its own
+        del consumer.keys[key]
+        consumer.routes.discard(key)
         handle = consumer.handles.pop(key, None)
         up = self.upstreams.get(key)
         if up is not None:
@@ -353,7 +359,7 @@ class Hub:
 
     def pin(self, spec: Spec) -> Upstream:
         """Hold ``spec``'s stream without a consumer (the ``subscribeUpstream`` mutation)."""
-        handle = self._hold(spec, None)
+        handle = self._hold(spec)
         up = self.upstreams[spec.key]
         old, up.pin = up.pin, handle
         if old is not None:
@@ -369,40 +375,35 @@ class Hub:
         self._maybe_release(up, handle)
         return True
 
-    def _hold(self, spec: Spec, feed: Feed | None) -> Subscription[Any]:
-        """A new router handle on ``spec``'s stream (fed to ``feed``, or holding only); the
-        stream's :class:`Upstream` exists afterwards and its grace period is over."""
+    def _hold(self, spec: Spec) -> Subscription[Any]:
+        """A new router handle on ``spec``'s stream (a reference: the stream's events reach
+        consumers through the hub's tap); the stream's :class:`Upstream` exists afterwards and
+        its grace period is over."""
         if self.shutting_down:
             raise IBStreamError("service is shutting down")
         router = self.client.router
-        if feed is None:
-            handle = router.subscribe(spec, buffer=False)
-        else:
-            handle = router.subscribe(spec, feed=feed)
         key = spec.key
         up = self.upstreams.get(key)
         if up is None:
-            up = self.upstreams[key] = Upstream(key=key, spec=handle.spec)
+            feed = _Tap(self)
+            tap = router.subscribe(spec, feed=feed)  # raises on a conflict: nothing held
+            up = feed.up = self.upstreams[key] = Upstream(key=key, spec=tap.spec, tap=tap)
             self.counts["upstream_subscribes"] += 1
+        handle = router.subscribe(spec, buffer=False)
         up.spec = handle.spec
         if up.release_timer is not None:
             up.release_timer.cancel()
             up.release_timer = None
             self.counts["grace_reuses"] += 1
-        if up.holder is not None:
-            holder, up.holder = up.holder, None
-            holder.close()
         return handle
 
     def _maybe_release(self, up: Upstream, leaving: Subscription[Any] | None) -> None:
         """``leaving`` (a consumer's or the pin's handle) is let go; the last one out starts the
-        grace period, during which a holder handle keeps the stream for a quick re-subscribe."""
+        grace period, during which the tap keeps the stream for a quick re-subscribe."""
         if not up.in_use and up.release_timer is None:
             if self.grace <= 0 or self.shutting_down:
                 self._forget(up)
             else:
-                with contextlib.suppress(IBStreamError):
-                    up.holder = self.client.router.subscribe(up.spec, buffer=False)
                 loop = asyncio.get_running_loop()
                 up.release_timer = loop.call_later(self.grace, self._release, up)
         if leaving is not None:
@@ -422,10 +423,10 @@ class Hub:
         if up.release_timer is not None:
             up.release_timer.cancel()
             up.release_timer = None
-        for handle in (up.holder, up.pin):
+        for handle in (up.pin, up.tap):
             if handle is not None:
                 handle.close()
-        up.holder = up.pin = None
+        up.pin = up.tap = None
 
     # -- dispatch (hot path) ----------------------------------------------------------------
 
@@ -434,17 +435,28 @@ class Hub:
             self.accounts = ev.accounts
             self.selected_account = ev.selected_account
         if self._session_consumers:
-            self._fan_out(ev, self._session_consumers)
+            self.dispatched += 1
+            self.rounds.add(SESSION, ev)
 
     def _on_lifecycle(self, ev: Any) -> None:
         if self._lifecycle_consumers:
-            self._fan_out(ev, self._lifecycle_consumers)
+            self.dispatched += 1
+            self.rounds.add(LIFECYCLE, ev)
 
-    def _fan_out(self, ev: Any, targets: list[Consumer]) -> None:
-        """Queue ``ev`` (an event of no stream) for ``targets``, through their feeds."""
-        for consumer in targets:
-            if consumer.feed is not None:
-                consumer.feed.put(ev)
+    def _route_consumers(self, route: Any) -> list[Consumer]:
+        if route is SESSION:
+            return self._session_consumers
+        if route is LIFECYCLE:
+            return self._lifecycle_consumers
+        up = self.upstreams.get(route)
+        return up.consumers if up is not None else []
+
+    def _distribute(self, log: list[tuple[Any, Any]]) -> float:
+        """Hand one round out to the consumers of its routes (:func:`hand_out`); returns the
+        seconds spent encoding."""
+        spent, encoded = hand_out(log, self._route_consumers)
+        self.encoded += encoded
+        return spent
 
     def send_snapshot(self, consumer: Consumer, key: StreamKey) -> None:
         """Queue the current state of ``key`` for ``consumer`` (see :meth:`snapshot_events`)."""
@@ -465,8 +477,8 @@ class Hub:
         return self.client.state is SessionState.AUTHENTICATED
 
     def subscription_state(self, key: StreamKey) -> SubscriptionState | None:
-        entry = self.client.protocol.subscriptions.get(key)
-        return entry[1] if entry is not None else None
+        binding = self.client.protocol.book.get(key)  # O(1): no snapshot of the whole book
+        return binding.state if binding is not None else None
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """``(ready, details)``: upstream authenticated and no held stream failed."""
@@ -527,6 +539,7 @@ class Hub:
     def shutdown(self, reason: str) -> None:
         """Tell every consumer and close it; release every stream now (no grace)."""
         self.shutting_down = True
+        self.rounds.close()
         for consumer in list(self.consumers.values()):
             consumer.close_reason = reason
             self.close_consumer(consumer, reason)

@@ -205,6 +205,21 @@ class HubCollector(Collector):
             hub.encoded,
         )
         yield _counter(
+            "ibstream_service_fanout_rounds",
+            "Fan-out rounds handed out (a round: the events since the last one, shared).",
+            hub.rounds.rounds,
+        )
+        yield _counter(
+            "ibstream_service_fanout_round_errors",
+            "Fan-out rounds whose hand-out raised (logged; a bug: later rounds go on).",
+            hub.rounds.errors,
+        )
+        yield _gauge(
+            "ibstream_service_fanout_interval_seconds",
+            "Current minimum time between two fan-out rounds (adapts to the fan-out's cost).",
+            hub.rounds.interval,
+        )
+        yield _counter(
             "ibstream_service_slow_consumer_disconnects",
             "Consumers disconnected because they could not keep up.",
             hub.disconnected_slow,

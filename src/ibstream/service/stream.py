@@ -4,7 +4,9 @@ Both are described in ``docs/service.md``. In short: events are the JSON of
 :func:`ibstream.serialize.event_to_json` (``{"type": "MarketData", ...}``), encoded once by the
 hub and sent as-is; a WebSocket message carries one or more of them, one per line (``?batch=0``:
 exactly one); an SSE ``data:`` line carries one. Each connection is one hub consumer with its own
-queue and its own writer task, so a slow reader only ever delays itself.
+queue and its own writer task, so a slow reader only ever delays itself. The hub hands events
+out in rounds (:mod:`ibstream.service.fanout`): a writer that keeps up wakes once per round and
+sends the round's shared bytes.
 """
 
 from __future__ import annotations
@@ -97,12 +99,7 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
     consumer.abort = lambda: _abort(request)
     consumer.queue.put_raw(_msg(hub.status_message()))
     writer = asyncio.create_task(
-        _ws_writer(
-            ws,
-            consumer,
-            max_bytes if batch else 1,
-            request.app[CONFIG].flush_interval if batch else 0.0,
-        ),
+        _ws_writer(ws, consumer, max_bytes if batch else 1),
         name=f"ibstream-{consumer.id}",
     )
     try:
@@ -123,39 +120,20 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _coalesced(
-    consumer: Consumer, max_bytes: int, interval: float, last: float
-) -> list[bytes]:
-    """The next batch; sends are at least ``interval`` apart, so a busy consumer gets many
-    events per message (one write) while a quiet one gets each event at once.
-
-    The interval is slept out first and the queue read after: a busy consumer wakes once per
-    batch (waiting for the first event, then again for the interval, costs two wake-ups).
-    """
-    queue = consumer.queue
-    if interval > 0:
-        delay = last + interval - asyncio.get_running_loop().time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-    await queue.wait()  # no suspension when something is queued
-    return queue.take_encoded(max_bytes)
-
-
-async def _ws_writer(
-    ws: web.WebSocketResponse, consumer: Consumer, max_bytes: int, interval: float
-) -> None:
+async def _ws_writer(ws: web.WebSocketResponse, consumer: Consumer, max_bytes: int) -> None:
+    """Send what the consumer's queue holds: one wake-up per round (or per reply) while the
+    consumer keeps up, the backlog in ``max_bytes`` messages while it catches up."""
     text = WSMsgType.TEXT
-    loop = asyncio.get_running_loop()
-    last = 0.0
+    queue = consumer.queue
     try:
         while True:
-            chunks = await _coalesced(consumer, max_bytes, interval, last)
-            last = loop.time()
-            payload = chunks[0] if len(chunks) == 1 else b"\n".join(chunks)
-            await ws.send_frame(payload, text)
-            consumer.sent_events += len(chunks)
-            consumer.sent_messages += 1
-            consumer.sent_bytes += len(payload)
+            await queue.wait()  # no suspension when something is queued
+            messages, events = queue.take_ws(max_bytes)
+            for payload in messages:
+                await ws.send_frame(payload, text)
+                consumer.sent_bytes += len(payload)
+            consumer.sent_events += events
+            consumer.sent_messages += len(messages)
     except QueueOverflow as exc:
         with contextlib.suppress(Exception):
             await ws.send_frame(_msg({"type": "SlowConsumer", "reason": str(exc)}), text)
@@ -389,7 +367,7 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
         await resp.prepare(request)
         _tune_socket(request)
         await resp.write(b"retry: 2000\ndata: " + _msg(hub.status_message()) + b"\n\n")
-        await _sse_writer(resp, consumer, max_bytes, request.app[CONFIG].flush_interval)
+        await _sse_writer(resp, consumer, max_bytes)
     except (ConnectionError, RuntimeError) as exc:
         log.debug("consumer %s: send failed: %s", consumer.id, exc)
     finally:
@@ -397,16 +375,12 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _sse_writer(
-    resp: web.StreamResponse, consumer: Consumer, max_bytes: int, interval: float
-) -> None:
-    loop = asyncio.get_running_loop()
-    last = 0.0
+async def _sse_writer(resp: web.StreamResponse, consumer: Consumer, max_bytes: int) -> None:
+    queue = consumer.queue
     while True:
         try:
             async with asyncio.timeout(SSE_KEEPALIVE):
-                chunks = await _coalesced(consumer, max_bytes, interval, last)
-                last = loop.time()
+                await queue.wait()
         except TimeoutError:
             await resp.write(b": keepalive\n\n")
             continue
@@ -419,8 +393,8 @@ async def _sse_writer(
                 notice = _msg({"type": "Closing", "reason": consumer.close_reason})
                 await resp.write(b"event: close\ndata: " + notice + b"\n\n")
             return
-        payload = b"".join([b"data: " + c + b"\n\n" for c in chunks])
+        payload, events = queue.take_sse(max_bytes)
         await resp.write(payload)
-        consumer.sent_events += len(chunks)
-        consumer.sent_messages += len(chunks)
+        consumer.sent_events += events
+        consumer.sent_messages += events
         consumer.sent_bytes += len(payload)

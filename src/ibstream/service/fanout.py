@@ -1,0 +1,320 @@
+"""Batched fan-out: the hub's events go out in *rounds*, each round's bytes shared.
+
+The router hands each event of a stream to the hub once (through the stream's *tap*, see
+:mod:`ibstream.service.hub`); events of no stream come through the client's callbacks. The hub
+logs each one with its *route* (its ``StreamKey``, or :data:`SESSION` / :data:`LIFECYCLE`) in the
+current :class:`Rounds` log, and the log is handed out as one round:
+
+* **When.** The first event of a round schedules it: at once (after the current read's events,
+  so one upstream read is one round) when the previous round is ``interval`` old, else at that
+  time. ``interval`` adapts: it is the CPU cost of a round (handing it out plus the socket
+  writes it caused, without the encoding, which is the same however rounds are cut) divided
+  by ``budget``, between ``flush_interval`` and
+  ``max_flush_interval``. A quiet service sends each event at once; a busy one (many consumers,
+  many events) sends fewer, larger messages, and fan-out takes about ``budget`` of the loop.
+  A round that reaches ``max_events`` goes out at once (the hub sets half a consumer queue:
+  a consumer that keeps up never meets its queue's bound because rounds grew).
+* **What.** Each consumer gets the events of its routes (and filters). Consumers that select the
+  same events of a round share one :class:`Batch`: the events are encoded once, and each wire
+  format (WebSocket lines, SSE ``data:`` records) is built once per batch, whatever the number
+  of consumers.
+* **How.** A consumer whose queue is empty (it keeps up) gets the batch as one queue entry: one
+  wake-up of its writer and one socket write per round. A consumer that is behind (its queue
+  holds entries) gets the round's events one by one, and a batch it has not taken yet turns
+  back into its events, so the queue's bounded, conflating, never-silently-dropping policy
+  counts every event as before (:mod:`ibstream.service.queue`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Final, Protocol
+
+from ibstream.serialize import event_to_json
+
+__all__ = ["LIFECYCLE", "SESSION", "Batch", "Rounds", "Target", "hand_out", "split_lines"]
+
+log = logging.getLogger("ibstream.service")
+
+
+class _Route:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: The route of events of no stream (session state, bulletins, notifications, errors).
+SESSION: Final = _Route("SESSION")
+#: The route of every stream's lifecycle events, for consumers that want them all.
+LIFECYCLE: Final = _Route("LIFECYCLE")
+
+
+def split_lines(lines: list[bytes], max_bytes: int) -> list[bytes]:
+    """``lines`` joined by newlines into messages: lines are added to a message until it holds
+    ``max_bytes`` or more (so a message holds at least one line; ``max_bytes=1``: one each)."""
+    if max_bytes <= 1:
+        return list(lines)
+    out: list[bytes] = []
+    part: list[bytes] = []
+    size = 0
+    for line in lines:
+        part.append(line)
+        size += len(line)
+        if size >= max_bytes:
+            out.append(part[0] if len(part) == 1 else b"\n".join(part))
+            part, size = [], 0
+    if part:
+        out.append(part[0] if len(part) == 1 else b"\n".join(part))
+    return out
+
+
+class Batch:
+    """The encoded events of one round selected for a group of consumers, in order.
+
+    Shared by every consumer of that selection; each wire format is built on first use and
+    kept, so it is built once per round whatever the number of consumers."""
+
+    __slots__ = ("_sse", "_ws", "events", "lines")
+
+    def __init__(self, lines: list[bytes], events: list[Any]) -> None:
+        #: One JSON document per event (``event_to_json``), in delivery order.
+        self.lines = lines
+        #: The events themselves (a consumer that falls behind gets them back one by one).
+        self.events = events
+        self._ws: tuple[int, list[bytes]] | None = None
+        self._sse: bytes | None = None
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __repr__(self) -> str:
+        return f"<Batch {len(self.lines)} events>"
+
+    def ws_messages(self, max_bytes: int) -> list[bytes]:
+        """The plain-stream WebSocket messages (one event per line, see :func:`split_lines`)."""
+        cached = self._ws
+        if cached is not None and cached[0] == max_bytes:
+            return cached[1]
+        messages = split_lines(self.lines, max_bytes)
+        self._ws = (max_bytes, messages)
+        return messages
+
+    def sse_payload(self) -> bytes:
+        """The Server-Sent Events records, one ``data:`` record per event."""
+        if self._sse is None:
+            self._sse = b"".join([b"data: " + line + b"\n\n" for line in self.lines])
+        return self._sse
+
+
+class Rounds:
+    """The log of the current round and its adaptive schedule (see the module docstring).
+
+    ``distribute(log)`` hands a round out (it must not await) and returns the seconds of that
+    work which do not depend on how rounds are cut (encoding each event once), left out of the
+    cost. The cost of a round is the CPU time of the loop's thread (``cpu_clock``, a thread
+    clock: a busy machine preempting the process does not count) from the start of the hand-out
+    until the writers it woke have run (a callback queued after their wake-ups); it sets the
+    interval after the next round.
+    """
+
+    __slots__ = (
+        "_distribute",
+        "_handle",
+        "_next_at",
+        "budget",
+        "cpu_clock",
+        "errors",
+        "flush_interval",
+        "interval",
+        "log",
+        "max_events",
+        "max_flush_interval",
+        "rounds",
+    )
+
+    def __init__(
+        self,
+        distribute: Callable[[list[tuple[Any, Any]]], float],
+        *,
+        flush_interval: float = 0.002,
+        max_flush_interval: float = 0.01,
+        budget: float = 0.1,
+        max_events: int = 4096,
+        cpu_clock: Callable[[], float] = time.thread_time,
+    ) -> None:
+        self._distribute = distribute
+        self.cpu_clock = cpu_clock
+        self.max_events = max(1, max_events)
+        self.flush_interval = flush_interval
+        self.max_flush_interval = max(flush_interval, max_flush_interval)
+        self.budget = budget
+        #: ``(route, event)`` pairs of the round being collected.
+        self.log: list[tuple[Any, Any]] = []
+        self._handle: asyncio.Handle | None = None
+        self._next_at = 0.0
+        #: The current minimum time between two rounds (seconds).
+        self.interval = flush_interval
+        #: Rounds handed out so far.
+        self.rounds = 0
+        #: Rounds whose hand-out raised (logged; the next rounds go on).
+        self.errors = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<Rounds interval={self.interval * 1000:.1f}ms pending={len(self.log)} "
+            f"rounds={self.rounds}>"
+        )
+
+    def add(self, route: Any, event: Any) -> None:
+        """Log ``event`` for the consumers of ``route``; schedules the round if needed."""
+        log = self.log
+        log.append((route, event))
+        if self._handle is None:
+            self._schedule()
+        elif len(log) >= self.max_events:
+            self.flush()
+
+    def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._next_at <= loop.time():
+            # after the rest of the current read: one upstream read, one round
+            self._handle = loop.call_soon(self._run)
+        else:
+            self._handle = loop.call_at(self._next_at, self._run)
+
+    def flush(self) -> None:
+        """Hand the pending round out now (before a consumer's routes or filters change, so
+        each event goes to the consumers that wanted it when it arrived)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self.log:
+            self._run()
+
+    def _run(self) -> None:
+        self._handle = None
+        pending, self.log = self.log, []
+        if not pending:
+            return
+        loop = asyncio.get_running_loop()
+        self._next_at = loop.time() + self.interval
+        started = self.cpu_clock()
+        fixed = 0.0
+        try:
+            fixed = self._distribute(pending) or 0.0
+        except Exception:  # a bug must not stop every later round (nor the read loop)
+            self.errors += 1
+            log.exception("fan-out round of %d events failed", len(pending))
+        self.rounds += 1
+        # the writers woken above run before this callback (the loop runs callbacks in order)
+        loop.call_soon(self._measured, started, fixed)
+
+    def _measured(self, started: float, fixed: float) -> None:
+        cost = max(0.0, self.cpu_clock() - started - fixed)
+        self.interval = min(self.max_flush_interval, max(self.flush_interval, cost / self.budget))
+
+    def close(self) -> None:
+        """Drop the pending round and its schedule (the hub is shutting down)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self.log = []
+
+
+class _Queue(Protocol):
+    maxsize: int
+
+    def __len__(self) -> int: ...
+
+    def put(self, event: Any, payload: Any = None) -> None: ...
+
+    def put_batch(self, batch: Batch) -> None: ...
+
+
+class Target(Protocol):
+    """What a round needs of a consumer (``service.hub.Consumer``)."""
+
+    @property
+    def routes(self) -> set[Any]: ...
+
+    @property
+    def filters(self) -> Any: ...
+
+    @property
+    def wants_bytes(self) -> bool: ...
+
+    @property
+    def queue(self) -> _Queue: ...
+
+
+def hand_out(
+    log: list[tuple[Any, Any]], consumers_of: Callable[[Any], Iterable[Target]]
+) -> tuple[float, int]:
+    """Hand one round out to the consumers of its routes (``consumers_of(route)``: found by
+    route, never by scanning every consumer): each event encoded once, one shared
+    :class:`Batch` per distinct selection, queued as one entry for a consumer that keeps up
+    (empty queue, batch within its bound), event by event for one that is behind (or that
+    converts events itself, ``wants_bytes`` false). Returns the seconds spent encoding and the
+    number of events encoded."""
+    n = len(log)
+    routes = {route for route, _ in log}
+    if len(routes) == 1:
+        (route,) = routes
+        targets: Iterable[Target] = list(consumers_of(route))
+    else:
+        targets = dict.fromkeys(c for r in routes for c in consumers_of(r))
+    encoded: list[bytes | None] = [None] * n
+    batches: dict[tuple[int, ...] | None, Batch] = {}
+    clock = time.perf_counter
+    spent = 0.0
+    count = 0
+
+    def encoding(i: int) -> bytes:
+        nonlocal spent, count
+        data = encoded[i]
+        if data is None:
+            started = clock()
+            data = encoded[i] = event_to_json(log[i][1])
+            spent += clock() - started
+            count += 1
+        return data
+
+    for consumer in targets:
+        croutes = consumer.routes
+        filters = consumer.filters
+        sel: tuple[int, ...] | None
+        if filters is None and routes <= croutes:
+            sel = None  # the whole round
+        else:
+            sel = tuple(
+                i
+                for i, (route, ev) in enumerate(log)
+                if route in croutes and (filters is None or filters.match(ev))
+            )
+            if not sel:
+                continue
+        queue = consumer.queue
+        indices = range(n) if sel is None else sel
+        if not consumer.wants_bytes:
+            for i in indices:
+                queue.put(log[i][1], None)
+        elif not queue and len(indices) <= queue.maxsize:
+            # it keeps up: the shared batch, one entry (that counts its events: no more than
+            # the queue would take one by one)
+            batch = batches.get(sel)
+            if batch is None:
+                batch = batches[sel] = Batch(
+                    [encoding(i) for i in indices], [log[i][1] for i in indices]
+                )
+            queue.put_batch(batch)
+        else:  # behind: event by event, under the queue's policy
+            for i in indices:
+                queue.put(log[i][1], encoding(i))
+    return spent, count
