@@ -127,12 +127,13 @@ async def test_token_refresh_while_streaming(creds: OAuthCredentials) -> None:
                 await next_md(handle)
                 # refreshed at half the lifetime: 2 s apart, 2 s before each expiry
                 await wait_for(lambda: sim.oauth is not None and sim.oauth.lst_issued >= 4, 15)
+                # the 4th token issued may still be on its way to the client (a busy machine)
+                await wait_for(lambda: auth.tokens_obtained >= 4, 15)
                 await next_md(handle)
                 assert handle.state is SubscriptionState.ACTIVE
             assert not sim.oauth.rejected, sim.oauth.rejected
             assert client.metrics()["connections"] == 1
             assert not gaps
-            assert auth.tokens_obtained >= 4
 
 
 async def test_token_expiry_mid_stream_recovers(osim: Simulator, creds: OAuthCredentials) -> None:

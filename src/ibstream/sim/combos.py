@@ -145,7 +145,8 @@ def subscribe_combo(gw: Gateway, conn: Connection, conidex: str, args: dict[str,
     full = combo_fields(gw, legs)
     listener.last = full
     body = {k: v for k, v in full.items() if k in fields}
-    conn.send(_frame(sub, spread, body))
-    conn.send(dict(reversed(list(_frame(sub, spread, body).items()))))  # twice (§8.3)
+    first = _frame(sub, spread, body)
+    conn.send(first)
+    conn.send(dict(reversed(list(first.items()))))  # twice, same stamp (§8.3)
     for conid, _ in legs:
         gw.watch(conid, listener)
