@@ -10,7 +10,9 @@
 What matches ``ibstream.connect``: ``subscribe(spec)`` gives an async iterator and async context
 manager (``ready()``, ``unsubscribe()``) of the same typed events, ``events()`` every event,
 ``on(type, callback)``, ``ticker()``/``tickers``/``orders``/``trades``/``account`` the same
-live-state classes, fed by what the subscriptions receive. What the bus adds:
+live-state classes, fed by what the subscriptions receive, and ``positions`` the same reading API
+as ``client.positions`` (``await client.positions.start()``, then ``get``/``quantity``/
+``on_change``...; see :mod:`ibstream.remote.positions`). What the bus adds:
 
 * **late join**: a subscription first reads the stream's live state (one event per entity: the
   merged ticker, each order, each P&L row...) and then follows the stream from the state's
@@ -216,6 +218,7 @@ class RemoteClient:
 
     async def stop(self) -> None:
         self._running = False
+        self.positions.stop()
         for sub in list(self._subs):
             sub.close()
         for buf in self._streams:
