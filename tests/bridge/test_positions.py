@@ -25,7 +25,7 @@ from ibstream.sim.portfolio_routes import set_position
 from ibstream.state.positions import PositionBook, PositionChange
 from ibstream.sync.remote import connect as sync_connect
 
-from .helpers import AAPL, WAIT, running_bridge, upstream_holds
+from .helpers import AAPL, WAIT, running_bridge, upstream_holds, wait_for
 
 IBM = 8314
 ACCOUNT = "DU1234567"
@@ -99,6 +99,16 @@ async def test_remote_positions_never_go_back_to_an_older_update() -> None:
 # -- end to end, on both buses -----------------------------------------------------------------
 
 
+def _held(sim: Simulator, conid: int) -> float:
+    """What the simulated account holds in ``conid`` (the ground truth)."""
+    pos = sim.gateway.book.positions.get(conid)
+    return pos.quantity if pos is not None else 0.0
+
+
+def _truth(sim: Simulator) -> dict[int, float]:
+    return {c: p.quantity for c, p in sim.gateway.book.positions.items() if p.quantity}
+
+
 async def _state_shows(bus_url: str, prefix: str, conid: int, qty: float | None) -> None:
     """Wait until the bus's positions state shows ``conid`` at ``qty`` (``None``: closed)."""
     bus = ibstream.remote.open_bus(bus_url, prefix=prefix)
@@ -130,9 +140,10 @@ async def test_a_fill_moves_the_remote_position(sim: Simulator, bus_url: str, pr
         assert remote.positions.tracking
         assert bridge.client is not None
         local = bridge.client.positions
-        await local.wait_for(lambda p: p.refreshes > 0, WAIT)
-        before = local.quantity(AAPL)
-        await remote.positions.wait_for(lambda p: p.quantity(AAPL) == before, WAIT)
+        truth = _truth(sim)  # the account's positions before any order of this test
+        assert truth  # the simulator starts with some
+        await remote.positions.wait_for(lambda p: {x.conid: x.quantity for x in p} == truth, WAIT)
+        before = _held(sim, AAPL)
         await sim.place_order(AAPL, "BUY", 5, "MKT")
         await remote.positions.wait_for(lambda p: p.quantity(AAPL) == before + 5, WAIT)
         assert any(c.conid == AAPL and c.quantity_delta == 5 for c in changes)
@@ -140,7 +151,10 @@ async def test_a_fill_moves_the_remote_position(sim: Simulator, bus_url: str, pr
         assert got is not None and got.account == ACCOUNT and got in list(remote.positions)
         await sim.place_order(AAPL, "SELL", before + 5, "MKT")
         await remote.positions.wait_for(lambda p: AAPL not in p, WAIT)
-        assert changes[-1].conid == AAPL and changes[-1].current is None
+        assert [c for c in changes if c.conid == AAPL][-1].current is None
+        await wait_for(lambda: local.get(AAPL) is None, WAIT, what="the bridge's own book")
+        for conid in truth:  # the same positions as the bridge's own client.positions
+            assert remote.positions.quantity(conid) == local.quantity(conid) == truth[conid]
         assert bridge.counts["published"] > 0 and bridge.counts["not_leader"] == 0
 
 
@@ -158,7 +172,8 @@ async def test_late_joiner_sees_current_positions(
             assert late.positions.quantity(IBM) == 42  # at once: no waiting for a message
             assert any(c.conid == IBM and c.previous is None for c in first)
             assert IBM in late.positions and late.positions.accounts == (ACCOUNT,)
-            before = late.positions.quantity(AAPL)
+            before = _held(sim, AAPL)
+            await late.positions.wait_for(lambda p: p.quantity(AAPL) == before, WAIT)
             await sim.place_order(AAPL, "BUY", 3, "MKT")
             await late.positions.wait_for(lambda p: p.quantity(AAPL) == before + 3, WAIT)
             await late.positions.refresh()  # the state read again never takes a position back
@@ -193,6 +208,7 @@ async def test_threaded_remote_positions(sim: Simulator, bus_url: str, prefix: s
     loop = asyncio.get_running_loop()
     async with running_bridge(sim, bus_url, prefix):
         await upstream_holds(sim)
+        before = _held(sim, AAPL)
 
         def scenario() -> None:
             changes: list[PositionChange] = []
@@ -201,7 +217,7 @@ async def test_threaded_remote_positions(sim: Simulator, bus_url: str, prefix: s
                 positions.on_change(changes.append)
                 positions.start()
                 assert positions.tracking
-                before = positions.quantity(AAPL)
+                positions.wait_for(lambda p: p.quantity(AAPL) == before, WAIT)
                 asyncio.run_coroutine_threadsafe(
                     sim.place_order(AAPL, "BUY", 4, "MKT"), loop
                 ).result(WAIT)
