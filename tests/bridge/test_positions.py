@@ -239,3 +239,11 @@ def test_bad_state_entries_are_not_positions(bad: bytes) -> None:
     except ibstream.exceptions.InvalidArgument:
         return
     assert not isinstance(ev, PositionUpdate)
+
+
+def test_a_bad_position_payload_is_malformed_not_a_crash() -> None:
+    from ibstream import Malformed
+
+    bad = {"type": "PositionUpdate", "key": "pl:positions", "account": ACCOUNT, "conid": 1}
+    assert isinstance(event_from_dict({**bad, "position": {"bogus": 1}}), Malformed)
+    assert isinstance(event_from_dict({**bad, "position": 5}), Malformed)

@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from ibstream.aio.portfolio import PositionsView
-from ibstream.remote.wire import Position, PositionUpdate, entity_of
+from ibstream.remote.wire import Position as BusPosition
+from ibstream.remote.wire import PositionUpdate, entity_of
 from ibstream.state.positions import PositionChange
 
 __all__ = ["RemotePositions"]
@@ -37,14 +38,14 @@ class RemotePositions(PositionsView):
     def __init__(
         self,
         follow: Callable[[], _Followed],
-        read_state: Callable[[], Awaitable[list[tuple[Position, Any]]]],
+        read_state: Callable[[], Awaitable[list[tuple[BusPosition, Any]]]],
     ) -> None:
         super().__init__()
         self._follow = follow
         self._read_state = read_state
         self._sub: _Followed | None = None
         self._only: frozenset[str] = frozenset()
-        self._at: dict[str, Position] = {}  # entity -> bus position of the update held
+        self._at: dict[str, BusPosition] = {}  # entity -> bus position of the update held
         self.updates = 0  # updates applied (changes or not)
 
     def __repr__(self) -> str:
@@ -98,13 +99,13 @@ class RemotePositions(PositionsView):
         self._report(changes)
         return changes
 
-    def apply(self, update: PositionUpdate, at: Position | None = None) -> None:
+    def apply(self, update: PositionUpdate, at: BusPosition | None = None) -> None:
         """Apply one update read from the bus at ``at`` (reported to ``on_change``)."""
         change = self._update(update, at)
         if change is not None:
             self._report([change])
 
-    def _update(self, update: Any, at: Position | None) -> PositionChange | None:
+    def _update(self, update: Any, at: BusPosition | None) -> PositionChange | None:
         if not isinstance(update, PositionUpdate):
             return None
         if self._only and update.account not in self._only:
