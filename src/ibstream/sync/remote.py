@@ -39,7 +39,7 @@ from ibstream.remote.factory import open_bus
 from ibstream.remote.wire import Position
 from ibstream.sinks.callback import Callback, CallbackSink
 from ibstream.state import AccountState, OrderBook, Ticker, Tickers, TickerSnapshot, TradeBook
-from ibstream.sync.client import _Engine, _finalize
+from ibstream.sync.client import _Engine, _finalize, _run_or_close
 from ibstream.sync.dispatch import Dispatcher
 from ibstream.sync.handles import SyncEventStream
 from ibstream.sync.loop import LoopThread
@@ -208,12 +208,7 @@ class RemoteClient:
 
     def _run(self, coro: Any) -> Any:
         """Run ``coro`` on the loop thread and block for its result."""
-        try:
-            loop = self._loop()
-        except InvalidState:
-            coro.close()  # never started: no "coroutine was never awaited" warning
-            raise
-        return loop.run(coro)
+        return _run_or_close(self._loop, coro)
 
     def _call(self, fn: Any, *args: Any) -> Any:
         """``fn(*args)`` on the loop thread while it runs; directly before start / after stop."""
