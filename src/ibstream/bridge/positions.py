@@ -6,10 +6,12 @@ each change it reports is queued for publishing like any other reliable event: e
 dedupe id derived from it, acknowledged and retried until stored, merged into the live state
 (one entity per account and conid) that late joiners read first.
 
-A new leader starts from an empty book, so its first read reports every open position (a
-republish of what the last leader left is dropped by its dedupe id, or applied again as a no-op
-by consumers), and the positions the bus state still shows open that the read no longer holds
-(closed while no bridge led) are published as closed.
+A new leader starts from an empty book, so its first read reports every open position, and the
+positions the bus state still shows open that the read no longer holds (closed while no bridge
+led) are published as closed. The dedupe id of a position update carries the fencing token
+(:func:`~ibstream.remote.wire.message_id`): retries within a term are dropped, while a new
+leader's snapshot is always stored, even when an older message had the same body (the last
+leader may have died before publishing a later change); consumers apply a repeat as a no-op.
 """
 
 from __future__ import annotations

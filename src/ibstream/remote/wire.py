@@ -198,7 +198,8 @@ def message_id(event: Any, body: bytes, fence: int, serial: int, repeat: int = 0
     after a failover is dropped. A trade is identified by its execution id and whether it
     carries the commission (IBKR sends each execution twice, the second adds it). Lifecycle and
     session events happen to one bridge's session: their id is the fencing token plus the
-    bridge's own serial number, unique per publisher. ``repeat`` counts earlier events with the
+    bridge's own serial number, unique per publisher. Positions are snapshots of a REST read:
+    their id is the digest plus the token (see below). ``repeat`` counts earlier events with the
     same body that the publisher saw (an order back to a status it had, a position back to a
     size it had): a genuine
     repeat gets its own id, a retry of the same message keeps it.
@@ -207,7 +208,14 @@ def message_id(event: Any, body: bytes, fence: int, serial: int, repeat: int = 0
     if cls is Trade:
         return f"tr:{event.execution_id}:{int(event.commission is not None)}"
     key = getattr(event, "key", None)
-    if key is not None and (cls.__module__ == "ibstream.protocol.events" or cls is PositionUpdate):
+    if cls is PositionUpdate:
+        # a snapshot read by this leader: a new leader's first read must never be dropped as a
+        # "duplicate" of an older message with the same body (the old leader may have died
+        # before publishing a later change), so the token is part of the id; republished
+        # snapshots are no-ops for consumers
+        digest = hashlib.blake2b(body, digest_size=12).hexdigest()
+        return f"pos:{digest}:f{fence}" + (f":{repeat}" if repeat else "")
+    if key is not None and cls.__module__ == "ibstream.protocol.events":
         digest = hashlib.blake2b(body, digest_size=12).hexdigest()
         return f"{key.topic.value}:{digest}" + (f":{repeat}" if repeat else "")
     return f"f{fence}:{serial}"
