@@ -241,6 +241,7 @@ __all__ = [
     "Position",
     "PositionBook",
     "PositionChange",
+    "PositionsView",
     "PriceLadder",
     "PriceLadderSpec",
     "PriceLadderState",

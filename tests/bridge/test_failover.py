@@ -1,8 +1,9 @@
 """Failover: two bridge processes, ``kill -9`` the leader while orders fill.
 
 Prints the takeover time (goal: under 5 s at default settings), the orders and fills lost
-(must be 0) and duplicated after dedupe (must be 0), and checks at the simulator that the two
-bridges never held gateway sessions at the same time.
+(must be 0) and duplicated after dedupe (must be 0), checks at the simulator that the two
+bridges never held gateway sessions at the same time, and that the consumer's position ends
+equal to the account's.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ async def test_kill_leader_while_orders_fill(sim: Simulator, bus_url: str, prefi
             orders = remote.subscribe(OrdersSpec())
             trades = remote.subscribe(TradesSpec())
             await asyncio.gather(orders.ready(5), trades.ready(5))
+            await remote.positions.start(timeout=WAIT)
             await wait_for(lambda: sim.connections == 1, timeout=WAIT, what="leader session")
             await upstream_holds(sim, "or", "tr")  # an order placed now reaches the leader
             placed: list[int] = []
@@ -111,6 +113,12 @@ async def test_kill_leader_while_orders_fill(sim: Simulator, bus_url: str, prefi
             await wait_for(settled, timeout=30, what=unsettled)
             execs = {e.execution_id for e in sim.gateway.book.executions if e.order_id in placed}
             await wait_for(lambda: execs <= set(remote.trades), timeout=30, what="every fill")
+            held = sim.gateway.book.positions[AAPL].quantity  # what the account holds now
+            await wait_for(
+                lambda: remote.positions.quantity(AAPL) == held,
+                timeout=30,
+                what=lambda: f"position {held}, consumer has {remote.positions.quantity(AAPL)}",
+            )
             copies: Counter[tuple[str, bool]] = Counter()
             while (ev := trades.get_nowait()) is not None:
                 if isinstance(ev, Trade):
@@ -125,7 +133,8 @@ async def test_kill_leader_while_orders_fill(sim: Simulator, bus_url: str, prefi
                 f"orders {len(placed)}, fills {len(ours)}, orders lost {orders_lost}, "
                 f"fills lost {fills_lost}, duplicated after dedupe {duplicated}, "
                 f"peak gateway sessions {sim.gateway.peak_connections}, "
-                f"stale rejected {remote.metrics()['stale_rejected']}"
+                f"stale rejected {remote.metrics()['stale_rejected']}, "
+                f"position {remote.positions.quantity(AAPL):g} (account {held:g})"
             )
             assert orders_lost == 0 and fills_lost == 0 and duplicated == 0
             assert sim.gateway.peak_connections == 1  # never two sessions at once

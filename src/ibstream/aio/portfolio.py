@@ -45,7 +45,7 @@ from ibstream.protocol.portfolio import (
 from ibstream.protocol.specs import TradesSpec
 from ibstream.state.positions import PositionBook, PositionChange
 
-__all__ = ["MAX_POSITION_PAGES", "LivePositions", "Portfolio"]
+__all__ = ["MAX_POSITION_PAGES", "LivePositions", "Portfolio", "PositionsView"]
 
 log = logging.getLogger("ibstream.portfolio")
 
@@ -158,28 +158,16 @@ class _ClientLike(Protocol):
 ChangeCallback = Callable[[PositionChange], None]
 
 
-class LivePositions:
-    """``client.positions``: positions kept current from REST on fills and reconnects."""
+class PositionsView:
+    """The reading side of live positions, shared by ``client.positions`` (:class:`LivePositions`,
+    fed from REST) and ``ibstream.remote``'s (fed from the bus): a
+    :class:`~ibstream.state.positions.PositionBook`, its lookups, change callbacks and
+    :meth:`wait_for`. Feeders report what changed through :meth:`_report`."""
 
-    def __init__(self, client: _ClientLike, portfolio: Portfolio) -> None:
-        self._client = client
-        self._portfolio = portfolio
+    def __init__(self) -> None:
         self.book = PositionBook()
-        self.accounts: tuple[str, ...] = ()
-        self.refreshes = 0
-        self.errors = 0
-        self.last_error: BaseException | None = None
         self._callbacks: list[ChangeCallback] = []
-        self._removers: list[Callable[[], None]] = []
-        self._task: asyncio.Task[None] | None = None
-        self._dirty = False
-        self._invalidate = False
-        self._tracking = False
         self._changed: asyncio.Event | None = None
-        self._subscription: Any = None
-
-    def __repr__(self) -> str:
-        return f"<LivePositions {len(self.book)} positions tracking={self._tracking}>"
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -204,11 +192,6 @@ class LivePositions:
         """Every position of every tracked account."""
         return self.book.all()
 
-    @property
-    def tracking(self) -> bool:
-        """Whether fills and reconnects refresh the positions."""
-        return self._tracking
-
     # -- change events ----------------------------------------------------------------------
 
     def on_change(self, callback: ChangeCallback) -> Callable[[], None]:
@@ -220,6 +203,58 @@ class LivePositions:
                 self._callbacks.remove(callback)
 
         return remove
+
+    def _report(self, changes: list[PositionChange]) -> None:
+        """Hand ``changes`` to the callbacks (one that raises is logged) and wake waiters."""
+        for change in changes:
+            for cb in list(self._callbacks):
+                try:
+                    cb(change)
+                except Exception:
+                    log.exception("position change callback %r failed", cb)
+        if changes and self._changed is not None:
+            self._changed.set()
+
+    async def wait_for(self, predicate: Callable[[Any], bool], timeout: float = 10.0) -> None:
+        """Wait until ``predicate(self)`` holds (checked after every change)."""
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate(self):
+            left = deadline - loop.time()
+            if left <= 0:
+                raise StreamTimeout(f"positions: condition not met within {timeout}s")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), left)
+
+
+class LivePositions(PositionsView):
+    """``client.positions``: positions kept current from REST on fills and reconnects."""
+
+    def __init__(self, client: _ClientLike, portfolio: Portfolio) -> None:
+        super().__init__()
+        self._client = client
+        self._portfolio = portfolio
+        self.accounts: tuple[str, ...] = ()
+        self.refreshes = 0
+        self.errors = 0
+        self.last_error: BaseException | None = None
+        self._removers: list[Callable[[], None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._dirty = False
+        self._invalidate = False
+        self._tracking = False
+        self._subscription: Any = None
+
+    def __repr__(self) -> str:
+        return f"<LivePositions {len(self.book)} positions tracking={self._tracking}>"
+
+    @property
+    def tracking(self) -> bool:
+        """Whether fills and reconnects refresh the positions."""
+        return self._tracking
 
     # -- tracking ---------------------------------------------------------------------------
 
@@ -263,31 +298,8 @@ class LivePositions:
             positions = await self._portfolio.positions(acct)
             changes += self.book.replace_account(acct, positions)
         self.refreshes += 1
-        for change in changes:
-            for cb in list(self._callbacks):
-                try:
-                    cb(change)
-                except Exception:
-                    log.exception("position change callback %r failed", cb)
-        if changes and self._changed is not None:
-            self._changed.set()
+        self._report(changes)
         return changes
-
-    async def wait_for(
-        self, predicate: Callable[[LivePositions], bool], timeout: float = 10.0
-    ) -> None:
-        """Wait until ``predicate(self)`` holds (checked after every refresh)."""
-        if self._changed is None:
-            self._changed = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate(self):
-            left = deadline - loop.time()
-            if left <= 0:
-                raise StreamTimeout(f"positions: condition not met within {timeout}s")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
 
     def _schedule(self, invalidate: bool) -> None:
         if not self._tracking:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ibstream.protocol.events import AccountSummary, MarketData, OrderUpdate
 from ibstream.protocol.specs import Spec, StreamKey, Topic
-from ibstream.remote.wire import Position, StateEntry, entity_of
+from ibstream.remote.wire import Position, PositionUpdate, StateEntry, entity_of
 from ibstream.serialize import event_to_dict
 
 __all__ = ["DemandTable", "LeaderLease", "StateMirror", "merge_event"]
@@ -113,7 +113,7 @@ def _merge_fields(old: Any, new: Any) -> Any:
 
 def merge_event(old: Any, new: Any) -> Any:
     """One event holding the state of ``old`` then ``new`` (same stream and entity)."""
-    if old is None:
+    if old is None or new.__class__ is PositionUpdate:  # a position update is the whole entity
         return new
     if isinstance(new, MarketData):
         values = {**old.values, **new.values}
@@ -173,6 +173,11 @@ class StateMirror:
     def entity(self, bus: int, key: StreamKey, entity: str) -> Any:
         st = self._keys.get(key)
         return None if st is None else st.entities.get(bus, {}).get(entity)
+
+    def entities(self, bus: int, key: StreamKey) -> dict[str, Any]:
+        """Entity -> merged event of stream ``key`` on bus ``bus`` (a copy)."""
+        st = self._keys.get(key)
+        return {} if st is None else dict(st.entities.get(bus, {}))
 
     def seed(self, bus: int, key: StreamKey, entity: str, event: Any) -> None:
         """Start from state read back from bus ``bus`` (a new leader continuing the old one's)."""

@@ -38,13 +38,20 @@ from ibstream.aio.cancel import cancel_and_wait
 from ibstream.aio.client import ClientConfig, StreamClient
 from ibstream.aio.subscription import Subscription
 from ibstream.bridge.core import DemandTable, LeaderLease, StateMirror
+from ibstream.bridge.positions import publish_positions
 from ibstream.exceptions import IBStreamError, InvalidArgument
 from ibstream.protocol.events import Heartbeat, MarketData, OrderUpdate, TicReply
 from ibstream.protocol.specs import OrdersSpec, PnlSpec, Spec, StreamKey, Topic, TradesSpec
 from ibstream.remote.bus import Bus, Fenced, Retention
 from ibstream.remote.codec import event_from_dict
 from ibstream.remote.factory import open_bus
-from ibstream.remote.wire import StateEntry, message_id, spec_from_json
+from ibstream.remote.wire import (
+    PositionUpdate,
+    StateEntry,
+    entity_of,
+    message_id,
+    spec_from_json,
+)
 from ibstream.serialize import event_to_json
 from ibstream.state import OrderBook
 
@@ -208,6 +215,10 @@ class Bridge:
                 asyncio.create_task(self._flusher(), name="bridge-state"),
                 asyncio.create_task(self._follow_demand(), name="bridge-demand"),
                 asyncio.create_task(self._reconcile_orders(), name="bridge-reconcile"),
+                asyncio.create_task(
+                    publish_positions(client.positions, self.mirror, self._seed, self._on_event),
+                    name="bridge-positions",
+                ),
             ]
             watch = asyncio.create_task(self._watch_session(client), name="bridge-session")
             tasks.append(watch)
@@ -340,8 +351,8 @@ class Bridge:
         body = event_to_json(event)
         self._serial += 1
         repeat = 0
-        if event.__class__ is OrderUpdate:
-            rkey = f"{event.order_id}:{hash(body)}"
+        if event.__class__ is OrderUpdate or event.__class__ is PositionUpdate:
+            rkey = f"{entity_of(event)}:{hash(body)}"
             repeat = self._repeats.get(rkey, -1) + 1
             if len(self._repeats) > 100_000:
                 self._repeats.clear()

@@ -12,16 +12,28 @@ from ibstream.remote.bus import Bus, Fenced, Message, Retention
 from ibstream.remote.client import RemoteClient, RemoteSubscription, connect
 from ibstream.remote.codec import event_from_dict, event_from_json
 from ibstream.remote.factory import open_bus
-from ibstream.remote.wire import FenceGuard, Layout, Position, format_position, parse_position
+from ibstream.remote.positions import RemotePositions
+from ibstream.remote.wire import (
+    POSITIONS_KEY,
+    FenceGuard,
+    Layout,
+    Position,
+    PositionUpdate,
+    format_position,
+    parse_position,
+)
 
 __all__ = [
+    "POSITIONS_KEY",
     "Bus",
     "FenceGuard",
     "Fenced",
     "Layout",
     "Message",
     "Position",
+    "PositionUpdate",
     "RemoteClient",
+    "RemotePositions",
     "RemoteSubscription",
     "Retention",
     "connect",

@@ -10,7 +10,9 @@
 What matches ``ibstream.connect``: ``subscribe(spec)`` gives an async iterator and async context
 manager (``ready()``, ``unsubscribe()``) of the same typed events, ``events()`` every event,
 ``on(type, callback)``, ``ticker()``/``tickers``/``orders``/``trades``/``account`` the same
-live-state classes, fed by what the subscriptions receive. What the bus adds:
+live-state classes, fed by what the subscriptions receive, and ``positions`` the same reading API
+as ``client.positions`` (``await client.positions.start()``, then ``get``/``quantity``/
+``on_change``...; see :mod:`ibstream.remote.positions`). What the bus adds:
 
 * **late join**: a subscription first reads the stream's live state (one event per entity: the
   merged ticker, each order, each P&L row...) and then follows the stream from the state's
@@ -57,9 +59,12 @@ from ibstream.remote.bus import Bus
 from ibstream.remote.codec import event_from_dict, event_from_json
 from ibstream.remote.cursor import ReadCursor
 from ibstream.remote.factory import open_bus
+from ibstream.remote.positions import RemotePositions
 from ibstream.remote.wire import (
+    POSITIONS_KEY,
     FenceGuard,
     Position,
+    PositionUpdate,
     StateEntry,
     entity_of,
     parse_position,
@@ -89,12 +94,25 @@ class RemoteSubscription(EventStream[ClientEvent]):
     """One stream read from the bus: iterate its events, ``await ready()``, leave to release."""
 
     def __init__(
-        self, client: RemoteClient, spec: Spec, buffer: EventBuffer, after: Position | None
+        self,
+        client: RemoteClient,
+        spec: Spec | None,
+        buffer: EventBuffer,
+        after: Position | None,
+        *,
+        key: StreamKey | None = None,
     ) -> None:
         super().__init__(buffer)
         self._client = client
-        self.spec: Spec = spec
-        self.key: StreamKey = spec.key
+        # ``spec`` is what demand leases ask the bridge for; a stream the bridge publishes
+        # whatever the demand (positions) has none, only a ``key``
+        self.spec: Spec | None = spec
+        if key is None:
+            assert spec is not None, "a spec or a key"
+            key = spec.key
+        self.key: StreamKey = key
+        # feed-only: events update the client's live state and callbacks, nothing is buffered
+        self.feed_only = False
         # the position of the last event the consumer read (``position``) and of the last
         # message received from the bus (where a retried read goes on from)
         self._cursor = ReadCursor(after, cap=2 * buffer.maxsize + 1024)
@@ -176,6 +194,7 @@ class RemoteClient:
         self.orders = OrderBook()
         self.trades = TradeBook()
         self.account = AccountState()
+        self.positions = RemotePositions(self._follow_positions, self._positions_state)
         self._subs: list[RemoteSubscription] = []
         self._callbacks: dict[type | None, list[Callable[[Any], object]]] = {}
         self._streams: list[EventBuffer] = []
@@ -199,6 +218,7 @@ class RemoteClient:
 
     async def stop(self) -> None:
         self._running = False
+        self.positions.stop()
         for sub in list(self._subs):
             sub.close()
         for buf in self._streams:
@@ -232,8 +252,27 @@ class RemoteClient:
         self._subs.append(sub)
         sub._task = asyncio.create_task(self._follow(sub), name=f"remote-{spec.key}")
         self._tasks.append(sub._task)
-        self._tasks.append(asyncio.create_task(self._send_demand([sub.spec], self.demand_ttl)))
+        self._tasks.append(asyncio.create_task(self._send_demand([spec], self.demand_ttl)))
         return sub
+
+    def _follow_positions(self) -> RemoteSubscription:
+        """The feed-only subscription behind ``positions.start()`` (no demand lease: the
+        bridge publishes positions whatever the demand)."""
+        self._check_running()
+        sub = RemoteSubscription(
+            self, None, EventBuffer(1, name="positions"), None, key=POSITIONS_KEY
+        )
+        sub.feed_only = True
+        self._subs.append(sub)
+        sub._task = asyncio.create_task(self._follow(sub), name="remote-positions")
+        self._tasks.append(sub._task)
+        return sub
+
+    async def _positions_state(self) -> list[tuple[Position, Any]]:
+        """``(position, update)`` of every entity of the positions state on the bus."""
+        self._check_running()
+        _, entries = await self._read_state_raw(POSITIONS_KEY)
+        return [(at, ev) for at, _, ev in entries]
 
     def events(self, *, maxsize: int | None = None) -> EventStream[ClientEvent]:
         """Every event the bridge publishes from now on (all streams, lifecycle, gaps)."""
@@ -279,15 +318,26 @@ class RemoteClient:
     def _release(self, sub: RemoteSubscription) -> None:
         with contextlib.suppress(ValueError):
             self._subs.remove(sub)
+        if sub.spec is None:
+            return
         if self._running and not any(s.key == sub.key for s in self._subs):
             self._tasks.append(asyncio.create_task(self._send_demand([sub.spec], 0.0)))
 
-    def _deliver(self, sub: RemoteSubscription, ev: Any, position: Position | None = None) -> None:
+    def _deliver(
+        self,
+        sub: RemoteSubscription,
+        ev: Any,
+        position: Position | None = None,
+        *,
+        state_at: Position | None = None,
+    ) -> None:
         """Live state first, then the subscription's buffer, then callbacks (as the local
-        client does)."""
-        self._apply(ev)
-        sub._cursor.received(ev, position)
-        sub._buffer.put(ev)
+        client does). ``state_at``: the position a state entity reflects (it has none of its
+        own in the stream)."""
+        self._apply(ev, position or state_at)
+        if not sub.feed_only:
+            sub._cursor.received(ev, position)
+            sub._buffer.put(ev)
         self._counts["delivered"] += 1
         if self._callbacks:
             cls = ev.__class__
@@ -298,7 +348,7 @@ class RemoteClient:
                     self._counts["callback_errors"] += 1
                     log.exception("callback %r failed on %s", fn, cls.__name__)
 
-    def _apply(self, ev: Any) -> None:
+    def _apply(self, ev: Any, at: Position | None) -> None:
         cls = ev.__class__
         if cls is MarketData:
             self.tickers.get_or_create(ev.conid).merge(ev)
@@ -308,24 +358,35 @@ class RemoteClient:
             self.trades.apply(ev)
         elif cls is Pnl or cls is AccountSummary or cls is AccountLedger:
             self.account.apply(ev)
+        elif cls is PositionUpdate:
+            self.positions.apply(ev, at)
 
-    async def _read_state(
-        self, sub: RemoteSubscription
-    ) -> tuple[Position | None, dict[str, Position]]:
-        watermark, raw = await self.bus.state(sub.key)
-        held: dict[str, Position] = {}
+    async def _read_state_raw(
+        self, key: StreamKey
+    ) -> tuple[Position | None, list[tuple[Position, str, Any]]]:
+        watermark, raw = await self.bus.state(key)
+        out: list[tuple[Position, str, Any]] = []
         for entity, data in raw.items():
             try:
                 entry = StateEntry.from_json(data)
             except IBStreamError as exc:
-                log.warning("bad state entry %s/%s: %s", sub.key, entity, exc)
+                log.warning("bad state entry %s/%s: %s", key, entity, exc)
                 continue
             ev = event_from_dict(entry.event)
-            if getattr(ev, "key", None) != sub.key:
+            if getattr(ev, "key", None) != key:
                 continue
             self.fence.admit(entry.fence)
-            held[entity] = entry.position
-            self._deliver(sub, ev)
+            out.append((entry.position, entity, ev))
+        return watermark, out
+
+    async def _read_state(
+        self, sub: RemoteSubscription
+    ) -> tuple[Position | None, dict[str, Position]]:
+        watermark, entries = await self._read_state_raw(sub.key)
+        held: dict[str, Position] = {}
+        for at, entity, ev in entries:
+            held[entity] = at
+            self._deliver(sub, ev, state_at=at)
         return watermark, held
 
     async def _follow(self, sub: RemoteSubscription) -> None:
@@ -410,5 +471,5 @@ class RemoteClient:
     async def _demand_loop(self) -> None:
         while True:
             await asyncio.sleep(self.demand_ttl / 3)
-            specs = list({s.key: s.spec for s in self._subs}.values())
+            specs = list({s.key: s.spec for s in self._subs if s.spec is not None}.values())
             await self._send_demand(specs, self.demand_ttl)

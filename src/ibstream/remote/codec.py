@@ -30,7 +30,9 @@ from ibstream import exceptions as _exc
 from ibstream.protocol import events as _ev
 from ibstream.protocol import lifecycle as _lc
 from ibstream.protocol.fields import FIELDS, Availability, FieldKind, parse_availability
+from ibstream.protocol.portfolio import Position
 from ibstream.protocol.specs import StreamKey, Topic
+from ibstream.remote.wire import PositionUpdate
 
 __all__ = ["event_from_dict", "event_from_json", "parse_key"]
 
@@ -124,12 +126,23 @@ _SPECIAL: dict[type, dict[str, Callable[[Any], Any]]] = {
     },
 }
 
+
+def _position(d: Mapping[str, Any] | None) -> Position | None:
+    """A portfolio position (``raw``, the REST row, is not carried)."""
+    if d is None:
+        return None
+    return Position(**{k: v for k, v in d.items() if k not in ("type", "raw")}, raw={})
+
+
+_SPECIAL[PositionUpdate] = {"position": _position}
+
 _CLASSES: dict[str, type] = {
     name: cls
     for module in (_ev, _lc)
     for name in module.__all__
     if isinstance(cls := getattr(module, name), type) and hasattr(cls, "__dataclass_fields__")
 }
+_CLASSES["PositionUpdate"] = PositionUpdate
 
 
 def event_from_dict(d: Mapping[str, Any]) -> Any:

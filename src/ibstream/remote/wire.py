@@ -32,6 +32,7 @@ from typing import Any, TypeAlias
 import orjson
 
 from ibstream.exceptions import InvalidArgument
+from ibstream.protocol import portfolio as _portfolio
 from ibstream.protocol import specs as _specs
 from ibstream.protocol.events import (
     AccountLedger,
@@ -44,10 +45,12 @@ from ibstream.protocol.events import (
 from ibstream.protocol.specs import Spec, StreamKey, Topic
 
 __all__ = [
+    "POSITIONS_KEY",
     "RELIABLE_TOPICS",
     "FenceGuard",
     "Layout",
     "Position",
+    "PositionUpdate",
     "StateEntry",
     "entity_of",
     "format_position",
@@ -64,6 +67,25 @@ Position: TypeAlias = tuple[int, int]
 RELIABLE_TOPICS = frozenset(
     {Topic.ORDERS, Topic.TRADES, Topic.PNL, Topic.ACCOUNT_SUMMARY, Topic.ACCOUNT_LEDGER}
 )
+
+POSITIONS_KEY = StreamKey.of(Topic.PNL, "positions")
+"""Where the bridge publishes positions. The gateway has no position stream (positions are read
+over REST), so they travel beside P&L, on the portfolio topic under their own key: subject
+``ibs.pl.positions`` / Redis stream ``{ibs}:s:pl:positions``, kept like account values."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionUpdate:
+    """The position of ``account`` in ``conid`` is now ``position`` (``None``: closed).
+
+    Published by the leader bridge for each change its client's ``positions`` sees (fills,
+    reconnects); a consumer's ``remote.positions`` applies it to its book."""
+
+    key: StreamKey = POSITIONS_KEY
+    account: str
+    conid: int
+    position: _portfolio.Position | None
+
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_=-]")
@@ -176,14 +198,23 @@ def message_id(event: Any, body: bytes, fence: int, serial: int, repeat: int = 0
     after a failover is dropped. A trade is identified by its execution id and whether it
     carries the commission (IBKR sends each execution twice, the second adds it). Lifecycle and
     session events happen to one bridge's session: their id is the fencing token plus the
-    bridge's own serial number, unique per publisher. ``repeat`` counts earlier events with the
-    same body that the publisher saw (an order that goes back to a status it had): a genuine
+    bridge's own serial number, unique per publisher. Positions are snapshots of a REST read:
+    their id is the digest plus the token (see below). ``repeat`` counts earlier events with the
+    same body that the publisher saw (an order back to a status it had, a position back to a
+    size it had): a genuine
     repeat gets its own id, a retry of the same message keeps it.
     """
     cls = event.__class__
     if cls is Trade:
         return f"tr:{event.execution_id}:{int(event.commission is not None)}"
     key = getattr(event, "key", None)
+    if cls is PositionUpdate:
+        # a snapshot read by this leader: a new leader's first read must never be dropped as a
+        # "duplicate" of an older message with the same body (the old leader may have died
+        # before publishing a later change), so the token is part of the id; republished
+        # snapshots are no-ops for consumers
+        digest = hashlib.blake2b(body, digest_size=12).hexdigest()
+        return f"pos:{digest}:f{fence}" + (f":{repeat}" if repeat else "")
     if key is not None and cls.__module__ == "ibstream.protocol.events":
         digest = hashlib.blake2b(body, digest_size=12).hexdigest()
         return f"{key.topic.value}:{digest}" + (f":{repeat}" if repeat else "")
@@ -236,7 +267,7 @@ def entity_of(event: Any) -> str | None:
     """Which state entity of its stream ``event`` updates (``None``: not part of live state).
 
     Market data and account summaries: one entity per stream; orders: one per order id;
-    P&L: one per row; ledger: one per currency.
+    P&L: one per row; ledger: one per currency; positions: one per account and conid.
     """
     cls = event.__class__
     if cls is MarketData or cls is AccountSummary:
@@ -247,6 +278,8 @@ def entity_of(event: Any) -> str | None:
         return str(event.row)
     if cls is AccountLedger:
         return str(event.currency)
+    if cls is PositionUpdate:
+        return f"{_token(event.account)}-{event.conid}"
     return None
 
 

@@ -73,6 +73,24 @@ class PositionBook:
             self.version += 1
         return changes
 
+    def apply(self, account: str, conid: int, position: Position | None) -> PositionChange | None:
+        """Install one position of ``account`` (``None`` or a zero quantity: closed); return the
+        change, ``None`` when nothing changed (a repeat of what the book holds)."""
+        held = self._by_account.setdefault(account, {})
+        prev = held.get(conid)
+        current = position if position is not None and position.quantity else None
+        if current is None:
+            if prev is None:
+                return None
+            del held[conid]
+        elif prev is not None and _same(prev, current):
+            held[conid] = current
+            return None
+        else:
+            held[conid] = current
+        self.version += 1
+        return PositionChange(account=account, conid=conid, previous=prev, current=current)
+
     def get(self, conid: int, account: str | None = None) -> Position | None:
         """The position in ``conid`` (of ``account``, or of the first account holding it)."""
         if account is not None:

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import threading
 import weakref
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -100,6 +101,17 @@ class _Engine:
         if dispatcher is not None:
             interrupted |= dispatcher.stop()
         return interrupted
+
+
+def _run_or_close(loop_of: Callable[[], LoopThread], coro: Any) -> Any:
+    """Run ``coro`` on the loop ``loop_of()`` gives and block for its result; when there is
+    none (``InvalidState``: never started, or stopped), close ``coro`` unawaited and raise."""
+    try:
+        loop = loop_of()
+    except InvalidState:
+        coro.close()  # no "coroutine was never awaited" warning
+        raise
+    return loop.run(coro)
 
 
 def _finalize(engine: _Engine) -> None:
@@ -421,12 +433,7 @@ class Client:
     # -- REST features (issue 12): the asyncio client's names, blocking --------------------------
 
     def _run_rest(self, coro: Any) -> Any:
-        try:
-            loop = self._loop()
-        except InvalidState:
-            coro.close()  # never started: no "coroutine was never awaited" warning
-            raise
-        return loop.run(coro)
+        return _run_or_close(self._loop, coro)
 
     @property
     def contracts(self) -> SyncContracts:

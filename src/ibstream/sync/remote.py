@@ -17,9 +17,10 @@ one implementation (state first, resume, demand leases, fencing, failover ``Gap`
 What matches ``ibstream.Client``: ``subscribe`` returns a blocking handle (iteration, ``get``,
 ``wait``, ``unsubscribe``, ``with``), ``events()`` every event, ``on(type, callback)`` on a
 dispatcher thread of its own, ``ticker()``/``ticker_snapshot()``, and ``tickers``/``orders``/
-``trades``/``account`` as copies of the same live-state classes. What the bus adds is the async
-remote client's: ``handle.position`` (pass it as ``after=`` to resume after a restart) and
-``metrics()["stale_rejected"]``, ``["gaps_failover"]``...
+``trades``/``account`` as copies of the same live-state classes, and ``positions`` (blocking
+``start()``, ``get``, ``quantity``, ``on_change``...) as on ``ibstream.Client``. What the bus
+adds is the async remote client's: ``handle.position`` (pass it as ``after=`` to resume after
+a restart) and ``metrics()["stale_rejected"]``, ``["gaps_failover"]``...
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ from ibstream.remote.factory import open_bus
 from ibstream.remote.wire import Position
 from ibstream.sinks.callback import Callback, CallbackSink
 from ibstream.state import AccountState, OrderBook, Ticker, Tickers, TickerSnapshot, TradeBook
-from ibstream.sync.client import _Engine, _finalize
+from ibstream.sync.client import _Engine, _finalize, _run_or_close
 from ibstream.sync.dispatch import Dispatcher
 from ibstream.sync.handles import SyncEventStream
 from ibstream.sync.loop import LoopThread
+from ibstream.sync.rest import SyncPositions
 
 __all__ = ["RemoteClient", "RemoteSubscription", "connect"]
 
@@ -67,7 +69,9 @@ class RemoteSubscription(SyncEventStream):
     def __init__(self, loop: LoopThread, handle: AsyncRemoteSubscription) -> None:
         super().__init__(loop, handle)
         self._handle = handle
-        self.spec: Spec = handle.spec
+        spec = handle.spec
+        assert spec is not None  # handles of subscribe() always carry their spec
+        self.spec: Spec = spec
         self.key: StreamKey = handle.key
 
     def __repr__(self) -> str:
@@ -202,6 +206,10 @@ class RemoteClient:
             raise InvalidState("remote client is not running: use 'with connect(url)' or start()")
         return loop
 
+    def _run(self, coro: Any) -> Any:
+        """Run ``coro`` on the loop thread and block for its result."""
+        return _run_or_close(self._loop, coro)
+
     def _call(self, fn: Any, *args: Any) -> Any:
         """``fn(*args)`` on the loop thread while it runs; directly before start / after stop."""
         loop = self._engine.loop
@@ -290,6 +298,13 @@ class RemoteClient:
     def account(self) -> AccountState:
         result: AccountState = self._call(self._aclient.account.copy)
         return result
+
+    @property
+    def positions(self) -> SyncPositions:
+        """Live positions published by the bridge: ``start()`` reads the current ones and
+        follows their changes (the blocking API of ``ibstream.remote``'s ``positions``, the
+        same as ``ibstream.Client.positions``)."""
+        return SyncPositions(self._aclient.positions, self._run, self._call)
 
     def metrics(self) -> dict[str, Any]:
         """The remote client's counters, plus the callback hand-off's under ``"sinks"``."""

@@ -5,12 +5,12 @@ client's loop thread (one implementation, style.md principle 11)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from ibstream.aio.contracts import Contracts, Resolved
 from ibstream.aio.marketdata import MarketDataRest
-from ibstream.aio.portfolio import LivePositions, Portfolio
+from ibstream.aio.portfolio import Portfolio
 from ibstream.protocol.contracts import (
     Contract,
     ContractDetails,
@@ -24,7 +24,7 @@ from ibstream.protocol.specs import DEFAULT_FIELDS
 from ibstream.state.positions import PositionChange
 from ibstream.state.ticker import TickerSnapshot
 
-__all__ = ["SyncContracts", "SyncMarketData", "SyncPortfolio", "SyncPositions"]
+__all__ = ["SyncContracts", "SyncMarketData", "SyncPortfolio", "SyncPositions", "TrackedPositions"]
 
 T = TypeVar("T")
 
@@ -188,13 +188,38 @@ class SyncPortfolio:
         return self._run(self._p.ledger(account))
 
 
+class TrackedPositions(Protocol):
+    """What :class:`SyncPositions` wraps: ``client.positions`` of the asyncio client
+    (:class:`~ibstream.aio.portfolio.LivePositions`) or of ``ibstream.remote``."""
+
+    async def start(self, *, accounts: tuple[str, ...] | None = None) -> list[PositionChange]: ...
+
+    async def refresh(self) -> list[PositionChange]: ...
+
+    def stop(self) -> None: ...
+
+    async def wait_for(self, predicate: Callable[[Any], bool], timeout: float = 10.0) -> None: ...
+
+    def on_change(self, callback: Callable[[PositionChange], None]) -> Callable[[], None]: ...
+
+    def all(self) -> list[Position]: ...
+
+    def get(self, conid: int, account: str | None = None) -> Position | None: ...
+
+    def quantity(self, conid: int, account: str | None = None) -> float: ...
+
+    @property
+    def tracking(self) -> bool: ...
+
+
 class SyncPositions:
-    """Blocking :class:`~ibstream.aio.portfolio.LivePositions`.
+    """Blocking live positions (:class:`TrackedPositions`: the asyncio client's
+    :class:`~ibstream.aio.portfolio.LivePositions`, or ``ibstream.remote``'s).
 
     ``on_change`` callbacks run on the client's loop thread: keep them short.
     """
 
-    def __init__(self, inner: LivePositions, run: Runner, call: Caller) -> None:
+    def __init__(self, inner: TrackedPositions, run: Runner, call: Caller) -> None:
         self._l = inner
         self._run = run
         self._call = call
@@ -208,7 +233,7 @@ class SyncPositions:
     def stop(self) -> None:
         self._call(self._l.stop)
 
-    def wait_for(self, predicate: Callable[[LivePositions], bool], timeout: float = 10.0) -> None:
+    def wait_for(self, predicate: Callable[[Any], bool], timeout: float = 10.0) -> None:
         self._run(self._l.wait_for(predicate, timeout))
 
     def on_change(self, callback: Callable[[PositionChange], None]) -> Callable[[], None]:
@@ -229,3 +254,9 @@ class SyncPositions:
 
     def __len__(self) -> int:
         return len(self.all())
+
+    def __iter__(self) -> Iterator[Position]:
+        return iter(self.all())
+
+    def __contains__(self, conid: object) -> bool:
+        return any(p.conid == conid for p in self.all())
