@@ -69,9 +69,10 @@ def test_example_runs_against_the_simulator(
     """The example exits cleanly and prints what it streams."""
     code, out, err = outputs[name]
     assert code == 0, err
-    lines = out.splitlines()
     for expected in EXPECTED[name]:
-        assert any(line.startswith(expected) for line in lines), (expected, out[-2000:])
+        # anywhere, not at a line start: the sinks' threads print too, and print() writes its
+        # text and its newline separately, so another thread's line can run into this one
+        assert expected in out, (expected, out[-2000:])
 
 
 def test_example_over_oauth() -> None:
