@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import sys
@@ -21,7 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+# IBSTREAM_SRC: another tree to measure (bench/compiled.py passes a compiled copy)
+sys.path.insert(
+    0, os.environ.get("IBSTREAM_SRC") or str(Path(__file__).resolve().parent.parent / "src")
+)
 
 from ibstream.protocol.decoding import decode
 
