@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 import ibstream.remote
-from ibstream import MarketDataSpec, OrdersSpec, OrderUpdate
+from ibstream import MarketDataSpec, OrdersSpec, OrderUpdate, Pnl, PnlSpec
 from ibstream.remote import Fenced, open_bus
+from ibstream.remote.wire import message_id
 from ibstream.serialize import event_to_json
 from ibstream.sim import Simulator
 
@@ -77,6 +78,60 @@ async def test_dedupe_id_stores_an_event_once(bus_url: str, prefix: str) -> None
         pos1, dup1 = await bus.publish(KEY, "OrderUpdate", body, msg_id="x", fence=1, sent_ms=1)
         pos2, dup2 = await bus.publish(KEY, "OrderUpdate", body, msg_id="x", fence=2, sent_ms=2)
         assert not dup1 and dup2 and pos1 == pos2
+    finally:
+        await bus.close()
+
+
+async def test_a_state_that_comes_back_is_stored_again(bus_url: str, prefix: str) -> None:
+    """P&L A -> B -> A and an order Submitted -> PreSubmitted -> Submitted, with the ids the
+    bridge gives them: the bus stores all six (a content id would drop the second A for the
+    whole dedupe window), and a consumer ends on A and Submitted, not on B and PreSubmitted."""
+    bus = open_bus(bus_url, prefix=prefix)
+    await bus.start()
+    await bus.provision()
+    pnl_key = PnlSpec().key
+
+    def pnl(daily: float) -> Pnl:
+        return Pnl(
+            key=pnl_key,
+            account="DU1",
+            row="DU1.Core",
+            row_type=1,
+            daily_pnl=daily,
+            unrealized_pnl=None,
+            net_liquidity=1000.0,
+            excess_liquidity=None,
+            market_value=None,
+            raw={},
+        )
+
+    try:
+        async with ibstream.remote.connect(bus_url, prefix=prefix) as remote:
+            pnl_sub = remote.subscribe(PnlSpec())
+            orders_sub = remote.subscribe(OrdersSpec())
+            await pnl_sub.ready(5)
+            await orders_sub.ready(5)
+            sequence: list[Pnl | OrderUpdate] = [
+                pnl(10.0),
+                _order(3, "Submitted"),
+                pnl(12.5),
+                _order(3, "PreSubmitted"),
+                pnl(10.0),
+                _order(3, "Submitted"),
+            ]
+            for serial, event in enumerate(sequence, 1):
+                body = event_to_json(event)
+                msg_id = message_id(event, body, 1, serial)
+                kind = type(event).__name__
+                _, dup = await bus.publish(
+                    event.key, kind, body, msg_id=msg_id, fence=1, sent_ms=serial
+                )
+                assert not dup, f"{kind} #{serial} taken for a duplicate"
+            got_pnl = [(await next_of(pnl_sub, Pnl, WAIT)).daily_pnl for _ in range(3)]
+            got_orders = [(await next_of(orders_sub, OrderUpdate, WAIT)).status for _ in range(3)]
+            assert got_pnl == [10.0, 12.5, 10.0]
+            assert got_orders == ["Submitted", "PreSubmitted", "Submitted"]
+            assert remote.orders[3].fields["status"] == "Submitted"
     finally:
         await bus.close()
 

@@ -193,21 +193,27 @@ def test_codec_never_raises(d: dict[str, object], kind: str) -> None:
     event_from_json(orjson.dumps({**d, "type": kind}))
 
 
-def test_message_ids_derive_from_the_event() -> None:
-    """Same data event -> same id whoever publishes; trades by execution id and commission;
-    lifecycle events by publisher; a repeated order body gets its own id."""
+def test_message_ids() -> None:
+    """Stamped market data by content and trades by execution id and commission, whoever
+    publishes; every other event by publisher and serial, so a state that comes back (an order
+    back to a status, P&L back to a value) is never the duplicate of an earlier message."""
     md = EVENTS[0]
+    assert isinstance(md, MarketData) and md.updated_ms is not None
     body = event_to_json(md)
     assert message_id(md, body, 1, 1) == message_id(md, body, 2, 99)
+    unstamped = md._replace(updated_ms=None)
+    ub = event_to_json(unstamped)
+    assert message_id(unstamped, ub, 1, 1) != message_id(unstamped, ub, 1, 2)
     assert message_id(_trade("e1", None), b"", 1, 1) == "tr:e1:0"
-    assert message_id(_trade("e1", 1.0), b"", 1, 1) == "tr:e1:1"
+    assert message_id(_trade("e1", 1.0), b"", 2, 7) == "tr:e1:1"
     gap = EVENTS[7]
     assert message_id(gap, event_to_json(gap), 1, 1) != message_id(gap, event_to_json(gap), 1, 2)
     ev = EVENTS[8]
     assert message_id(ev, event_to_json(ev), 3, 5) == "f3:5"
-    order = EVENTS[1]
-    ob = event_to_json(order)
-    assert message_id(order, ob, 1, 1) != message_id(order, ob, 1, 1, repeat=1)
+    for state in (EVENTS[1], EVENTS[3]):  # an order, a P&L row
+        sb = event_to_json(state)
+        assert message_id(state, sb, 1, 1) != message_id(state, sb, 1, 2)  # came back
+        assert message_id(state, sb, 1, 1) != message_id(state, sb, 2, 1)  # a new leader
 
 
 def test_fence_guard_rejects_stale_tokens() -> None:

@@ -3,15 +3,16 @@
 The gateway has no position stream. The leader's client keeps its positions current from REST
 (:class:`~ibstream.aio.portfolio.LivePositions`: a refresh after each fill and reconnect), and
 each change it reports is queued for publishing like any other reliable event: encoded once, a
-dedupe id derived from it, acknowledged and retried until stored, merged into the live state
+dedupe id made for it, acknowledged and retried until stored, merged into the live state
 (one entity per account and conid) that late joiners read first.
 
 A new leader starts from an empty book, so its first read reports every open position, and the
 positions the bus state still shows open that the read no longer holds (closed while no bridge
-led) are published as closed. The dedupe id of a position update carries the fencing token
-(:func:`~ibstream.remote.wire.message_id`): retries within a term are dropped, while a new
-leader's snapshot is always stored, even when an older message had the same body (the last
-leader may have died before publishing a later change); consumers apply a repeat as a no-op.
+led) are published as closed. The dedupe id of a position update is the fencing token and the
+publisher's serial number (:func:`~ibstream.remote.wire.message_id`): retries of one update
+are dropped, while a new leader's snapshot is always stored, even when an older message had the
+same body (the last leader may have died before publishing a later change), and so is a
+position back to a size it had; consumers apply a repeat as a no-op.
 """
 
 from __future__ import annotations

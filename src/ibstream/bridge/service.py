@@ -46,9 +46,7 @@ from ibstream.remote.bus import Bus, Fenced, Retention
 from ibstream.remote.codec import event_from_dict
 from ibstream.remote.factory import open_bus
 from ibstream.remote.wire import (
-    PositionUpdate,
     StateEntry,
-    entity_of,
     message_id,
     spec_from_json,
 )
@@ -131,7 +129,6 @@ class Bridge:
         self._pending_md: dict[StreamKey, MarketData] = {}
         # pipelined market-data publishes: (event, bus index, future of the bus's ack)
         self._inflight: deque[tuple[Any, int, asyncio.Future[Any]]] = deque()
-        self._repeats: dict[str, int] = {}
         self._seeded: set[StreamKey] = set()
         self._held: dict[StreamKey, Subscription[Any]] = {}
         self._wake = asyncio.Event()
@@ -350,14 +347,7 @@ class Bridge:
             await self._seed(key)
         body = event_to_json(event)
         self._serial += 1
-        repeat = 0
-        if event.__class__ is OrderUpdate or event.__class__ is PositionUpdate:
-            rkey = f"{entity_of(event)}:{hash(body)}"
-            repeat = self._repeats.get(rkey, -1) + 1
-            if len(self._repeats) > 100_000:
-                self._repeats.clear()
-            self._repeats[rkey] = repeat
-        msg_id = message_id(event, body, token, self._serial, repeat)
+        msg_id = message_id(event, body, token, self._serial)  # kept by every retry below
         reliable = key is None or key.topic not in _BEST_EFFORT
         for index, bus in enumerate(self.buses):
             delay = 0.05

@@ -3,9 +3,9 @@
 One message per event. Its body is the event's JSON (:func:`ibstream.serialize.event_to_json`,
 encoded once); beside the body travel:
 
-* a **dedupe id** derived from the event itself (:func:`message_id`), so the same event published
-  twice (a retry, or a new leader replaying what the old one already sent) is stored once: JetStream
-  drops it through ``Nats-Msg-Id``, the bridge's Redis script through a ``SET NX`` marker;
+* a **dedupe id** (:func:`message_id`), so a message published twice (a retry; for a fill, also
+  a new leader replaying what the old one already sent) is stored once: JetStream drops it
+  through ``Nats-Msg-Id``, the bridge's Redis script through a ``SET NX`` marker;
 * the **fencing token** of the bridge that published it (:class:`FenceGuard` rejects stale ones);
 * the bridge's publish time (epoch ms), for latency figures.
 
@@ -190,34 +190,28 @@ _STREAM_GROUP: dict[Topic | None, str] = {
 }
 
 
-def message_id(event: Any, body: bytes, fence: int, serial: int, repeat: int = 0) -> str:
-    """The dedupe id of one message, derived from the event.
+def message_id(event: Any, body: bytes, fence: int, serial: int) -> str:
+    """The dedupe id of one message; made once per event, so a retry of it keeps its id.
 
-    Data events (market data, orders, trades, P&L, account values, history, ladders) are the
-    same event whoever publishes them, so their id is a digest of their key and body: a replay
-    after a failover is dropped. A trade is identified by its execution id and whether it
-    carries the commission (IBKR sends each execution twice, the second adds it). Lifecycle and
-    session events happen to one bridge's session: their id is the fencing token plus the
-    bridge's own serial number, unique per publisher. Positions are snapshots of a REST read:
-    their id is the digest plus the token (see below). ``repeat`` counts earlier events with the
-    same body that the publisher saw (an order back to a status it had, a position back to a
-    size it had): a genuine
-    repeat gets its own id, a retry of the same message keeps it.
+    * A trade: its execution id and whether it carries the commission (IBKR sends each
+      execution twice, the second adds it). The same fill is stored once whoever publishes it,
+      a new leader's replay after a failover included.
+    * Market data with the gateway's stamp (``_updated``): a digest of its key and body. The
+      stamp makes the body unique, so only a true copy (the gateway's duplicated opening frame,
+      protocol.md §8.3) shares an id.
+    * Everything else (orders, P&L, account values, ledger, positions, history, lifecycle and
+      session events): the fencing token and the publisher's serial number. These carry a
+      state that can genuinely come back (an order back to a status it had, P&L back to a
+      value): a content id would let the bus drop it as a duplicate for its whole dedupe window
+      (10 minutes by default) and leave every consumer on the stale value. A new leader's
+      replay is therefore stored again; consumers apply it as a no-op.
     """
     cls = event.__class__
     if cls is Trade:
         return f"tr:{event.execution_id}:{int(event.commission is not None)}"
-    key = getattr(event, "key", None)
-    if cls is PositionUpdate:
-        # a snapshot read by this leader: a new leader's first read must never be dropped as a
-        # "duplicate" of an older message with the same body (the old leader may have died
-        # before publishing a later change), so the token is part of the id; republished
-        # snapshots are no-ops for consumers
+    if cls is MarketData and event.updated_ms is not None:
         digest = hashlib.blake2b(body, digest_size=12).hexdigest()
-        return f"pos:{digest}:f{fence}" + (f":{repeat}" if repeat else "")
-    if key is not None and cls.__module__ == "ibstream.protocol.events":
-        digest = hashlib.blake2b(body, digest_size=12).hexdigest()
-        return f"{key.topic.value}:{digest}" + (f":{repeat}" if repeat else "")
+        return f"md:{digest}"
     return f"f{fence}:{serial}"
 
 
