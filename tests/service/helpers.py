@@ -1,8 +1,9 @@
 """Helpers for the service tests: real HTTP clients of the service.
 
 ``make_service(**config)`` starts a :class:`~ibstream.service.Service` against the ``sim``
-fixture with fast client timings; ``PlainWS`` reads the ``/stream`` protocol (several events
-per message, one per line); ``GraphQLWS`` speaks graphql-transport-ws by hand.
+fixture with fast client timings; ``gql`` posts one GraphQL document; ``PlainWS`` reads the
+``/stream`` protocol (several events per message, one per line); ``GraphQLWS`` speaks
+graphql-transport-ws by hand.
 """
 
 from __future__ import annotations
@@ -28,13 +29,31 @@ __all__ = [
     "TOKEN",
     "GraphQLWS",
     "PlainWS",
+    "cell",
     "fast_client_config",
+    "gql",
     "plain_ws",
     "sse_events",
     "wait_for",
 ]
 
 TOKEN = "test-token-0123456789"
+
+
+async def gql(
+    http: aiohttp.ClientSession, service: Service, query: str, **variables: Any
+) -> dict[str, Any]:
+    async with http.post(
+        f"{service.url}/graphql", json={"query": query, "variables": variables}
+    ) as r:
+        body: dict[str, Any] = await r.json()
+        return body
+
+
+async def cell(page: Any, conid: int, cls: str) -> str:
+    """The text of the dashboard's ``cls`` cell in the row of ``conid`` (a Playwright page)."""
+    text: str = await page.locator(f"#t-{conid} td.{cls}").inner_text()
+    return text
 
 
 class StreamClosed(Exception):
