@@ -95,10 +95,7 @@ class _ComboListener:
         self.last: dict[str, Any] = {}
 
     def _alive(self) -> bool:
-        sub = self.sub
-        if self.conn.closed or self.conn.subs.get(sub.key) is not sub:
-            return False
-        return sub.expires_at is None or self.gw.clock.now() < sub.expires_at
+        return self.conn.holds(self.sub, self.gw.clock.now)
 
     def on_tick(self, changed: dict[str, Any], saturated: bool) -> None:
         if not self._alive():

@@ -94,11 +94,7 @@ class _MdListener:
         self.rng = random.Random(f"{gw.cfg.seed}:{sub.server_id}")
 
     def _alive(self) -> bool:
-        sub = self.sub
-        if self.conn.closed or self.conn.subs.get(sub.key) is not sub:
-            return False
-        # silent expiry (§8.4)
-        return sub.expires_at is None or self.gw.clock.now() < sub.expires_at
+        return self.conn.holds(self.sub, self.gw.clock.now)
 
     def on_tick(self, changed: dict[str, Any], saturated: bool) -> None:
         sub = self.sub
