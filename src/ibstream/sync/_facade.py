@@ -12,7 +12,6 @@ finaliser holds it, never the facade.
 
 from __future__ import annotations
 
-import abc
 import contextlib
 import logging
 import threading
@@ -124,7 +123,7 @@ def _finalize(engine: Engine) -> None:
         engine.shutdown()
 
 
-class ThreadedFacade(abc.ABC, Generic[A]):
+class ThreadedFacade(Generic[A]):
     """The threaded client of an asyncio client ``A`` (see the module docstring).
 
     A subclass names its messages (``_STARTS_ONCE``, ``_NOT_RUNNING``), passes its asyncio client
@@ -166,9 +165,9 @@ class ThreadedFacade(abc.ABC, Generic[A]):
             self.stop()
             raise
 
-    @abc.abstractmethod
     def start(self) -> None:
-        """Start the loop thread and the asyncio client (over :meth:`_start`)."""
+        """Start the loop thread and the asyncio client (each facade does, over :meth:`_start`)."""
+        raise NotImplementedError
 
     def stop(self) -> None:
         """Stop the asyncio client and join the threads. Idempotent; finishes even if Ctrl-C
