@@ -3,13 +3,15 @@
 ``make_service(**config)`` starts a :class:`~ibstream.service.Service` against the ``sim``
 fixture with fast client timings; ``gql`` posts one GraphQL document; ``PlainWS`` reads the
 ``/stream`` protocol (several events per message, one per line); ``GraphQLWS`` speaks
-graphql-transport-ws by hand.
+graphql-transport-ws by hand; ``start_serve`` runs ``ibstream serve`` as a process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -34,6 +36,7 @@ __all__ = [
     "gql",
     "plain_ws",
     "sse_events",
+    "start_serve",
     "wait_for",
 ]
 
@@ -48,6 +51,33 @@ async def gql(
     ) as r:
         body: dict[str, Any] = await r.json()
         return body
+
+
+async def start_serve(*args: str, timeout: float = 20.0) -> tuple[asyncio.subprocess.Process, str]:
+    """``ibstream serve *args`` as a process (no ``IBSTREAM_TOKEN``): the process and its URL
+    once it printed its ready line within ``timeout`` seconds (else it is killed)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("IBSTREAM_TOKEN", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ibstream.cli.main",
+        "serve",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(timeout):
+            line = (await proc.stdout.readline()).decode()
+        assert line.startswith("service: http://127.0.0.1:"), line
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc, line.split()[1]
 
 
 async def cell(page: Any, conid: int, cls: str) -> str:
