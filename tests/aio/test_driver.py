@@ -45,21 +45,9 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 @pytest.fixture
-def gateway() -> MemoryGateway:
-    return MemoryGateway()
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def client(gateway: MemoryGateway, clock: ManualClock) -> AsyncIterator[StreamClient]:
-    c = StreamClient(rest=gateway, config=config(), clock=clock)
-    await c.start()
-    yield c
-    await c.stop()
+def client_config() -> ClientConfig:
+    """The ``client`` fixture's configuration (tests/aio/conftest.py)."""
+    return config()
 
 
 # -- issue 11 defect 1: a deadline that moves earlier wakes the timer -------------------------

@@ -9,7 +9,7 @@ really asked for it at that moment.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -40,21 +40,9 @@ async def until(predicate: Callable[[], object], what: str = "") -> None:
 
 
 @pytest.fixture
-def gateway() -> MemoryGateway:
-    return MemoryGateway()
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def client(gateway: MemoryGateway, clock: ManualClock) -> AsyncIterator[StreamClient]:
-    c = StreamClient(rest=gateway, config=defaults(), clock=clock)
-    await c.start()
-    yield c
-    await c.stop()
+def client_config() -> ClientConfig:
+    """The ``client`` fixture's configuration (tests/aio/conftest.py)."""
+    return defaults()
 
 
 async def lose_auth(client: StreamClient, gateway: MemoryGateway, clock: ManualClock) -> int:

@@ -190,6 +190,33 @@ def test_bad_use_is_refused_clearly(redis_url: str) -> None:
         client.start()
 
 
+def test_lifecycle_shows_in_repr_and_every_stop_returns_once_stopped(redis_url: str) -> None:
+    """Two threads stop the client at once: each ``stop()`` returns only once the loop thread is
+    joined (the second waits for the first, as ``ibstream.Client``'s does)."""
+    client = connect(redis_url, prefix="phases")
+    assert repr(client).endswith(" new>") and not client.running
+    client.start()
+    assert repr(client).endswith(" running>") and client.running
+    gate = threading.Barrier(2)
+    joined_at_return: list[bool] = []
+
+    def stop() -> None:
+        gate.wait(WAIT)
+        client.stop()
+        joined_at_return.append(_no_remote_threads())
+
+    stoppers = [threading.Thread(target=stop, name=f"stopper-{i}") for i in range(2)]
+    for thread in stoppers:
+        thread.start()
+    for thread in stoppers:
+        thread.join(WAIT)
+    assert not any(thread.is_alive() for thread in stoppers)
+    assert joined_at_return == [True, True]
+    assert repr(client).endswith(" stopped>") and not client.running
+    with pytest.raises(InvalidState, match="not running"):
+        client.on(None, print)
+
+
 def test_get_times_out_and_stop_ends_iteration(redis_url: str) -> None:
     """No bridge publishes: ``get(timeout)`` raises ``StreamTimeout``; ``stop()`` from another
     thread ends a blocked iteration, and no thread is left."""

@@ -1,14 +1,17 @@
 """Helpers for the service tests: real HTTP clients of the service.
 
 ``make_service(**config)`` starts a :class:`~ibstream.service.Service` against the ``sim``
-fixture with fast client timings; ``PlainWS`` reads the ``/stream`` protocol (several events
-per message, one per line); ``GraphQLWS`` speaks graphql-transport-ws by hand.
+fixture with fast client timings; ``gql`` posts one GraphQL document; ``PlainWS`` reads the
+``/stream`` protocol (several events per message, one per line); ``GraphQLWS`` speaks
+graphql-transport-ws by hand; ``start_serve`` runs ``ibstream serve`` as a process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,13 +31,59 @@ __all__ = [
     "TOKEN",
     "GraphQLWS",
     "PlainWS",
+    "cell",
     "fast_client_config",
+    "gql",
     "plain_ws",
     "sse_events",
+    "start_serve",
     "wait_for",
 ]
 
 TOKEN = "test-token-0123456789"
+
+
+async def gql(
+    http: aiohttp.ClientSession, service: Service, query: str, **variables: Any
+) -> dict[str, Any]:
+    async with http.post(
+        f"{service.url}/graphql", json={"query": query, "variables": variables}
+    ) as r:
+        body: dict[str, Any] = await r.json()
+        return body
+
+
+async def start_serve(*args: str, timeout: float = 20.0) -> tuple[asyncio.subprocess.Process, str]:
+    """``ibstream serve *args`` as a process (no ``IBSTREAM_TOKEN``): the process and its URL
+    once it printed its ready line within ``timeout`` seconds (else it is killed)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("IBSTREAM_TOKEN", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ibstream.cli.main",
+        "serve",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(timeout):
+            line = (await proc.stdout.readline()).decode()
+        assert line.startswith("service: http://127.0.0.1:"), line
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc, line.split()[1]
+
+
+async def cell(page: Any, conid: int, cls: str) -> str:
+    """The text of the dashboard's ``cls`` cell in the row of ``conid`` (a Playwright page)."""
+    text: str = await page.locator(f"#t-{conid} td.{cls}").inner_text()
+    return text
 
 
 class StreamClosed(Exception):

@@ -4,9 +4,7 @@ decimals it infers when the increment is unknown; the endpoint itself over real 
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +14,10 @@ import pytest
 from ibstream.service import Service
 from ibstream.sim import Simulator
 
-from .helpers import AAPL
-from .test_service_dashboard_trading import ARGS, CHROMIUM, EURUSD, cell, playwright_api
+from .helpers import AAPL, cell
+from .test_service_dashboard_trading import EURUSD
 
 pytestmark = pytest.mark.e2e
-
-
-@contextlib.asynccontextmanager
-async def chromium_page(**options: Any) -> AsyncIterator[Any]:
-    """A new page of a headless Chromium, closed afterwards."""
-    async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield await browser.new_page(**options)
-        finally:
-            await browser.close()
 
 
 async def dataset(page: Any, conid: int) -> dict[str, str]:
@@ -41,51 +28,50 @@ async def dataset(page: Any, conid: int) -> dict[str, str]:
 
 
 async def test_fx_shows_the_decimals_of_its_increment(
-    service: Service, sim: Simulator, tmp_path: Path
+    service: Service, sim: Simulator, tmp_path: Path, chromium: Any
 ) -> None:
-    async with chromium_page(viewport={"width": 1400, "height": 800}) as page:
-        await page.goto(f"{service.url}/?conids={AAPL},{EURUSD}")
-        for conid in (AAPL, EURUSD):
-            await page.wait_for_function(
-                "(r => r && r.dataset.decSource === 'increment'"
-                " && [2, 6, 7].every(i => r.cells[i].textContent !== '-'))"
-                f"(document.querySelector('#t-{conid}'))",
-                timeout=30_000,
-            )
-        shot = tmp_path / "increments.png"
-        await page.screenshot(path=str(shot))
-        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        # EUR.USD moves by 0.00005: five decimals (1.08615); AAPL by 0.01: two
-        fx = await dataset(page, EURUSD)
-        assert fx["decSource"] == "increment" and fx["decimals"] == "5"
-        for cls in ("last", "bid", "ask"):
-            assert re.fullmatch(r"1\.\d{5}", await cell(page, EURUSD, cls)), cls
-        stock = await dataset(page, AAPL)
-        assert stock["decSource"] == "increment" and stock["decimals"] == "2"
-        assert re.fullmatch(r"[\d,]+\.\d{2}", await cell(page, AAPL, "last"))
+    page = await chromium.new_page(viewport={"width": 1400, "height": 800})
+    await page.goto(f"{service.url}/?conids={AAPL},{EURUSD}")
+    for conid in (AAPL, EURUSD):
+        await page.wait_for_function(
+            "(r => r && r.dataset.decSource === 'increment'"
+            " && [2, 6, 7].every(i => r.cells[i].textContent !== '-'))"
+            f"(document.querySelector('#t-{conid}'))",
+            timeout=30_000,
+        )
+    shot = tmp_path / "increments.png"
+    await page.screenshot(path=str(shot))
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # EUR.USD moves by 0.00005: five decimals (1.08615); AAPL by 0.01: two
+    fx = await dataset(page, EURUSD)
+    assert fx["decSource"] == "increment" and fx["decimals"] == "5"
+    for cls in ("last", "bid", "ask"):
+        assert re.fullmatch(r"1\.\d{5}", await cell(page, EURUSD, cls)), cls
+    stock = await dataset(page, AAPL)
+    assert stock["decSource"] == "increment" and stock["decimals"] == "2"
+    assert re.fullmatch(r"[\d,]+\.\d{2}", await cell(page, AAPL, "last"))
 
 
 async def test_unknown_increments_fall_back_to_inferred_decimals(
-    service: Service, sim: Simulator
+    service: Service, sim: Simulator, chromium: Any
 ) -> None:
     """The increments endpoint fails: the page never waits for it, prices keep showing with
     the decimals their values carry."""
-    async with chromium_page() as page:
-        failed: list[str] = []
+    page = await chromium.new_page()
+    failed: list[str] = []
 
-        async def refuse(route: Any) -> None:
-            failed.append(route.request.url)
-            await route.fulfill(status=502, json={"error": "gateway down"})
+    async def refuse(route: Any) -> None:
+        failed.append(route.request.url)
+        await route.fulfill(status=502, json={"error": "gateway down"})
 
-        await page.route("**/api/increments*", refuse)
-        await page.goto(f"{service.url}/?conids={EURUSD}")
-        await page.wait_for_function(
-            f"/^1\\.\\d{{4,}}$/.test(document.querySelector('#t-{EURUSD} td.last')"
-            "?.textContent || '')",
-            timeout=30_000,
-        )
-        assert failed and "conids=" in failed[0]
-        assert (await dataset(page, EURUSD))["decSource"] == "inferred"
+    await page.route("**/api/increments*", refuse)
+    await page.goto(f"{service.url}/?conids={EURUSD}")
+    await page.wait_for_function(
+        f"/^1\\.\\d{{4,}}$/.test(document.querySelector('#t-{EURUSD} td.last')?.textContent || '')",
+        timeout=30_000,
+    )
+    assert failed and "conids=" in failed[0]
+    assert (await dataset(page, EURUSD))["decSource"] == "inferred"
 
 
 async def test_increments_endpoint(

@@ -10,19 +10,9 @@ import pytest
 from ibstream.service import Service
 from ibstream.sim import Simulator
 
-from .helpers import AAPL, ACCOUNT, MSFT, GraphQLWS, plain_ws, wait_for
+from .helpers import AAPL, ACCOUNT, MSFT, GraphQLWS, gql, plain_ws, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-async def gql(
-    http: aiohttp.ClientSession, service: Service, query: str, **variables: Any
-) -> dict[str, Any]:
-    async with http.post(
-        f"{service.url}/graphql", json={"query": query, "variables": variables}
-    ) as r:
-        body: dict[str, Any] = await r.json()
-        return body
 
 
 async def test_queries(service: Service, http: aiohttp.ClientSession, sim: Simulator) -> None:

@@ -8,24 +8,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ibstream.service import Service, ServiceConfig
+from ibstream.service import Service
 from ibstream.sim import Simulator
-from ibstream.sim.testing import SimulatorFactory
-from toolkit import fast_client_config
 
-from .helpers import AAPL, ACCOUNT, MSFT, wait_for
+from .helpers import AAPL, ACCOUNT, MSFT, gql, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-async def gql(
-    http: aiohttp.ClientSession, service: Service, query: str, **variables: Any
-) -> dict[str, Any]:
-    async with http.post(
-        f"{service.url}/graphql", json={"query": query, "variables": variables}
-    ) as r:
-        body: dict[str, Any] = await r.json()
-        return body
 
 
 async def test_tickers_query_without_a_subscriber(
@@ -94,22 +82,15 @@ async def test_query_respects_the_service_limits(
     await wait_for(lambda: not service.hub.consumers)
 
 
+@pytest.mark.parametrize("sim", [{"rate_limit": 10.0}], indirect=True, ids=["rate_limited"])
 async def test_orders_queries_share_one_read_of_the_gateway(
-    simulator: SimulatorFactory, http: aiohttp.ClientSession
+    sim: Simulator, service: Service, http: aiohttp.ClientSession
 ) -> None:
     """Twenty concurrent orders queries (one document, aliases) and more right after: one read
     of the order list, so the gateway's rate limit (10 requests/s, as IBKR's) is never hit."""
-    sim = await simulator(rate_limit=10.0)
-    service = Service(
-        ServiceConfig(url=sim.base_url, port=0, grace=0.3), client_config=fast_client_config()
-    )
-    await service.start()
-    try:
-        await sim.place_order(AAPL, "BUY", 1, "LMT", price=1.0)
-        fields = " ".join(f"o{n}: orders(openOnly: false) {{ orderId }}" for n in range(20))
-        for _ in range(3):
-            body = await gql(http, service, "{ " + fields + " }")
-            assert "errors" not in body, body
-            assert all(len(v) == 1 for v in body["data"].values())
-    finally:
-        await service.stop()
+    await sim.place_order(AAPL, "BUY", 1, "LMT", price=1.0)
+    fields = " ".join(f"o{n}: orders(openOnly: false) {{ orderId }}" for n in range(20))
+    for _ in range(3):
+        body = await gql(http, service, "{ " + fields + " }")
+        assert "errors" not in body, body
+        assert all(len(v) == 1 for v in body["data"].values())

@@ -3,27 +3,15 @@ history, portfolio and live positions, typed errors."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import aiohttp
 import pytest
 
 from ibstream.service import Service
 from ibstream.sim import Simulator
 
-from .helpers import AAPL, ACCOUNT, wait_for
+from .helpers import AAPL, ACCOUNT, gql, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-async def gql(
-    http: aiohttp.ClientSession, service: Service, query: str, **variables: Any
-) -> dict[str, Any]:
-    async with http.post(
-        f"{service.url}/graphql", json={"query": query, "variables": variables}
-    ) as r:
-        body: dict[str, Any] = await r.json()
-        return body
 
 
 async def test_contracts_of_every_type(service: Service, http: aiohttp.ClientSession) -> None:

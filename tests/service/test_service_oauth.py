@@ -3,7 +3,6 @@ generated credentials, ``--oauth-config FILE``) and a bad configuration."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from ibstream.service import ServiceConfig
 from ibstream.service.app import Service
 from ibstream.sim import SimConfig, Simulator
 
-from .helpers import AAPL, PlainWS
+from .helpers import AAPL, PlainWS, start_serve
 
 pytestmark = pytest.mark.e2e
 
@@ -56,29 +55,11 @@ async def test_service_with_oauth_config_file(tmp_path: Path) -> None:
 
 async def test_serve_sim_oauth_process() -> None:
     """``serve --sim --oauth``: the embedded simulator requires OAuth; readyz turns 200."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("IBSTREAM_TOKEN", None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ibstream.cli.main",
-        "serve",
-        "--sim",
-        "--oauth",
-        "--port",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
+    proc, url = await start_serve("--sim", "--oauth", "--port", "0", timeout=30)
     try:
-        assert proc.stdout is not None
-        async with asyncio.timeout(30):
-            line = (await proc.stdout.readline()).decode()
-        assert line.startswith("service: http://127.0.0.1:"), line
         async with (
             aiohttp.ClientSession() as http,
-            http.get(f"{line.split()[1]}/readyz") as r,
+            http.get(f"{url}/readyz") as r,
         ):
             assert r.status == 200
     finally:

@@ -11,29 +11,9 @@ import sys
 import aiohttp
 import pytest
 
-from .helpers import AAPL, StreamClosed, sse_events
+from .helpers import AAPL, StreamClosed, sse_events, start_serve
 
 pytestmark = pytest.mark.e2e
-
-
-async def _start(*args: str) -> tuple[asyncio.subprocess.Process, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("IBSTREAM_TOKEN", None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ibstream.cli.main",
-        "serve",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    assert proc.stdout is not None
-    async with asyncio.timeout(20):
-        line = (await proc.stdout.readline()).decode()
-    assert line.startswith("service: http://127.0.0.1:"), line
-    return proc, line.split()[1]
 
 
 async def test_serve_sim_prints_url_and_sigterm_tells_consumers() -> None:
@@ -41,7 +21,7 @@ async def test_serve_sim_prints_url_and_sigterm_tells_consumers() -> None:
     a Closing message and close code 1001, an SSE consumer a final close event; exit 0."""
     from .helpers import PlainWS
 
-    proc, url = await _start("--sim", "--port", "0", "--sim-update-interval", "0.05")
+    proc, url = await start_serve("--sim", "--port", "0", "--sim-update-interval", "0.05")
     try:
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{url}/readyz") as r:

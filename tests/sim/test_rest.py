@@ -116,6 +116,19 @@ async def test_secdef_search_and_404(
     assert await r.text() == "<html><body><h1>Resource not found</h1></body></html>"
 
 
+async def test_trsrv_symbols_lists_are_trimmed_upper_cased_and_skip_empty_entries(
+    simulator: SimulatorFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await simulator()
+    symbols = {"symbols": " aapl,,MSFT , "}
+    stocks = await (await http.get(sim.base_url + "/trsrv/stocks", params=symbols)).json()
+    assert sorted(stocks) == ["AAPL", "MSFT"] and stocks["AAPL"][0]["assetClass"] == "STK"
+    futures = await (
+        await http.get(sim.base_url + "/trsrv/futures", params={"symbols": "es,, "})
+    ).json()
+    assert list(futures) == ["ES"] and futures["ES"]
+
+
 async def test_rate_limit_on_iserver_only(
     simulator: SimulatorFactory, http: aiohttp.ClientSession
 ) -> None:

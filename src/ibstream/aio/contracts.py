@@ -248,21 +248,27 @@ class Contracts:
         strikes = await self.strikes(und.conid, month, sec_type=sec_type, exchange=exchange)
         if not strikes.call:
             return ()
+        strike = strikes.call[len(strikes.call) // 2]
+        found = await self._secdef_info(und.conid, sec_type, month.upper(), strike, "C", exchange)
+        return tuple(sorted({d.expiry for d in found if d.expiry}))
+
+    async def _secdef_info(
+        self, conid: int, sec_type: str, month: str, strike: float, right: str, exchange: str
+    ) -> list[ContractDetails]:
+        """``/iserver/secdef/info``: the contracts of one strike and right of ``month``."""
         params = {
-            "conid": str(und.conid),
+            "conid": str(conid),
             "sectype": sec_type,
-            "month": month.upper(),
-            "strike": f"{strikes.call[len(strikes.call) // 2]:g}",
-            "right": "C",
+            "month": month,
+            "strike": f"{float(strike):g}",
+            "right": right,
             "exchange": exchange,
         }
         body = await self._get("/iserver/secdef/info", params)
-        found = (
-            [ContractDetails.from_json(d) for d in body if isinstance(d, dict)]
-            if isinstance(body, list)
-            else []
-        )
-        return tuple(sorted({d.expiry for d in found if d is not None and d.expiry}))
+        if not isinstance(body, list):
+            return []
+        found = (ContractDetails.from_json(d) for d in body if isinstance(d, dict))
+        return [d for d in found if d is not None]
 
     async def strikes(
         self,
@@ -309,22 +315,9 @@ class Contracts:
                 break
         if und is None or sec_type is None:
             raise _not_found("/iserver/secdef/search", f"no options on {symbol!r}")
-        params = {
-            "conid": str(und.conid),
-            "sectype": sec_type,
-            "month": month_name(int(expiry[:4]), int(expiry[4:6])),
-            "strike": f"{float(strike):g}",
-            "right": r,
-            "exchange": exchange,
-        }
-        body = await self._get("/iserver/secdef/info", params)
-        found = (
-            [ContractDetails.from_json(d) for d in body if isinstance(d, dict)]
-            if isinstance(body, list)
-            else []
-        )
-        for d in found:
-            if d is not None and (d.expiry or "") == expiry:
+        month = month_name(int(expiry[:4]), int(expiry[4:6]))
+        for d in await self._secdef_info(und.conid, sec_type, month, strike, r, exchange):
+            if (d.expiry or "") == expiry:
                 return d
         raise _not_found("/iserver/secdef/info", f"no {sec_type} {symbol} {expiry} {strike:g} {r}")
 

@@ -20,7 +20,7 @@ import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, Self, cast
 
 import orjson
 
@@ -60,37 +60,25 @@ class RecordedFrame:
         return self.data.decode("utf-8", "replace")
 
 
-class FrameRecorder:
-    """Writes frames to a JSON-lines file; counts frames and bytes for progress lines."""
+class _Recorder:
+    """What both recorders share: the frames they take, their counts (frames, bytes, the
+    receive-time span, for progress lines) and ``with``."""
 
-    def __init__(self, path: str | Path, *, include_outgoing: bool = True) -> None:
+    def __init__(self, path: str | Path, include_outgoing: bool) -> None:
         self.path = Path(path)
         self.include_outgoing = include_outgoing
         self.frames = 0
         self.bytes = 0
         self.first_t: float | None = None
         self.last_t: float | None = None
-        try:
-            self._fh: IO[bytes] = _open(self.path, "wb")
-        except OSError as exc:
-            raise InvalidArgument("path", f"cannot write {str(path)!r}: {exc}") from exc
 
-    def __repr__(self) -> str:
-        return f"<FrameRecorder {self.path} frames={self.frames} bytes={self.bytes}>"
-
-    def __call__(self, direction: str, data: bytes | str, now: float, binary: bool) -> None:
+    def _payload(self, direction: str, data: bytes | str) -> bytes | None:
+        """The frame's bytes, or ``None`` for an outgoing frame not recorded."""
         if direction == "out" and not self.include_outgoing:
-            return
-        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        line: dict[str, Any] = {"t": round(now, 6), "dir": direction}
-        try:
-            line["frame"] = payload.decode("utf-8")
-        except UnicodeDecodeError:
-            line["frame"] = base64.b64encode(payload).decode("ascii")
-            line["enc"] = "b64"
-        if binary:
-            line["binary"] = True
-        self._fh.write(orjson.dumps(line) + b"\n")
+            return None
+        return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+
+    def _count(self, payload: bytes, now: float) -> None:
         self.frames += 1
         self.bytes += len(payload)
         if self.first_t is None:
@@ -103,18 +91,50 @@ class FrameRecorder:
             return 0.0
         return self.last_t - self.first_t
 
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FrameRecorder(_Recorder):
+    """Writes frames to a JSON-lines file; counts frames and bytes for progress lines."""
+
+    def __init__(self, path: str | Path, *, include_outgoing: bool = True) -> None:
+        super().__init__(path, include_outgoing)
+        try:
+            self._fh: IO[bytes] = _open(self.path, "wb")
+        except OSError as exc:
+            raise InvalidArgument("path", f"cannot write {str(path)!r}: {exc}") from exc
+
+    def __repr__(self) -> str:
+        return f"<FrameRecorder {self.path} frames={self.frames} bytes={self.bytes}>"
+
+    def __call__(self, direction: str, data: bytes | str, now: float, binary: bool) -> None:
+        payload = self._payload(direction, data)
+        if payload is None:
+            return
+        line: dict[str, Any] = {"t": round(now, 6), "dir": direction}
+        try:
+            line["frame"] = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            line["frame"] = base64.b64encode(payload).decode("ascii")
+            line["enc"] = "b64"
+        if binary:
+            line["binary"] = True
+        self._fh.write(orjson.dumps(line) + b"\n")
+        self._count(payload, now)
+
     def flush(self) -> None:
         self._fh.flush()
 
     def close(self) -> None:
         if not self._fh.closed:
             self._fh.close()
-
-    def __enter__(self) -> FrameRecorder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def read_recording(path: str | Path) -> Iterator[RecordedFrame]:
@@ -167,7 +187,7 @@ def _pyarrow() -> Any:
     return pa, pq
 
 
-class ParquetFrameRecorder:
+class ParquetFrameRecorder(_Recorder):
     """Writes frames to Parquet (schema in the module docstring), ``FrameRecorder``'s interface.
 
     Rows are buffered and written as one row group per ``batch`` frames (and on ``flush``).
@@ -192,16 +212,11 @@ class ParquetFrameRecorder:
                 raise InvalidArgument(name, f"must be positive, got {value!r}")
         if not (isinstance(batch, int) and batch > 0):
             raise InvalidArgument("batch", f"must be a positive int, got {batch!r}")
-        self.path = Path(path)
-        self.include_outgoing = include_outgoing
+        super().__init__(path, include_outgoing)
         self.roll_bytes = roll_bytes
         self.roll_seconds = roll_seconds
         self.batch = batch
         self.compression = compression
-        self.frames = 0
-        self.bytes = 0
-        self.first_t: float | None = None
-        self.last_t: float | None = None
         self.paths: list[Path] = []
         self._rolling = roll_bytes is not None or roll_seconds is not None
         self._writer: Any = None
@@ -238,9 +253,9 @@ class ParquetFrameRecorder:
         self._file_t0 = None
 
     def __call__(self, direction: str, data: bytes | str, now: float, binary: bool) -> None:
-        if direction == "out" and not self.include_outgoing:
+        payload = self._payload(direction, data)
+        if payload is None:
             return
-        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         if self._rolling and self._due(now):
             self._write_rows()
             self._writer.close()
@@ -250,14 +265,10 @@ class ParquetFrameRecorder:
         dirs.append(direction)
         bins.append(bool(binary))
         datas.append(payload)
-        self.frames += 1
-        self.bytes += len(payload)
+        self._count(payload, now)
         self._file_bytes += len(payload)
         if self._file_t0 is None:
             self._file_t0 = now
-        if self.first_t is None:
-            self.first_t = now
-        self.last_t = now
         if len(times) >= self.batch:
             self._write_rows()
 
@@ -287,12 +298,6 @@ class ParquetFrameRecorder:
         self._writer.write_table(table)
         self._rows = ([], [], [], [])
 
-    @property
-    def duration(self) -> float:
-        if self.first_t is None or self.last_t is None:
-            return 0.0
-        return self.last_t - self.first_t
-
     def flush(self) -> None:
         self._write_rows()
 
@@ -301,12 +306,6 @@ class ParquetFrameRecorder:
             self._write_rows()
             self._writer.close()
             self._writer = None
-
-    def __enter__(self) -> ParquetFrameRecorder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _parquet_files(p: Path) -> list[Path]:

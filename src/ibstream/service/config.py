@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from ibstream.exceptions import InvalidArgument
+from ibstream.hosts import host_name
 
 __all__ = ["DEFAULT_GATEWAY_URL", "ServiceConfig", "host_allowed", "is_loopback", "load_config"]
 
@@ -237,12 +238,7 @@ def host_allowed(host: str | None, bind_host: str, allowed_hosts: tuple[str, ...
     """
     if host is None:
         return True
-    name = host.strip().lower()
-    if name.startswith("["):
-        name = name[1 : name.find("]")] if "]" in name else name[1:]
-    elif name.count(":") == 1:
-        name = name.partition(":")[0]
-    name = name.rstrip(".")
+    name = host_name(host)
     if not name:
         return False
     try:

@@ -18,7 +18,6 @@ from typing import Any
 from ibstream.sim.clock import wall_ms
 from ibstream.sim.connection import Connection, Sub
 from ibstream.sim.gateway import Gateway
-from ibstream.sim.market import DEFAULT_FIELDS
 
 __all__ = ["parse_combo", "subscribe_combo"]
 
@@ -96,10 +95,7 @@ class _ComboListener:
         self.last: dict[str, Any] = {}
 
     def _alive(self) -> bool:
-        sub = self.sub
-        if self.conn.closed or self.conn.subs.get(sub.key) is not sub:
-            return False
-        return sub.expires_at is None or self.gw.clock.now() < sub.expires_at
+        return self.conn.holds(self.sub, self.gw.clock.now)
 
     def on_tick(self, changed: dict[str, Any], saturated: bool) -> None:
         if not self._alive():
@@ -121,30 +117,14 @@ def subscribe_combo(gw: Gateway, conn: Connection, conidex: str, args: dict[str,
         conn.send({"topic": topic, "error": f"Invalid conid {conidex}"})
         return
     spread, legs = parsed
-    requested = [str(f) for f in args.get("fields", []) or []]
-    key = f"md:{conidex}"
-    old = conn.subs.get(key)
-    fields = list(dict.fromkeys((old.fields if old else []) + (requested or list(DEFAULT_FIELDS))))
-    sub = conn.add_sub(
-        Sub(
-            key=key,
-            topic=topic,
-            args={"conidEx": conidex},
-            fields=fields,
-            server_id=gw.md_server_id(),
-            conid=spread,
-            created=gw.clock.now(),
-        )
-    )
-    if gw.md_expiry:
-        sub.expires_at = sub.created + gw.md_expiry
+    sub = gw.open_md_sub(conn, conidex, spread, args)
     if not all(gw.market.known(c) for c, _ in legs):
         conn.send(_frame(sub, spread, {"55": "-", "31": "N/A"}))
         return
     listener = _ComboListener(gw, conn, sub, spread, legs)
     full = combo_fields(gw, legs)
     listener.last = full
-    body = {k: v for k, v in full.items() if k in fields}
+    body = {k: v for k, v in full.items() if k in sub.fields}
     first = _frame(sub, spread, body)
     conn.send(first)
     conn.send(dict(reversed(list(first.items()))))  # twice, same stamp (§8.3)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,6 +156,13 @@ class Connection:
         self.drop_sub(sub.key)
         self.subs[sub.key] = sub
         return sub
+
+    def holds(self, sub: Sub, now: Callable[[], float]) -> bool:
+        """``sub`` still streams here: the socket is open, no other subscription replaced it,
+        and it has not expired (silently, §8.4) by the simulated time ``now()``."""
+        if self.closed or self.subs.get(sub.key) is not sub:
+            return False
+        return sub.expires_at is None or now() < sub.expires_at
 
     def drop_sub(self, key: str) -> Sub | None:
         """Remove one subscription and cancel its task."""

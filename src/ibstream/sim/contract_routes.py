@@ -55,6 +55,13 @@ def _need_login(gw: Gateway) -> web.Response | None:
     return None if gw.logged_in else _error("not authenticated", 401)
 
 
+def _symbols(request: web.Request) -> list[str]:
+    """The ``symbols`` query parameter of ``/trsrv/stocks`` and ``/trsrv/futures``: upper case,
+    empty entries skipped."""
+    names = (s.strip().upper() for s in request.query.get("symbols", "").split(","))
+    return [name for name in names if name]
+
+
 def _months(specs: list[Spec]) -> str:
     return ";".join(dict.fromkeys(s.month for s in specs if s.month))
 
@@ -219,9 +226,7 @@ def add_contract_routes(app: web.Application, gw: Gateway, uni: Universe) -> Non
         if (refused := _need_login(gw)) is not None:
             return refused
         out: dict[str, Any] = {}
-        for sym in [s.strip().upper() for s in request.query.get("symbols", "").split(",")]:
-            if not sym:
-                continue
+        for sym in _symbols(request):
             specs = uni.of_symbol(sym, "STK")
             if not specs:
                 out[sym] = []
@@ -248,9 +253,7 @@ def add_contract_routes(app: web.Application, gw: Gateway, uni: Universe) -> Non
         if (refused := _need_login(gw)) is not None:
             return refused
         out: dict[str, Any] = {}
-        for sym in [s.strip().upper() for s in request.query.get("symbols", "").split(",")]:
-            if not sym:
-                continue
+        for sym in _symbols(request):
             futs = uni.of_symbol(sym, "FUT")
             out[sym] = [
                 {

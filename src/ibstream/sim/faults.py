@@ -42,6 +42,7 @@ import orjson
 from aiohttp import web
 
 from ibstream.exceptions import InvalidArgument
+from ibstream.hosts import host_name
 from ibstream.sim.config import SimConfig
 from ibstream.sim.gateway import Gateway
 from ibstream.sim.wire import OP_BINARY, OP_TEXT
@@ -147,12 +148,7 @@ def _host_ok(host: str | None, bind_host: str) -> bool:
     """``Host`` of an admin request: an IP address, ``localhost`` or the bind address."""
     if host is None:
         return True
-    name = host.strip().lower()
-    if name.startswith("["):
-        name = name[1 : name.find("]")] if "]" in name else name[1:]
-    elif name.count(":") == 1:
-        name = name.partition(":")[0]
-    name = name.rstrip(".")
+    name = host_name(host)
     try:
         ipaddress.ip_address(name)
         return True

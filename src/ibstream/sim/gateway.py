@@ -21,8 +21,8 @@ from ibstream.exceptions import InvalidArgument
 from ibstream.sim import frames
 from ibstream.sim.clock import Clock, wall_ms
 from ibstream.sim.config import SimConfig
-from ibstream.sim.connection import Connection
-from ibstream.sim.market import Market
+from ibstream.sim.connection import Connection, Sub
+from ibstream.sim.market import DEFAULT_FIELDS, Market
 from ibstream.sim.orders import Order, OrderBook
 from ibstream.sim.pacing import EndpointLimits
 from ibstream.sim.universe import build_universe
@@ -221,6 +221,26 @@ class Gateway:
         sid = f"q{self.next_md_id}"
         self.next_md_id += 1
         return sid
+
+    def open_md_sub(self, conn: Connection, conidex: str, conid: int, args: dict[str, Any]) -> Sub:
+        """Register the ``smd+<conidex>`` subscription of ``conn``: the fields asked for (or the
+        defaults) join those of the one it replaces, a new ``qN`` server id, the expiry."""
+        key = f"md:{conidex}"
+        old = conn.subs.get(key)
+        requested = [str(f) for f in args.get("fields", []) or []]
+        fields = (old.fields if old else []) + (requested or list(DEFAULT_FIELDS))
+        sub = Sub(
+            key=key,
+            topic=f"smd+{conidex}",
+            args={"conidEx": conidex},
+            fields=list(dict.fromkeys(fields)),
+            server_id=self.md_server_id(),
+            conid=conid,
+            created=self.clock.now(),
+        )
+        if self.md_expiry:
+            sub.expires_at = sub.created + self.md_expiry
+        return conn.add_sub(sub)
 
     def hist_server_id(self) -> str:
         """Next market-history ``serverId`` (numeric string, §4.2)."""

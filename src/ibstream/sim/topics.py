@@ -18,7 +18,6 @@ from ibstream.sim import combos, exercise, frames
 from ibstream.sim.clock import wall_ms
 from ibstream.sim.connection import Connection, Sub
 from ibstream.sim.gateway import Gateway
-from ibstream.sim.market import DEFAULT_FIELDS
 from ibstream.sim.wire import dumps, json_with_java_doubles
 
 __all__ = ["handle", "parse"]
@@ -95,11 +94,7 @@ class _MdListener:
         self.rng = random.Random(f"{gw.cfg.seed}:{sub.server_id}")
 
     def _alive(self) -> bool:
-        sub = self.sub
-        if self.conn.closed or self.conn.subs.get(sub.key) is not sub:
-            return False
-        # silent expiry (§8.4)
-        return sub.expires_at is None or self.gw.clock.now() < sub.expires_at
+        return self.conn.holds(self.sub, self.gw.clock.now)
 
     def on_tick(self, changed: dict[str, Any], saturated: bool) -> None:
         sub = self.sub
@@ -188,28 +183,12 @@ def _smd(gw: Gateway, conn: Connection, ids: list[str], args: dict[str, Any]) ->
     except ValueError:
         conn.send({"topic": f"smd+{conidex}", "error": f"Invalid conid {conidex}"})
         return
-    topic = f"smd+{conidex}"
-    requested = [str(f) for f in args.get("fields", []) or []]
-    key = f"md:{conidex}"
-    old = conn.subs.get(key)
-    fields = list(dict.fromkeys((old.fields if old else []) + (requested or list(DEFAULT_FIELDS))))
-    sub = Sub(
-        key=key,
-        topic=topic,
-        args={"conidEx": conidex},
-        fields=fields,
-        server_id=gw.md_server_id(),
-        conid=conid,
-        created=gw.clock.now(),
-    )
-    if gw.md_expiry:
-        sub.expires_at = sub.created + gw.md_expiry
-    conn.add_sub(sub)
+    sub = gw.open_md_sub(conn, conidex, conid, args)
     if not gw.market.known(conid):
         conn.send(_md_frame(sub, {"55": "-", "31": "N/A"}))
         return
     full = gw.market.fields(conid)
-    body = {k: full[k] for k in fields if k in full and k != "6508"}
+    body = {k: full[k] for k in sub.fields if k in full and k != "6508"}
     first = _md_frame(sub, body)
     conn.send(first)
     # the first frame twice: same stamp, keys in another order (§8.3, §8.19)

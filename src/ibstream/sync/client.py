@@ -16,14 +16,8 @@ garbage collection or interpreter exit).
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import threading
-import weakref
-from collections.abc import Callable
-from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from ibstream.aio.client import ClientConfig, StreamClient
 from ibstream.auth.strategy import Auth
@@ -31,9 +25,10 @@ from ibstream.exceptions import InvalidState
 from ibstream.protocol.lifecycle import SessionState
 from ibstream.protocol.specs import Spec
 from ibstream.sinks.base import Sink
-from ibstream.sinks.callback import Callback, CallbackSink
+from ibstream.sinks.callback import Callback
 from ibstream.sinks.recorder import RecorderSink
-from ibstream.state import AccountState, OrderBook, Ticker, Tickers, TickerSnapshot, TradeBook
+from ibstream.state import OrderBook, Ticker
+from ibstream.sync._facade import Engine, Phase, ThreadedFacade
 from ibstream.sync.dispatch import Dispatcher
 from ibstream.sync.exercise import SyncExerciseDesk
 from ibstream.sync.handles import SyncEventStream, SyncSubscription, wait_all
@@ -43,84 +38,8 @@ from ibstream.sync.trading import SyncTrading
 
 __all__ = ["Client"]
 
-log = logging.getLogger("ibstream.sync")
 
-T = TypeVar("T")
-
-
-class _Phase(Enum):
-    NEW = "new"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-
-
-class _AsyncClient(Protocol):
-    """What the engine stops: ``StreamClient`` here, the remote client in ``sync/remote.py``."""
-
-    async def stop(self) -> None: ...
-
-
-class _Engine:
-    """What a running client owns; shared with the finaliser, so it never refers to the Client."""
-
-    def __init__(self, aclient: _AsyncClient, label: str = "an ibstream.Client") -> None:
-        self.label = label
-        self.aclient = aclient
-        self.loop: LoopThread | None = None
-        self.dispatcher: Dispatcher | None = None
-        # Blocking readers, drained one last time when the client stops (loop thread only).
-        self.readers: weakref.WeakSet[SyncEventStream] = weakref.WeakSet()
-
-    async def _stop_async(self) -> None:
-        await self.aclient.stop()
-        for reader in list(self.readers):
-            reader._final_drain()
-
-    def shutdown(self) -> bool:
-        """Stop the asyncio client, the loop thread and the dispatcher; return whether a
-        ``KeyboardInterrupt`` arrived meanwhile (the caller re-raises it once all is done)."""
-        loop, dispatcher = self.loop, self.dispatcher
-        interrupted = False
-        if loop is not None and loop.in_loop_thread:
-            # Collected or stopped on the loop thread itself: we cannot block on our own loop.
-            task = loop.loop.create_task(self._stop_async(), name="ibstream-stop")
-            task.add_done_callback(lambda _: loop.loop.stop())
-            if dispatcher is not None:
-                dispatcher.stop(join=False)
-            return False
-        if loop is not None:
-            if loop.running:
-                try:
-                    loop.run(self._stop_async(), shield_interrupt=True)
-                except KeyboardInterrupt:
-                    interrupted = True
-                except Exception:
-                    log.exception("stopping the asyncio client failed")
-            interrupted |= loop.stop()
-        if dispatcher is not None:
-            interrupted |= dispatcher.stop()
-        return interrupted
-
-
-def _run_or_close(loop_of: Callable[[], LoopThread], coro: Any) -> Any:
-    """Run ``coro`` on the loop ``loop_of()`` gives and block for its result; when there is
-    none (``InvalidState``: never started, or stopped), close ``coro`` unawaited and raise."""
-    try:
-        loop = loop_of()
-    except InvalidState:
-        coro.close()  # no "coroutine was never awaited" warning
-        raise
-    return loop.run(coro)
-
-
-def _finalize(engine: _Engine) -> None:
-    log.warning("%s was not stopped: stopping it (use 'with' or call stop())", engine.label)
-    with contextlib.suppress(Exception):
-        engine.shutdown()
-
-
-class Client:
+class Client(ThreadedFacade[StreamClient]):
     """A blocking client for the gateway at ``url``::
 
         with ibstream.Client("https://localhost:5000/v1/api", cacert="gateway.pem") as client:
@@ -152,19 +71,16 @@ class Client:
     ) -> None:
         # The engine (constructed here so bad arguments fail now; runs on the loop thread).
         # ``auth``: the authentication strategy (ibstream.auth), e.g. ``OAuth1a.from_env()``.
-        self._aclient = StreamClient(url, verify=verify, cacert=cacert, config=config, auth=auth)
-        self._engine = _Engine(self._aclient)
-        self.config: ClientConfig = self._aclient.config
+        aclient = StreamClient(url, verify=verify, cacert=cacert, config=config, auth=auth)
+        super().__init__(aclient, Engine(aclient), aclient.config.buffer_size)
+        self.config: ClientConfig = aclient.config
         # Where events go besides handles: the user's sink, callbacks of on(), recordings.
         self._sink = sink
-        self._callbacks: CallbackSink | None = None
         self._recorders: list[RecorderSink] = []
         self._frames_tapped = False
-        # Lifecycle.
-        self._lock = threading.Lock()
-        self._phase = _Phase.NEW
-        self._stopped = threading.Event()
-        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    _STARTS_ONCE = "a Client starts once; create a new one"
+    _NOT_RUNNING = "client is not running: use 'with Client(...)' or start()"
 
     def __repr__(self) -> str:
         return f"<Client {self._aclient.rest.base_url} {self._phase.value} {self.state.name}>"
@@ -177,87 +93,18 @@ class Client:
         Raises what ``StreamClient.start`` raises (``StreamTimeout``, ``TLSError``,
         ``NotAuthenticated``...), after stopping everything again. A client starts once.
         """
-        with self._lock:
-            if self._phase is not _Phase.NEW:
-                raise InvalidState("a Client starts once; create a new one")
-            self._phase = _Phase.RUNNING
-            loop = LoopThread()
-            loop.start()
-            self._engine.loop = loop
-            self._finalizer = weakref.finalize(self, _finalize, self._engine)
-            if self._sink is not None or self._callbacks is not None or self._recorders:
-                self._start_dispatcher()
-        try:
-            loop.run(self._aclient.start(timeout))
-        except BaseException:
-            self.stop()
-            raise
+        self._start(lambda: self._aclient.start(timeout), "ibstream-loop")
 
     def stop(self) -> None:
         """Close the socket, end every handle and stream, deliver what the sinks have, close the
         sinks, and join the threads. Idempotent; finishes even if Ctrl-C arrives meanwhile (the
         ``KeyboardInterrupt`` is raised afterwards)."""
-        with self._lock:
-            phase = self._phase
-            if phase is _Phase.NEW:
-                self._phase = _Phase.STOPPED
-                self._stopped.set()
-                return
-            if phase is _Phase.STOPPED:
-                return
-            self._phase = _Phase.STOPPING
-        if phase is _Phase.STOPPING:
-            if not self._in_own_thread():
-                self._stopped.wait()
-            return
-        interrupted = self._engine.shutdown()
-        if self._finalizer is not None:
-            self._finalizer.detach()
-        with self._lock:
-            self._phase = _Phase.STOPPED
-            self._stopped.set()
-        if interrupted:
-            raise KeyboardInterrupt
-
-    def _in_own_thread(self) -> bool:
-        loop, dispatcher = self._engine.loop, self._engine.dispatcher
-        current = threading.current_thread()
-        return (loop is not None and loop.thread is current) or (
-            dispatcher is not None and dispatcher.thread is current
-        )
-
-    def __enter__(self) -> Client:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        """Started and not stopped (the session may be reconnecting)."""
-        return self._phase is _Phase.RUNNING
+        super().stop()
 
     @property
     def state(self) -> SessionState:
         """The session state (a single attribute read, safe from any thread)."""
         return self._aclient.state
-
-    # -- forwarding ------------------------------------------------------------------------------
-
-    def _loop(self) -> LoopThread:
-        loop = self._engine.loop
-        if loop is None or self._phase is not _Phase.RUNNING:
-            raise InvalidState("client is not running: use 'with Client(...)' or start()")
-        return loop
-
-    def _call(self, fn: Any, *args: Any) -> Any:
-        """``fn(*args)`` on the loop thread while running; directly before start / after stop."""
-        loop = self._engine.loop
-        if loop is not None and loop.running:
-            with contextlib.suppress(InvalidState):
-                return loop.call(fn, *args)
-        return fn(*args)
 
     # -- subscriptions and streams ----------------------------------------------------------------
 
@@ -274,30 +121,16 @@ class Client:
 
         ``buffer=False``: the handle only holds the stream; events reach sinks and callbacks
         (nothing fills a buffer that no one iterates)."""
-        loop = self._loop()
-        aclient, engine = self._aclient, self._engine
-
-        def make() -> SyncSubscription:
-            handle = aclient.subscribe(spec, replace=replace, maxsize=maxsize, buffer=buffer)
-            reader = SyncSubscription(loop, handle)
-            engine.readers.add(reader)
-            return reader
-
-        result: SyncSubscription = loop.call(make)
-        return result
+        aclient = self._aclient
+        return self._open(
+            lambda loop: SyncSubscription(
+                loop, aclient.subscribe(spec, replace=replace, maxsize=maxsize, buffer=buffer)
+            )
+        )
 
     def events(self, *, maxsize: int | None = None) -> SyncEventStream:
         """A blocking iterator over every event from now on (data, lifecycle, auth, errors)."""
-        loop = self._loop()
-        aclient, engine = self._aclient, self._engine
-
-        def make() -> SyncEventStream:
-            reader = SyncEventStream(loop, aclient.events(maxsize=maxsize))
-            engine.readers.add(reader)
-            return reader
-
-        result: SyncEventStream = loop.call(make)
-        return result
+        return self._events(maxsize)
 
     @staticmethod
     def wait_all(
@@ -308,20 +141,12 @@ class Client:
 
     # -- sinks, callbacks, recording ------------------------------------------------------------
 
-    def _start_dispatcher(self) -> None:
-        """Create and start the dispatcher and feed it from the loop (lock held, running)."""
-        loop = self._engine.loop
-        assert loop is not None
-        dispatcher = Dispatcher(self.config.buffer_size)
-        if self._sink is not None:
-            dispatcher.add(self._sink)
-        if self._callbacks is not None:
-            dispatcher.add(self._callbacks)
-        for recorder in self._recorders:
-            dispatcher.add(recorder, frames=True)
-        self._engine.dispatcher = dispatcher
-        dispatcher.start()
-        loop.call(self._aclient.on, None, dispatcher.put)
+    def _dispatch_sinks(self) -> list[tuple[Sink, bool]]:
+        sinks: list[tuple[Sink, bool]] = [] if self._sink is None else [(self._sink, False)]
+        sinks += super()._dispatch_sinks()
+        return sinks + [(recorder, True) for recorder in self._recorders]
+
+    def _dispatcher_started(self, loop: LoopThread, dispatcher: Dispatcher) -> None:
         if self._recorders:
             self._tap_frames(loop, dispatcher)
 
@@ -337,17 +162,7 @@ class Client:
         A callback that raises is logged and counted (``metrics()["sinks"]``); delivery goes on.
         Returns a function that removes the callback.
         """
-        with self._lock:
-            if self._phase in (_Phase.STOPPING, _Phase.STOPPED):
-                raise InvalidState("client stopped")
-            if self._callbacks is None:
-                self._callbacks = CallbackSink()
-                if self._phase is _Phase.RUNNING:
-                    if self._engine.dispatcher is None:
-                        self._start_dispatcher()
-                    else:
-                        self._engine.dispatcher.add(self._callbacks)
-            return self._callbacks.on(event_type, callback)
+        return self._on(event_type, callback, before_start=True)
 
     def record(self, path: str | Path, *, include_outgoing: bool = True) -> RecorderSink:
         """Record raw frames to ``path`` (JSON lines, the format ``ibstream sim --replay``
@@ -355,11 +170,11 @@ class Client:
         when the client stops, or earlier with ``recorder.close()``."""
         recorder = RecorderSink(path, include_outgoing=include_outgoing)
         with self._lock:
-            if self._phase in (_Phase.STOPPING, _Phase.STOPPED):
+            if self._phase in (Phase.STOPPING, Phase.STOPPED):
                 recorder.close()
                 raise InvalidState("client stopped")
             self._recorders.append(recorder)
-            if self._phase is _Phase.RUNNING:
+            if self._phase is Phase.RUNNING:
                 dispatcher = self._engine.dispatcher
                 if dispatcher is None:
                     self._start_dispatcher()
@@ -381,22 +196,9 @@ class Client:
         ticker: Ticker = self._call(self._aclient.ticker, conid)
         return ticker
 
-    def ticker_snapshot(self, conid: int) -> TickerSnapshot:
-        """An immutable, consistent copy of ``conid``'s ticker, made on the loop thread."""
-        aclient = self._aclient
-        snapshot: TickerSnapshot = self._call(lambda: aclient.ticker(conid).snapshot())
-        return snapshot
-
     # The same live-state types as the asyncio client (``OrderBook``, ``TradeBook``,
     # ``AccountState``): each read returns a private copy made on the loop thread, so the caller's
     # thread reads a consistent state that no update changes under it.
-
-    @property
-    def tickers(self) -> Tickers:
-        """The live tickers by conid (a ``Tickers`` registry copy holding the live ``Ticker``
-        objects, as :meth:`ticker` returns them)."""
-        result: Tickers = self._call(self._aclient.tickers.copy)
-        return result
 
     @property
     def orders(self) -> OrderBook:
@@ -417,51 +219,28 @@ class Client:
         trading."""
         return SyncExerciseDesk(self._loop(), self._aclient.exercise)
 
-    @property
-    def trades(self) -> TradeBook:
-        """A snapshot of the executions (a ``TradeBook`` copy: execution id -> ``Trade``,
-        ``trades()`` oldest first, ``for_order()``, ``for_conid()``...)."""
-        result: TradeBook = self._call(self._aclient.trades.copy)
-        return result
-
-    @property
-    def account(self) -> AccountState:
-        """A snapshot of P&L, account summaries and ledgers (an ``AccountState`` copy)."""
-        result: AccountState = self._call(self._aclient.account.copy)
-        return result
-
     # -- REST features (issue 12): the asyncio client's names, blocking --------------------------
-
-    def _run_rest(self, coro: Any) -> Any:
-        return _run_or_close(self._loop, coro)
 
     @property
     def contracts(self) -> SyncContracts:
         """Contract lookups (see ``ibstream.aio.contracts``); needs a running client."""
-        return SyncContracts(self._aclient.contracts, self._run_rest)
+        return SyncContracts(self._aclient.contracts, self._run)
 
     @property
     def marketdata(self) -> SyncMarketData:
         """REST snapshots and history (see ``ibstream.aio.marketdata``)."""
-        return SyncMarketData(self._aclient.marketdata, self._run_rest)
+        return SyncMarketData(self._aclient.marketdata, self._run)
 
     @property
     def portfolio(self) -> SyncPortfolio:
         """Accounts, positions, summary, ledger over REST (see ``ibstream.aio.portfolio``)."""
-        return SyncPortfolio(self._aclient.portfolio, self._run_rest)
+        return SyncPortfolio(self._aclient.portfolio, self._run)
 
     @property
     def positions(self) -> SyncPositions:
         """Live positions, kept current once ``start()``-ed (see ``ibstream.aio.portfolio``)."""
-        return SyncPositions(self._aclient.positions, self._run_rest, self._call)
+        return SyncPositions(self._aclient.positions, self._run, self._call)
 
     def metrics(self) -> dict[str, Any]:
         """The asyncio client's counters, plus the sink hand-off's under ``"sinks"``."""
-        metrics: dict[str, Any] = self._call(self._aclient.metrics)
-        dispatcher = self._engine.dispatcher
-        if dispatcher is not None:
-            sinks = dispatcher.metrics()
-            if self._callbacks is not None:
-                sinks["callback_errors"] = self._callbacks.errors
-            metrics["sinks"] = sinks
-        return metrics
+        return self._metrics()

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from ibstream.aio.buffer import EventBuffer
 from ibstream.aio.subscription import EventStream, Subscription
@@ -176,7 +176,57 @@ class SyncEventStream:
             self._cond.notify_all()
 
 
-class SyncSubscription(SyncEventStream):
+class _Leavable(Protocol):
+    """What a blocking handle waits for and leaves: an asyncio handle on one stream."""
+
+    key: StreamKey
+
+    async def ready(self, timeout: float | None = None) -> None: ...
+
+    async def unsubscribe(self) -> None: ...
+
+
+H = TypeVar("H", bound=_Leavable)
+
+
+class StreamHandle(SyncEventStream, Generic[H]):
+    """A blocking handle on one stream (the asyncio ``handle`` of type ``H``): what waiting for
+    it and leaving it take; the local client's :class:`SyncSubscription` and the bus consumer's
+    ``RemoteSubscription`` (:mod:`ibstream.sync.remote`) document their ``wait`` and
+    ``unsubscribe`` over these."""
+
+    def __init__(self, loop: LoopThread, handle: H, stream: EventStream[Any]) -> None:
+        super().__init__(loop, stream)
+        self._handle = handle
+        self.key: StreamKey = handle.key
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the stream is followed: ``True``; ``False`` when ``timeout`` passed, the
+        stream failed, or the handle was closed (the client stopped, or ``unsubscribe``)."""
+        try:
+            self._loop.run(self._handle.ready(timeout))
+        except (IBStreamError, TimeoutError):
+            return False
+        return True
+
+    def unsubscribe(self) -> None:
+        """Leave the stream (idempotent; a no-op once the client stopped)."""
+        try:
+            self._loop.run(self._handle.unsubscribe())
+        except InvalidState:
+            self._finish(ClientClosed(f"{self.key}: client stopped"))
+
+    def close(self) -> None:
+        self.unsubscribe()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.unsubscribe()
+
+
+class SyncSubscription(StreamHandle[Subscription[Any]]):
     """A blocking handle on one stream: ``wait()``, ``status``, iteration, ``unsubscribe()``.
 
     ``status`` and ``reason`` are read straight from the asyncio handle (single attribute reads,
@@ -185,10 +235,8 @@ class SyncSubscription(SyncEventStream):
     """
 
     def __init__(self, loop: LoopThread, handle: Subscription[Any]) -> None:
-        super().__init__(loop, handle)
-        self._handle = handle
+        super().__init__(loop, handle, handle)
         self.spec: Spec = handle.spec
-        self.key: StreamKey = handle.key
 
     def __repr__(self) -> str:
         return f"<SyncSubscription {self.key} {self.status.name} local={len(self._local)}>"
@@ -211,27 +259,11 @@ class SyncSubscription(SyncEventStream):
         """Block until the gateway confirmed the stream: ``True``; ``False`` when ``timeout``
         passed, the stream failed or was rejected (see ``status``/``reason``), or the client
         stopped."""
-        try:
-            self._loop.run(self._handle.ready(timeout))
-        except (IBStreamError, TimeoutError):
-            return False
-        return True
+        return super().wait(timeout)
 
     def unsubscribe(self) -> None:
         """Leave the stream (idempotent; a no-op once the client stopped)."""
-        try:
-            self._loop.run(self._handle.unsubscribe())
-        except InvalidState:
-            self._finish(ClientClosed(f"{self.key}: client stopped"))
-
-    def close(self) -> None:
-        self.unsubscribe()
-
-    def __enter__(self) -> SyncSubscription:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.unsubscribe()
+        super().unsubscribe()
 
 
 async def _ready_all(handles: list[Subscription[Any]], timeout: float | None) -> list[int]:

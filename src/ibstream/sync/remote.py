@@ -25,29 +25,21 @@ a restart) and ``metrics()["stale_rejected"]``, ``["gaps_failover"]``...
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import threading
-import weakref
 from typing import Any
 
-from ibstream.exceptions import ClientClosed, IBStreamError, InvalidState
-from ibstream.protocol.specs import Spec, StreamKey
+from ibstream.protocol.specs import Spec
 from ibstream.remote.client import RemoteClient as AsyncRemoteClient
 from ibstream.remote.client import RemoteSubscription as AsyncRemoteSubscription
 from ibstream.remote.factory import open_bus
 from ibstream.remote.wire import Position
-from ibstream.sinks.callback import Callback, CallbackSink
-from ibstream.state import AccountState, OrderBook, Ticker, Tickers, TickerSnapshot, TradeBook
-from ibstream.sync.client import _Engine, _finalize, _run_or_close
-from ibstream.sync.dispatch import Dispatcher
-from ibstream.sync.handles import SyncEventStream
+from ibstream.sinks.callback import Callback
+from ibstream.state import OrderBook, Ticker
+from ibstream.sync._facade import Engine, ThreadedFacade
+from ibstream.sync.handles import StreamHandle, SyncEventStream
 from ibstream.sync.loop import LoopThread
 from ibstream.sync.rest import SyncPositions
 
 __all__ = ["RemoteClient", "RemoteSubscription", "connect"]
-
-log = logging.getLogger("ibstream.sync")
 
 
 def connect(
@@ -62,17 +54,15 @@ def connect(
     return RemoteClient(url, prefix=prefix, demand_ttl=demand_ttl, buffer_size=buffer_size)
 
 
-class RemoteSubscription(SyncEventStream):
+class RemoteSubscription(StreamHandle[AsyncRemoteSubscription]):
     """A blocking handle on one bus stream: iterate it, ``get(timeout)``, ``wait()``, and
     ``unsubscribe()`` (or leave ``with``). ``position`` is where the consumer is."""
 
     def __init__(self, loop: LoopThread, handle: AsyncRemoteSubscription) -> None:
-        super().__init__(loop, handle)
-        self._handle = handle
+        super().__init__(loop, handle, handle)
         spec = handle.spec
         assert spec is not None  # handles of subscribe() always carry their spec
         self.spec: Spec = spec
-        self.key: StreamKey = handle.key
 
     def __repr__(self) -> str:
         return f"<RemoteSubscription {self.key} position={self.position} local={len(self._local)}>"
@@ -103,30 +93,14 @@ class RemoteSubscription(SyncEventStream):
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the state is read and the stream is followed: ``True``; ``False`` when
         ``timeout`` passed or the handle was closed (the client stopped, or ``unsubscribe``)."""
-        try:
-            self._loop.run(self._handle.ready(timeout))
-        except (IBStreamError, TimeoutError):
-            return False
-        return True
+        return super().wait(timeout)
 
     def unsubscribe(self) -> None:
         """Leave the stream (releases its demand lease; idempotent, a no-op once stopped)."""
-        try:
-            self._loop.run(self._handle.unsubscribe())
-        except InvalidState:
-            self._finish(ClientClosed(f"{self.key}: client stopped"))
-
-    def close(self) -> None:
-        self.unsubscribe()
-
-    def __enter__(self) -> RemoteSubscription:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.unsubscribe()
+        super().unsubscribe()
 
 
-class RemoteClient:
+class RemoteClient(ThreadedFacade[AsyncRemoteClient]):
     """The threaded consumer of a bridged session (see the module docstring).
 
     Every method may be called from any thread. Callbacks registered with :meth:`on` run on the
@@ -143,80 +117,27 @@ class RemoteClient:
     ) -> None:
         # the bus is made now, so a bad URL or prefix fails here (InvalidArgument)
         bus = open_bus(url, prefix=prefix)
-        self._aclient = AsyncRemoteClient(bus, demand_ttl=demand_ttl, buffer_size=buffer_size)
-        self._engine = _Engine(self._aclient, "an ibstream.sync.remote client")
+        aclient = AsyncRemoteClient(bus, demand_ttl=demand_ttl, buffer_size=buffer_size)
+        super().__init__(aclient, Engine(aclient, "an ibstream.sync.remote client"), buffer_size)
         self.buffer_size = buffer_size
-        self._callbacks: CallbackSink | None = None
-        self._lock = threading.Lock()
-        self._phase = "new"  # new -> running -> stopped
-        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    _STARTS_ONCE = "a RemoteClient starts once; create a new one"
+    _NOT_RUNNING = "remote client is not running: use 'with connect(url)' or start()"
 
     def __repr__(self) -> str:
-        return f"<sync.remote.RemoteClient {self._aclient.bus!r} {self._phase}>"
+        return f"<sync.remote.RemoteClient {self._aclient.bus!r} {self._phase.value}>"
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the loop thread and connect to the bus (raises what the bus raises, e.g.
         ``OSError`` when it cannot be reached, after stopping everything again)."""
-        with self._lock:
-            if self._phase != "new":
-                raise InvalidState("a RemoteClient starts once; create a new one")
-            self._phase = "running"
-            loop = LoopThread(name="ibstream-remote-loop")
-            loop.start()
-            self._engine.loop = loop
-            self._finalizer = weakref.finalize(self, _finalize, self._engine)
-        try:
-            loop.run(self._aclient.start())
-        except BaseException:
-            self.stop()
-            raise
+        self._start(self._aclient.start, "ibstream-remote-loop")
 
     def stop(self) -> None:
         """Close every handle (each ends after the events it holds), release the demand leases,
         disconnect and join the threads. Idempotent."""
-        with self._lock:
-            if self._phase == "stopped":
-                return
-            started = self._phase == "running"
-            self._phase = "stopped"
-        if not started:
-            return
-        interrupted = self._engine.shutdown()
-        if self._finalizer is not None:
-            self._finalizer.detach()
-        if interrupted:
-            raise KeyboardInterrupt
-
-    def __enter__(self) -> RemoteClient:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._phase == "running"
-
-    def _loop(self) -> LoopThread:
-        loop = self._engine.loop
-        if loop is None or self._phase != "running":
-            raise InvalidState("remote client is not running: use 'with connect(url)' or start()")
-        return loop
-
-    def _run(self, coro: Any) -> Any:
-        """Run ``coro`` on the loop thread and block for its result."""
-        return _run_or_close(self._loop, coro)
-
-    def _call(self, fn: Any, *args: Any) -> Any:
-        """``fn(*args)`` on the loop thread while it runs; directly before start / after stop."""
-        loop = self._engine.loop
-        if loop is not None and loop.running:
-            with contextlib.suppress(InvalidState):
-                return loop.call(fn, *args)
-        return fn(*args)
+        super().stop()
 
     # -- streams ---------------------------------------------------------------------------------
 
@@ -225,45 +146,22 @@ class RemoteClient:
     ) -> RemoteSubscription:
         """Follow one stream: its live state first (unless ``after`` resumes from a position),
         then its events. Returns at once; ``handle.wait(timeout)`` blocks until following."""
-        loop = self._loop()
-        aclient, engine = self._aclient, self._engine
-
-        def make() -> RemoteSubscription:
-            handle = aclient.subscribe(spec, after=after, maxsize=maxsize)
-            reader = RemoteSubscription(loop, handle)
-            engine.readers.add(reader)
-            return reader
-
-        result: RemoteSubscription = loop.call(make)
-        return result
+        aclient = self._aclient
+        return self._open(
+            lambda loop: RemoteSubscription(
+                loop, aclient.subscribe(spec, after=after, maxsize=maxsize)
+            )
+        )
 
     def events(self, *, maxsize: int | None = None) -> SyncEventStream:
         """A blocking iterator over every event the bridge publishes from now on."""
-        loop = self._loop()
-        aclient, engine = self._aclient, self._engine
-
-        def make() -> SyncEventStream:
-            reader = SyncEventStream(loop, aclient.events(maxsize=maxsize))
-            engine.readers.add(reader)
-            return reader
-
-        result: SyncEventStream = loop.call(make)
-        return result
+        return self._events(maxsize)
 
     def on(self, event_type: Any, callback: Callback) -> Any:
         """Call ``callback(event)`` for each event of ``event_type`` (``None``: every event) that
         a subscription of this client receives, on the dispatcher thread. A callback that raises
         is logged and counted (``metrics()["sinks"]``). Returns a function that removes it."""
-        with self._lock:
-            loop = self._loop()
-            if self._callbacks is None:
-                self._callbacks = CallbackSink()
-                dispatcher = Dispatcher(self.buffer_size)
-                dispatcher.add(self._callbacks)
-                self._engine.dispatcher = dispatcher
-                dispatcher.start()
-                loop.call(self._aclient.on, None, dispatcher.put)
-            return self._callbacks.on(event_type, callback)
+        return self._on(event_type, callback, before_start=False)
 
     # -- live state ------------------------------------------------------------------------------
 
@@ -273,30 +171,10 @@ class RemoteClient:
         ticker: Ticker = self._call(self._aclient.ticker, conid)
         return ticker
 
-    def ticker_snapshot(self, conid: int) -> TickerSnapshot:
-        aclient = self._aclient
-        snapshot: TickerSnapshot = self._call(lambda: aclient.ticker(conid).snapshot())
-        return snapshot
-
-    @property
-    def tickers(self) -> Tickers:
-        result: Tickers = self._call(self._aclient.tickers.copy)
-        return result
-
     @property
     def orders(self) -> OrderBook:
         """A copy of the order book made on the loop thread (state read plus stream)."""
         result: OrderBook = self._call(self._aclient.orders.copy)
-        return result
-
-    @property
-    def trades(self) -> TradeBook:
-        result: TradeBook = self._call(self._aclient.trades.copy)
-        return result
-
-    @property
-    def account(self) -> AccountState:
-        result: AccountState = self._call(self._aclient.account.copy)
         return result
 
     @property
@@ -308,11 +186,4 @@ class RemoteClient:
 
     def metrics(self) -> dict[str, Any]:
         """The remote client's counters, plus the callback hand-off's under ``"sinks"``."""
-        metrics: dict[str, Any] = self._call(self._aclient.metrics)
-        dispatcher = self._engine.dispatcher
-        if dispatcher is not None:
-            sinks = dispatcher.metrics()
-            if self._callbacks is not None:
-                sinks["callback_errors"] = self._callbacks.errors
-            metrics["sinks"] = sinks
-        return metrics
+        return self._metrics()
