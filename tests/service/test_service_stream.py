@@ -392,7 +392,10 @@ async def test_slow_consumer_is_told_before_it_is_disconnected(
     c = await plain_ws(http, service)
     await c.subscribe({"topic": "or"})
     consumer = next(iter(service.hub.consumers.values()))
-    # Push more never-dropped events than fit, faster than the writer can run.
+    # Push more never-dropped events than fit, in one round: a round that fits an empty queue
+    # would be written to the socket at once (the consumer keeps up); one that does not is
+    # queued event by event under the policy.
+    service.hub.rounds.max_events = 100
     from ibstream.protocol.events import OrderUpdate
     from ibstream.protocol.specs import StreamKey, Topic
 
