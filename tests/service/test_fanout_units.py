@@ -11,7 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ibstream.service.fanout import Batch, Rounds, split_lines
+from ibstream.service.fanout import Batch, Rounds, split_lines, ws_text_frames
+
+from .helpers import ws_frames
 
 LINES = st.lists(st.binary(min_size=1, max_size=40).map(lambda b: b.replace(b"\n", b" ")))
 
@@ -183,3 +185,29 @@ def test_a_batch_not_yet_taken_becomes_its_events_when_the_consumer_falls_behind
     assert q2.take_ws(1 << 20) == ([b"1"], 1)
     q2.put(order(2), b"2")
     assert q2.take_ws(1 << 20) == ([b"2"], 1)
+
+
+@given(st.lists(st.binary(max_size=300), max_size=8))
+def test_ws_text_frames_are_the_messages_as_server_frames(messages: list[bytes]) -> None:
+    frames, rest = ws_frames(ws_text_frames(messages))
+    assert frames == [(0x1, m) for m in messages] and rest == b""
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 127, 65535, 65536, 70_000])
+def test_ws_text_frames_length_encodings(size: int) -> None:
+    """7-bit lengths up to 125, 16-bit up to 65535, 64-bit beyond (RFC 6455 section 5.2)."""
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    data = ws_text_frames([payload, b"x"])
+    head = 2 if size < 126 else 4 if size < 65536 else 10
+    assert data[0] == 0x81 and len(data) == head + size + 3
+    assert ws_frames(data) == ([(0x1, payload), (0x1, b"x")], b"")
+
+
+def test_batch_frames_are_built_once_per_size_and_count_messages_and_bytes() -> None:
+    batch = Batch([b'{"a":1}', b'{"b":2}'], ["a", "b"])
+    data, messages, size = batch.ws_frames(65536)
+    assert ws_frames(data) == ([(0x1, b'{"a":1}\n{"b":2}')], b"")
+    assert (messages, size) == (1, 15) and batch.ws_frames(65536)[0] is data
+    data, messages, size = batch.ws_frames(1)  # ?batch=0: one event per message
+    assert ws_frames(data) == ([(0x1, b'{"a":1}'), (0x1, b'{"b":2}')], b"")
+    assert (messages, size) == (2, 14)

@@ -37,7 +37,7 @@ class DirectWriter:
 
     The consumer's writer task sets :attr:`idle` while it waits on an empty queue."""
 
-    __slots__ = ("_consumer", "_max_bytes", "_transport", "_ws", "idle")
+    __slots__ = ("_consumer", "_max_bytes", "_transport", "_ws", "idle", "writes")
 
     def __init__(
         self,
@@ -53,9 +53,11 @@ class DirectWriter:
         self._max_bytes = max_bytes
         #: Set by the writer task while it waits on an empty queue (nothing of its in flight).
         self.idle = False
+        #: Rounds written by this writer (the others went through the queue).
+        self.writes = 0
 
     def __repr__(self) -> str:
-        return f"<DirectWriter {self._consumer.id} idle={self.idle}>"
+        return f"<DirectWriter {self._consumer.id} idle={self.idle} writes={self.writes}>"
 
     def __call__(self, batch: Batch) -> bool:
         """Write ``batch`` now and count it as sent (``True``), or leave it to the queue."""
@@ -67,6 +69,7 @@ class DirectWriter:
             return False
         data, messages, size = batch.ws_frames(self._max_bytes)
         transport.write(data)
+        self.writes += 1
         consumer.sent_events += len(batch)
         consumer.sent_messages += messages
         consumer.sent_bytes += size
