@@ -1,28 +1,40 @@
 """Fan-out cost of ``ibstream serve``: 1, 10, 50 and 200 consumers of the same 100 conids.
 
 Run: ``python bench/fanout.py [--rate 5] [--seconds 4] [--consumers 1,10,50,200]
-[--flush-interval S] [--max-flush-interval S] [--flush-budget F]`` (the last three set the
-service's fan-out pacing; default: the service's own defaults).
+[--flush-interval S] [--max-flush-interval S] [--flush-budget F] [--stagger]`` (the pacing
+flags set the service's fan-out pacing; default: the service's own defaults).
 
 Three processes, so that each figure is the service's own: the simulator (100 synthetic
 instruments, each updated ``--rate`` times a second), the service (``Service`` against it) and
 this one, whose consumers connect to the plain ``/stream`` WebSocket, subscribe to the 100 conids
-and count events (a message holds one event per line; nothing is parsed). Service CPU comes from
-its ``process_cpu_seconds_total`` (prometheus_client, from ``/proc``) in ``/metrics``, sampled
-around each measurement window; upstream frames from ``ibstream_upstream_frames_total``. The
-default rate (5 updates/s per conid, ~500 frames/s upstream) keeps the service below saturation
-at 200 consumers (~100k delivered events/s) on a 2-core machine; at 20/s, 200 consumers would ask
-for 400k events/s and the service saturates (the slope then measures queueing, not fan-out).
+and count events (a message holds one event per line; nothing is parsed). Service CPU is the
+service process's ``time.process_time()`` (every thread, nanosecond resolution; its
+``process_cpu_seconds_total`` counts 10 ms ticks, too coarse for the small rows), asked over a
+pipe around each measurement window; upstream frames and fan-out rounds come from ``/metrics``.
+The default rate (5 updates/s per conid, ~500 frames/s upstream) keeps the service below
+saturation at 200 consumers (~100k delivered events/s) on a 2-core machine; at 20/s, 200
+consumers would ask for 400k events/s and the service saturates (the slope then measures
+queueing, not fan-out).
+
+The simulator starts an instrument's updates when the service subscribes it: by default all at
+once (the first consumer subscribes the 100 conids in one request), so updates come in bursts
+that drift apart over time; ``--stagger`` starts them one by one over one update period (out of
+phase: more rounds, fewer events per round). A consumer's fan-out cost is per round (one socket
+write), so each slope is also printed per extra consumer and round, with the events per round.
 
 The last lines compare the marginal cost of one more delivered event (the CPU slope between the
-smallest and largest consumer count) with the cost of decoding one ``smd`` frame in this process:
-serialise once, send many means the slope is well under the decode cost. It ends with
+smallest and each larger consumer count) with the cost of decoding one ``smd`` frame: the
+frames the service received from the simulator in the same run (1,000 of them, taken after the
+rows, decoded here, best of 5), with the fixed reference frame of earlier figures beside it.
+Serialise once, send many means the slope is well under the decode cost. It ends with
+``fanout_marginal_vs_decode_worst: <ratio>`` (the largest of the slopes) and
 ``fanout_marginal_vs_decode: <ratio>`` (smallest -> largest count). Latency p50/p99 beside it:
 from the simulator's ``_updated`` stamp (epoch milliseconds, so +-1 ms) to the consumer, on every
 4th event of at most ~10 consumers spread over the set (the others only count). Each row is
 measured once every consumer has all its ``Subscribed`` replies (the service is done with the
 subscribe work) plus one second; ``round ms`` is the service's fan-out round interval
-(``ibstream_service_fanout_interval_seconds``) at the end of the window.
+(``ibstream_service_fanout_interval_seconds``) at the end of the window, ``rounds/s`` the rounds
+handed out during it.
 """
 
 from __future__ import annotations
@@ -245,11 +257,29 @@ def _decode_cost_us(frames: list[bytes | str]) -> float:
     return 1e6 * best / (number * len(frames))
 
 
+async def _stagger(http: aiohttp.ClientSession, url: str, rate: float) -> None:
+    """Start the upstream streams one by one, evenly over one update period, so that the
+    simulator's per-instrument tickers (which start with the stream) tick out of phase; the
+    service keeps the streams after this consumer leaves (grace)."""
+    async with http.ws_connect(f"{url}/stream", max_msg_size=0) as ws:
+        for i in range(N_CONIDS):
+            spec = {"topic": "md", "conid": FIRST_CONID + i}
+            await ws.send_str(orjson.dumps({"op": "subscribe", "spec": spec}).decode())
+            await asyncio.sleep(1.0 / rate / N_CONIDS)
+        subscribed = 0
+        async for msg in ws:
+            subscribed += msg.data.count('"type":"Subscribed"')
+            if subscribed >= N_CONIDS:
+                break
+
+
 async def _bench(
-    url: str, service: Connection, counts: list[int], seconds: float
+    url: str, service: Connection, counts: list[int], seconds: float, stagger: float | None
 ) -> list[dict[str, float]]:
     # no connection limit: each WebSocket holds a connector slot (the default limit is 100)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        if stagger is not None:
+            await _stagger(http, url, stagger)
         return [await _round(http, url, service, n, seconds) for n in counts]
 
 
@@ -265,6 +295,12 @@ def main() -> None:
         "--max-flush-interval", type=float, help="service max_flush_interval (s; default: its own)"
     )
     parser.add_argument("--flush-budget", type=float, help="service flush_budget (default: 0.1)")
+    parser.add_argument(
+        "--stagger",
+        action="store_true",
+        help="start the instruments' updates out of phase (default: all at once, as the first "
+        "consumer subscribes)",
+    )
     args = parser.parse_args()
     counts = [int(x) for x in args.consumers.split(",")]
     pacing = {"flush_interval": args.flush_interval}
@@ -285,7 +321,8 @@ def main() -> None:
     svc_proc.start()
     url = svc_parent.recv()
     try:
-        rows = asyncio.run(_bench(url, svc_parent, counts, args.seconds))
+        stagger = args.rate if args.stagger else None
+        rows = asyncio.run(_bench(url, svc_parent, counts, args.seconds, stagger))
         svc_parent.send("frames")  # the denominator's frames: this run's, as received
         frames = svc_parent.recv()
     finally:
@@ -297,6 +334,7 @@ def main() -> None:
     print(
         f"fan-out: {N_CONIDS} conids x {args.rate:g} updates/s, plain /stream WebSocket, "
         f"{args.seconds:g} s per row, service pacing {pacing}"
+        f"{', instruments started out of phase' if args.stagger else ''}"
     )
     print(
         f"{'consumers':>9} {'upstream fr/s':>13} {'events/s/consumer':>17} {'min/consumer':>12} "
@@ -331,9 +369,15 @@ def main() -> None:
             if r["total_s"] > lo["total_s"]:
                 s = 1e6 * (r["cpu_rate"] - lo["cpu_rate"]) / (r["total_s"] - lo["total_s"])
                 worst = max(worst, s)
+                # the same CPU per extra consumer and round (a consumer's cost is per round:
+                # one socket write), with the events a round carried on average
+                extra = (r["consumers"] - lo["consumers"]) * r["rounds_s"]
+                per_round = 1e6 * (r["cpu_rate"] - lo["cpu_rate"]) / extra
                 print(
                     f"  {lo['consumers']:.0f} -> {r['consumers']:.0f} consumers: {s:.2f} us "
-                    f"per extra event (ratio {s / decode_us:.2f}), p99 {r['p99_ms']:.1f} ms"
+                    f"per extra event (ratio {s / decode_us:.2f}), p99 {r['p99_ms']:.1f} ms; "
+                    f"{per_round:.1f} us per extra consumer and round "
+                    f"({r['frames_s'] / r['rounds_s']:.1f} events per round)"
                 )
         print(f"fanout_marginal_vs_decode_worst: {worst / decode_us:.2f}")
         print(f"fanout_marginal_vs_decode: {slope / decode_us:.2f}")
