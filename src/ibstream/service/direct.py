@@ -23,6 +23,7 @@ Otherwise the batch is queued as before; the writer sends it.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from aiohttp import web
 
@@ -30,6 +31,8 @@ from ibstream.service.fanout import Batch
 from ibstream.service.hub import Consumer
 
 __all__ = ["DirectWriter"]
+
+log = logging.getLogger("ibstream.service")
 
 
 class DirectWriter:
@@ -43,12 +46,11 @@ class DirectWriter:
         self,
         consumer: Consumer,
         ws: web.WebSocketResponse,
-        transport: asyncio.BaseTransport,
+        transport: asyncio.WriteTransport,
         max_bytes: int,
     ) -> None:
         self._consumer = consumer
         self._ws = ws
-        assert isinstance(transport, asyncio.WriteTransport)
         self._transport = transport
         self._max_bytes = max_bytes
         #: Set by the writer task while it waits on an empty queue (nothing of its in flight).
@@ -68,7 +70,11 @@ class DirectWriter:
         if transport.is_closing() or transport.get_write_buffer_size():
             return False
         data, messages, size = batch.ws_frames(self._max_bytes)
-        transport.write(data)
+        try:
+            transport.write(data)
+        except Exception as exc:  # never cost the round its other consumers: queue it instead
+            log.debug("consumer %s: direct write failed: %r", consumer.id, exc)
+            return False
         self.writes += 1
         consumer.sent_events += len(batch)
         consumer.sent_messages += messages

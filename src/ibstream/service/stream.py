@@ -101,8 +101,9 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
     consumer.queue.put_raw(_msg(hub.status_message()))
     max_bytes = max_bytes if batch else 1
     direct: DirectWriter | None = None
-    if request.transport is not None and not ws.compress:  # see service/direct.py
-        direct = DirectWriter(consumer, ws, request.transport, max_bytes)
+    transport = request.transport
+    if isinstance(transport, asyncio.WriteTransport) and not ws.compress:  # service/direct.py
+        direct = DirectWriter(consumer, ws, transport, max_bytes)
         consumer.direct = direct
     writer = asyncio.create_task(
         _ws_writer(ws, consumer, max_bytes, direct),
