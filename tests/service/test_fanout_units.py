@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ibstream.service.fanout import Batch, Rounds, split_lines, ws_text_frames
+from ibstream.service.fanout import Batch, Rounds, hand_out, split_lines, ws_text_frames
 
 from .helpers import ws_frames
 
@@ -211,3 +211,32 @@ def test_batch_frames_are_built_once_per_size_and_count_messages_and_bytes() -> 
     data, messages, size = batch.ws_frames(1)  # ?batch=0: one event per message
     assert ws_frames(data) == ([(0x1, b'{"a":1}'), (0x1, b'{"b":2}')], b"")
     assert (messages, size) == (2, 14)
+
+
+def test_hand_out_gives_each_consumer_its_routes_once_whether_the_lists_match_or_not() -> None:
+    """Routes with the same consumers (one list comparison) and overlapping ones (a merged
+    set): each consumer gets one batch per round holding exactly the events of its routes, in
+    order, each event encoded once per round."""
+    from ibstream.service.hub import Consumer
+    from ibstream.service.queue import ConsumerQueue
+
+    def consumer(name: str, *routes: str) -> Consumer:
+        return Consumer(id=name, kind="ws", peer="", queue=ConsumerQueue(100), routes=set(routes))
+
+    a, b, c = consumer("a", "x", "y"), consumer("b", "x", "y"), consumer("c", "y")
+    log = [("x", "e1"), ("y", "e2"), ("x", "e3")]
+
+    def taken(who: Consumer) -> list[list[Any]]:
+        out = []
+        while (entry := who.queue.pop_entry()) is not None:
+            assert isinstance(entry[1], Batch)  # kept up: one shared batch
+            out.append(entry[1].events)
+        return out
+
+    same = {"x": [a, b], "y": [a, b]}
+    assert hand_out(log, same.__getitem__)[1] == 3  # each event encoded once
+    assert taken(a) == taken(b) == [["e1", "e2", "e3"]] and taken(c) == []
+    overlap = {"x": [a, b], "y": [a, b, c]}
+    assert hand_out(log, overlap.__getitem__)[1] == 3
+    assert taken(a) == taken(b) == [["e1", "e2", "e3"]] and taken(c) == [["e2"]]
+    assert hand_out([], overlap.__getitem__) == (0.0, 0)

@@ -316,6 +316,8 @@ def hand_out(
     event by event for one that is behind (or that converts events itself, ``wants_bytes``
     false). Returns the seconds spent encoding and the number of events encoded."""
     n = len(log)
+    if not n:
+        return 0.0, 0
     routes = {route for route, _ in log}
     groups = [consumers_of(r) for r in routes]
     first = groups[0]
