@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ibstream.service.fanout import Batch, Rounds, hand_out, split_lines, ws_text_frames
 
-from .helpers import ws_frames
+from .rawws import ws_frames
 
 LINES = st.lists(st.binary(min_size=1, max_size=40).map(lambda b: b.replace(b"\n", b" ")))
 

@@ -19,7 +19,8 @@ from ibstream.service.hub import Consumer
 from ibstream.sim import Simulator
 
 from .conftest import ServiceFactory
-from .helpers import PlainWS, plain_ws, raw_ws, wait_for, ws_frames, ws_text
+from .helpers import PlainWS, plain_ws, wait_for
+from .rawws import raw_ws, ws_frames, ws_text
 
 pytestmark = pytest.mark.e2e
 

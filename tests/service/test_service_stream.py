@@ -24,11 +24,10 @@ from .helpers import (
     GraphQLWS,
     StreamClosed,
     plain_ws,
-    raw_ws,
     sse_events,
     wait_for,
-    ws_text,
 )
+from .rawws import raw_ws, ws_text
 
 pytestmark = pytest.mark.e2e
 
