@@ -11,7 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ibstream.service.fanout import Batch, Rounds, split_lines
+from ibstream.service.fanout import Batch, Rounds, hand_out, split_lines, ws_text_frames
+
+from .rawws import ws_frames
 
 LINES = st.lists(st.binary(min_size=1, max_size=40).map(lambda b: b.replace(b"\n", b" ")))
 
@@ -183,3 +185,58 @@ def test_a_batch_not_yet_taken_becomes_its_events_when_the_consumer_falls_behind
     assert q2.take_ws(1 << 20) == ([b"1"], 1)
     q2.put(order(2), b"2")
     assert q2.take_ws(1 << 20) == ([b"2"], 1)
+
+
+@given(st.lists(st.binary(max_size=300), max_size=8))
+def test_ws_text_frames_are_the_messages_as_server_frames(messages: list[bytes]) -> None:
+    frames, rest = ws_frames(ws_text_frames(messages))
+    assert frames == [(0x1, m) for m in messages] and rest == b""
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 127, 65535, 65536, 70_000])
+def test_ws_text_frames_length_encodings(size: int) -> None:
+    """7-bit lengths up to 125, 16-bit up to 65535, 64-bit beyond (RFC 6455 section 5.2)."""
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    data = ws_text_frames([payload, b"x"])
+    head = 2 if size < 126 else 4 if size < 65536 else 10
+    assert data[0] == 0x81 and len(data) == head + size + 3
+    assert ws_frames(data) == ([(0x1, payload), (0x1, b"x")], b"")
+
+
+def test_batch_frames_are_built_once_per_size_and_count_messages_and_bytes() -> None:
+    batch = Batch([b'{"a":1}', b'{"b":2}'], ["a", "b"])
+    data, messages, size = batch.ws_frames(65536)
+    assert ws_frames(data) == ([(0x1, b'{"a":1}\n{"b":2}')], b"")
+    assert (messages, size) == (1, 15) and batch.ws_frames(65536)[0] is data
+    data, messages, size = batch.ws_frames(1)  # ?batch=0: one event per message
+    assert ws_frames(data) == ([(0x1, b'{"a":1}'), (0x1, b'{"b":2}')], b"")
+    assert (messages, size) == (2, 14)
+
+
+def test_hand_out_gives_each_consumer_its_routes_once_whether_the_lists_match_or_not() -> None:
+    """Routes with the same consumers (one list comparison) and overlapping ones (a merged
+    set): each consumer gets one batch per round holding exactly the events of its routes, in
+    order, each event encoded once per round."""
+    from ibstream.service.hub import Consumer
+    from ibstream.service.queue import ConsumerQueue
+
+    def consumer(name: str, *routes: str) -> Consumer:
+        return Consumer(id=name, kind="ws", peer="", queue=ConsumerQueue(100), routes=set(routes))
+
+    a, b, c = consumer("a", "x", "y"), consumer("b", "x", "y"), consumer("c", "y")
+    log = [("x", "e1"), ("y", "e2"), ("x", "e3")]
+
+    def taken(who: Consumer) -> list[list[Any]]:
+        out = []
+        while (entry := who.queue.pop_entry()) is not None:
+            assert isinstance(entry[1], Batch)  # kept up: one shared batch
+            out.append(entry[1].events)
+        return out
+
+    same = {"x": [a, b], "y": [a, b]}
+    assert hand_out(log, same.__getitem__)[1] == 3  # each event encoded once
+    assert taken(a) == taken(b) == [["e1", "e2", "e3"]] and taken(c) == []
+    overlap = {"x": [a, b], "y": [a, b, c]}
+    assert hand_out(log, overlap.__getitem__)[1] == 3
+    assert taken(a) == taken(b) == [["e1", "e2", "e3"]] and taken(c) == [["e2"]]
+    assert hand_out([], overlap.__getitem__) == (0.0, 0)

@@ -6,12 +6,10 @@ Everything runs over real sockets: the simulator and the service on port 0, aioh
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
 
 from ibstream.service import Service
@@ -29,6 +27,7 @@ from .helpers import (
     sse_events,
     wait_for,
 )
+from .rawws import raw_ws, ws_text
 
 pytestmark = pytest.mark.e2e
 
@@ -307,33 +306,6 @@ async def test_metrics_exposition(service: Service, http: aiohttp.ClientSession)
         assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2
 
 
-async def _raw_ws(url: str) -> socket.socket:
-    """A WebSocket that never reads, with a tiny receive buffer: the slowest consumer."""
-    host, port = url.removeprefix("http://").split(":")
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setblocking(False)
-    loop = asyncio.get_running_loop()
-    await loop.sock_connect(sock, (host, int(port)))
-    request = (
-        f"GET /stream?batch=0 HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n"
-    )
-    await loop.sock_sendall(sock, request.encode())
-    head = await loop.sock_recv(sock, 4096)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
-
-
-def _ws_text(obj: dict[str, Any]) -> bytes:
-    payload = orjson.dumps(obj)
-    assert len(payload) < 126
-    mask = b"\x01\x02\x03\x04"
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([0x81, 0x80 | len(payload)]) + mask + masked
-
-
 async def test_slow_consumer_does_not_slow_a_fast_one_and_is_cut_off_on_orders(
     make_service: ServiceFactory, http: aiohttp.ClientSession, sim: Simulator
 ) -> None:
@@ -348,11 +320,11 @@ async def test_slow_consumer_does_not_slow_a_fast_one_and_is_cut_off_on_orders(
     )
     await fast.until(lambda m: m["type"] == "MarketData")
     [fast_consumer] = service.hub.consumers.values()
-    slow_sock = await _raw_ws(service.url)
+    slow_sock, _ = await raw_ws(service.url)
     loop = asyncio.get_running_loop()
     for spec in [*({"topic": "md", "conid": i.conid} for i in sim.config.instruments)]:
-        await loop.sock_sendall(slow_sock, _ws_text({"op": "subscribe", "spec": spec}))
-    await loop.sock_sendall(slow_sock, _ws_text({"op": "subscribe", "spec": {"topic": "or"}}))
+        await loop.sock_sendall(slow_sock, ws_text({"op": "subscribe", "spec": spec}))
+    await loop.sock_sendall(slow_sock, ws_text({"op": "subscribe", "spec": {"topic": "or"}}))
     await wait_for(lambda: len(service.hub.consumers) == 2)
     [slow] = [c for c in service.hub.consumers.values() if c is not fast_consumer]
     await wait_for(lambda: len(slow.keys) == 11)
@@ -392,7 +364,10 @@ async def test_slow_consumer_is_told_before_it_is_disconnected(
     c = await plain_ws(http, service)
     await c.subscribe({"topic": "or"})
     consumer = next(iter(service.hub.consumers.values()))
-    # Push more never-dropped events than fit, faster than the writer can run.
+    # Push more never-dropped events than fit, in one round: a round that fits an empty queue
+    # would be written to the socket at once (the consumer keeps up); one that does not is
+    # queued event by event under the policy.
+    service.hub.rounds.max_events = 100
     from ibstream.protocol.events import OrderUpdate
     from ibstream.protocol.specs import StreamKey, Topic
 

@@ -18,24 +18,39 @@ current :class:`Rounds` log, and the log is handed out as one round:
   same events of a round share one :class:`Batch`: the events are encoded once, and each wire
   format (WebSocket lines, SSE ``data:`` records) is built once per batch, whatever the number
   of consumers.
-* **How.** A consumer whose queue is empty (it keeps up) gets the batch as one queue entry: one
-  wake-up of its writer and one socket write per round. A consumer that is behind (its queue
-  holds entries) gets the round's events one by one, and a batch it has not taken yet turns
-  back into its events, so the queue's bounded, conflating, never-silently-dropping policy
-  counts every event as before (:mod:`ibstream.service.queue`).
+* **How.** A consumer whose queue is empty (it keeps up) gets the batch whole. A plain
+  WebSocket consumer whose writer is idle and whose socket took everything so far gets it
+  written at once, in the round (its ``direct`` writer, :mod:`ibstream.service.direct`): the
+  batch's WebSocket frames are built once and each such consumer costs one socket write, no
+  queue entry, no task wake-up. Any other consumer that keeps up gets the batch as one queue
+  entry: one wake-up of its writer and one socket write per round. A consumer that is behind
+  (its queue holds entries, or its socket still holds bytes) gets the round's events one by
+  one, and a batch it has not taken yet turns back into its events, so the queue's bounded,
+  conflating, never-silently-dropping policy counts every event as before
+  (:mod:`ibstream.service.queue`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Protocol
 
 from ibstream.serialize import event_to_json
 
-__all__ = ["LIFECYCLE", "SESSION", "Batch", "Rounds", "Target", "hand_out", "split_lines"]
+__all__ = [
+    "LIFECYCLE",
+    "SESSION",
+    "Batch",
+    "Rounds",
+    "Target",
+    "hand_out",
+    "split_lines",
+    "ws_text_frames",
+]
 
 log = logging.getLogger("ibstream.service")
 
@@ -75,13 +90,34 @@ def split_lines(lines: list[bytes], max_bytes: int) -> list[bytes]:
     return out
 
 
+_HEAD_SHORT = struct.Struct("!BB").pack
+_HEAD_16 = struct.Struct("!BBH").pack
+_HEAD_64 = struct.Struct("!BBQ").pack
+
+
+def ws_text_frames(messages: list[bytes]) -> bytes:
+    """``messages`` as unmasked, unfragmented, uncompressed WebSocket text frames (RFC 6455
+    section 5.2: what a server sends), one after the other in one buffer."""
+    out: list[bytes] = []
+    for payload in messages:
+        n = len(payload)
+        if n < 126:
+            out.append(_HEAD_SHORT(0x81, n))
+        elif n < 65536:
+            out.append(_HEAD_16(0x81, 126, n))
+        else:
+            out.append(_HEAD_64(0x81, 127, n))
+        out.append(payload)
+    return b"".join(out)
+
+
 class Batch:
     """The encoded events of one round selected for a group of consumers, in order.
 
     Shared by every consumer of that selection; each wire format is built on first use and
     kept, so it is built once per round whatever the number of consumers."""
 
-    __slots__ = ("_sse", "_ws", "events", "lines")
+    __slots__ = ("_frames", "_sse", "_ws", "events", "lines")
 
     def __init__(self, lines: list[bytes], events: list[Any]) -> None:
         #: One JSON document per event (``event_to_json``), in delivery order.
@@ -89,6 +125,7 @@ class Batch:
         #: The events themselves (a consumer that falls behind gets them back one by one).
         self.events = events
         self._ws: tuple[int, list[bytes]] | None = None
+        self._frames: tuple[int, bytes, int, int] | None = None
         self._sse: bytes | None = None
 
     def __len__(self) -> int:
@@ -105,6 +142,18 @@ class Batch:
         messages = split_lines(self.lines, max_bytes)
         self._ws = (max_bytes, messages)
         return messages
+
+    def ws_frames(self, max_bytes: int) -> tuple[bytes, int, int]:
+        """:meth:`ws_messages` framed for the socket (:func:`ws_text_frames`), with the number
+        of messages and their payload bytes: the same bytes for every consumer."""
+        cached = self._frames
+        if cached is not None and cached[0] == max_bytes:
+            return cached[1], cached[2], cached[3]
+        messages = self.ws_messages(max_bytes)
+        data = ws_text_frames(messages)
+        size = sum(map(len, messages))
+        self._frames = (max_bytes, data, len(messages), size)
+        return data, len(messages), size
 
     def sse_payload(self) -> bytes:
         """The Server-Sent Events records, one ``data:`` record per event."""
@@ -253,23 +302,32 @@ class Target(Protocol):
     @property
     def queue(self) -> _Queue: ...
 
+    @property
+    def direct(self) -> Callable[[Batch], bool] | None: ...
+
 
 def hand_out(
-    log: list[tuple[Any, Any]], consumers_of: Callable[[Any], Iterable[Target]]
+    log: list[tuple[Any, Any]], consumers_of: Callable[[Any], Sequence[Target]]
 ) -> tuple[float, int]:
     """Hand one round out to the consumers of its routes (``consumers_of(route)``: found by
     route, never by scanning every consumer): each event encoded once, one shared
-    :class:`Batch` per distinct selection, queued as one entry for a consumer that keeps up
-    (empty queue, batch within its bound), event by event for one that is behind (or that
-    converts events itself, ``wants_bytes`` false). Returns the seconds spent encoding and the
-    number of events encoded."""
+    :class:`Batch` per distinct selection, written at once by a consumer's ``direct`` writer
+    or queued as one entry for a consumer that keeps up (empty queue, batch within its bound),
+    event by event for one that is behind (or that converts events itself, ``wants_bytes``
+    false). Returns the seconds spent encoding and the number of events encoded."""
     n = len(log)
+    if not n:
+        return 0.0, 0
     routes = {route for route, _ in log}
-    if len(routes) == 1:
-        (route,) = routes
-        targets: Iterable[Target] = list(consumers_of(route))
+    groups = [consumers_of(r) for r in routes]
+    first = groups[0]
+    targets: Iterable[Target]
+    if all(group == first for group in groups):
+        # one route, or routes with the same consumers (everyone reads the same instruments):
+        # one comparison per list instead of one dict insertion per consumer and route
+        targets = list(first)
     else:
-        targets = dict.fromkeys(c for r in routes for c in consumers_of(r))
+        targets = dict.fromkeys(c for group in groups for c in group)
     encoded: list[bytes | None] = [None] * n
     batches: dict[tuple[int, ...] | None, Batch] = {}
     clock = time.perf_counter
@@ -306,14 +364,16 @@ def hand_out(
             for i in indices:
                 queue.put(log[i][1], None)
         elif not queue and len(indices) <= queue.maxsize:
-            # it keeps up: the shared batch, one entry (that counts its events: no more than
-            # the queue would take one by one)
+            # it keeps up: the shared batch, written now or as one entry (that counts its
+            # events: no more than the queue would take one by one)
             batch = batches.get(sel)
             if batch is None:
                 batch = batches[sel] = Batch(
                     [encoding(i) for i in indices], [log[i][1] for i in indices]
                 )
-            queue.put_batch(batch)
+            direct = consumer.direct
+            if direct is None or not direct(batch):
+                queue.put_batch(batch)
         else:  # behind: event by event, under the queue's policy
             for i in indices:
                 queue.put(log[i][1], encoding(i))

@@ -62,7 +62,7 @@ from ibstream.protocol.lifecycle import (
 )
 from ibstream.protocol.specs import Spec, StreamKey
 from ibstream.serialize import event_to_json
-from ibstream.service.fanout import LIFECYCLE, SESSION, Rounds, hand_out
+from ibstream.service.fanout import LIFECYCLE, SESSION, Batch, Rounds, hand_out
 from ibstream.service.queue import ConsumerQueue
 from ibstream.service.specs import Filters, spec_to_dict
 
@@ -100,6 +100,10 @@ class Consumer:
     routes: set[Any] = field(default_factory=set)
     #: Called by the hub to cut the transport of a consumer that ignores its overflow notice.
     abort: Callable[[], object] | None = None
+    #: Writes a round's shared batch at once, when its writer is idle and its socket keeps up
+    #: (``True``), else ``False``: the batch is queued (plain WebSocket consumers, see
+    #: :mod:`ibstream.service.direct`).
+    direct: Callable[[Batch], bool] | None = None
     connected_at: float = field(default_factory=time.time)
     # Delivery figures, kept by the writer.
     sent_events: int = 0

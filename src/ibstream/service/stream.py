@@ -25,6 +25,7 @@ from ibstream.exceptions import IBStreamError
 from ibstream.protocol.registry import parse_topic, spec_from_args, topic_entry
 from ibstream.protocol.specs import Spec, Topic
 from ibstream.service import limits
+from ibstream.service.direct import DirectWriter
 from ibstream.service.hub import Consumer, Hub
 from ibstream.service.keys import CONFIG, HUB
 from ibstream.service.queue import QueueClosed, QueueOverflow
@@ -98,8 +99,14 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
     _tune_socket(request)
     consumer.abort = lambda: _abort(request)
     consumer.queue.put_raw(_msg(hub.status_message()))
+    max_bytes = max_bytes if batch else 1
+    direct: DirectWriter | None = None
+    transport = request.transport
+    if isinstance(transport, asyncio.WriteTransport) and not ws.compress:  # service/direct.py
+        direct = DirectWriter(consumer, ws, transport, max_bytes)
+        consumer.direct = direct
     writer = asyncio.create_task(
-        _ws_writer(ws, consumer, max_bytes if batch else 1),
+        _ws_writer(ws, consumer, max_bytes, direct),
         name=f"ibstream-{consumer.id}",
     )
     try:
@@ -120,14 +127,24 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _ws_writer(ws: web.WebSocketResponse, consumer: Consumer, max_bytes: int) -> None:
-    """Send what the consumer's queue holds: one wake-up per round (or per reply) while the
-    consumer keeps up, the backlog in ``max_bytes`` messages while it catches up."""
+async def _ws_writer(
+    ws: web.WebSocketResponse, consumer: Consumer, max_bytes: int, direct: DirectWriter | None
+) -> None:
+    """Send what the consumer's queue holds: replies, and rounds that ``direct`` did not write
+    itself (one wake-up per round while the consumer keeps up), the backlog in ``max_bytes``
+    messages while it catches up. While it waits on an empty queue, ``direct`` may write."""
     text = WSMsgType.TEXT
     queue = consumer.queue
     try:
         while True:
-            await queue.wait()  # no suspension when something is queued
+            if direct is not None and not queue:
+                direct.idle = True
+                try:
+                    await queue.wait()
+                finally:
+                    direct.idle = False
+            else:
+                await queue.wait()  # no suspension when something is queued
             messages, events = queue.take_ws(max_bytes)
             for payload in messages:
                 await ws.send_frame(payload, text)
