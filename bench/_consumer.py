@@ -419,6 +419,7 @@ def run_sync(url: str, conids: list[int], meter: Meter, callback: bool) -> None:
     with Client(url, verify=False, sink=sink) as client:
         for conid in conids:  # the sink gets the events: no handle buffer
             client.subscribe(MarketDataSpec(conid, fields=tuple(FIELDS)), buffer=False)
+
         # market data conflates in the client's hand-off to the sinks when they fall behind
         def handoff() -> int:
             return int(client.metrics()["sinks"]["conflated"])
