@@ -174,3 +174,33 @@ def test_bad_input_in_a_batch_gives_malformed_in_place() -> None:
     p.events_received()
     assert p.receive_frames([HB, "{not json", HB], 1.0) == []
     assert [type(e) for e in p.events_received()] == [Heartbeat, Malformed, Heartbeat]
+
+
+def test_a_settled_stream_is_shown_to_the_book_again_once_the_book_moved() -> None:
+    """Data of an ACTIVE, flowing stream changes nothing in the book, so a batch does not show
+    it the stream's later frames; once something else drives the book (here authentication is
+    lost and back: the stream is re-sent), its next frame must confirm it again (with a Gap)."""
+    frames = [_smd(265598, **{"31": str(n)}) for n in (1, 2, 3)]
+    frames += [STS_LOST, STS_OK, _smd(265598, **{"31": "4"})]
+    one, many = ready(), ready()
+    outputs(one), outputs(many)
+    for data in frames:
+        one.receive_frame(data, 1.0)
+    assert many.receive_frames(frames, 1.0) == []
+    events = many.events_received()
+    tail = [type(e).__name__ for e in events[-3:]]
+    assert tail == ["SubscriptionStateChanged", "Gap", "MarketData"]
+    assert repr(events) == repr(one.events_received())
+    assert outputs(one) == outputs(many)
+
+
+def test_the_book_calls_a_stream_settled_only_when_its_data_changes_nothing() -> None:
+    p = ready()
+    book = p.book
+    opening = p.receive_frames([_smd(265598, **{"31": "1", "84": "2"})], 1.0)
+    assert opening == []  # the stream is ACTIVE now, the opening snapshot still to compare
+    event = next(e for e in p.events_received() if type(e) is MarketData)
+    assert book.on_data(event, event.key, 1.0) is True  # its duplicate: dropped
+    assert book.on_data(event, event.key, 1.0) is None  # flowing: settled
+    unknown = event._replace(key=MarketDataSpec(4815747).key, conid=4815747)
+    assert book.on_data(unknown, unknown.key, 1.0) is False  # no stream: deliver, not settled

@@ -192,6 +192,10 @@ class StreamProtocol:
         failures: list[tuple[int, Exception]] = []
         index = -1
         event: Any  # checked by class below (``is``, not ``isinstance``: no narrowing)
+        # ids of market-data streams the book called settled (``SubscriptionBook.on_data``):
+        # their further data in this batch changes nothing in the book until something else
+        # drives it (another kind of event, a sync, a failure), so it is not shown to the book
+        settled: set[int] = set()
         for data in frames:
             index += 1
             try:
@@ -200,10 +204,17 @@ class StreamProtocol:
                 trades = False
                 for event in events:
                     cls = event.__class__
-                    if cls is md:  # the hot path: a lookup, nothing else when ACTIVE
-                        if on_data(event, event.key, now):  # the opening snapshot's duplicate
+                    if cls is md:  # the hot path: nothing at all for a settled stream
+                        key = event.key
+                        if settled and id(key) in settled:
+                            continue
+                        verdict = on_data(event, key, now)
+                        if verdict is None:
+                            settled.add(id(key))
+                        elif verdict:  # the opening snapshot's duplicate
                             dropped = [event] if dropped is None else [*dropped, event]
                     else:
+                        settled.clear()
                         handler = handlers_get(cls)
                         if handler is not None:
                             handler(event, now)
@@ -215,9 +226,11 @@ class StreamProtocol:
                 # precede it.
                 emit(events)
                 if book.dirty or self._session_touched:
+                    settled.clear()
                     self._session_touched = False
                     self._sync(now)
             except Exception as exc:
+                settled.clear()
                 failures.append((index, exc))
         return failures
 
