@@ -3,13 +3,14 @@
 The asyncio driver (``ibstream.aio``) wraps one :class:`StreamProtocol` and follows the same four
 steps for every input (style.md principle 4)::
 
-    protocol.receive_frame(data, now)          # 1. feed (or connection_made, tick, subscribe...)
+    protocol.receive_frames(batch, now)        # 1. feed (or connection_made, tick, subscribe...)
     events = protocol.events_received()        # 2. drain events
     send_all(protocol.data_to_send())          # 3. flush writes
     perform(protocol.actions_requested())      # 4. do what only I/O can do (REST, reconnect)
 
 and keeps a single timer that calls :meth:`StreamProtocol.tick` at
-:meth:`StreamProtocol.next_deadline`.
+:meth:`StreamProtocol.next_deadline`. ``receive_frames`` takes the frames of one socket read
+(``receive_frame`` one frame): the result is the same as feeding them one by one.
 
 Every ``connecting()`` must end in ``connection_made()`` or ``connection_lost()``, and every
 ``connection_made()`` in ``connection_lost()`` — also after ``close()`` or a ``Reconnect`` /
