@@ -17,6 +17,7 @@ from ibstream.aio.client import ClientConfig, ClientState, StreamClient
 from ibstream.aio.memory import ManualClock, MemoryGateway, opening_burst
 from ibstream.backoff import ReconnectPolicy, classify
 from ibstream.exceptions import GatewayUnreachable, InvalidState
+from ibstream.protocol import connection
 from ibstream.protocol.config import ProtocolConfig
 from ibstream.protocol.events import OrderUpdate
 from ibstream.protocol.lifecycle import ApplyFailed, SessionState
@@ -209,20 +210,20 @@ async def test_odd_order_value_does_not_drop_the_session(
 
 
 async def test_core_failures_never_stop_the_reader_or_the_timer(
-    gateway: MemoryGateway, clock: ManualClock
+    gateway: MemoryGateway, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An exception inside the core (a bug) while reading a frame or at a tick is isolated:
     reported as ApplyFailed, counted, and the socket and the timer go on."""
     client = StreamClient(rest=gateway, config=config(), clock=clock)
     proto = client.protocol
-    real_receive, real_tick = proto.receive_frame, proto.tick
+    real_decode, real_tick = connection.decode, proto.tick
     failures = {"frame": 1, "tick": 1}
 
-    def receive(data: Any, now: float) -> None:
+    def decode(data: Any) -> Any:
         if failures["frame"]:
             failures["frame"] -= 1
-            raise RuntimeError("core bug in receive_frame")
-        real_receive(data, now)
+            raise RuntimeError("core bug in receive_frames")
+        return real_decode(data)
 
     def tick(now: float) -> None:
         if failures["tick"]:
@@ -230,7 +231,7 @@ async def test_core_failures_never_stop_the_reader_or_the_timer(
             raise RuntimeError("core bug in tick")
         real_tick(now)
 
-    proto.receive_frame = receive  # type: ignore[method-assign]
+    monkeypatch.setattr(connection, "decode", decode)
     proto.tick = tick  # type: ignore[method-assign]
     reported: list[ApplyFailed] = []
     client.on(ApplyFailed, reported.append)

@@ -11,13 +11,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 
 from ibstream.aio.client import _BATCH, ClientConfig, StreamClient
 from ibstream.aio.memory import MemoryGateway
 from ibstream.backoff import ReconnectPolicy
+from ibstream.protocol import connection
 from ibstream.protocol.connection import ProtocolConfig
 from ibstream.protocol.events import MarketData
+from ibstream.protocol.lifecycle import ApplyFailed
 from ibstream.protocol.specs import MarketDataSpec
 from ibstream.sim.testing import wait_for
 
@@ -119,3 +122,72 @@ async def test_frames_before_a_close_are_routed(
     ws.close_from_server(1000, "bye")
     await wait_for(lambda: len(seen) == 40, timeout=5)
     assert [int(e.values[31]) for e in seen] == list(range(40))
+
+
+class _BatchFeed:
+    """A :class:`~ibstream.aio.wsbackend.BatchSocket` handing out scripted batches (then the
+    end of the stream): the driver's batch read loop without a network."""
+
+    close_code = 1000
+    close_reason = "done"
+
+    def __init__(self, batches: list[list[bytes]]) -> None:
+        self._batches = batches
+        self.taken_kinds: list[bool] = []
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._batches)
+
+    async def receive_batch(self, limit: int) -> list[bytes]:
+        await asyncio.sleep(0)
+        if not self._batches:
+            return []
+        batch = self._batches.pop(0)
+        assert len(batch) <= limit
+        self.taken_kinds = [True] * len(batch)
+        return batch
+
+
+def _failing_decode(monkeypatch: pytest.MonkeyPatch, bad: bytes) -> None:
+    real = connection.decode
+
+    def decode(data: Any) -> Any:
+        if data == bad:
+            raise RuntimeError("core bug on one frame")
+        return real(data)
+
+    monkeypatch.setattr(connection, "decode", decode)
+
+
+@pytest.mark.parametrize("loop", ["batch", "per-message"])
+async def test_a_frame_failing_in_the_core_costs_no_other_frame_of_its_batch(
+    client: StreamClient, gateway: MemoryGateway, monkeypatch: pytest.MonkeyPatch, loop: str
+) -> None:
+    seen: list[int] = []
+    failed: list[ApplyFailed] = []
+    client.on(MarketData, lambda ev: seen.append(int(ev.values[31])))
+    client.on(ApplyFailed, failed.append)
+    handle = await _subscribed(client, gateway)
+    bad = b'{"topic":"system","hb":1}'
+    _failing_decode(monkeypatch, bad)
+    frames = [orjson.dumps(smd(i)) for i in range(10)]
+    frames[3:3] = [bad]
+    frames[8:8] = [bad]
+    if loop == "batch":
+        assert await client._read_batches(_BatchFeed([frames[:6], frames[6:]]), _BATCH) == (
+            1000,
+            "done",
+        )
+    else:
+        gateway.socket.feed(*frames)
+    await wait_for(lambda: len(seen) == 10, timeout=5)
+    assert seen == list(range(10))  # none lost, none reordered
+    assert [f.event_type for f in failed] == ["frame", "frame"]
+    assert "core bug on one frame" in failed[0].error
+    assert client.metrics()["frame_errors"] == 2
+    got = []
+    while (ev := handle.get_nowait()) is not None:
+        if isinstance(ev, MarketData):
+            got.append(int(ev.values[31]))
+    assert got == list(range(10))

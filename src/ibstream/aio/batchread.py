@@ -2,7 +2,8 @@
 
 Mixed into :class:`~ibstream.aio.client.StreamClient`, whose ``_read_loop`` hands a socket that
 reads in batches here. One ``receive_batch`` call takes every frame already received (up to
-``limit``): each is fed to the core, then the batch is routed once (``_pump``), writes are
+``limit``): the batch is fed to the core in one call (``StreamProtocol.receive_frames``), then
+routed once (``_pump``), writes are
 flushed, and the loop yields to the other tasks before the next batch when more frames are
 waiting, as the per-message loop does. No future, message object or clock call per frame.
 """
@@ -43,7 +44,7 @@ class BatchReader:
 
     async def _read_batches(self, ws: BatchSocket, limit: int) -> tuple[int | None, str]:
         """Read until the socket ends; return its close code and reason."""
-        receive_frame = self._proto.receive_frame
+        receive_frames = self._proto.receive_frames
         receive_batch = ws.receive_batch
         clock = self._clock.time
         pump = self._pump
@@ -60,11 +61,9 @@ class BatchReader:
                 if tap:
                     for data, binary in zip(frames, ws.taken_kinds, strict=True):
                         self._tap("in", data, now, binary)
-                for data in frames:
-                    try:
-                        receive_frame(data, now)
-                    except Exception as exc:  # a core bug must not cost the connection
-                        self._frame_failed(exc)
+                # a core bug in one frame must cost neither the connection nor the batch
+                for _, exc in receive_frames(frames, now):
+                    self._frame_failed(exc)
             finally:  # never leave decoded events unrouted (cancellation, errors)
                 pump()
             if self._outbox:

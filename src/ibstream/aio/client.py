@@ -462,18 +462,29 @@ class StreamClient(ConsumerAPI, SessionActions, BatchReader):
             log.info("disconnected (code=%s, reason=%r)", code, reason)
 
     async def _read_loop(self, ws: WebSocketLike) -> tuple[int | None, str]:
-        """Feed every frame to the protocol; route (``_pump``) once per batch: while more
-        frames are already received (``_backlog``), they are decoded first and their events
-        dispatched together (at most ``_BATCH`` frames; then the loop yields once: ``receive()``
-        returns buffered frames without suspending, so a whole socket read would otherwise be
-        routed before the timer, writers or consumers run)."""
-        receive_frame = self._proto.receive_frame
+        """Feed frames to the protocol and route (``_pump``) once per batch: while more frames
+        are already received (``_backlog``), they are collected first, then fed together
+        (``StreamProtocol.receive_frames``) and their events dispatched together (at most
+        ``_BATCH`` frames; then the loop yields once: ``receive()`` returns buffered frames
+        without suspending, so a whole socket read would otherwise be routed before the timer,
+        writers or consumers run)."""
+        receive_frames = self._proto.receive_frames
         pump = self._pump
         clock = self._clock.time
         text_t = aiohttp.WSMsgType.TEXT
         binary_t = aiohttp.WSMsgType.BINARY
         backlog = _backlog(ws)
-        unrouted = 0
+        batch: list[str | bytes] = []
+
+        def route() -> None:
+            frames = batch[:]
+            batch.clear()
+            try:
+                for _, exc in receive_frames(frames, clock()):
+                    self._frame_failed(exc)  # a core bug costs neither connection nor batch
+            finally:  # never leave decoded events unrouted
+                pump()
+
         try:
             while True:
                 msg = await ws.receive()
@@ -482,33 +493,26 @@ class StreamClient(ConsumerAPI, SessionActions, BatchReader):
                     data = msg.data
                     self._frames += 1
                     self._bytes += len(data)
-                    now = clock()
                     if self._frame_listeners:
-                        self._tap("in", data, now, mtype is binary_t)
-                    try:
-                        receive_frame(data, now)
-                    except Exception as exc:  # a core bug must not cost the connection
-                        self._frame_failed(exc)
-                    unrouted += 1
-                    if backlog and unrouted < _BATCH:
+                        self._tap("in", data, clock(), mtype is binary_t)
+                    batch.append(data)
+                    if backlog and len(batch) < _BATCH:
                         continue  # more frames are here already: route them together
-                    unrouted = 0
-                    pump()
+                    route()
                     if self._outbox:
                         await self._flush()
                     elif backlog:  # a full batch and still more: let the other tasks run
                         await asyncio.sleep(0)
                     continue
-                if unrouted:
-                    unrouted = 0
-                    pump()
+                if batch:
+                    route()
                 if mtype is aiohttp.WSMsgType.ERROR:
                     return ws.close_code, f"error: {ws.exception()}"
                 # CLOSE, CLOSING, CLOSED
                 return ws.close_code, str(msg.extra or "")
         finally:
-            if unrouted:  # never leave decoded events unrouted (cancellation, errors)
-                pump()
+            if batch:  # never leave received frames unprocessed (cancellation, errors)
+                route()
 
     def _frame_failed(self, exc: Exception) -> None:
         self._counts["frame_errors"] += 1

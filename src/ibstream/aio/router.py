@@ -284,31 +284,36 @@ class Router:
         tickers_get = self._ticker_map.get
         md_seen = self._md_seen
         control = False
+        md = MarketData
+        # the previous market-data event's stream: its ticker and feeds serve the next events
+        # of the same key (a batch is mostly runs of one stream) until user code may have
+        # changed them (a callback, a control event, a failure report): then looked up again
+        last_key: Any = None
+        ticker: Ticker | None = None
+        feeds: list[Feed] | tuple[()] = ()
         ev: Any
         try:
             for ev in events:
                 cls = ev.__class__
-                if cls is MarketData:  # the hot path
-                    ticker = tickers_get(ev.conid)
+                if cls is md:  # the hot path
+                    key = ev.key
+                    if key is not last_key:
+                        last_key = key
+                        ticker = tickers_get(ev.conid)
+                        hit = by_id_get(id(key))
+                        feeds = hit[1] if hit is not None and hit[0] is key else feeds_get(key, ())
                     try:
                         if ticker is None:
                             ticker = self.tickers.get_or_create(ev.conid)
                         ticker.merge(ev)
                     except Exception as exc:
+                        last_key = None
                         self._apply_failed(ev, exc)
                     md_seen += 1
                     if md_seen & 63 == 1:  # lag sampled (1st, 65th...): a clock read costs
                         self._sample_lag(ev.updated_ms)
-                    key = ev.key
-                    hit = by_id_get(id(key))
-                    if hit is not None and hit[0] is key:
-                        for buf in hit[1]:
-                            buf.put(ev)
-                    else:
-                        bufs = feeds_get(key)
-                        if bufs is not None:
-                            for buf in bufs:
-                                buf.put(ev)
+                    for buf in feeds:
+                        buf.put(ev)
                     if streams:
                         for buf in streams:
                             buf.put(ev)
@@ -316,7 +321,9 @@ class Router:
                         self._md_seen = md_seen  # user code may read the figures
                         self._call(md_callbacks, ev)
                         md_callbacks = self._md_callbacks  # ... or add a callback
+                        last_key = None  # ... or change consumers and tickers
                     continue
+                last_key = None
                 counts = self._type_counts
                 counts[cls] = counts.get(cls, 0) + 1
                 control = True

@@ -3,13 +3,14 @@
 The asyncio driver (``ibstream.aio``) wraps one :class:`StreamProtocol` and follows the same four
 steps for every input (style.md principle 4)::
 
-    protocol.receive_frame(data, now)          # 1. feed (or connection_made, tick, subscribe...)
+    protocol.receive_frames(batch, now)        # 1. feed (or connection_made, tick, subscribe...)
     events = protocol.events_received()        # 2. drain events
     send_all(protocol.data_to_send())          # 3. flush writes
     perform(protocol.actions_requested())      # 4. do what only I/O can do (REST, reconnect)
 
 and keeps a single timer that calls :meth:`StreamProtocol.tick` at
-:meth:`StreamProtocol.next_deadline`.
+:meth:`StreamProtocol.next_deadline`. ``receive_frames`` takes the frames of one socket read
+(``receive_frame`` one frame): the result is the same as feeding them one by one.
 
 Every ``connecting()`` must end in ``connection_made()`` or ``connection_lost()``, and every
 ``connection_made()`` in ``connection_lost()`` — also after ``close()`` or a ``Reconnect`` /
@@ -24,7 +25,7 @@ authentication is lost, re-sent when it is back).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ibstream.exceptions import InvalidState
@@ -161,30 +162,78 @@ class StreamProtocol:
         self._session.connection_made(now, session_id)
 
     def receive_frame(self, data: str | bytes, now: float) -> None:
-        """A frame arrived: decode it, update the machines, queue what follows."""
-        self._session.frame_received(now)
-        events = decode(data)
+        """A frame arrived: decode it, update the machines, queue what follows.
+
+        The same as ``receive_frames([data], now)``, except that an exception raised while
+        processing the frame (a bug: bad input gives ``Malformed`` events) propagates."""
+        failures = self.receive_frames((data,), now)
+        if failures:
+            raise failures[0][1]
+
+    def receive_frames(
+        self, frames: Sequence[str | bytes], now: float
+    ) -> list[tuple[int, Exception]]:
+        """Frames that arrived together at ``now`` (one socket read), oldest first.
+
+        Each frame is processed exactly as :meth:`receive_frame` would, in order; the events
+        come out as if the frames had been fed one by one. One frame's exception (a bug: bad
+        input gives ``Malformed`` events) does not stop the others: it is returned as
+        ``(index, exception)`` (that frame's own events are dropped, as when
+        :meth:`receive_frame` raises), in frame order; the list is empty when all went well.
+        """
+        if not frames:
+            return []
+        self._session.frame_received(now)  # one store: the socket is alive at ``now``
         book = self._book
-        dropped: list[Event] | None = None
-        trades = False
-        for event in events:
-            if type(event) is MarketData:  # the hot path: a lookup, nothing else when ACTIVE
-                if book.on_data(event, event.key, now):  # the opening snapshot's duplicate
-                    dropped = [event] if dropped is None else [*dropped, event]
-            else:
-                cls = type(event)
-                handler = self._handlers.get(cls)
-                if handler is not None:
-                    handler(event, now)
-                if cls is Trade:
-                    trades = True
-        if dropped is not None or trades:
-            events = self._rewrite(events, dropped or [])
-        # Lifecycle events caused by this frame were appended by the handlers: they precede it.
-        self._events.extend(events)
-        if book.dirty or self._session_touched:
-            self._session_touched = False
-            self._sync(now)
+        on_data = book.on_data
+        handlers_get = self._handlers.get
+        emit = self._events.extend
+        decode_ = decode
+        md, trade = MarketData, Trade
+        failures: list[tuple[int, Exception]] = []
+        index = -1
+        event: Any  # checked by class below (``is``, not ``isinstance``: no narrowing)
+        # ids of market-data streams the book called settled (``SubscriptionBook.on_data``):
+        # their further data in this batch changes nothing in the book until something else
+        # drives it (another kind of event, a sync, a failure), so it is not shown to the book
+        settled: set[int] = set()
+        for data in frames:
+            index += 1
+            try:
+                events = decode_(data)
+                dropped: list[Event] | None = None
+                trades = False
+                for event in events:
+                    cls = event.__class__
+                    if cls is md:  # the hot path: nothing at all for a settled stream
+                        key = event.key
+                        if settled and id(key) in settled:
+                            continue
+                        verdict = on_data(event, key, now)
+                        if verdict is None:
+                            settled.add(id(key))
+                        elif verdict:  # the opening snapshot's duplicate
+                            dropped = [event] if dropped is None else [*dropped, event]
+                    else:
+                        settled.clear()
+                        handler = handlers_get(cls)
+                        if handler is not None:
+                            handler(event, now)
+                        if cls is trade:
+                            trades = True
+                if dropped is not None or trades:
+                    events = self._rewrite(events, dropped or [])
+                # Lifecycle events caused by this frame were appended by the handlers: they
+                # precede it.
+                emit(events)
+                if book.dirty or self._session_touched:
+                    settled.clear()
+                    self._session_touched = False
+                    self._sync(now)
+            except Exception as exc:
+                settled.clear()
+                failures.append((index, exc))
+        return failures
 
     def connection_lost(self, now: float, code: int | None = None, reason: str = "") -> None:
         """The socket closed, or the connect attempt failed."""

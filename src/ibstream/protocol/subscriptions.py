@@ -229,11 +229,14 @@ class SubscriptionBook:
 
     # --- what the gateway says ------------------------------------------------------------------
 
-    def on_data(self, event: Event, key: StreamKey, now: float) -> bool:
+    def on_data(self, event: Event, key: StreamKey, now: float) -> bool | None:
         """A data event for ``key`` arrived (the hot path: one dict lookup when ``ACTIVE``).
 
         Returns True when the event must not be delivered: the duplicate of a market-data
-        stream's opening snapshot (§8.3), counted in :attr:`duplicate_openings`."""
+        stream's opening snapshot (§8.3), counted in :attr:`duplicate_openings`. Returns
+        ``None`` (deliver, and *settled*) when more data for ``key`` at the same ``now`` would
+        change nothing until the book is driven otherwise (the stream is ``ACTIVE``, flowing,
+        with no opening snapshot to compare): a caller may skip those calls. False: deliver."""
         hit = self._by_id.get(id(key))
         if hit is not None and hit[0] is key:
             b = hit[1]
@@ -250,11 +253,13 @@ class SubscriptionBook:
         b.last_data_at = now
         state = b.state
         if state is ACTIVE:
+            settled = True
             if b.stalls:
                 self._flowing(b, now)
-            if b.opening is not None and type(event) is MarketData:
-                return self._opening(b, event)
-            return False
+                settled = False
+            if b.opening is not None:
+                return self._opening(b, event) if type(event) is MarketData else False
+            return None if settled else False
         if state is SUBSCRIBING:
             if type(event) is MarketData:
                 b.server_id = event.server_id
