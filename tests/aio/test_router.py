@@ -194,6 +194,20 @@ async def test_market_data_reaches_handles_by_an_equal_key_object(router: Router
     assert [ev.values[31] for ev in got if isinstance(ev, MarketData)] == [1.0, 2.0]
 
 
+@pytest.mark.parametrize("stamp", ["1777000000000", 1.5e12, True, float("nan")])
+async def test_a_stamp_that_is_no_integer_costs_no_event(router: Router, stamp: Any) -> None:
+    """Events built elsewhere (a replay, user code) may carry any stamp: the lag sample (every
+    64th market-data event) skips it, every event is delivered."""
+    handle = router.subscribe(MarketDataSpec(5))
+    events = [_md_event(handle.key, 5, float(i))._replace(updated_ms=stamp) for i in range(90)]
+    router.dispatch(events)
+    got = [handle.get_nowait() for _ in range(90)]
+    assert [ev.values[31] for ev in got if isinstance(ev, MarketData)] == [
+        float(i) for i in range(90)
+    ]
+    assert router.lag_max_ms == 0.0
+
+
 async def test_a_callback_that_subscribes_mid_batch_gets_the_rest_of_the_batch(
     router: Router,
 ) -> None:

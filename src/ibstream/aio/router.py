@@ -381,8 +381,8 @@ class Router:
         self._deliver(ApplyFailed, failed)
 
     def _sample_lag(self, updated_ms: int | None) -> None:
-        if not updated_ms:
-            return
+        if updated_ms.__class__ is not int or not updated_ms:  # decoded stamps are ints; events
+            return  # built elsewhere (a replay, user code) may carry anything
         lag = self._clock() * 1000.0 - updated_ms
         self.lag_last_ms = lag
         if lag > self.lag_max_ms:
