@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ibstream.bridge import BridgeSettings, load_bridge_settings
+from ibstream.bridge.service import BridgeConfig
 from ibstream.exceptions import InvalidArgument
 from ibstream.remote import Retention
 
@@ -67,6 +68,8 @@ def test_defaults_without_a_file() -> None:
     config = settings.bridge_config("https://gw/v1/api", verify=True, cacert=None)
     assert config.lease_ttl == 3.0 and config.retention == Retention()
     assert config.node  # host-pid when not given
+    # every tuning default is BridgeConfig's own
+    assert config == BridgeConfig(url=config.url, buses=config.buses, node=config.node)
 
 
 def test_flags_over_environment_over_file(tmp_path: Path) -> None:

@@ -57,22 +57,22 @@ class BridgeSettings:
     insecure: bool = False
     sim: bool = False  # an embedded simulator instead of a gateway
     sim_update_interval: float | None = None
-    # the buses
+    # the buses (the tuning below defaults to BridgeConfig's own defaults, kept there only)
     nats: tuple[str, ...] = ()
     redis: tuple[str, ...] = ()
-    prefix: str = "ibs"
+    prefix: str = BridgeConfig.prefix
     node: str | None = None  # None: host-pid
     # the leader lease (seconds)
-    lease_ttl: float = 3.0
-    renew_every: float = 1.0
-    standby_poll: float = 0.25
-    margin: float = 0.5
+    lease_ttl: float = BridgeConfig.lease_ttl
+    renew_every: float = BridgeConfig.renew_every
+    standby_poll: float = BridgeConfig.standby_poll
+    margin: float = BridgeConfig.margin
     # publishing (seconds, counts)
-    flush_interval: float = 0.1
-    md_state_interval: float = 1.0
-    max_inflight: int = 256
-    publish_timeout: float = 5.0
-    max_demand_ttl: float = 60.0
+    flush_interval: float = BridgeConfig.flush_interval
+    md_state_interval: float = BridgeConfig.md_state_interval
+    max_inflight: int = BridgeConfig.max_inflight
+    publish_timeout: float = BridgeConfig.publish_timeout
+    max_demand_ttl: float = BridgeConfig.max_demand_ttl
     retention: Retention = field(default_factory=Retention)
 
     @property
