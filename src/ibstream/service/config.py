@@ -25,6 +25,7 @@ import orjson
 
 from ibstream.exceptions import InvalidArgument
 from ibstream.hosts import host_name
+from ibstream.service.fanout import FLUSH_BUDGET, FLUSH_INTERVAL, MAX_FLUSH_INTERVAL
 
 __all__ = ["DEFAULT_GATEWAY_URL", "ServiceConfig", "host_allowed", "is_loopback", "load_config"]
 
@@ -80,13 +81,13 @@ class ServiceConfig:
     send_buffer: int | None = None
     #: Minimum seconds between two fan-out rounds (service/fanout.py): a quiet service sends
     #: each event at once, a busy one sends each consumer a batch per round (one write each).
-    flush_interval: float = 0.002
+    flush_interval: float = FLUSH_INTERVAL
     #: Longest the rounds' interval grows to under load (seconds; bounds the added latency).
-    max_flush_interval: float = 0.01
+    max_flush_interval: float = MAX_FLUSH_INTERVAL
     #: Share of the event loop the fan-out may take before rounds grow longer than
     #: ``flush_interval``: the interval is the last round's cost (hand-out and socket writes)
     #: divided by this.
-    flush_budget: float = 0.1
+    flush_budget: float = FLUSH_BUDGET
     #: Largest WebSocket message of the plain stream (several events per message, one per line).
     max_batch_bytes: int = 65_536
 

@@ -42,7 +42,10 @@ from typing import Any, Final, Protocol
 from ibstream.serialize import event_to_json
 
 __all__ = [
+    "FLUSH_BUDGET",
+    "FLUSH_INTERVAL",
     "LIFECYCLE",
+    "MAX_FLUSH_INTERVAL",
     "SESSION",
     "Batch",
     "Rounds",
@@ -53,6 +56,14 @@ __all__ = [
 ]
 
 log = logging.getLogger("ibstream.service")
+
+# The rounds' pacing defaults, for the hub and the service's settings too (one place):
+#: Minimum seconds between two rounds.
+FLUSH_INTERVAL: Final = 0.002
+#: Longest the interval grows to under load (seconds).
+MAX_FLUSH_INTERVAL: Final = 0.01
+#: Share of the event loop the fan-out may take before rounds grow longer.
+FLUSH_BUDGET: Final = 0.1
 
 
 class _Route:
@@ -192,9 +203,9 @@ class Rounds:
         self,
         distribute: Callable[[list[tuple[Any, Any]]], float],
         *,
-        flush_interval: float = 0.002,
-        max_flush_interval: float = 0.01,
-        budget: float = 0.1,
+        flush_interval: float = FLUSH_INTERVAL,
+        max_flush_interval: float = MAX_FLUSH_INTERVAL,
+        budget: float = FLUSH_BUDGET,
         max_events: int = 4096,
         cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:

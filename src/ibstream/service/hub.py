@@ -62,7 +62,16 @@ from ibstream.protocol.lifecycle import (
 )
 from ibstream.protocol.specs import Spec, StreamKey
 from ibstream.serialize import event_to_json
-from ibstream.service.fanout import LIFECYCLE, SESSION, Batch, Rounds, hand_out
+from ibstream.service.fanout import (
+    FLUSH_BUDGET,
+    FLUSH_INTERVAL,
+    LIFECYCLE,
+    MAX_FLUSH_INTERVAL,
+    SESSION,
+    Batch,
+    Rounds,
+    hand_out,
+)
 from ibstream.service.queue import ConsumerQueue
 from ibstream.service.specs import Filters, spec_to_dict
 
@@ -170,9 +179,9 @@ class Hub:
         grace: float = 5.0,
         buffer_size: int = 10_000,
         slow_consumer_timeout: float = 5.0,
-        flush_interval: float = 0.002,
-        max_flush_interval: float = 0.01,
-        flush_budget: float = 0.1,
+        flush_interval: float = FLUSH_INTERVAL,
+        max_flush_interval: float = MAX_FLUSH_INTERVAL,
+        flush_budget: float = FLUSH_BUDGET,
     ) -> None:
         self.client = client
         self.grace = grace
