@@ -11,15 +11,38 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ibstream import OrdersSpec, OrderUpdate
 from ibstream.bridge import Bridge, BridgeConfig
 from ibstream.sim import Simulator
 from ibstream.sim.testing import wait_for
 from toolkit import AAPL, MSFT, fast_client_config, next_of
 
-__all__ = ["AAPL", "MSFT", "WAIT", "next_of", "running_bridge", "upstream_holds", "wait_for"]
+__all__ = [
+    "AAPL",
+    "MSFT",
+    "WAIT",
+    "next_of",
+    "order_update",
+    "running_bridge",
+    "upstream_holds",
+    "wait_for",
+]
 
 WAIT = 10.0
 """Seconds a bridge test waits for a condition over real servers on a loaded machine."""
+
+
+def order_update(order_id: int, status: str = "Submitted") -> OrderUpdate:
+    """An ``sor`` update of one AAPL order of account DU1, as a bridge publishes it."""
+    return OrderUpdate(
+        key=OrdersSpec().key,
+        account="DU1",
+        order_id=order_id,
+        conid=AAPL,
+        status=status,
+        changes={"orderId": order_id, "status": status},
+        raw={},
+    )
 
 
 @contextlib.asynccontextmanager

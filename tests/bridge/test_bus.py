@@ -11,23 +11,11 @@ from ibstream.remote.wire import message_id
 from ibstream.serialize import event_to_json
 from ibstream.sim import Simulator
 
-from .helpers import AAPL, WAIT, next_of, running_bridge, wait_for
+from .helpers import AAPL, WAIT, next_of, order_update, running_bridge, wait_for
 
 pytestmark = pytest.mark.e2e
 
 KEY = OrdersSpec().key
-
-
-def _order(order_id: int, status: str) -> OrderUpdate:
-    return OrderUpdate(
-        key=KEY,
-        account="DU1",
-        order_id=order_id,
-        conid=AAPL,
-        status=status,
-        changes={"orderId": order_id, "status": status},
-        raw={},
-    )
 
 
 async def test_stale_fencing_token_is_rejected(bus_url: str, prefix: str) -> None:
@@ -40,12 +28,12 @@ async def test_stale_fencing_token_is_rejected(bus_url: str, prefix: str) -> Non
         async with ibstream.remote.connect(bus_url, prefix=prefix) as remote:
             sub = remote.subscribe(OrdersSpec())
             await sub.ready(5)
-            new = _order(1, "Submitted")
+            new = order_update(1, "Submitted")
             await bus.publish(
                 KEY, "OrderUpdate", event_to_json(new), msg_id="a", fence=5, sent_ms=1
             )
             assert (await next_of(sub, OrderUpdate, WAIT)).status == "Submitted"
-            stale = _order(1, "Cancelled")
+            stale = order_update(1, "Cancelled")
             if bus_url.startswith("redis"):
                 with pytest.raises(Fenced):
                     await bus.publish(
@@ -58,7 +46,7 @@ async def test_stale_fencing_token_is_rejected(bus_url: str, prefix: str) -> Non
                 await wait_for(
                     lambda: remote.fence.rejected == 1, timeout=WAIT, what="stale message dropped"
                 )
-            later = _order(1, "Filled")
+            later = order_update(1, "Filled")
             await bus.publish(
                 KEY, "OrderUpdate", event_to_json(later), msg_id="c", fence=5, sent_ms=3
             )
@@ -74,7 +62,7 @@ async def test_dedupe_id_stores_an_event_once(bus_url: str, prefix: str) -> None
     await bus.start()
     await bus.provision()
     try:
-        body = event_to_json(_order(2, "Submitted"))
+        body = event_to_json(order_update(2, "Submitted"))
         pos1, dup1 = await bus.publish(KEY, "OrderUpdate", body, msg_id="x", fence=1, sent_ms=1)
         pos2, dup2 = await bus.publish(KEY, "OrderUpdate", body, msg_id="x", fence=2, sent_ms=2)
         assert not dup1 and dup2 and pos1 == pos2
@@ -113,11 +101,11 @@ async def test_a_state_that_comes_back_is_stored_again(bus_url: str, prefix: str
             await orders_sub.ready(5)
             sequence: list[Pnl | OrderUpdate] = [
                 pnl(10.0),
-                _order(3, "Submitted"),
+                order_update(3, "Submitted"),
                 pnl(12.5),
-                _order(3, "PreSubmitted"),
+                order_update(3, "PreSubmitted"),
                 pnl(10.0),
-                _order(3, "Submitted"),
+                order_update(3, "Submitted"),
             ]
             for serial, event in enumerate(sequence, 1):
                 body = event_to_json(event)
@@ -186,7 +174,7 @@ async def test_resume_past_retention_reports_a_gap(bus_url: str, prefix: str) ->
         first, _ = await bus.publish(
             KEY,
             "OrderUpdate",
-            event_to_json(_order(1, "Submitted")),
+            event_to_json(order_update(1, "Submitted")),
             msg_id="m0",
             fence=1,
             sent_ms=1,
@@ -195,7 +183,7 @@ async def test_resume_past_retention_reports_a_gap(bus_url: str, prefix: str) ->
             await bus.publish(
                 KEY,
                 "OrderUpdate",
-                event_to_json(_order(1 + i, "Submitted")),
+                event_to_json(order_update(1 + i, "Submitted")),
                 msg_id=f"m{i}",
                 fence=1,
                 sent_ms=1,
@@ -219,7 +207,12 @@ async def test_redis_entries_work_with_consumer_groups(redis_url: str, prefix: s
     await bus.start()
     try:
         await bus.publish(
-            KEY, "OrderUpdate", event_to_json(_order(7, "Filled")), msg_id="g1", fence=1, sent_ms=1
+            KEY,
+            "OrderUpdate",
+            event_to_json(order_update(7, "Filled")),
+            msg_id="g1",
+            fence=1,
+            sent_ms=1,
         )
         r = bus._r  # type: ignore[attr-defined]
         stream = bus.layout.redis_stream(KEY)
@@ -250,7 +243,7 @@ async def test_redis_streams_are_trimmed_by_age(redis_url: str, prefix: str) -> 
         await bus.publish(
             KEY,
             "OrderUpdate",
-            event_to_json(_order(3, "Submitted")),
+            event_to_json(order_update(3, "Submitted")),
             msg_id="n",
             fence=1,
             sent_ms=10_000_000_000_000,

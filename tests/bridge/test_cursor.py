@@ -12,7 +12,7 @@ from ibstream.remote.cursor import ReadCursor
 from ibstream.remote.wire import Position
 from ibstream.serialize import event_to_json
 
-from .helpers import AAPL, WAIT, next_of, wait_for
+from .helpers import WAIT, next_of, order_update, wait_for
 
 
 class Ev:
@@ -100,15 +100,7 @@ async def test_resume_from_what_was_read_not_what_was_buffered(bus_url: str, pre
             sub = first.subscribe(OrdersSpec())
             await sub.ready(WAIT)
             for i in range(1, 11):
-                ev = OrderUpdate(
-                    key=key,
-                    account="DU1",
-                    order_id=i,
-                    conid=AAPL,
-                    status="Submitted",
-                    changes={"orderId": i, "status": "Submitted"},
-                    raw={},
-                )
+                ev = order_update(i)
                 await bus.publish(
                     key, "OrderUpdate", event_to_json(ev), msg_id=f"o{i}", fence=1, sent_ms=1
                 )
@@ -138,15 +130,7 @@ async def test_get_nowait_and_iteration_move_the_position(bus_url: str, prefix: 
             sub = client.subscribe(OrdersSpec())
             await sub.ready(WAIT)
             for i in (1, 2):
-                ev = OrderUpdate(
-                    key=key,
-                    account="DU1",
-                    order_id=i,
-                    conid=AAPL,
-                    status="Submitted",
-                    changes={"orderId": i, "status": "Submitted"},
-                    raw={},
-                )
+                ev = order_update(i)
                 pos, _ = await bus.publish(
                     key, "OrderUpdate", event_to_json(ev), msg_id=f"n{i}", fence=1, sent_ms=1
                 )
