@@ -477,12 +477,11 @@ class StreamClient(ConsumerAPI, SessionActions, BatchReader):
         batch: list[str | bytes] = []
 
         def route() -> None:
-            frames = batch[:]
-            batch.clear()
             try:
-                for _, exc in receive_frames(frames, clock()):
+                for _, exc in receive_frames(batch, clock()):
                     self._frame_failed(exc)  # a core bug costs neither connection nor batch
-            finally:  # never leave decoded events unrouted
+            finally:  # never leave decoded events unrouted, nor a frame to be fed twice
+                batch.clear()
                 pump()
 
         try:
