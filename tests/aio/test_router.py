@@ -9,45 +9,13 @@ import pytest
 
 from ibstream.aio.router import Router
 from ibstream.exceptions import ClientClosed, SubscriptionConflict
-from ibstream.protocol.connection import ProtocolConfig, StreamProtocol
+from ibstream.protocol.connection import StreamProtocol
 from ibstream.protocol.events import MarketData, OrderUpdate
-from ibstream.protocol.lifecycle import ApplyFailed, SessionStateChanged
+from ibstream.protocol.lifecycle import ApplyFailed
 from ibstream.protocol.specs import MarketDataSpec, OrdersSpec, StreamKey
+from routerkit import Hooks, authenticated
 
 NOW = 1_777_000_000.0
-
-
-class Hooks:
-    """Records what the router tells its driver."""
-
-    def __init__(self) -> None:
-        self.wakes = 0
-        self.sessions: list[SessionStateChanged] = []
-        self.active: list[StreamKey] = []
-        self.running = True
-
-    def wake(self) -> None:
-        self.wakes += 1
-
-    def check_running(self) -> None:
-        if not self.running:
-            raise ClientClosed("stopped")
-
-    def session_changed(self, event: SessionStateChanged) -> None:
-        self.sessions.append(event)
-
-    def stream_active(self, key: StreamKey) -> None:
-        self.active.append(key)
-
-
-def authenticated() -> StreamProtocol:
-    proto = StreamProtocol(ProtocolConfig())
-    proto.connecting(NOW)
-    proto.connection_made(NOW, "s" * 32)
-    proto.receive_frame(orjson.dumps({"topic": "sts", "args": {"authenticated": True}}), NOW)
-    proto.events_received()
-    proto.data_to_send()
-    return proto
 
 
 def feed(proto: StreamProtocol, router: Router, frame: dict[str, Any]) -> None:
@@ -57,7 +25,7 @@ def feed(proto: StreamProtocol, router: Router, frame: dict[str, Any]) -> None:
 
 @pytest.fixture
 def proto() -> StreamProtocol:
-    return authenticated()
+    return authenticated(NOW)
 
 
 @pytest.fixture

@@ -17,34 +17,19 @@ from hypothesis import strategies as st
 
 from ibstream.aio.router import Router
 from ibstream.aio.subscription import Subscription
-from ibstream.protocol.connection import ProtocolConfig, StreamProtocol
 from ibstream.protocol.decoding import decode
 from ibstream.protocol.events import MarketData, OrderUpdate
 from ibstream.protocol.lifecycle import ApplyFailed
 from ibstream.protocol.specs import MarketDataSpec, StreamKey, Topic
 from ibstream.state.ticker import Ticker
+from routerkit import Hooks, authenticated
 
 NOW = 1_777_000_000.0
 CONIDS = (1, 2)
 
 
-class _Hooks:
-    def wake(self) -> None: ...
-
-    def check_running(self) -> None: ...
-
-    def session_changed(self, event: Any) -> None: ...
-
-    def stream_active(self, key: StreamKey) -> None: ...
-
-
 def _router() -> Router:
-    proto = StreamProtocol(ProtocolConfig())
-    proto.connecting(NOW)
-    proto.connection_made(NOW, "s" * 32)
-    proto.receive_frame(orjson.dumps({"topic": "sts", "args": {"authenticated": True}}), NOW)
-    proto.events_received()
-    return Router(proto, _Hooks(), clock=lambda: NOW, buffer_size=3)
+    return Router(authenticated(NOW), Hooks(), clock=lambda: NOW, buffer_size=3)
 
 
 def _event(item: tuple[str, int, int]) -> Any:
