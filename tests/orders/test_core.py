@@ -290,3 +290,19 @@ def test_describe_and_small_helpers() -> None:
         "outsideRTH": True,
         "trailingAmt": 2.0,
     }
+
+
+def test_a_modification_counts_as_done_only_when_the_status_shows_it() -> None:
+    """After a lost modify answer, only values the status shows can prove the change: a new
+    time in force must be visible, an outside-RTH flag or trailing amount never is."""
+    from ibstream.orders._modify import _modified
+
+    info = OrderStatusInfo.parse(
+        7, {"order_id": 7, "limit_price": "10.00", "total_size": "3.0", "tif": "DAY"}
+    )
+    assert _modified(info, Modification(price=10.0))
+    assert not _modified(info, Modification(price=10.5))
+    assert _modified(info, Modification(tif="DAY"))
+    assert not _modified(info, Modification(tif="GTC"))
+    assert not _modified(info, Modification(outside_rth=True))
+    assert not _modified(info, Modification(trailing_amount=0.5))
