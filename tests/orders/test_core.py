@@ -166,6 +166,12 @@ def test_prompt_policy_decisions() -> None:
     assert PromptPolicy(accept=["o163"]).decide(p) is Decision.DECLINE
     assert PromptPolicy(accept=["o163"], callback=lambda pr, w: True).decide(p) is Decision.ASK
     assert PromptPolicy(accept=["x"]).decide(Prompt("r", ("?",), ())) is Decision.DECLINE
+    # two questions, one id: the question without an id was accepted by nobody
+    two = Prompt("r", ("Price far from the market?", "Order size over the limit?"), ("o163",))
+    assert PromptPolicy(accept=["o163"]).decide(two) is Decision.DECLINE
+    assert PromptPolicy(accept=["o163"], callback=lambda pr, w: True).decide(two) is Decision.ASK
+    both = Prompt("r", two.messages, ("o163", "o383"))
+    assert PromptPolicy(accept=["o163", "o383"]).decide(both) is Decision.ACCEPT
     for bad in ({"accept": "o163"}, {"accept": [""]}, {"max_chain": 0}, {"callback": 3}):
         with pytest.raises(InvalidArgument):
             PromptPolicy(**bad)  # type: ignore[arg-type]

@@ -146,7 +146,8 @@ class PromptPolicy:
     """How reply prompts are answered.
 
     ``accept``: message ids (``"o163"``, ``"o354"`` ...) confirmed without asking - a prompt is
-    confirmed this way only if it has message ids and *all* of them are listed. Otherwise
+    confirmed this way only if it has message ids, at least one per question, and *all* of them
+    are listed. Otherwise
     ``callback`` (if any) decides; without a callback the placement raises
     :class:`~ibstream.orders.errors.PromptsDeclined` carrying the prompts. ``max_chain`` bounds a
     chain of prompts for one request.
@@ -176,7 +177,10 @@ class PromptPolicy:
         object.__setattr__(self, "max_chain", max_chain)
 
     def decide(self, prompt: Prompt) -> Decision:
-        if prompt.message_ids and set(prompt.message_ids) <= self.accept:
+        # every question must carry an id: with fewer ids than questions, one went unnamed
+        asked = sum(1 for m in prompt.messages if m.strip())
+        ids = prompt.message_ids
+        if ids and len(ids) >= asked and set(ids) <= self.accept:
             return Decision.ACCEPT
         if self.callback is not None:
             return Decision.ASK
