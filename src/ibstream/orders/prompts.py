@@ -147,8 +147,7 @@ class PromptPolicy:
 
     ``accept``: message ids (``"o163"``, ``"o354"`` ...) confirmed without asking - a prompt is
     confirmed this way only if it has message ids, at least one per question, and *all* of them
-    are listed. Otherwise
-    ``callback`` (if any) decides; without a callback the placement raises
+    are listed. Otherwise ``callback`` (if any) decides; without a callback the placement raises
     :class:`~ibstream.orders.errors.PromptsDeclined` carrying the prompts. ``max_chain`` bounds a
     chain of prompts for one request.
     """
