@@ -405,3 +405,27 @@ async def test_query_values_with_special_characters(
             if symbol == "AAPL":
                 assert body and body[0]["symbol"] == "AAPL"
         assert not osim.oauth.rejected
+
+
+async def test_a_refused_signature_on_an_account_path_logs_no_account(
+    osim: Simulator, creds: OAuthCredentials, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The 401 that makes the client obtain new credentials is logged with its path masked:
+    order paths name the account (``/iserver/account/{acct}/orders...``)."""
+    from ibstream.aio.rest import GatewayRest
+
+    assert osim.oauth is not None
+    caplog.set_level(logging.INFO, logger="ibstream")
+    rest = GatewayRest(osim.base_url, auth=oauth(creds))
+    order = {"conid": AAPL, "side": "BUY", "orderType": "MKT", "quantity": 1, "tif": "DAY"}
+    try:
+        await rest.accounts()
+        osim.oauth.inject_invalid_signature(1)
+        status, body = await rest.request(
+            "POST", "/iserver/account/DU1234567/orders/whatif", json={"orders": [order]}
+        )
+    finally:
+        await rest.close()
+    assert status == 200 and "amount" in body
+    assert "401, obtaining new credentials" in caplog.text
+    assert "DU1234567" not in caplog.text

@@ -141,7 +141,8 @@ def test_parse_answer_shapes() -> None:
     assert parse_answer({"error": "bad"}) == Refused("bad")
     assert parse_answer([{"error": "bad"}]) == Refused("bad")
     for junk in (None, [], "text", [1], [{"order_id": "x"}], [{"foo": 1}]):
-        assert isinstance(parse_answer(junk), Refused)
+        unread = parse_answer(junk)
+        assert isinstance(unread, Refused) and not unread.definite  # no proof of anything
 
 
 @given(
@@ -165,6 +166,12 @@ def test_prompt_policy_decisions() -> None:
     assert PromptPolicy(accept=["o163"]).decide(p) is Decision.DECLINE
     assert PromptPolicy(accept=["o163"], callback=lambda pr, w: True).decide(p) is Decision.ASK
     assert PromptPolicy(accept=["x"]).decide(Prompt("r", ("?",), ())) is Decision.DECLINE
+    # two questions, one id: the question without an id was accepted by nobody
+    two = Prompt("r", ("Price far from the market?", "Order size over the limit?"), ("o163",))
+    assert PromptPolicy(accept=["o163"]).decide(two) is Decision.DECLINE
+    assert PromptPolicy(accept=["o163"], callback=lambda pr, w: True).decide(two) is Decision.ASK
+    both = Prompt("r", two.messages, ("o163", "o383"))
+    assert PromptPolicy(accept=["o163", "o383"]).decide(both) is Decision.ACCEPT
     for bad in ({"accept": "o163"}, {"accept": [""]}, {"max_chain": 0}, {"callback": 3}):
         with pytest.raises(InvalidArgument):
             PromptPolicy(**bad)  # type: ignore[arg-type]
@@ -290,3 +297,19 @@ def test_describe_and_small_helpers() -> None:
         "outsideRTH": True,
         "trailingAmt": 2.0,
     }
+
+
+def test_a_modification_counts_as_done_only_when_the_status_shows_it() -> None:
+    """After a lost modify answer, only values the status shows can prove the change: a new
+    time in force must be visible, an outside-RTH flag or trailing amount never is."""
+    from ibstream.orders._modify import _modified
+
+    info = OrderStatusInfo.parse(
+        7, {"order_id": 7, "limit_price": "10.00", "total_size": "3.0", "tif": "DAY"}
+    )
+    assert _modified(info, Modification(price=10.0))
+    assert not _modified(info, Modification(price=10.5))
+    assert _modified(info, Modification(tif="DAY"))
+    assert not _modified(info, Modification(tif="GTC"))
+    assert not _modified(info, Modification(outside_rth=True))
+    assert not _modified(info, Modification(trailing_amount=0.5))

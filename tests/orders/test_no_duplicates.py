@@ -14,7 +14,7 @@ from collections import Counter
 from ibstream.aio.client import ClientConfig, StreamClient
 from ibstream.orders import OrderRequest, OrderStateUnknown, PromptPolicy, TradingConfig
 from ibstream.sim import SimConfig, Simulator
-from ibstream.sim.entry import FAULT_KINDS
+from ibstream.sim.entry import FAULT_KINDS, Reply
 
 from .inprocess import InProcessRest
 
@@ -119,4 +119,33 @@ async def test_session_lost_while_reconciling_is_unknown_never_reposted() -> Non
     assert [c for c in rest.calls if c[0] == "POST"] == [
         ("POST", "/iserver/account/DU1234567/orders")
     ]
+    await sim.gateway.stop()
+
+
+async def test_unreadable_success_is_looked_up_not_taken_for_a_refusal() -> None:
+    """An HTTP 200 answer the client cannot read (here an entry without ``order_id``) after the
+    gateway placed the order is an unknown outcome, not a rejection: the cOID is looked up
+    and the placement returns the order - a caller told "rejected" would place it again."""
+    sim = Simulator(SimConfig(port=0, tls=False, seed=13, rate_limit=None))
+    rest = InProcessRest(sim.entry)
+    client = StreamClient(
+        rest=rest,
+        config=ClientConfig(
+            trading=TradingConfig(enabled=True, account="DU1234567", lookup_delay=0.0)
+        ),
+    )
+    real_handle = sim.entry.handle
+
+    def handle(method: str, path: str, query: dict[str, str], body: object) -> Reply:
+        reply = real_handle(method, path, query, body)
+        if method == "POST" and path.endswith("/orders"):  # placed, then an odd answer
+            return Reply(200, [{"order_status": "PreSubmitted", "local_order_id": "odd-1"}])
+        return reply
+
+    sim.entry.handle = handle  # type: ignore[method-assign]
+    order = OrderRequest.limit(AAPL, "BUY", 1, round(sim.last_price(AAPL) * 0.99, 2), coid="odd-1")
+    placed = await client.trading.place(order)
+    assert placed.order_id == sim.entry.coids[("DU1234567", "odd-1")]
+    assert sim.entry.counters.per_coid == {"odd-1": 1}
+    placed.close()
     await sim.gateway.stop()

@@ -405,3 +405,16 @@ async def test_modify_a_stop_limit_order(sim: Simulator, client: StreamClient) -
     assert info.stop_price == round(p * 1.02, 2) and info.limit_price == round(p * 1.025, 2)
     order = sim.gateway.book.orders[handle.order_id]
     assert order.order_type == "STOP_LIMIT" and order.aux_price == round(p * 1.02, 2)
+
+
+async def test_lost_modify_of_tif_is_not_taken_for_done(
+    sim: Simulator, client: StreamClient
+) -> None:
+    """A modification of the time in force whose request was dropped unprocessed is not taken
+    for done because the prices and quantity in the status did not change: it is sent again."""
+    handle = await client.trading.place(OrderRequest.limit(AAPL, "BUY", 3, px(sim, 0.97)))
+    await handle.wait_status(OrderStatus.SUBMITTED, timeout=5)
+    sim.order_fault("modify", "drop_request")
+    info = await client.trading.modify(handle.order_id, tif="GTC")
+    assert info.tif == "GTC"
+    assert sim.gateway.book.orders[handle.order_id].tif == "GTC"

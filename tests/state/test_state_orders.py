@@ -219,6 +219,26 @@ def test_load_rest_seeds_the_book() -> None:
     assert [o.order_id for o in book.open_orders()] == [912091175]
 
 
+def test_a_stale_rest_reload_never_revives_a_finished_order() -> None:
+    """The REST order list is cached and can be older than the stream (the reload after a
+    reconnect races the sor frames): an order the stream saw filled or cancelled stays so, and
+    only keys the stream never carried are learnt from it."""
+    book = OrderBook()
+    book.apply_all(sor(entry) for entry in PARTIAL_FILLS)
+    stale = {**PARTIAL_FILLS[0], "status": "Submitted", "order_ref": "c-1"}
+    book.load_rest({"orders": [stale]})
+    order = book[352055828]
+    assert order.status is OrderStatus.FILLED and order.terminal
+    assert (order.filled, order.remaining) == (722.0, 0.0)
+    assert order.fields["order_ref"] == "c-1"
+    for entry in LIFE_CYCLE:
+        book.apply(sor(entry))
+    assert book[912091175].status is OrderStatus.CANCELLED
+    book.load_rest([FULL])  # the list as it was before the order was even submitted
+    assert book[912091175].status is OrderStatus.CANCELLED and book[912091175].terminal
+    assert book.open_orders() == []
+
+
 def test_marker_for_unknown_order_is_ignored() -> None:
     book = OrderBook()
     assert book.apply(sor(LIFE_CYCLE[1])) is None

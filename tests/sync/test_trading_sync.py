@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ibstream.exceptions import InvalidArgument
 from ibstream.orders import (
     Bracket,
     OrderNotFilled,
@@ -133,3 +134,15 @@ def test_sync_lost_response_and_slow_consumer(sim: SimThread) -> None:
     finally:
         c.stop()
     assert_nothing_left(sim)
+
+
+def test_sync_suppress_refuses_one_string_like_the_asyncio_api(sim: SimThread) -> None:
+    """``suppress("o163")`` is refused as in the asyncio API, not split into the ids "o", "1",
+    "6", "3" that leave the prompt asked while the call seemed to suppress it."""
+    c = trading_client(sim)
+    try:
+        with pytest.raises(InvalidArgument, match="message_ids"):
+            c.trading.suppress("o163")
+        assert sim.call(lambda: set(sim.sim.entry.suppressed)) == set()
+    finally:
+        c.stop()

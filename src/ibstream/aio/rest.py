@@ -38,7 +38,7 @@ from ibstream.exceptions import (
     TLSError,
 )
 from ibstream.histogram import LATENCY_BUCKETS, Histogram, HistogramSnapshot
-from ibstream.masking import mask
+from ibstream.masking import mask, mask_text
 from ibstream.tlsdiag import diagnose
 
 __all__ = [
@@ -205,7 +205,9 @@ class GatewayRest:
         epoch = self._auth_epoch
         status, raw = await self._signed(method, path, params, json)
         if status == 401 and self.auth.recoverable:
-            log.info("%s %s: 401, obtaining new credentials and retrying once", method, path)
+            log.info(  # account ids in paths never in clear
+                "%s %s: 401, obtaining new credentials and retrying once", method, mask_text(path)
+            )
             if self._auth_epoch == epoch:  # not already replaced by a concurrent request
                 self.auth.invalidate()
             await self._ensure_auth()

@@ -54,10 +54,15 @@ def _close(a: float | None, b: float | None) -> bool:
 
 
 def _modified(info: OrderStatusInfo, change: Modification) -> bool:
+    """Whether the status shows every value of ``change``. The status names no outside-RTH
+    flag and no trailing amount: a change of those is never taken for done unseen."""
     return (
         _close(change.price, info.limit_price)
         and _close(change.aux_price, info.stop_price)
         and _close(change.quantity, info.total_size)
+        and (change.tif is None or (info.tif or "").upper() == change.tif.value)
+        and change.outside_rth is None
+        and change.trailing_amount is None
     )
 
 

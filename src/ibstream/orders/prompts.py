@@ -73,7 +73,11 @@ class Accepted:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
+    """The gateway's refusal; ``definite`` is False for an answer of no known shape, which
+    proves neither that the order exists nor that it does not."""
+
     message: str
+    definite: bool = True
 
 
 Answer = Prompted | Accepted | Refused
@@ -88,17 +92,18 @@ def _texts(value: object) -> tuple[str, ...]:
 
 
 def parse_answer(body: Any) -> Answer:
-    """Classify a placement/reply/modify answer. Anything unrecognisable is a refusal (never a
-    success): an answer we cannot read must not be taken for an order that exists."""
+    """Classify a placement/reply/modify answer. Anything unrecognisable is a refusal that is
+    not ``definite`` (never a success): an answer we cannot read must not be taken for an order
+    that exists, nor for proof that none does."""
     if isinstance(body, Mapping):
         if body.get("error"):
             return Refused(str(body["error"]))
         body = [body]
     if not isinstance(body, list) or not body:
-        return Refused(f"unexpected answer: {str(body)[:200]}")
+        return Refused(f"unexpected answer: {str(body)[:200]}", definite=False)
     first = body[0]
     if not isinstance(first, Mapping):
-        return Refused(f"unexpected answer: {str(body)[:200]}")
+        return Refused(f"unexpected answer: {str(body)[:200]}", definite=False)
     if first.get("error"):
         return Refused(str(first["error"]))
     if "id" in first and ("message" in first or "messageIds" in first):
@@ -113,11 +118,11 @@ def parse_answer(body: Any) -> Answer:
     placed: list[Placed] = []
     for entry in body:
         if not isinstance(entry, Mapping) or entry.get("order_id") in (None, ""):
-            return Refused(f"unexpected answer: {str(body)[:200]}")
+            return Refused(f"unexpected answer: {str(body)[:200]}", definite=False)
         try:
             order_id = int(str(entry["order_id"]))
         except ValueError:
-            return Refused(f"unexpected order id {entry['order_id']!r}")
+            return Refused(f"unexpected order id {entry['order_id']!r}", definite=False)
         coid = entry.get("local_order_id")
         status = entry.get("order_status")
         placed.append(
@@ -141,8 +146,8 @@ class PromptPolicy:
     """How reply prompts are answered.
 
     ``accept``: message ids (``"o163"``, ``"o354"`` ...) confirmed without asking - a prompt is
-    confirmed this way only if it has message ids and *all* of them are listed. Otherwise
-    ``callback`` (if any) decides; without a callback the placement raises
+    confirmed this way only if it has message ids, at least one per question, and *all* of them
+    are listed. Otherwise ``callback`` (if any) decides; without a callback the placement raises
     :class:`~ibstream.orders.errors.PromptsDeclined` carrying the prompts. ``max_chain`` bounds a
     chain of prompts for one request.
     """
@@ -171,7 +176,10 @@ class PromptPolicy:
         object.__setattr__(self, "max_chain", max_chain)
 
     def decide(self, prompt: Prompt) -> Decision:
-        if prompt.message_ids and set(prompt.message_ids) <= self.accept:
+        # every question must carry an id: with fewer ids than questions, one went unnamed
+        asked = sum(1 for m in prompt.messages if m.strip())
+        ids = prompt.message_ids
+        if ids and len(ids) >= asked and set(ids) <= self.accept:
             return Decision.ACCEPT
         if self.callback is not None:
             return Decision.ASK

@@ -6,7 +6,8 @@ customer order id (cOID) per order, possibly followed by a chain of reply prompt
 outcome back; the machine never sleeps, reads a clock or touches a socket.
 
 Outcomes of a request are either **definite** (an answer was read: success, prompt, refusal) or
-**lost** (timeout, connection reset, reconnect, HTTP 5xx: the gateway may or may not have acted).
+**lost** (timeout, connection reset, reconnect, HTTP 5xx, an HTTP 200 answer of no known shape:
+the gateway may or may not have acted).
 The rules that make duplicates impossible:
 
 1. every order carries a cOID, fixed for the whole placement (re-posts reuse it, so a gateway

@@ -161,6 +161,8 @@ class Trading:
         if status >= 400 and not isinstance(parsed, Refused):
             return Refused(mask_text(f"HTTP {status}: {str(answer)[:200]}"))
         if isinstance(parsed, Refused):  # IBKR's text may name the account: mask it
+            if status < 400 and not parsed.definite:  # taken in, but what was done is unknown
+                raise _Lost(mask_text(parsed.message))
             return Refused(mask_text(parsed.message))
         return parsed
 

@@ -178,6 +178,11 @@ class _OrderRecord:
             self.snapshot = None
         return changed
 
+    @property
+    def final(self) -> bool:
+        """Filled or cancelled: nothing about the order changes any more."""
+        return normalize_order_status(self.fields.get("status")) in _ALWAYS_TERMINAL
+
     def copy(self) -> _OrderRecord:
         other = _OrderRecord(self.order_id)
         other.fields = dict(self.fields)
@@ -283,7 +288,9 @@ class OrderBook(Mapping[int, Order]):
 
         ``payload`` is the decoded JSON (``{"orders": [...], "snapshot": true}``) or its
         ``orders`` list. Each record is merged like a full ``sor`` record (same keys); orders
-        missing from the list are kept (the list may be filtered). Returns the changed orders.
+        missing from the list are kept (the list may be filtered). The list is cached by the
+        gateway and may be older than the stream: into an order already filled or cancelled it
+        only adds keys the book lacks, never bringing the order back. Returns the changed orders.
         """
         entries = (payload.get("orders") or []) if isinstance(payload, Mapping) else payload
         changed: dict[int, Order] = {}
@@ -292,7 +299,9 @@ class OrderBook(Mapping[int, Order]):
                 self.updates_ignored += 1
                 continue
             account = _text(entry.get("acct", entry.get("account")))
-            order = self._merge(_int(entry.get("orderId")), account, _rest_changes(entry))
+            order = self._merge(
+                _int(entry.get("orderId")), account, _rest_changes(entry), snapshot=True
+            )
             if order is not None:
                 changed[order.order_id] = order
         return [self._records[order_id].build() for order_id in changed]
@@ -322,7 +331,12 @@ class OrderBook(Mapping[int, Order]):
         self._records.clear()
 
     def _merge(
-        self, order_id: int | None, account: str | None, changes: Mapping[str, Any]
+        self,
+        order_id: int | None,
+        account: str | None,
+        changes: Mapping[str, Any],
+        *,
+        snapshot: bool = False,
     ) -> Order | None:
         if order_id is None or (self.account is not None and account not in (None, self.account)):
             self.updates_ignored += 1
@@ -333,6 +347,8 @@ class OrderBook(Mapping[int, Order]):
                 self.updates_ignored += 1
                 return None
             record = self._records[order_id] = _OrderRecord(order_id)
+        elif snapshot and record.final:  # a cached REST list may predate the fill or cancel
+            changes = {k: v for k, v in changes.items() if k not in record.fields}
         self.updates_applied += 1
         return record.build() if record.merge(changes) else None
 

@@ -182,7 +182,9 @@ class SyncTrading:
         return self._loop.run(self._trading.recent_trades(days))
 
     def suppress(self, message_ids: Iterable[str]) -> None:
-        self._loop.run(self._trading.suppress(list(message_ids)))
+        # one string stays one string: the asyncio API refuses it (list() would split it)
+        ids = message_ids if isinstance(message_ids, str) else list(message_ids)
+        self._loop.run(self._trading.suppress(ids))
 
     def reset_suppression(self) -> None:
         self._loop.run(self._trading.reset_suppression())
