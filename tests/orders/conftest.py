@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -28,12 +29,17 @@ def make_client(sim: Simulator, trading: TradingConfig | None = None) -> StreamC
     return connect(sim.base_url, config=config)
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    config = SimConfig(
+def sim_config(**overrides: Any) -> SimConfig:
+    """The order tests' simulator: port 0, plain HTTP, fast updates, no rate limit."""
+    base: dict[str, Any] = dict(
         port=0, tls=False, seed=5, update_interval=0.05, heartbeat_interval=0.3, rate_limit=None
     )
-    async with Simulator(config) as simulator:
+    return SimConfig(**{**base, **overrides})
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    async with Simulator(sim_config()) as simulator:
         yield simulator
 
 

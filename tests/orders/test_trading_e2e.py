@@ -27,7 +27,7 @@ from ibstream.protocol.specs import OrdersSpec, TradesSpec
 from ibstream.sim import Simulator
 from ibstream.state import OrderStatus
 
-from .conftest import AAPL, ACCOUNT, MSFT, make_client
+from .conftest import AAPL, ACCOUNT, MSFT, make_client, sim_config
 
 pytestmark = pytest.mark.e2e
 
@@ -164,6 +164,29 @@ async def test_modify_and_cancel_a_working_order(sim: Simulator, client: StreamC
     await handle.cancel()
     final = await handle.wait_done(timeout=5)
     assert final.status is OrderStatus.CANCELLED
+
+
+@pytest.mark.parametrize("source", ["live book", "order list"])
+async def test_a_modify_restates_outside_rth(source: str) -> None:
+    """A gateway may take a modify for a full replace, resetting a flag the body omits: the
+    modify restates the order's outside-RTH flag, from the live order book or, when the book
+    does not have the order, from the gateway's order list."""
+    async with Simulator(sim_config(modify_replaces=True)) as sim:
+        client = make_client(sim)
+        await client.start()
+        try:
+            policy = PromptPolicy(accept=["o10331"])
+            order = OrderRequest.limit(AAPL, "BUY", 3, px(sim, 0.97), outside_rth=True)
+            handle = await client.trading.place(order, prompts=policy)
+            await handle.wait_status(OrderStatus.SUBMITTED, timeout=5)
+            if source == "order list":
+                assert client.orders.remove(handle.order_id) is not None
+            price = px(sim, 0.96)
+            await client.trading.modify(handle.order_id, price=price, prompts=policy)
+            assert sim.gateway.book.orders[handle.order_id].price == price
+            assert sim.gateway.book.orders[handle.order_id].outside_rth is True
+        finally:
+            await client.stop()
 
 
 async def test_whatif_places_nothing(sim: Simulator, client: StreamClient) -> None:

@@ -409,6 +409,11 @@ class Trading:
             or self._reference_price(current.conid),
         )
         body = change.apply(_modify_base(current))
+        if "outsideRTH" not in body:
+            # a modify may act as a full replace: restate the flag so it is kept, not reset
+            rth = await self._outside_rth(order_id)
+            if rth is not None:
+                body["outsideRTH"] = rth
         log.info(
             "modify order %s cOID=%s acct=%s: %s",
             order_id,
@@ -423,6 +428,19 @@ class Trading:
         status = await self.status(order_id)
         log.info("modified order %s: %s", order_id, status.status)
         return status
+
+    async def _outside_rth(self, order_id: int) -> bool | None:
+        """The order's outside-RTH flag: from the live order book, else the gateway's order
+        list; ``None`` when neither shows it (the status endpoint does not)."""
+        order = self._client.orders.get(order_id)
+        value = order.fields.get("outsideRTH") if order is not None else None
+        if not isinstance(value, bool):
+            listed = {o.order_id: o for o in await self.live_orders()}.get(order_id)
+            value = listed.fields.get("outsideRTH") if listed is not None else None
+        if isinstance(value, bool):
+            return value
+        log.warning("modify order %s: its outside-RTH flag is unknown and not restated", order_id)
+        return None
 
     async def _send_modify(
         self, order_id: int, path: str, body: Any, policy: PromptPolicy, change: Modification

@@ -178,6 +178,10 @@ class SimConfig:
     historic_executions: int = 2
     """Executions already on the account at start, replayed by ``str`` (§8.8)."""
     commission: float = 1.0
+    modify_replaces: bool = False
+    """Model a modify as a full replace (a FIX cancel/replace): ``outsideRTH`` missing from the
+    body falls back to ``false`` instead of keeping the order's flag. IBKR does not document
+    which it does; clients must restate the flag to be right under both."""
     orders_snapshot: bool = False
     """``snapshot`` of ``GET /iserver/account/orders``: ``false`` as the issue's recordings show
     (a 2026-09 third-party recording shows ``true``; docs/gateway-fidelity.md)."""

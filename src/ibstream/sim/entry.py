@@ -475,7 +475,7 @@ class OrderEntry:
             "auxPrice": order.aux_price,
             "trailingAmt": order.trailing_amount,
             "trailingType": order.trailing_type,
-            "outsideRTH": order.outside_rth,
+            "outsideRTH": False if self.gw.cfg.modify_replaces else order.outside_rth,
         }
         spec.update({k: v for k, v in body.items() if k in spec and k not in ("conid", "side")})
         spec["orderType"] = order.order_type
