@@ -13,6 +13,7 @@ from ibstream.protocol.connection import StreamProtocol
 from ibstream.protocol.events import MarketData, OrderUpdate
 from ibstream.protocol.lifecycle import ApplyFailed
 from ibstream.protocol.specs import MarketDataSpec, OrdersSpec, StreamKey
+from ibstream.state.ticker import Ticker
 from routerkit import Hooks, authenticated
 
 NOW = 1_777_000_000.0
@@ -197,3 +198,35 @@ async def test_a_callback_that_subscribes_mid_batch_gets_the_rest_of_the_batch(
     events = [handle.get_nowait(), handle.get_nowait()]
     assert [ev.values[31] for ev in events if isinstance(ev, MarketData)] == [2.0]
     assert len(first.buffer) == 1  # the first event only: it left before the third
+
+
+async def test_consumers_the_failure_report_adds_get_the_failed_event(
+    router: Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A market-data event the ticker cannot merge is reported (``ApplyFailed``), then
+    delivered to the consumers and callbacks as the report left them (as a control event is):
+    a handle and an events stream that the report's callback opens, and a market-data callback
+    it registers, get it and the batch's next event."""
+    key = MarketDataSpec(5).key
+    opened: list[Any] = []
+    later: list[Any] = []
+
+    def on_failed(ev: ApplyFailed) -> None:
+        opened.extend((router.subscribe(MarketDataSpec(5)), router.events()))
+        router.on(MarketData, later.append)
+
+    router.on(ApplyFailed, on_failed)
+    real = Ticker.merge
+
+    def merge(ticker: Ticker, event: MarketData) -> None:
+        if event.values[31] == 1.0:
+            raise ValueError("cannot merge")
+        real(ticker, event)
+
+    monkeypatch.setattr(Ticker, "merge", merge)
+    router.dispatch([_md_event(key, 5, 1.0), _md_event(key, 5, 2.0)])
+    handle, stream = opened
+    for consumer in (handle, stream):
+        got = [consumer.get_nowait(), consumer.get_nowait()]
+        assert [ev.values[31] for ev in got if isinstance(ev, MarketData)] == [1.0, 2.0]
+    assert [ev.values[31] for ev in later] == [1.0, 2.0]

@@ -59,7 +59,9 @@ _MERGE = Ticker.merge
 
 # what a callback does on a market-data event whose n is a multiple of 3 (to its own stream:
 # the one whose lookups the router carries over to the next event)
-ACTIONS = st.sampled_from(["none", "subscribe", "release", "forget_ticker", "events_stream"])
+ACTIONS = st.sampled_from(
+    ["none", "subscribe", "release", "forget_ticker", "events_stream", "md_callback"]
+)
 
 
 def _run(
@@ -73,6 +75,7 @@ def _run(
         router = _router()
         held: list[Subscription[Any]] = [router.subscribe(MarketDataSpec(c)) for c in handles]
         streams = [router.events(maxsize=4)]
+        called: list[Any] = []  # what market-data callbacks added mid-batch were given
         todo = list(actions)
 
         def act(conid: int) -> None:
@@ -86,6 +89,8 @@ def _run(
                 router.tickers.remove(conid)
             elif action == "events_stream":
                 streams.append(router.events(maxsize=4))
+            elif action == "md_callback":
+                router.on(MarketData, called.append)
 
         def on_md(ev: MarketData) -> None:
             if ev.updated_ms is not None and ev.updated_ms % 3 == 0:
@@ -106,6 +111,7 @@ def _run(
         seen = {
             "handles": [(h.key, h.conflated, _drain(h)) for h in held],
             "streams": [(s.conflated, _drain(s)) for s in streams],
+            "called": called,
             "tickers": {
                 c: (t.update_count, t.updated_ms, dict(t.values)) for c, t in router.tickers.items()
             },
@@ -147,6 +153,9 @@ ITEMS = st.tuples(
     actions=["forget_ticker"],
     handles=[1],
     md_callback=False,
+)
+@example(
+    items=[("poison", 1, 1), ("md", 1, 2)], actions=["md_callback"], handles=[], md_callback=False
 )
 @example(
     items=[("md", 1, 0), ("order", 1, 2), ("md", 1, 3)],

@@ -309,6 +309,10 @@ class Router:
                     except Exception as exc:
                         last_key = None
                         self._apply_failed(ev, exc)
+                        # the report ran user code: this event goes to the consumers and the
+                        # callbacks as they are now
+                        feeds = feeds_get(key, ())
+                        md_callbacks = self._md_callbacks
                     md_seen += 1
                     if md_seen & 63 == 1:  # lag sampled (1st, 65th...): a clock read costs
                         self._sample_lag(ev.updated_ms)
