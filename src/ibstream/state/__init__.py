@@ -21,13 +21,20 @@ from ibstream.state.account import AccountState, LedgerBalance, PnlRow
 from ibstream.state.history import DEFAULT_MAX_BARS, HistoryBars, MarketHistories
 from ibstream.state.ladder import PriceLadders, PriceLadderState
 from ibstream.state.live import LiveState
-from ibstream.state.orders import Order, OrderBook, OrderStatus, normalize_order_status
+from ibstream.state.orders import (
+    DEFAULT_MAX_TERMINAL_ORDERS,
+    Order,
+    OrderBook,
+    OrderStatus,
+    normalize_order_status,
+)
 from ibstream.state.positions import PositionBook, PositionChange
 from ibstream.state.ticker import Ticker, Tickers, TickerSnapshot, field_id
 from ibstream.state.trades import DEFAULT_MAX_TRADES, TradeBook, TradeChange
 
 __all__ = [
     "DEFAULT_MAX_BARS",
+    "DEFAULT_MAX_TERMINAL_ORDERS",
     "DEFAULT_MAX_TRADES",
     "AccountState",
     "HistoryBars",
