@@ -325,6 +325,11 @@ class OrderBook(Mapping[int, Order]):
         """The bound on kept terminal orders (``None``: unbounded)."""
         return self._max_terminal
 
+    @property
+    def terminal_count(self) -> int:
+        """How many kept orders are in a terminal status (at most :attr:`max_terminal`)."""
+        return len(self._terminal)
+
     # -- feeding ---------------------------------------------------------------------------
 
     def apply(self, event: OrderUpdate) -> Order | None:
@@ -490,7 +495,7 @@ class OrderBook(Mapping[int, Order]):
         return [order for order in self.orders() if order.conid == conid]
 
     def __repr__(self) -> str:
-        open_count = len(self._records) - len(self._terminal)
+        open_count = len(self._records) - self.terminal_count
         account = f" {self.account}" if self.account else ""
         bound = "unbounded" if self._max_terminal is None else f"max_terminal={self._max_terminal}"
         return (
