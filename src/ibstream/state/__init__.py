@@ -7,8 +7,9 @@ to other threads.
 
 * :class:`Ticker` / :class:`Tickers`: level-1 market data per conid (``smd``).
 * :class:`PriceLadderState` / :class:`PriceLadders`: BookTrader ladders (``sbd``).
-* :class:`OrderBook`: the account's orders merged by order id (``sor`` + REST seed).
-* :class:`TradeBook`: executions de-duplicated by execution id (``str``).
+* :class:`OrderBook`: the account's orders merged by order id (``sor`` + REST seed); keeps
+  every working order and at most ``max_terminal`` terminal ones.
+* :class:`TradeBook`: executions de-duplicated by execution id (``str``); at most ``max_size``.
 * :class:`AccountState`: P&L (``spl``), summary (``ssd``), ledger (``sld``).
 * :class:`HistoryBars` / :class:`MarketHistories`: historical bars (``smh``).
 * :class:`LiveState`: the four above that a client keeps, and their snapshot for late joiners.
