@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from state_builders import sor
 
 from ibstream.exceptions import InvalidArgument
-from ibstream.state import DEFAULT_MAX_TERMINAL_ORDERS, OrderBook, OrderStatus
+from ibstream.state import DEFAULT_MAX_TERMINAL_ORDERS, Order, OrderBook, OrderStatus
 
 ACCT = "DU1234"
 
@@ -194,6 +194,7 @@ class Model:
         self.terminal_since: dict[int, int] = {}
         self.forgotten: list[int] = []
         self.evicted = 0
+        self.late = 0
         self.clock = 0
 
     def terminal(self, oid: int) -> bool:
@@ -210,6 +211,7 @@ class Model:
         if oid not in self.fields:
             if oid in self.forgotten:
                 if e.get("status") not in _WORKING:
+                    self.late += 1
                     return
                 self.forgotten.remove(oid)
             if set(e) <= {"acct", "orderId", "conid"}:
@@ -249,11 +251,14 @@ def test_random_streams_match_the_model(
 ) -> None:
     book = OrderBook(max_terminal=bound)
     model = Model(bound)
+    taken: list[tuple[Order, dict[str, Any]]] = []  # snapshots handed out, and their fields then
     for step, e in enumerate(stream):
         if step == copy_at:
             book = book.copy()  # the copy carries on exactly
         working_before = {oid for oid in model.fields if not model.terminal(oid)}
-        book.apply(sor(e))
+        order = book.apply(sor(e))
+        if order is not None:
+            taken.append((order, dict(order.fields)))
         model.apply(e)
         assert working_before <= set(book), "a working order disappeared"
         assert len(book.terminal_orders()) <= bound
@@ -261,5 +266,6 @@ def test_random_streams_match_the_model(
         for oid, fields in model.fields.items():
             assert dict(book[oid].fields) == fields
             assert book[oid].terminal is model.terminal(oid)
-        assert book.evicted == model.evicted
-        assert all(book.forgotten(oid) for oid in model.forgotten)
+        assert (book.evicted, book.late_updates) == (model.evicted, model.late)
+        assert [oid for oid in range(12) if book.forgotten(oid)] == sorted(model.forgotten)
+    assert all(dict(order.fields) == fields for order, fields in taken), "a snapshot changed"
