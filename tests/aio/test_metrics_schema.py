@@ -16,6 +16,7 @@ from ibstream.backoff import ReconnectPolicy
 from ibstream.protocol.config import ProtocolConfig
 from ibstream.protocol.specs import MarketDataSpec
 from ibstream.sim.testing import wait_for
+from ibstream.state import DEFAULT_MAX_TERMINAL_ORDERS, DEFAULT_MAX_TRADES
 
 CONID = 265598
 
@@ -46,6 +47,8 @@ SCHEMA: dict[str, type] = {
     "lag_ms": dict,
     "lag_seconds": dict,
     "rest_latency_seconds": dict,
+    "orders": dict,
+    "trades": dict,
 }
 
 
@@ -93,6 +96,14 @@ async def test_keys_and_types_are_the_documented_ones(
     for key, kind in SCHEMA.items():
         assert isinstance(m[key], kind), key
     assert set(m["lag_ms"]) == {"last", "max", "ewma"}
+    assert m["orders"] == {
+        "kept": 0,
+        "open": 0,
+        "max_terminal": DEFAULT_MAX_TERMINAL_ORDERS,
+        "evicted": 0,
+        "late_updates": 0,
+    }
+    assert m["trades"] == {"kept": 0, "max": DEFAULT_MAX_TRADES, "evicted": 0, "duplicates": 0}
     _check_histogram(m["lag_seconds"])
     _check_histogram(m["rest_latency_seconds"])
     # the in-memory gateway times nothing: an empty histogram, same keys

@@ -107,6 +107,10 @@ async def test_orders_trades_pnl_and_events(sim: Simulator, bus_url: str, prefix
                     break
         await next_of(pnl, Pnl, WAIT)
         assert remote.trades.for_order(oid)
+        books = remote.metrics()  # what the remote's bounded books keep
+        assert books["orders"]["kept"] == len(remote.orders) >= 1
+        assert books["orders"]["evicted"] == 0
+        assert books["trades"]["kept"] == len(remote.trades) >= 1
         sim.send_bulletin("exchange closed early")
         bulletin = await next_of(events, Bulletin, WAIT)
         assert bulletin.message == "exchange closed early"

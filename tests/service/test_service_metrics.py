@@ -102,6 +102,11 @@ async def test_units_histograms_labels_and_process(
     config = service.config
     interval = samples[("ibstream_service_fanout_interval_seconds", ())]
     assert config.flush_interval <= interval <= config.max_flush_interval
+    # the client's bounded books (nothing evicted here; orders and trades not subscribed)
+    for book in ("orders", "trades"):
+        assert samples[(f"ibstream_{book}_kept", ())] == 0
+        assert samples[(f"ibstream_{book}_evicted_total", ())] == 0
+    assert samples[("ibstream_orders_late_updates_total", ())] == 0
 
 
 async def test_consumer_counters_stay_monotonic_when_consumers_leave(

@@ -52,3 +52,21 @@ def test_orders_trades_and_account_snapshots() -> None:
     (summ,) = live.snapshot(AccountSummarySpec("DU1234567").key)
     assert isinstance(summ, AccountSummary) and "netliquidation" in summ.values
     assert len(live.snapshot(AccountLedgerSpec("DU1234567").key)) == 1
+
+
+def test_bounds_and_book_metrics() -> None:
+    """The bounds reach the books; metrics() says what they keep and have forgotten."""
+    live = LiveState(max_terminal_orders=1, max_trades=2)
+    assert (live.orders.max_terminal, live.trades.max_size) == (1, 2)
+    for oid, status in ((1, "Submitted"), (2, "Filled"), (3, "Cancelled"), (2, None)):
+        entry = {"acct": "DU1", "orderId": oid, "avgPrice": 1.5}
+        live.orders.apply(sor(entry if status is None else {**entry, "status": status}))
+    for n in range(3):
+        live.trades.apply(trade(f"0000e.{n}", trade_time_ms=1_000 + n))
+    assert live.metrics() == {
+        "orders": {"kept": 2, "open": 1, "max_terminal": 1, "evicted": 1, "late_updates": 1},
+        "trades": {"kept": 2, "max": 2, "evicted": 1, "duplicates": 0},
+    }
+    unbounded = LiveState(max_terminal_orders=None, max_trades=None)
+    assert unbounded.metrics()["orders"]["max_terminal"] is None
+    assert unbounded.metrics()["trades"]["max"] is None

@@ -146,7 +146,9 @@ def test_recorded_life_cycle_placed_and_cancelled() -> None:
     assert "bgColor" not in order.fields and "fgColor" not in order.fields
     assert order.update_count == len(LIFE_CYCLE)
     assert book.open_orders() == [] and book.terminal_orders() == [order]
-    assert repr(book) == "<OrderBook orders=1 open=0 applied=7 ignored=0>"
+    assert repr(book) == (
+        "<OrderBook orders=1 open=0 max_terminal=10000 applied=7 ignored=0 evicted=0 late=0>"
+    )
 
 
 def test_first_inactive_is_not_terminal() -> None:

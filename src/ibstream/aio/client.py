@@ -60,6 +60,7 @@ from ibstream.protocol.specs import (
     Topic,
 )
 from ibstream.settings import gateway_settings
+from ibstream.state.live import LiveState
 
 __all__ = ["ClientConfig", "ClientState", "StreamClient", "connect"]
 
@@ -148,7 +149,14 @@ class StreamClient(ConsumerAPI, SessionActions, BatchReader):
         self._policy = self.config.reconnect()
         self._rng = random.Random()
         self._router = Router(
-            self._proto, self, clock=self._clock.time, buffer_size=self.config.buffer_size
+            self._proto,
+            self,
+            clock=self._clock.time,
+            buffer_size=self.config.buffer_size,
+            live=LiveState(
+                max_terminal_orders=self.config.max_terminal_orders,
+                max_trades=self.config.max_trades,
+            ),
         )
         self._dispatch = self._router.dispatch
         self._frame_listeners: list[FrameListener] = []

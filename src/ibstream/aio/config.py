@@ -8,8 +8,11 @@ from enum import Enum
 
 from ibstream.aio.wsbackend import WSBackend
 from ibstream.backoff import ReconnectPolicy
+from ibstream.exceptions import InvalidArgument
 from ibstream.orders.rails import TradingConfig
 from ibstream.protocol.config import ProtocolConfig
+from ibstream.state.orders import DEFAULT_MAX_TERMINAL_ORDERS
+from ibstream.state.trades import DEFAULT_MAX_TRADES
 
 __all__ = ["ClientConfig", "ClientState"]
 
@@ -47,6 +50,12 @@ class ClientConfig:
     start_timeout: float = 30.0
     #: Seed the order book from ``GET /iserver/account/orders`` when orders are subscribed.
     load_orders: bool = True
+    #: Terminal orders ``client.orders`` keeps (filled, cancelled, rejected; the ones terminal
+    #: longest ago go first, working orders always stay); ``None``: unbounded. A positive int.
+    max_terminal_orders: int | None = DEFAULT_MAX_TERMINAL_ORDERS
+    #: Executions ``client.trades`` keeps (the oldest by trade time go first); ``None``:
+    #: unbounded. A positive int.
+    max_trades: int | None = DEFAULT_MAX_TRADES
     #: WebSocket ping interval: a ping after this long without data; a pong missing for half
     #: of it closes the socket (both backends).
     ws_ping_interval: float | None = 10.0
@@ -56,3 +65,9 @@ class ClientConfig:
     ws_backend: WSBackend = "auto"
     #: Order entry (``client.trading``): off unless ``TradingConfig(enabled=True)``.
     trading: TradingConfig = field(default_factory=TradingConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("max_terminal_orders", "max_trades"):
+            bound = getattr(self, name)
+            if bound is not None and (type(bound) is not int or bound < 1):
+                raise InvalidArgument(name, f"must be a positive int or None, got {bound!r}")

@@ -89,6 +89,7 @@ class Router:
         *,
         clock: Callable[[], float],
         buffer_size: int,
+        live: LiveState | None = None,
     ) -> None:
         self._proto = proto
         self._hooks = hooks
@@ -97,8 +98,8 @@ class Router:
         #: set by the driver once stopping: releases no longer unsubscribe upstream
         self.closing = False
 
-        # Live state (pure objects from ibstream.state)
-        self.live = LiveState()
+        # Live state (pure objects from ibstream.state; the client's bounds, or the defaults)
+        self.live = live if live is not None else LiveState()
         self.tickers = self.live.tickers
         self.orders = self.live.orders
         self.trades = self.live.trades
@@ -430,4 +431,5 @@ class Router:
                 "ewma": round(self.lag_ewma_ms, 3),
             },
             "lag_seconds": self.lag.snapshot(),
+            **self.live.metrics(),  # "orders" / "trades": kept, bound, evicted
         }

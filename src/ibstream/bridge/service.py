@@ -443,7 +443,7 @@ class Bridge:
         except IBStreamError as exc:
             log.warning("order reconciliation skipped: %s", exc)
             return
-        book = OrderBook()
+        book = OrderBook(max_terminal=None)  # every order REST lists
         book.load_rest(rows)
         if _ORDERS_KEY not in self._seeded:
             await self._seed(_ORDERS_KEY)

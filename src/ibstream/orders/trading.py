@@ -548,7 +548,7 @@ class Trading:
         """The day's orders (``GET /iserver/account/orders``, never filtered: filters mute
         ``sor``); their cOID is ``order.fields["order_ref"]``."""
         _, body = await self._client.rest.request("GET", "/iserver/account/orders")
-        book = OrderBook()
+        book = OrderBook(max_terminal=None)  # the whole list, however long
         book.load_rest(body if isinstance(body, Mapping) else {})
         return book.orders()
 

@@ -71,6 +71,7 @@ from ibstream.remote.wire import (
     spec_to_json,
 )
 from ibstream.state import AccountState, OrderBook, Ticker, Tickers, TradeBook
+from ibstream.state.live import book_metrics
 
 __all__ = ["RemoteClient", "RemoteSubscription", "connect"]
 
@@ -307,6 +308,7 @@ class RemoteClient:
             "fence": self.fence.current,
             "subscriptions": [str(s.key) for s in self._subs],
             "skipped": sum(s.skipped for s in self._subs),
+            **book_metrics(self.orders, self.trades),  # "orders" / "trades": kept, evicted
         }
 
     # -- internals ------------------------------------------------------------------------

@@ -124,6 +124,13 @@ class HubCollector(Collector):
             ),
             (([k], n) for k, n in sorted((m.get("suppressed") or {}).items())),
         )
+        for book in ("orders", "trades"):  # the client's bounded books (ibstream.state)
+            kept = (m.get(book) or {}).get("kept", 0)
+            yield _gauge(f"ibstream_{book}_kept", f"Entries the client's {book} book keeps.", kept)
+            evicted = (m.get(book) or {}).get("evicted", 0)
+            yield _counter(f"ibstream_{book}_evicted", "Forgotten past the book's bound.", evicted)
+        late = (m.get("orders") or {}).get("late_updates", 0)
+        yield _counter("ibstream_orders_late_updates", "Entries of forgotten orders ignored.", late)
 
     def _upstream(self, m: dict[str, Any]) -> Iterator[Metric]:
         hub = self.hub

@@ -20,23 +20,54 @@ from ibstream.protocol.events import (
 )
 from ibstream.protocol.specs import StreamKey, Topic
 from ibstream.state.account import AccountState
-from ibstream.state.orders import OrderBook
+from ibstream.state.orders import DEFAULT_MAX_TERMINAL_ORDERS, OrderBook
 from ibstream.state.ticker import Tickers
-from ibstream.state.trades import TradeBook
+from ibstream.state.trades import DEFAULT_MAX_TRADES, TradeBook
 
-__all__ = ["LiveState"]
+__all__ = ["LiveState", "book_metrics"]
+
+
+def book_metrics(orders: OrderBook, trades: TradeBook) -> dict[str, dict[str, int | None]]:
+    """What the order and trade books keep and have forgotten (a client's ``metrics()``)."""
+    return {
+        "orders": {
+            "kept": len(orders),
+            "open": len(orders) - orders.terminal_count,
+            "max_terminal": orders.max_terminal,
+            "evicted": orders.evicted,
+            "late_updates": orders.late_updates,
+        },
+        "trades": {
+            "kept": len(trades),
+            "max": trades.max_size,
+            "evicted": trades.evicted,
+            "duplicates": trades.duplicates,
+        },
+    }
 
 
 class LiveState:
-    """Tickers, orders, trades and account state of one session (pure, updated by the router)."""
+    """Tickers, orders, trades and account state of one session (pure, updated by the router).
+
+    ``max_terminal_orders`` and ``max_trades`` bound the books (:class:`OrderBook`,
+    :class:`TradeBook`; ``None``: unbounded)."""
 
     __slots__ = ("account", "orders", "tickers", "trades")
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        max_terminal_orders: int | None = DEFAULT_MAX_TERMINAL_ORDERS,
+        max_trades: int | None = DEFAULT_MAX_TRADES,
+    ) -> None:
         self.tickers = Tickers()
-        self.orders = OrderBook()
-        self.trades = TradeBook()
+        self.orders = OrderBook(max_terminal=max_terminal_orders)
+        self.trades = TradeBook(max_trades)
         self.account = AccountState()
+
+    def metrics(self) -> dict[str, dict[str, int | None]]:
+        """See :func:`book_metrics`."""
+        return book_metrics(self.orders, self.trades)
 
     def __repr__(self) -> str:
         return (
