@@ -435,7 +435,9 @@ class Bridge:
 
     async def _reconcile_orders(self) -> None:
         """Publish what REST shows of every order that the bus state does not (fills, cancels
-        that happened while no bridge led). Dedupe ids make two reconciliations one."""
+        that happened while no bridge led). Runs once per term; an update it publishes that a
+        consumer already has applies as a no-op (order updates carry term-and-serial ids, not
+        content ids, so the bus stores each)."""
         client = self.client
         assert client is not None
         try:
