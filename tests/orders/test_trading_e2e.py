@@ -294,13 +294,18 @@ async def test_trading_off_read_only_and_limits_send_nothing(sim: Simulator) -> 
             OrderRequest.limit(AAPL, "BUY", 11, 100.0, symbol="AAPL"),
             OrderRequest.limit(AAPL, "BUY", 10, 600.0, symbol="AAPL"),
             OrderRequest.limit(MSFT, "BUY", 1, 100.0, symbol="MSFT"),
-            OrderRequest.limit(AAPL, "BUY", 1, 100.0),
+            OrderRequest.limit(MSFT, "BUY", 1, 100.0, symbol="AAPL"),  # a label is no fact
+            OrderRequest.limit(MSFT, "BUY", 1, 100.0),  # the gateway names it: MSFT
+            OrderRequest.limit(999_999_999, "BUY", 1, 100.0, symbol="AAPL"),  # nobody names it
         ):
-            with pytest.raises(LimitExceeded):
+            with pytest.raises(LimitExceeded, match=r"max_|allowed_symbols"):
                 await c.trading.place(order)
+        assert sim.entry.counters.placed == 0 and sim.entry.counters.refused == 0
+        # an order without a label takes the gateway's symbol, which is allowed
+        handle = await c.trading.place(OrderRequest.limit(AAPL, "BUY", 1, px(sim, 0.97)))
+        assert handle.order_id in sim.gateway.book.orders
     finally:
         await c.stop()
-    assert sim.entry.counters.placed == 0 and sim.entry.counters.refused == 0
 
 
 async def test_disconnect_between_placement_and_confirmation(

@@ -36,7 +36,10 @@ class Limits:
 
     ``max_notional`` needs a price: the order's limit/stop price, else the reference price the
     caller passes (the last traded price); an order whose notional cannot be priced is refused.
-    ``allowed_symbols`` needs ``OrderRequest.symbol``; ``allowed_conids`` the conid.
+    ``allowed_symbols`` is checked against the symbol the gateway gives the order's conid
+    (:mod:`ibstream.orders.verify`; a ``symbol`` label naming another is refused, a missing one
+    filled in); the pure :func:`check_limits` checks the label it is given. ``allowed_conids``
+    checks the conid.
     """
 
     max_quantity: float | None = None

@@ -47,6 +47,7 @@ from ibstream.orders.reconcile import (
     PostReply,
 )
 from ibstream.orders.results import Execution, OrderStatusInfo, WhatIf
+from ibstream.orders.verify import SymbolCheck
 from ibstream.state.orders import Order, OrderBook
 
 __all__ = ["BracketHandles", "Trading"]
@@ -94,6 +95,7 @@ class Trading:
         # IBKR: do not place another order until the previous one is fully acknowledged (its
         # prompts answered); one placement or modification in flight per client.
         self._entry_lock = asyncio.Lock()
+        self._symbols = SymbolCheck(lambda *a, **k: self._client.rest.request(*a, **k))
 
     def __repr__(self) -> str:
         mode = "read-only" if self.config.read_only else ("on" if self.config.enabled else "off")
@@ -224,6 +226,8 @@ class Trading:
         if len(set(coids)) != len(coids):
             raise InvalidArgument("coid", "every order of one placement needs its own cOID")
         orders = [o.with_coid(c) for o, c in zip(orders, coids, strict=True)]
+        if self.config.limits.allowed_symbols is not None:  # the gateway's symbol, not a label
+            orders = [await self._symbols.verified(o) for o in orders]
         for o in orders:
             check_limits(self.config.limits, o, self._reference_price(o.conid))
         account = await self.account(orders[0].account)
