@@ -24,6 +24,14 @@ STEPS = ("place", "reply", "orders")
 KINDS = tuple(k for k in FAULT_KINDS if k != "disconnect")
 
 
+def _in_process(seed: int) -> tuple[Simulator, InProcessRest, StreamClient]:
+    """A simulator's order entry called in process, and a client with trading on over it."""
+    sim = Simulator(SimConfig(port=0, tls=False, seed=seed, rate_limit=None))
+    rest = InProcessRest(sim.entry)
+    config = TradingConfig(enabled=True, account="DU1234567", lookup_delay=0.0)
+    return sim, rest, StreamClient(rest=rest, config=ClientConfig(trading=config))
+
+
 async def test_lost_responses_never_yield_two_orders() -> None:
     """Random fault points (lost response, dropped request, 500 before/after, timeout) at the
     placement, the confirmations and the lookups: every cOID exists at most once; a placement
@@ -91,14 +99,7 @@ async def test_lost_responses_never_yield_two_orders() -> None:
 async def test_session_lost_while_reconciling_is_unknown_never_reposted() -> None:
     """The answer is lost and then the session goes: the lookups cannot see the order, so the
     placement ends OrderStateUnknown (carrying the cOID) - never a second post."""
-    sim = Simulator(SimConfig(port=0, tls=False, seed=12, rate_limit=None))
-    rest = InProcessRest(sim.entry)
-    client = StreamClient(
-        rest=rest,
-        config=ClientConfig(
-            trading=TradingConfig(enabled=True, account="DU1234567", lookup_delay=0.0)
-        ),
-    )
+    sim, rest, client = _in_process(seed=12)
     sim.entry.add_fault("place", "lose_response")
     real_handle = sim.entry.handle
 
@@ -126,14 +127,7 @@ async def test_unreadable_success_is_looked_up_not_taken_for_a_refusal() -> None
     """An HTTP 200 answer the client cannot read (here an entry without ``order_id``) after the
     gateway placed the order is an unknown outcome, not a rejection: the cOID is looked up
     and the placement returns the order - a caller told "rejected" would place it again."""
-    sim = Simulator(SimConfig(port=0, tls=False, seed=13, rate_limit=None))
-    rest = InProcessRest(sim.entry)
-    client = StreamClient(
-        rest=rest,
-        config=ClientConfig(
-            trading=TradingConfig(enabled=True, account="DU1234567", lookup_delay=0.0)
-        ),
-    )
+    sim, _, client = _in_process(seed=13)
     real_handle = sim.entry.handle
 
     def handle(method: str, path: str, query: dict[str, str], body: object) -> Reply:
