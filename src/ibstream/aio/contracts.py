@@ -143,7 +143,11 @@ class Contracts:
             raise InvalidArgument("symbol", "a non-empty symbol")
         params = {"symbol": symbol.strip().upper()}
         if sec_type:
-            params["secType"] = SecType(sec_type.upper()).value
+            try:
+                params["secType"] = SecType(str(sec_type).upper()).value
+            except ValueError:
+                kinds = " ".join(t.value for t in SecType)
+                raise InvalidArgument("sec_type", f"one of {kinds}, got {sec_type!r}") from None
         if by_name:
             params["name"] = "true"
         key = ("search", params["symbol"], params.get("secType"), by_name)
@@ -381,7 +385,7 @@ class Contracts:
         The result's ``conidex`` (``28812380;;;265598/1,272093/-1``) is what
         ``MarketDataSpec`` and the gateway take for spreads.
         """
-        parsed = tuple(ComboLeg(int(c), int(r)) for c, r in legs)
+        parsed = tuple(ComboLeg(_whole(c, "conid"), _whole(r, "ratio")) for c, r in legs)
         if len(parsed) < 2:
             raise InvalidArgument("legs", "a combo needs at least two legs")
         if any(leg.ratio == 0 for leg in parsed):
@@ -471,6 +475,19 @@ class Contracts:
         for text in dict.fromkeys(texts):
             out[text] = await self.resolve(text)
         return out
+
+
+def _whole(value: object, name: str) -> int:
+    """An int, or a digit string as its int; anything else is refused (``int()`` would turn
+    ``265598.7`` into another contract, a ratio of ``1.5`` into 1 and ``True`` into 1)."""
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text.startswith("-") else text
+        if digits.isascii() and digits.isdigit():
+            return int(text)
+    elif type(value) is int:
+        return value
+    raise InvalidArgument(name, f"a whole number, got {value!r}")
 
 
 def _from_details(d: ContractDetails, *, exchange: str | None = None) -> Resolved:
