@@ -284,6 +284,29 @@ async def test_accounts_positions_paging_summary_ledger(
     assert info.value.status == 400 and "U0000000 is not accessible" in info.value.error
 
 
+@pytest.mark.parametrize("total", [45, 60, 61])
+async def test_positions_paging_of_a_gateway_with_pages_of_30(
+    simulator: SimulatorFactory, total: int
+) -> None:
+    # IBKR's older swagger documents pages of 30 positions (the current docs 100): a full page
+    # of 30 is not the last one, whatever size the client expects.
+    sim = await simulator(update_interval=0.05, positions_page_size=30)
+    options = [c for c, s in sim.gateway.universe.specs.items() if s.sec_type == "OPT"]
+    already = sum(1 for p in sim.gateway.book.positions.values() if p.quantity)
+    for n, conid in enumerate(options[: total - already]):
+        set_position(sim.gateway, conid, n + 1, 1.5)
+    expected = {c for c, p in sim.gateway.book.positions.items() if p.quantity}
+    assert len(expected) == total
+    c = make_client(sim)
+    await c.start()
+    try:
+        positions = await c.portfolio.positions()
+    finally:
+        await c.stop()
+    assert {p.conid for p in positions} == expected
+    assert len(positions) == len(expected)
+
+
 async def test_live_positions_follow_fills_and_reconnects(
     sim: Simulator, client: StreamClient
 ) -> None:
