@@ -81,14 +81,15 @@ class MarketDataRest:
     async def snapshot(
         self,
         conids: Iterable[int | str] | int | str,
-        fields: Iterable[str | int] = DEFAULT_FIELDS,
+        fields: Iterable[str | int] | int | str = DEFAULT_FIELDS,
         *,
         timeout: float = 5.0,
         interval: float = 0.2,
     ) -> dict[int, TickerSnapshot]:
         """Current values of ``conids``: ``{conid: TickerSnapshot}``.
 
-        ``fields`` are ids (``31``, ``"84"``) or names (``"last"``, ``"bid_price"``).
+        ``fields`` are ids (``31``, ``"84"``) or names (``"last"``, ``"bid_price"``), or one
+        of them alone.
         Conids whose data never arrived within ``timeout`` are returned with no values
         (``snapshot.values`` empty). An unknown conid comes back as the gateway sends it
         (symbol ``"-"``, last ``N/A`` -> ``None``).
@@ -97,8 +98,9 @@ class MarketDataRest:
         if not items:
             raise InvalidArgument("conids", "at least one conid")
         ids = dict(_conid_of(i) for i in items)
+        given = [fields] if isinstance(fields, int | str) else list(fields)  # "31": not 3, 1
         wanted = list(dict.fromkeys(str(field_id(f.strip() if isinstance(f, str) else f))
-                                    for f in fields))  # fmt: skip
+                                    for f in given))  # fmt: skip
         if not wanted:
             raise InvalidArgument("fields", "field ids or names such as 31, 'bid', 'ask'")
         await self._preflight_accounts()
