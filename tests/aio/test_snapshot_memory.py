@@ -10,6 +10,7 @@ import pytest
 
 from ibstream.aio.marketdata import MarketDataRest
 from ibstream.aio.memory import MemoryGateway
+from ibstream.exceptions import InvalidArgument
 
 AAPL = 265598
 
@@ -51,3 +52,30 @@ async def test_a_single_field_is_one_field_not_its_characters(
     got = await MarketDataRest(memory).snapshot(AAPL, fields)
     assert {q["fields"] for q in snaps.queries} == {"31"}
     assert got[AAPL].last == 270.5
+
+
+async def test_a_timeout_shorter_than_the_interval_still_asks_after_the_preflight(
+    gw: tuple[MemoryGateway, Snapshots],
+) -> None:
+    # the first call only starts the gateway's stream: within the timeout, ask once more
+    memory, snaps = gw
+    got = await MarketDataRest(memory).snapshot([AAPL], timeout=0.1, interval=0.2)
+    assert len(snaps.queries) == 2
+    assert got[AAPL].last == 270.5
+
+
+async def test_a_zero_timeout_is_one_call(gw: tuple[MemoryGateway, Snapshots]) -> None:
+    memory, snaps = gw
+    got = await MarketDataRest(memory).snapshot([AAPL], timeout=0.0)
+    assert len(snaps.queries) == 1 and got[AAPL].last is None
+
+
+@pytest.mark.parametrize(("timeout", "interval"), [(-1.0, 0.2), (1.0, 0.0), (1.0, -0.5)])
+async def test_absurd_timeout_or_interval_is_invalid_argument(
+    gw: tuple[MemoryGateway, Snapshots], timeout: float, interval: float
+) -> None:
+    # an interval of 0 would ask the gateway in a tight loop until the timeout
+    memory, snaps = gw
+    with pytest.raises(InvalidArgument):
+        await MarketDataRest(memory).snapshot([AAPL], timeout=timeout, interval=interval)
+    assert snaps.queries == []

@@ -94,6 +94,10 @@ class MarketDataRest:
         (``snapshot.values`` empty). An unknown conid comes back as the gateway sends it
         (symbol ``"-"``, last ``N/A`` -> ``None``).
         """
+        if not (isinstance(timeout, int | float) and timeout >= 0):
+            raise InvalidArgument("timeout", f"seconds >= 0, got {timeout!r}")
+        if not (isinstance(interval, int | float) and interval > 0):
+            raise InvalidArgument("interval", f"seconds > 0, got {interval!r}")
         items = [conids] if isinstance(conids, int | str) else list(conids)
         if not items:
             raise InvalidArgument("conids", "at least one conid")
@@ -124,9 +128,10 @@ class MarketDataRest:
                     if any(k not in _META for k in entry):
                         found[conid] = entry
                         pending.pop(conid, None)
-            if not pending or time.monotonic() + interval > deadline:
+            left = deadline - time.monotonic()
+            if not pending or left <= 0:
                 break
-            await asyncio.sleep(interval)
+            await asyncio.sleep(min(interval, left))  # a last call at the deadline
         return {c: _snapshot_of(c, found.get(c, {})) for c in ids}
 
     async def history(
