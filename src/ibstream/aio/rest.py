@@ -261,10 +261,10 @@ class GatewayRest:
             raise self._tls_error(exc, self.base_url) from exc
         except aiohttp.InvalidURL as exc:
             raise InvalidArgument("url", f"invalid gateway URL {url!r}") from exc
+        except TimeoutError as exc:  # before OSError: TimeoutError is one (a hung gateway)
+            raise StreamTimeout(f"{method} {path} timed out") from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise GatewayUnreachable(f"gateway {self.base_url} unreachable: {exc}") from exc
-        except TimeoutError as exc:
-            raise StreamTimeout(f"{method} {path} timed out") from exc
         return Response(status, raw, dict(resp.headers))
 
     async def _auth_send(self, method: str, url: str, headers: Mapping[str, str]) -> Response:
