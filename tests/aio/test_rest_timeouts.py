@@ -31,3 +31,31 @@ async def test_a_hung_gateway_is_a_timeout_not_unreachable(silent_url: str) -> N
             await rest.tickle()
     finally:
         await rest.close()
+
+
+ACCOUNT_PATH = "/portfolio/DU7654321/positions/0"
+
+
+async def test_account_ids_are_masked_when_a_call_times_out(silent_url: str) -> None:
+    rest = GatewayRest(silent_url, timeout=0.3)
+    try:
+        with pytest.raises(StreamTimeout) as info:
+            await rest.request("GET", ACCOUNT_PATH)
+    finally:
+        await rest.close()
+    assert "DU7654321" not in str(info.value)
+    assert "/portfolio/DU*****21/positions/0" in str(info.value)
+
+
+async def test_account_ids_are_masked_when_the_gateway_is_unreachable() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, not listening: connections are refused
+        rest = GatewayRest(f"http://127.0.0.1:{port}", timeout=2.0)
+        try:
+            with pytest.raises(GatewayUnreachable) as info:
+                await rest.request("GET", ACCOUNT_PATH)
+        finally:
+            await rest.close()
+    assert "DU7654321" not in str(info.value)
+    assert "/portfolio/DU*****21/positions/0" in str(info.value)

@@ -38,7 +38,7 @@ from ibstream.exceptions import (
     TLSError,
 )
 from ibstream.histogram import LATENCY_BUCKETS, Histogram, HistogramSnapshot
-from ibstream.masking import mask
+from ibstream.masking import mask, mask_text
 from ibstream.tlsdiag import diagnose
 
 __all__ = [
@@ -205,7 +205,9 @@ class GatewayRest:
         epoch = self._auth_epoch
         status, raw = await self._signed(method, path, params, json)
         if status == 401 and self.auth.recoverable:
-            log.info("%s %s: 401, obtaining new credentials and retrying once", method, path)
+            log.info(
+                "%s %s: 401, obtaining new credentials and retrying once", method, mask_text(path)
+            )
             if self._auth_epoch == epoch:  # not already replaced by a concurrent request
                 self.auth.invalidate()
             await self._ensure_auth()
@@ -262,7 +264,7 @@ class GatewayRest:
         except aiohttp.InvalidURL as exc:
             raise InvalidArgument("url", f"invalid gateway URL {url!r}") from exc
         except TimeoutError as exc:  # before OSError: TimeoutError is one (a hung gateway)
-            raise StreamTimeout(f"{method} {path} timed out") from exc
+            raise StreamTimeout(mask_text(f"{method} {path} timed out")) from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise GatewayUnreachable(f"gateway {self.base_url} unreachable: {exc}") from exc
         return Response(status, raw, dict(resp.headers))
@@ -345,10 +347,10 @@ class GatewayRest:
                     )
             except aiohttp.ClientError as exc:  # e.g. a payload cut mid-response
                 raise GatewayUnreachable(
-                    f"{method} {path}: gateway {self.base_url} failed: {exc}"
+                    mask_text(f"{method} {path}: gateway {self.base_url} failed: {exc}")
                 ) from exc
-            except GatewayUnreachable as exc:  # name the endpoint
-                raise GatewayUnreachable(f"{method} {path}: {exc}") from exc
+            except GatewayUnreachable as exc:  # name the endpoint (account ids masked)
+                raise GatewayUnreachable(mask_text(f"{method} {path}: {exc}")) from exc
             if status != 429 or 429 in allow:
                 self.pacing.succeeded(method, path)
                 return status, body
