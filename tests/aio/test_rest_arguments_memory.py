@@ -23,7 +23,9 @@ def _details(params: Any, body: Any) -> tuple[int, Any]:
 @pytest.fixture
 def gw() -> MemoryGateway:
     gw = MemoryGateway()
-    gw.routes[("GET", "/iserver/secdef/search")] = (200, [{"conid": AAPL, "symbol": "AAPL"}])
+    sections = [{"secType": "STK"}, {"secType": "OPT", "months": "DEC26", "exchange": "SMART"}]
+    search = [{"conid": AAPL, "symbol": "AAPL", "sections": sections}]
+    gw.routes[("GET", "/iserver/secdef/search")] = (200, search)
     for conid in (AAPL, MSFT):
         gw.routes[("GET", f"/iserver/contract/{conid}/info")] = _details
     return gw
@@ -59,3 +61,24 @@ async def test_combo_legs_are_not_truncated_to_another_contract(
 async def test_combo_accepts_conids_as_digit_strings(gw: MemoryGateway) -> None:
     combo = await Contracts(gw).combo([(str(AAPL), "1"), (MSFT, -1)])
     assert combo.conidex == f"28812380;;;{AAPL}/1,{MSFT}/-1"
+
+
+@pytest.mark.parametrize(
+    ("expiry", "strike"),
+    [
+        ("20261318", 200.0),  # month 13: was a bare IndexError
+        ("20260018", 200.0),  # month 0: was silently asked as DEC26
+        ("20260231", 200.0),  # no such day
+        ("20261218", float("nan")),
+        ("20261218", float("inf")),
+        ("20261218", -5.0),
+        ("20261218", 0),
+        ("20261218", True),
+    ],
+)
+async def test_option_with_an_impossible_expiry_or_strike_is_invalid_argument(
+    gw: MemoryGateway, expiry: str, strike: Any
+) -> None:
+    with pytest.raises(InvalidArgument):
+        await Contracts(gw).option("AAPL", expiry, strike, "C")
+    assert gw.calls == []

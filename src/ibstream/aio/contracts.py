@@ -19,6 +19,7 @@ and IBKR's message.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -306,8 +307,18 @@ class Contracts:
         r = {"C": "C", "CALL": "C", "P": "P", "PUT": "P"}.get(str(right).upper())
         if r is None:
             raise InvalidArgument("right", "C, P, CALL or PUT")
-        if not (isinstance(expiry, str) and len(expiry) == 8 and expiry.isdigit()):
-            raise InvalidArgument("expiry", "YYYYMMDD")
+        if not (isinstance(expiry, str) and len(expiry) == 8 and expiry.isascii()):
+            raise InvalidArgument("expiry", f"a date as YYYYMMDD, got {expiry!r}")
+        try:
+            dt.datetime.strptime(expiry, "%Y%m%d")  # month 13 or 00, February 31st
+        except ValueError:
+            raise InvalidArgument("expiry", f"a date as YYYYMMDD, got {expiry!r}") from None
+        if (
+            isinstance(strike, bool)
+            or not isinstance(strike, int | float)
+            or not 0 < strike < float("inf")
+        ):
+            raise InvalidArgument("strike", f"a positive price, got {strike!r}")
         kinds = [sec_type.upper()] if sec_type else ["OPT", "FOP"]
         und: Contract | None = None
         for kind in kinds:
