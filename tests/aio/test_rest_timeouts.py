@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from ibstream.aio.rest import GatewayRest
-from ibstream.exceptions import GatewayUnreachable, StreamTimeout
+from ibstream.exceptions import GatewayUnreachable, InvalidArgument, StreamTimeout
 
 
 @pytest.fixture
@@ -59,3 +59,11 @@ async def test_account_ids_are_masked_when_the_gateway_is_unreachable() -> None:
             await rest.close()
     assert "DU7654321" not in str(info.value)
     assert "/portfolio/DU*****21/positions/0" in str(info.value)
+
+
+@pytest.mark.parametrize("timeout", [0, 0.0, -1.0, float("nan"), float("inf"), True, "5"])
+def test_a_timeout_that_would_wait_forever_is_refused(timeout: object) -> None:
+    # aiohttp reads a total of 0 (or less, or NaN) as "no timeout": a hung gateway would hang
+    # every call for ever
+    with pytest.raises(InvalidArgument, match="timeout"):
+        GatewayRest("http://127.0.0.1:5000", timeout=timeout)  # type: ignore[arg-type]

@@ -126,6 +126,12 @@ class GatewayRest:
         pacing: RateLimiter | None = None,
         ws_backend: WSBackend = "auto",
     ) -> None:
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout < float("inf")
+        ):  # aiohttp takes 0, a negative or NaN total as "no timeout": a hung gateway hangs
+            raise InvalidArgument("timeout", f"seconds > 0 per request, got {timeout!r}")
         if type(max_frame_size) is not int or max_frame_size < 1024:
             raise InvalidArgument(
                 "max_frame_size", f"must be an int >= 1024, got {max_frame_size!r}"
