@@ -34,6 +34,7 @@ from ibstream.protocol.contracts import (
     FutureContract,
     StockListing,
     Strikes,
+    opt_int,
 )
 from ibstream.protocol.symbols import (
     InstrumentQuery,
@@ -491,12 +492,9 @@ class Contracts:
 def _whole(value: object, name: str) -> int:
     """An int, or a digit string as its int; anything else is refused (``int()`` would turn
     ``265598.7`` into another contract, a ratio of ``1.5`` into 1 and ``True`` into 1)."""
-    if isinstance(value, str):
-        text = value.strip()
-        digits = text[1:] if text.startswith("-") else text
-        if digits.isascii() and digits.isdigit():
-            return int(text)
-    elif type(value) is int:
+    if isinstance(value, str) and (number := opt_int(value)) is not None:
+        return number
+    if type(value) is int:
         return value
     raise InvalidArgument(name, f"a whole number, got {value!r}")
 
