@@ -5,7 +5,8 @@
 endpoint (FIFO, an ``asyncio.Lock`` per limit) sleeping exactly until the pacer says they may go,
 or until a concurrency slot is released: never a busy loop, never a drop. After a 429 the caller
 reports it with :meth:`throttled`, which blocks the limit with exponential backoff (or a wait
-the caller passes, such as a ``Retry-After``) before the retry.
+the caller passes, such as a ``Retry-After``) before the retry; the backoff doubles per round
+of refusals, not per refused response of one concurrent burst.
 """
 
 from __future__ import annotations
@@ -103,14 +104,23 @@ class RateLimiter:
             self._wait_total += self._clock() - started
 
     def throttled(self, method: str, path: str, retry_after: float | None) -> float:
-        """A 429 came back for ``METHOD path``: block its limit; return the backoff applied."""
+        """A 429 came back for ``METHOD path``: block its limit; return the backoff applied.
+
+        The backoff doubles per *round* of refusals: a 429 answered while the limit is already
+        blocked was sent before that block began (nothing is granted during one), so it is
+        part of the same round and leaves the block as it is.
+        """
         key = self.pacer.limit_for(method, path) or "global"
-        streak = self._streak.get(key, 0)
+        now = self._clock()
         delay = retry_after if retry_after is not None and retry_after > 0 else None
+        if delay is None and (left := self.pacer.blocked_for(method, path, now)) > 0:
+            self.pacer.penalize(method, path, now, 0.0)  # counted, the block unchanged
+            return left
+        streak = self._streak.get(key, 0)
         if delay is None:
             delay = min(self.max_backoff, self.backoff * (2**streak))
         self._streak[key] = streak + 1
-        self.pacer.penalize(method, path, self._clock(), delay)
+        self.pacer.penalize(method, path, now, delay)
         return delay
 
     def succeeded(self, method: str, path: str) -> None:
