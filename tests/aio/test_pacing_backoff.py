@@ -43,3 +43,30 @@ def test_a_retry_after_is_kept_even_inside_a_block() -> None:
     assert limiter.throttled(*SNAPSHOT, None) == 1.0
     assert limiter.throttled(*SNAPSHOT, 7.0) == 7.0
     assert limiter.metrics()["limits"]["snapshot"]["blocked_s"] == 7.0
+
+
+async def test_a_caller_in_line_is_not_overtaken_by_a_polling_loop() -> None:
+    # one history slot; a loop re-enters right after each release: a caller already waiting
+    # must get the slot next, not after the loop has finished
+    import asyncio
+
+    from ibstream.protocol.pacing import Limit
+
+    limiter = RateLimiter((Limit("h", r"GET /h$", concurrent=1),), global_limit=None)
+    order: list[str] = []
+    first_in = asyncio.Event()
+
+    async def poller() -> None:
+        for _ in range(50):
+            async with limiter.slot("GET", "/h"):
+                order.append("loop")
+                first_in.set()
+                await asyncio.sleep(0)
+
+    async def caller() -> None:
+        await first_in.wait()
+        async with limiter.slot("GET", "/h"):
+            order.append("caller")
+
+    await asyncio.wait_for(asyncio.gather(poller(), caller()), 10)
+    assert order.index("caller") <= 2, order

@@ -47,6 +47,7 @@ class RateLimiter:
         self.max_backoff = max_backoff
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
+        self._waiting: dict[str, int] = {}  # callers in line per limit
         self._released: asyncio.Event | None = None
         self._queued = 0
         self._queued_max = 0
@@ -69,7 +70,11 @@ class RateLimiter:
     @contextlib.asynccontextmanager
     async def slot(self, method: str, path: str) -> AsyncIterator[None]:
         """Wait until ``METHOD path`` may be sent, hold the slot while it runs."""
-        grant = self.pacer.try_acquire(method, path, self._clock())
+        key = self.pacer.limit_for(method, path) or "global"
+        # behind callers already in line (a loop re-entering at once would overtake them)
+        grant = (
+            None if self._waiting.get(key) else self.pacer.try_acquire(method, path, self._clock())
+        )
         if not isinstance(grant, Grant):
             grant = await self._wait(method, path)
         try:
@@ -85,6 +90,7 @@ class RateLimiter:
         self.pacer.note_wait(method, path)
         self._queued += 1
         self._queued_max = max(self._queued_max, self._queued)
+        self._waiting[key] = self._waiting.get(key, 0) + 1
         started = self._clock()
         try:
             async with lock:  # FIFO per endpoint limit
@@ -101,6 +107,7 @@ class RateLimiter:
                             await asyncio.wait_for(event.wait(), grant)
         finally:
             self._queued -= 1
+            self._waiting[key] -= 1
             self._wait_total += self._clock() - started
 
     def throttled(self, method: str, path: str, retry_after: float | None) -> float:
