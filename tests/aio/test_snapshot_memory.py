@@ -1,5 +1,5 @@
-"""REST snapshots over the in-memory transport: the ``fields`` argument and the pre-flight
-under a short ``timeout``."""
+"""REST snapshots and history over the in-memory transport: the ``fields`` argument, the
+pre-flight under a short ``timeout``, arguments refused before anything is sent."""
 
 from __future__ import annotations
 
@@ -79,3 +79,21 @@ async def test_absurd_timeout_or_interval_is_invalid_argument(
     with pytest.raises(InvalidArgument):
         await MarketDataRest(memory).snapshot([AAPL], timeout=timeout, interval=interval)
     assert snaps.queries == []
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"outside_rth": "false"},  # a truthy string: was sent as outsideRth=true
+        {"outside_rth": 1},
+        {"start": "20261127-15:00:00"},  # was a bare AttributeError (no astimezone)
+        {"start": 1_795_000_000},
+    ],
+)
+async def test_history_arguments_of_the_wrong_type_are_invalid_argument(
+    kwargs: dict[str, Any],
+) -> None:
+    memory = MemoryGateway()
+    with pytest.raises(InvalidArgument):
+        await MarketDataRest(memory).history(AAPL, **kwargs)
+    assert memory.calls == []

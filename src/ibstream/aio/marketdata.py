@@ -150,7 +150,11 @@ class MarketDataRest:
         Invalid ``period``/``bar`` raise ``InvalidArgument`` before anything is sent; an unknown
         conid raises ``NotFound``.
         """
-        MarketHistorySpec(conid, period=period, bar=bar, exchange=exchange)  # validates
+        MarketHistorySpec(  # validates
+            conid, period=period, bar=bar, exchange=exchange, outside_rth=outside_rth
+        )
+        if start is not None and not isinstance(start, dt.datetime):
+            raise InvalidArgument("start", f"a datetime, got {start!r}")
         params = {"conid": str(conid), "period": period, "bar": bar}
         params["outsideRth"] = "true" if outside_rth else "false"
         if exchange:
