@@ -10,7 +10,7 @@ import pytest
 
 from ibstream.aio.contracts import Contracts
 from ibstream.aio.memory import MemoryGateway
-from ibstream.exceptions import InvalidArgument
+from ibstream.exceptions import HTTPStatusError, InvalidArgument, NotFound
 
 AAPL = 265598
 MSFT = 272093
@@ -82,3 +82,18 @@ async def test_option_with_an_impossible_expiry_or_strike_is_invalid_argument(
     with pytest.raises(InvalidArgument):
         await Contracts(gw).option("AAPL", expiry, strike, "C")
     assert gw.calls == []
+
+
+async def test_no_brokerage_bridge_is_not_reported_as_an_unknown_symbol() -> None:
+    # HTTP 400 "Bad Request: no bridge" (protocol.md §2.4) says the brokerage session is not
+    # up: saying "unknown symbol 'AAPL'" would send the user looking for a typo
+    gw = MemoryGateway()
+    no_bridge = (400, '{"error":"Bad Request: no bridge"}')
+    gw.routes[("GET", "/iserver/secdef/search")] = no_bridge
+    gw.routes[("GET", f"/iserver/contract/{AAPL}/info")] = no_bridge
+    contracts = Contracts(gw)
+    for call in (contracts.resolve("AAPL"), contracts.search("AAPL"), contracts.details(AAPL)):
+        with pytest.raises(HTTPStatusError) as info:
+            await call
+        assert not isinstance(info.value, NotFound)
+        assert info.value.status == 400 and info.value.error == "Bad Request: no bridge"

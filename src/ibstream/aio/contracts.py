@@ -86,10 +86,13 @@ def _not_found(path: str, what: str) -> NotFound:
 
 
 def _as_not_found(exc: HTTPStatusError) -> HTTPStatusError:
-    """An HTTP 400/404 about a conid or symbol is a ``NotFound`` (IBKR's message kept)."""
+    """An HTTP 400/404 about a conid or symbol is a ``NotFound`` (IBKR's message kept); "no
+    bridge" (no brokerage session) is not about the contract and stays as it is."""
     if isinstance(exc, NotFound) or exc.status not in (400, 404, 500):
         return exc
     text = (exc.error or exc.body).lower()
+    if "no bridge" in text:  # the brokerage session is not up (protocol.md §2.4): no lookup
+        return exc
     if exc.status == 500 and "conid" not in text and "contract" not in text:
         return exc
     return NotFound(exc.method, exc.path, exc.status, exc.body)
