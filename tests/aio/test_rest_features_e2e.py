@@ -119,6 +119,18 @@ async def test_options_months_strikes_and_contract(client: StreamClient) -> None
     assert info.value.endpoint == "GET /iserver/secdef/info"
 
 
+async def test_option_takes_the_underlying_as_a_conid(client: StreamClient) -> None:
+    # ``symbol: str | int``: an int is the underlying's conid, for ``option`` as for
+    # ``option_months``/``strikes``/``option_expiries`` (it was searched as the text "265598")
+    month = (await client.contracts.option_months(AAPL))[0]
+    strikes = await client.contracts.strikes(AAPL, month)
+    strike = strikes.call[len(strikes.call) // 2]
+    expiry = (await client.contracts.option_expiries(AAPL, month))[0]
+    by_symbol = await client.contracts.option("AAPL", expiry, strike, "C")
+    by_conid = await client.contracts.option(AAPL, expiry, strike, "C")
+    assert by_conid.conid == by_symbol.conid and by_conid.right == "C"
+
+
 async def test_futures_options(client: StreamClient) -> None:
     months = await client.contracts.option_months("ES", sec_type="FOP")
     assert len(months) == 4

@@ -303,7 +303,8 @@ class Contracts:
         sec_type: str | None = None,
         exchange: str = "SMART",
     ) -> ContractDetails:
-        """The option on ``symbol`` for ``expiry`` (YYYYMMDD), ``strike`` and ``right`` (C/P).
+        """The option on ``symbol`` (or the underlying's conid) for ``expiry`` (YYYYMMDD),
+        ``strike`` and ``right`` (C/P).
 
         ``sec_type`` defaults to ``OPT``, or ``FOP`` when the underlying only has futures
         options.
@@ -323,6 +324,8 @@ class Contracts:
             or not 0 < strike < float("inf")
         ):
             raise InvalidArgument("strike", f"a positive price, got {strike!r}")
+        if isinstance(symbol, int):  # the underlying's conid, as for strikes()
+            symbol = (await self.details(symbol)).symbol or str(symbol)
         kinds = [sec_type.upper()] if sec_type else ["OPT", "FOP"]
         und: Contract | None = None
         for kind in kinds:
