@@ -97,3 +97,22 @@ async def test_no_brokerage_bridge_is_not_reported_as_an_unknown_symbol() -> Non
             await call
         assert not isinstance(info.value, NotFound)
         assert info.value.status == 400 and info.value.error == "Bad Request: no bridge"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.futures(""),  # was sent as symbols= and answered "no futures for ''"
+        lambda c: c.futures("  "),
+        lambda c: c.front_month(""),
+        lambda c: c.future("ES", 13, 26),  # month 13: was "no ES future for 13/26"
+        lambda c: c.future("ES", 0, 26),
+        lambda c: c.future("ES", True, 26),
+        lambda c: c.future("ES", 12, -1),
+        lambda c: c.future("ES", 12, "26x"),
+    ],
+)
+async def test_futures_lookups_refuse_absurd_arguments(gw: MemoryGateway, call: Any) -> None:
+    with pytest.raises(InvalidArgument):
+        await call(Contracts(gw))
+    assert gw.calls == []

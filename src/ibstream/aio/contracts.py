@@ -209,6 +209,8 @@ class Contracts:
 
     async def futures(self, symbol: str) -> list[FutureContract]:
         """``/trsrv/futures``: the live contracts of a future, nearest expiry first."""
+        if not isinstance(symbol, str) or not symbol.strip():
+            raise InvalidArgument("symbol", "a non-empty symbol such as ES")
         name = symbol.strip().upper()
         body = await self._cached(("futures", name), "/trsrv/futures", {"symbols": name})
         items = body.get(name) if isinstance(body, dict) else None
@@ -224,7 +226,11 @@ class Contracts:
 
     async def future(self, symbol: str, month: int, year: str | int) -> FutureContract:
         """The contract of ``month`` (1-12) and ``year`` (``6``, ``26`` or ``2026``)."""
-        ytext = str(year)
+        if type(month) is not int or not 1 <= month <= 12:
+            raise InvalidArgument("month", f"1-12, got {month!r}")
+        ytext = str(year).strip() if isinstance(year, int | str) else ""
+        if isinstance(year, bool) or not (ytext.isascii() and ytext.isdigit() and len(ytext) <= 4):
+            raise InvalidArgument("year", f"6, 26 or 2026, got {year!r}")
         for fut in await self.futures(symbol):
             exp = fut.expiration_date or ""
             if len(exp) >= 6 and int(exp[4:6]) == month and exp[:4].endswith(ytext):
