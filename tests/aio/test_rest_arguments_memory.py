@@ -116,3 +116,15 @@ async def test_futures_lookups_refuse_absurd_arguments(gw: MemoryGateway, call: 
     with pytest.raises(InvalidArgument):
         await call(Contracts(gw))
     assert gw.calls == []
+
+
+@pytest.mark.parametrize("month", ["XYZ", "DEC", "DEC2026", "13/26", "", "Z26"])
+async def test_option_months_not_in_ibkr_form_are_invalid_argument(
+    gw: MemoryGateway, month: str
+) -> None:
+    # a month IBKR cannot know came back as an empty strike list: "no strikes", not "bad month"
+    with pytest.raises(InvalidArgument, match="month"):
+        await Contracts(gw).strikes("AAPL", month)
+    with pytest.raises(InvalidArgument, match="month"):
+        await Contracts(gw).option_expiries("AAPL", month)
+    assert gw.calls == []

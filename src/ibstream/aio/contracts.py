@@ -81,6 +81,14 @@ def month_name(year: int, month: int) -> str:
     return f"{_MONTHS[month - 1]}{year % 100:02d}"
 
 
+def _month(month: object) -> str:
+    """An IBKR option month (``"dec26"`` -> ``"DEC26"``), or ``InvalidArgument``."""
+    text = month.strip().upper() if isinstance(month, str) else ""
+    if len(text) != 5 or text[:3] not in _MONTHS or not (text[3:].isascii() and text[3:].isdigit()):
+        raise InvalidArgument("month", f"an option month such as DEC26, got {month!r}")
+    return text
+
+
 def _not_found(path: str, what: str) -> NotFound:
     return NotFound("GET", path, 200, what, message=f"GET {path}: {what}")
 
@@ -259,12 +267,13 @@ class Contracts:
     ) -> tuple[str, ...]:
         """Expiry dates (``YYYYMMDD``) of ``month`` (weeklies included): the maturities
         ``/iserver/secdef/info`` lists for a strike of that month."""
+        month = _month(month)
         und = await self._underlying(symbol, sec_type)
         strikes = await self.strikes(und.conid, month, sec_type=sec_type, exchange=exchange)
         if not strikes.call:
             return ()
         strike = strikes.call[len(strikes.call) // 2]
-        found = await self._secdef_info(und.conid, sec_type, month.upper(), strike, "C", exchange)
+        found = await self._secdef_info(und.conid, sec_type, month, strike, "C", exchange)
         return tuple(sorted({d.expiry for d in found if d.expiry}))
 
     async def _secdef_info(
@@ -294,8 +303,9 @@ class Contracts:
         exchange: str = "SMART",
     ) -> Strikes:
         """``/iserver/secdef/strikes`` of ``month`` (``"DEC26"``) on an underlying."""
+        month = _month(month)
         und = await self._underlying(symbol, sec_type)
-        params = {"conid": str(und.conid), "sectype": sec_type, "month": month.upper()}
+        params = {"conid": str(und.conid), "sectype": sec_type, "month": month}
         params["exchange"] = exchange
         return Strikes.from_json(await self._get("/iserver/secdef/strikes", params))
 
