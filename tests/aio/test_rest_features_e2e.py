@@ -119,6 +119,18 @@ async def test_options_months_strikes_and_contract(client: StreamClient) -> None
     assert info.value.endpoint == "GET /iserver/secdef/info"
 
 
+async def test_option_takes_the_underlying_as_a_conid(client: StreamClient) -> None:
+    # ``symbol: str | int``: an int is the underlying's conid, for ``option`` as for
+    # ``option_months``/``strikes``/``option_expiries`` (it was searched as the text "265598")
+    month = (await client.contracts.option_months(AAPL))[0]
+    strikes = await client.contracts.strikes(AAPL, month)
+    strike = strikes.call[len(strikes.call) // 2]
+    expiry = (await client.contracts.option_expiries(AAPL, month))[0]
+    by_symbol = await client.contracts.option("AAPL", expiry, strike, "C")
+    by_conid = await client.contracts.option(AAPL, expiry, strike, "C")
+    assert by_conid.conid == by_symbol.conid and by_conid.right == "C"
+
+
 async def test_futures_options(client: StreamClient) -> None:
     months = await client.contracts.option_months("ES", sec_type="FOP")
     assert len(months) == 4
@@ -282,6 +294,29 @@ async def test_accounts_positions_paging_summary_ledger(
     with pytest.raises(HTTPStatusError) as info:
         await client.portfolio.positions("U0000000")
     assert info.value.status == 400 and "U0000000 is not accessible" in info.value.error
+
+
+@pytest.mark.parametrize("total", [45, 60, 61])
+async def test_positions_paging_of_a_gateway_with_pages_of_30(
+    simulator: SimulatorFactory, total: int
+) -> None:
+    # IBKR's older swagger documents pages of 30 positions (the current docs 100): a full page
+    # of 30 is not the last one, whatever size the client expects.
+    sim = await simulator(update_interval=0.05, positions_page_size=30)
+    options = [c for c, s in sim.gateway.universe.specs.items() if s.sec_type == "OPT"]
+    already = sum(1 for p in sim.gateway.book.positions.values() if p.quantity)
+    for n, conid in enumerate(options[: total - already]):
+        set_position(sim.gateway, conid, n + 1, 1.5)
+    expected = {c for c, p in sim.gateway.book.positions.items() if p.quantity}
+    assert len(expected) == total
+    c = make_client(sim)
+    await c.start()
+    try:
+        positions = await c.portfolio.positions()
+    finally:
+        await c.stop()
+    assert {p.conid for p in positions} == expected
+    assert len(positions) == len(expected)
 
 
 async def test_live_positions_follow_fills_and_reconnects(

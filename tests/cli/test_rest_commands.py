@@ -121,3 +121,20 @@ def test_errors_are_one_line(gateway: Gateway) -> None:
     result = run_cli("contract", "AAPL 2026 200 C", "--url", gateway.url)
     assert result.code == 2
     assert_one_line_error(result, "YYYYMMDD")
+
+
+def test_contract_strikes_of_a_future_are_its_futures_options(gateway: Gateway) -> None:
+    # ES has no OPT section, only FOP (futures options): --strikes must list those, not fail
+    # with "no OPT on 'ES'".
+    import urllib.request
+
+    with urllib.request.urlopen(gateway.url + "/iserver/secdef/search?symbol=ES") as resp:
+        sections = orjson.loads(resp.read())[0]["sections"]
+    fop = next(s for s in sections if s["secType"] == "FOP")
+    assert not any(s["secType"] == "OPT" for s in sections)
+    month = fop["months"].split(";")[0]
+    result = run_cli("contract", "ES", "--strikes", month, "--json", "--url", gateway.url)
+    assert result.code == 0, result.err
+    strikes = orjson.loads(result.out)[0]["strikes"]
+    assert strikes["call"] and strikes["call"] == sorted(strikes["call"])
+    assert strikes["put"]

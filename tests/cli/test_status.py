@@ -111,3 +111,25 @@ def test_status_not_authenticated_and_competing(own_gateway: Gateway) -> None:
     assert result.code == 4
     assert_one_line_error(result, "competes")
     assert _report(result.out)["competing"].startswith("YES")
+
+
+def test_status_of_a_gateway_that_never_answers_is_a_timeout() -> None:
+    # a hung gateway (the port accepts, nothing answers) is not "unreachable: is it running?"
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        result = run_cli("status", "--url", url, "--timeout", "0.5")
+    assert result.code == 1
+    assert_one_line_error(result, "did not answer in time")
+    assert _report(result.out)["reachable"] == "NO (timed out)"
+
+
+def test_status_with_a_timeout_of_zero_is_a_usage_error_not_a_hang() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        result = run_cli("status", "--url", url, "--timeout", "0", timeout=20.0)
+    assert result.code == 2
+    assert_one_line_error(result, "timeout")

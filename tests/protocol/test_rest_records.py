@@ -13,6 +13,7 @@ from ibstream.protocol.contracts import (
     FutureContract,
     StockListing,
     Strikes,
+    opt_int,
 )
 from ibstream.protocol.portfolio import PortfolioAccount, Position, parse_ledger, parse_summary
 from ibstream.state.positions import PositionBook
@@ -120,3 +121,23 @@ def test_property_position_book_changes_replay_to_the_new_state(
             state[ch.conid] = ch.current.quantity
     assert state == {p.conid: p.quantity for p in book.of("A")}
     assert all(q != 0 for q in state.values())
+
+
+numberish = st.text(alphabet="-+0123456789.,e ²³¹٣１", max_size=8)
+
+
+@given(numberish)
+def test_property_number_like_text_never_raises(text: str) -> None:
+    # "--5" passed the digit check after lstrip("-"), "²" is a digit to str.isdigit(): both
+    # reached int() and raised ValueError out of the "never raise" parsers
+    for key in ("conid", "position", "strike", "multiplier"):
+        Contract.from_json({key: text})
+        ContractDetails.from_json({"con_id": text, key: text})
+        Position.from_json({"conid": text, key: text})
+        FutureContract.from_json({"conid": text, "expirationDate": text})
+    assert opt_int(text) is None or str(opt_int(text)).lstrip("-").isascii()
+
+
+def test_number_like_text_values() -> None:
+    assert opt_int("--5") is None and opt_int("²") is None and opt_int("-") is None
+    assert opt_int("-5") == -5 and opt_int(" 42 ") == 42 and opt_int("265598") == 265598

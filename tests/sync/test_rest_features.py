@@ -25,6 +25,8 @@ def test_contracts_marketdata_portfolio_positions(sim: SimThread, client: Client
         client.contracts.resolve("ZZZZ")
     snaps = client.marketdata.snapshot([AAPL], fields=["31", "84", "86"])
     assert snaps[AAPL].last is not None
+    one = client.marketdata.snapshot(AAPL, fields="31")  # one field, not fields 3 and 1
+    assert one[AAPL].last is not None and set(one[AAPL].values) <= {31, 6509}
     hist = client.marketdata.history(AAPL, period="1h", bar="5min")
     assert len(hist.bars) == 12
     assert client.portfolio.accounts()[0].account_id == "DU1234567"

@@ -19,6 +19,7 @@ and IBKR's message.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from ibstream.protocol.contracts import (
     FutureContract,
     StockListing,
     Strikes,
+    opt_int,
 )
 from ibstream.protocol.symbols import (
     InstrumentQuery,
@@ -79,15 +81,26 @@ def month_name(year: int, month: int) -> str:
     return f"{_MONTHS[month - 1]}{year % 100:02d}"
 
 
+def _month(month: object) -> str:
+    """An IBKR option month (``"dec26"`` -> ``"DEC26"``), or ``InvalidArgument``."""
+    text = month.strip().upper() if isinstance(month, str) else ""
+    if len(text) != 5 or text[:3] not in _MONTHS or not (text[3:].isascii() and text[3:].isdigit()):
+        raise InvalidArgument("month", f"an option month such as DEC26, got {month!r}")
+    return text
+
+
 def _not_found(path: str, what: str) -> NotFound:
     return NotFound("GET", path, 200, what, message=f"GET {path}: {what}")
 
 
 def _as_not_found(exc: HTTPStatusError) -> HTTPStatusError:
-    """An HTTP 400/404 about a conid or symbol is a ``NotFound`` (IBKR's message kept)."""
+    """An HTTP 400/404 about a conid or symbol is a ``NotFound`` (IBKR's message kept); "no
+    bridge" (no brokerage session) is not about the contract and stays as it is."""
     if isinstance(exc, NotFound) or exc.status not in (400, 404, 500):
         return exc
     text = (exc.error or exc.body).lower()
+    if "no bridge" in text:  # the brokerage session is not up (protocol.md §2.4): no lookup
+        return exc
     if exc.status == 500 and "conid" not in text and "contract" not in text:
         return exc
     return NotFound(exc.method, exc.path, exc.status, exc.body)
@@ -143,7 +156,11 @@ class Contracts:
             raise InvalidArgument("symbol", "a non-empty symbol")
         params = {"symbol": symbol.strip().upper()}
         if sec_type:
-            params["secType"] = SecType(sec_type.upper()).value
+            try:
+                params["secType"] = SecType(str(sec_type).upper()).value
+            except ValueError:
+                kinds = " ".join(t.value for t in SecType)
+                raise InvalidArgument("sec_type", f"one of {kinds}, got {sec_type!r}") from None
         if by_name:
             params["name"] = "true"
         key = ("search", params["symbol"], params.get("secType"), by_name)
@@ -200,6 +217,8 @@ class Contracts:
 
     async def futures(self, symbol: str) -> list[FutureContract]:
         """``/trsrv/futures``: the live contracts of a future, nearest expiry first."""
+        if not isinstance(symbol, str) or not symbol.strip():
+            raise InvalidArgument("symbol", "a non-empty symbol such as ES")
         name = symbol.strip().upper()
         body = await self._cached(("futures", name), "/trsrv/futures", {"symbols": name})
         items = body.get(name) if isinstance(body, dict) else None
@@ -215,7 +234,11 @@ class Contracts:
 
     async def future(self, symbol: str, month: int, year: str | int) -> FutureContract:
         """The contract of ``month`` (1-12) and ``year`` (``6``, ``26`` or ``2026``)."""
-        ytext = str(year)
+        if type(month) is not int or not 1 <= month <= 12:
+            raise InvalidArgument("month", f"1-12, got {month!r}")
+        ytext = str(year).strip() if isinstance(year, int | str) else ""
+        if isinstance(year, bool) or not (ytext.isascii() and ytext.isdigit() and len(ytext) <= 4):
+            raise InvalidArgument("year", f"6, 26 or 2026, got {year!r}")
         for fut in await self.futures(symbol):
             exp = fut.expiration_date or ""
             if len(exp) >= 6 and int(exp[4:6]) == month and exp[:4].endswith(ytext):
@@ -244,12 +267,13 @@ class Contracts:
     ) -> tuple[str, ...]:
         """Expiry dates (``YYYYMMDD``) of ``month`` (weeklies included): the maturities
         ``/iserver/secdef/info`` lists for a strike of that month."""
+        month = _month(month)
         und = await self._underlying(symbol, sec_type)
         strikes = await self.strikes(und.conid, month, sec_type=sec_type, exchange=exchange)
         if not strikes.call:
             return ()
         strike = strikes.call[len(strikes.call) // 2]
-        found = await self._secdef_info(und.conid, sec_type, month.upper(), strike, "C", exchange)
+        found = await self._secdef_info(und.conid, sec_type, month, strike, "C", exchange)
         return tuple(sorted({d.expiry for d in found if d.expiry}))
 
     async def _secdef_info(
@@ -279,8 +303,9 @@ class Contracts:
         exchange: str = "SMART",
     ) -> Strikes:
         """``/iserver/secdef/strikes`` of ``month`` (``"DEC26"``) on an underlying."""
+        month = _month(month)
         und = await self._underlying(symbol, sec_type)
-        params = {"conid": str(und.conid), "sectype": sec_type, "month": month.upper()}
+        params = {"conid": str(und.conid), "sectype": sec_type, "month": month}
         params["exchange"] = exchange
         return Strikes.from_json(await self._get("/iserver/secdef/strikes", params))
 
@@ -294,7 +319,8 @@ class Contracts:
         sec_type: str | None = None,
         exchange: str = "SMART",
     ) -> ContractDetails:
-        """The option on ``symbol`` for ``expiry`` (YYYYMMDD), ``strike`` and ``right`` (C/P).
+        """The option on ``symbol`` (or the underlying's conid) for ``expiry`` (YYYYMMDD),
+        ``strike`` and ``right`` (C/P).
 
         ``sec_type`` defaults to ``OPT``, or ``FOP`` when the underlying only has futures
         options.
@@ -302,8 +328,20 @@ class Contracts:
         r = {"C": "C", "CALL": "C", "P": "P", "PUT": "P"}.get(str(right).upper())
         if r is None:
             raise InvalidArgument("right", "C, P, CALL or PUT")
-        if not (isinstance(expiry, str) and len(expiry) == 8 and expiry.isdigit()):
-            raise InvalidArgument("expiry", "YYYYMMDD")
+        if not (isinstance(expiry, str) and len(expiry) == 8 and expiry.isascii()):
+            raise InvalidArgument("expiry", f"a date as YYYYMMDD, got {expiry!r}")
+        try:
+            dt.datetime.strptime(expiry, "%Y%m%d")  # month 13 or 00, February 31st
+        except ValueError:
+            raise InvalidArgument("expiry", f"a date as YYYYMMDD, got {expiry!r}") from None
+        if (
+            isinstance(strike, bool)
+            or not isinstance(strike, int | float)
+            or not 0 < strike < float("inf")
+        ):
+            raise InvalidArgument("strike", f"a positive price, got {strike!r}")
+        if isinstance(symbol, int):  # the underlying's conid, as for strikes()
+            symbol = (await self.details(symbol)).symbol or str(symbol)
         kinds = [sec_type.upper()] if sec_type else ["OPT", "FOP"]
         und: Contract | None = None
         for kind in kinds:
@@ -381,7 +419,7 @@ class Contracts:
         The result's ``conidex`` (``28812380;;;265598/1,272093/-1``) is what
         ``MarketDataSpec`` and the gateway take for spreads.
         """
-        parsed = tuple(ComboLeg(int(c), int(r)) for c, r in legs)
+        parsed = tuple(ComboLeg(_whole(c, "conid"), _whole(r, "ratio")) for c, r in legs)
         if len(parsed) < 2:
             raise InvalidArgument("legs", "a combo needs at least two legs")
         if any(leg.ratio == 0 for leg in parsed):
@@ -471,6 +509,16 @@ class Contracts:
         for text in dict.fromkeys(texts):
             out[text] = await self.resolve(text)
         return out
+
+
+def _whole(value: object, name: str) -> int:
+    """An int, or a digit string as its int; anything else is refused (``int()`` would turn
+    ``265598.7`` into another contract, a ratio of ``1.5`` into 1 and ``True`` into 1)."""
+    if isinstance(value, str) and (number := opt_int(value)) is not None:
+        return number
+    if type(value) is int:
+        return value
+    raise InvalidArgument(name, f"a whole number, got {value!r}")
 
 
 def _from_details(d: ContractDetails, *, exchange: str | None = None) -> Resolved:

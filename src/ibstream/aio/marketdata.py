@@ -81,24 +81,30 @@ class MarketDataRest:
     async def snapshot(
         self,
         conids: Iterable[int | str] | int | str,
-        fields: Iterable[str | int] = DEFAULT_FIELDS,
+        fields: Iterable[str | int] | int | str = DEFAULT_FIELDS,
         *,
         timeout: float = 5.0,
         interval: float = 0.2,
     ) -> dict[int, TickerSnapshot]:
         """Current values of ``conids``: ``{conid: TickerSnapshot}``.
 
-        ``fields`` are ids (``31``, ``"84"``) or names (``"last"``, ``"bid_price"``).
+        ``fields`` are ids (``31``, ``"84"``) or names (``"last"``, ``"bid_price"``), or one
+        of them alone.
         Conids whose data never arrived within ``timeout`` are returned with no values
         (``snapshot.values`` empty). An unknown conid comes back as the gateway sends it
         (symbol ``"-"``, last ``N/A`` -> ``None``).
         """
+        if not (isinstance(timeout, int | float) and timeout >= 0):
+            raise InvalidArgument("timeout", f"seconds >= 0, got {timeout!r}")
+        if not (isinstance(interval, int | float) and interval > 0):
+            raise InvalidArgument("interval", f"seconds > 0, got {interval!r}")
         items = [conids] if isinstance(conids, int | str) else list(conids)
         if not items:
             raise InvalidArgument("conids", "at least one conid")
         ids = dict(_conid_of(i) for i in items)
+        given = [fields] if isinstance(fields, int | str) else list(fields)  # "31": not 3, 1
         wanted = list(dict.fromkeys(str(field_id(f.strip() if isinstance(f, str) else f))
-                                    for f in fields))  # fmt: skip
+                                    for f in given))  # fmt: skip
         if not wanted:
             raise InvalidArgument("fields", "field ids or names such as 31, 'bid', 'ask'")
         await self._preflight_accounts()
@@ -122,9 +128,10 @@ class MarketDataRest:
                     if any(k not in _META for k in entry):
                         found[conid] = entry
                         pending.pop(conid, None)
-            if not pending or time.monotonic() + interval > deadline:
+            left = deadline - time.monotonic()
+            if not pending or left <= 0:
                 break
-            await asyncio.sleep(interval)
+            await asyncio.sleep(min(interval, left))  # a last call at the deadline
         return {c: _snapshot_of(c, found.get(c, {})) for c in ids}
 
     async def history(
@@ -143,7 +150,11 @@ class MarketDataRest:
         Invalid ``period``/``bar`` raise ``InvalidArgument`` before anything is sent; an unknown
         conid raises ``NotFound``.
         """
-        MarketHistorySpec(conid, period=period, bar=bar, exchange=exchange)  # validates
+        MarketHistorySpec(  # validates
+            conid, period=period, bar=bar, exchange=exchange, outside_rth=outside_rth
+        )
+        if start is not None and not isinstance(start, dt.datetime):
+            raise InvalidArgument("start", f"a datetime, got {start!r}")
         params = {"conid": str(conid), "period": period, "bar": bar}
         params["outsideRth"] = "true" if outside_rth else "false"
         if exchange:

@@ -5,7 +5,8 @@
 endpoint (FIFO, an ``asyncio.Lock`` per limit) sleeping exactly until the pacer says they may go,
 or until a concurrency slot is released: never a busy loop, never a drop. After a 429 the caller
 reports it with :meth:`throttled`, which blocks the limit with exponential backoff (or a wait
-the caller passes, such as a ``Retry-After``) before the retry.
+the caller passes, such as a ``Retry-After``) before the retry; the backoff doubles per round
+of refusals, not per refused response of one concurrent burst.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class RateLimiter:
         self.max_backoff = max_backoff
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
+        self._waiting: dict[str, int] = {}  # callers in line per limit
         self._released: asyncio.Event | None = None
         self._queued = 0
         self._queued_max = 0
@@ -68,7 +70,11 @@ class RateLimiter:
     @contextlib.asynccontextmanager
     async def slot(self, method: str, path: str) -> AsyncIterator[None]:
         """Wait until ``METHOD path`` may be sent, hold the slot while it runs."""
-        grant = self.pacer.try_acquire(method, path, self._clock())
+        key = self.pacer.limit_for(method, path) or "global"
+        # behind callers already in line (a loop re-entering at once would overtake them)
+        grant = (
+            None if self._waiting.get(key) else self.pacer.try_acquire(method, path, self._clock())
+        )
         if not isinstance(grant, Grant):
             grant = await self._wait(method, path)
         try:
@@ -84,6 +90,7 @@ class RateLimiter:
         self.pacer.note_wait(method, path)
         self._queued += 1
         self._queued_max = max(self._queued_max, self._queued)
+        self._waiting[key] = self._waiting.get(key, 0) + 1
         started = self._clock()
         try:
             async with lock:  # FIFO per endpoint limit
@@ -100,17 +107,27 @@ class RateLimiter:
                             await asyncio.wait_for(event.wait(), grant)
         finally:
             self._queued -= 1
+            self._waiting[key] -= 1
             self._wait_total += self._clock() - started
 
     def throttled(self, method: str, path: str, retry_after: float | None) -> float:
-        """A 429 came back for ``METHOD path``: block its limit; return the backoff applied."""
+        """A 429 came back for ``METHOD path``: block its limit; return the backoff applied.
+
+        The backoff doubles per *round* of refusals: a 429 answered while the limit is already
+        blocked was sent before that block began (nothing is granted during one), so it is
+        part of the same round and leaves the block as it is.
+        """
         key = self.pacer.limit_for(method, path) or "global"
-        streak = self._streak.get(key, 0)
+        now = self._clock()
         delay = retry_after if retry_after is not None and retry_after > 0 else None
+        if delay is None and (left := self.pacer.blocked_for(method, path, now)) > 0:
+            self.pacer.penalize(method, path, now, 0.0)  # counted, the block unchanged
+            return left
+        streak = self._streak.get(key, 0)
         if delay is None:
             delay = min(self.max_backoff, self.backoff * (2**streak))
         self._streak[key] = streak + 1
-        self.pacer.penalize(method, path, self._clock(), delay)
+        self.pacer.penalize(method, path, now, delay)
         return delay
 
     def succeeded(self, method: str, path: str) -> None:

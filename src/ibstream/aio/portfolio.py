@@ -34,7 +34,6 @@ from ibstream.exceptions import (
 from ibstream.protocol.events import Trade
 from ibstream.protocol.lifecycle import SessionState, SessionStateChanged
 from ibstream.protocol.portfolio import (
-    POSITIONS_PAGE_SIZE,
     CurrencyBalance,
     PortfolioAccount,
     Position,
@@ -48,6 +47,9 @@ from ibstream.state.positions import PositionBook, PositionChange
 __all__ = ["MAX_POSITION_PAGES", "LivePositions", "Portfolio", "PositionsView"]
 
 log = logging.getLogger("ibstream.portfolio")
+
+_SMALLEST_PAGE = 30
+"""The smallest positions page IBKR documents (older swagger: "default size is 30")."""
 
 MAX_POSITION_PAGES = 1000
 """Safety stop for paging (100 positions per page: 100,000 positions)."""
@@ -111,6 +113,7 @@ class Portfolio:
         acct = await self._account(account)
         out: list[Position] = []
         seen: set[int] = set()
+        first = 0  # rows of page 0: the page size when more pages follow
         for page in range(MAX_POSITION_PAGES):
             body = await self._account_get(acct, f"/portfolio/{acct}/positions/{page}")
             rows = [d for d in body if isinstance(d, dict)] if isinstance(body, list) else []
@@ -121,7 +124,10 @@ class Portfolio:
                     seen.add(pos.conid)
                     out.append(pos)
                     fresh += 1
-            if len(rows) < POSITIONS_PAGE_SIZE or fresh == 0:
+            # IBKR pages by 100 (30 in its older swagger): a first page of 30 or more may be
+            # full, so reading goes on until a page is shorter than the first one (or empty)
+            first = first or len(rows)
+            if fresh == 0 or len(rows) < (_SMALLEST_PAGE if page == 0 else first):
                 break
         return out
 

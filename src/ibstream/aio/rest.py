@@ -126,6 +126,12 @@ class GatewayRest:
         pacing: RateLimiter | None = None,
         ws_backend: WSBackend = "auto",
     ) -> None:
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout < float("inf")
+        ):  # aiohttp takes 0, a negative or NaN total as "no timeout": a hung gateway hangs
+            raise InvalidArgument("timeout", f"seconds > 0 per request, got {timeout!r}")
         if type(max_frame_size) is not int or max_frame_size < 1024:
             raise InvalidArgument(
                 "max_frame_size", f"must be an int >= 1024, got {max_frame_size!r}"
@@ -263,10 +269,10 @@ class GatewayRest:
             raise self._tls_error(exc, self.base_url) from exc
         except aiohttp.InvalidURL as exc:
             raise InvalidArgument("url", f"invalid gateway URL {url!r}") from exc
+        except TimeoutError as exc:  # before OSError: TimeoutError is one (a hung gateway)
+            raise StreamTimeout(mask_text(f"{method} {path} timed out")) from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise GatewayUnreachable(f"gateway {self.base_url} unreachable: {exc}") from exc
-        except TimeoutError as exc:
-            raise StreamTimeout(f"{method} {path} timed out") from exc
         return Response(status, raw, dict(resp.headers))
 
     async def _auth_send(self, method: str, url: str, headers: Mapping[str, str]) -> Response:
@@ -347,10 +353,10 @@ class GatewayRest:
                     )
             except aiohttp.ClientError as exc:  # e.g. a payload cut mid-response
                 raise GatewayUnreachable(
-                    f"{method} {path}: gateway {self.base_url} failed: {exc}"
+                    mask_text(f"{method} {path}: gateway {self.base_url} failed: {exc}")
                 ) from exc
-            except GatewayUnreachable as exc:  # name the endpoint
-                raise GatewayUnreachable(f"{method} {path}: {exc}") from exc
+            except GatewayUnreachable as exc:  # name the endpoint (account ids masked)
+                raise GatewayUnreachable(mask_text(f"{method} {path}: {exc}")) from exc
             if status != 429 or 429 in allow:
                 self.pacing.succeeded(method, path)
                 return status, body

@@ -3,7 +3,8 @@
 INSTRUMENT is any text of the shared grammar: AAPL (stock), ES (front-month future), ESZ6 or
 "ES 202612" (a future month), EUR.USD (FX), SPX (index), "AAPL CFD", "AAPL 20261218 200 C"
 (option), 265598 (conid), 28812380;;;265598/1,272093/-1 (combo). --chain lists the futures of
-a future or the option months of an underlying; --strikes MONTH lists the strikes of a month.
+a future or the option months of an underlying; --strikes MONTH lists the strikes of a month
+(of the futures options, FOP, for a future).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("instruments", nargs="+", metavar="INSTRUMENT")
     p.add_argument("--chain", action="store_true", help="futures chain / option months too")
-    p.add_argument("--strikes", metavar="MONTH", help="option strikes of MONTH (e.g. DEC26)")
+    p.add_argument(
+        "--strikes", metavar="MONTH", help="option strikes of MONTH (e.g. DEC26; FOP for a future)"
+    )
     add_common_args(p)
     p.set_defaults(func=run)
 
@@ -60,7 +63,8 @@ async def _body(args: argparse.Namespace, client: StreamClient) -> int:
                 except NotFound:
                     doc["option_months"] = []
         if args.strikes:
-            s = await client.contracts.strikes(r.symbol, args.strikes)
+            kind = "FOP" if r.sec_type in ("FUT", "FOP") else "OPT"  # a future's are FOP
+            s = await client.contracts.strikes(r.symbol, args.strikes, sec_type=kind)
             doc["strikes"] = {"call": list(s.call), "put": list(s.put)}
         docs.append(doc)
     if args.json:

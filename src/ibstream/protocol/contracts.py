@@ -34,8 +34,12 @@ def opt_int(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text.startswith("-") else text
+        if digits.isascii() and digits.isdigit():  # not "--5", not "²" (isdigit, int refuses)
+            return int(text)
+        return None
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None

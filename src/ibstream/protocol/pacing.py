@@ -219,14 +219,22 @@ class Pacer:
             if st is not None and st.in_flight > 0:
                 st.in_flight -= 1
 
+    def _penalized(self, method: str, path: str) -> _State | None:
+        name = self.limit_for(method, path)
+        return self._states[name] if name is not None else self._global
+
     def penalize(self, method: str, path: str, now: float, seconds: float) -> None:
         """A 429 came back: block the endpoint's limit (or the global one) for ``seconds``."""
-        name = self.limit_for(method, path)
-        st = self._states[name] if name is not None else self._global
+        st = self._penalized(method, path)
         if st is None:
             return
         st.throttled += 1
         st.blocked_until = max(st.blocked_until, now + seconds)
+
+    def blocked_for(self, method: str, path: str, now: float) -> float:
+        """Seconds left of the penalty on the limit :meth:`penalize` blocks for this call."""
+        st = self._penalized(method, path)
+        return 0.0 if st is None else max(0.0, st.blocked_until - now)
 
     def metrics(self, now: float) -> dict[str, Any]:
         """Per-limit state: requests granted, waits, 429s, in flight, window use, blocked."""

@@ -25,7 +25,8 @@ __all__ = [
 ]
 
 POSITIONS_PAGE_SIZE = 100
-"""``/portfolio/{acct}/positions/{page}`` returns at most 100 positions per page (IBKR)."""
+"""``/portfolio/{acct}/positions/{page}`` returns at most 100 positions per page (IBKR; its
+older swagger documents 30, so the client reads on until a page is shorter than the first)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

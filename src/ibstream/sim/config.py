@@ -121,6 +121,9 @@ class SimConfig:
     and ``/portfolio/accounts`` 1 per 5 s, ...) answered with 429 (see ``sim/pacing.py``)."""
     snapshot_preflight: bool = True
     """First ``/iserver/marketdata/snapshot`` per conid returns only conid/conidEx (§2.8)."""
+    positions_page_size: int = 100
+    """Positions per ``/portfolio/{acct}/positions/{page}`` page: 100 in IBKR's current docs,
+    30 ("page's default size is 30 positions") in its older swagger."""
 
     # --- WebSocket (§1.3-§1.5, §5, §7, §8) ---
     mode: Literal["gateway", "direct"] = "gateway"
@@ -214,6 +217,8 @@ class SimConfig:
             raise InvalidArgument("tic_replies", "must be >= 0")
         if self.update_interval < 0:
             raise InvalidArgument("update_interval", "must be >= 0")
+        if self.positions_page_size < 1:
+            raise InvalidArgument("positions_page_size", "must be >= 1")
         if self.heartbeat_interval <= 0:
             raise InvalidArgument("heartbeat_interval", "must be > 0")
         if not 0.0 <= self.empty_smd_probability <= 1.0:

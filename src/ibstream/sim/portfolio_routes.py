@@ -1,7 +1,8 @@
 """Portfolio REST endpoints of the simulated gateway (read-only session: SSO login suffices).
 
 ``/portfolio/accounts``, ``/portfolio/subaccounts``, ``/portfolio/{acct}/positions/{page}``
-(100 per page, sorted by name, ``[]`` after the last page), ``/portfolio/{acct}/position/{conid}``,
+(``SimConfig.positions_page_size`` per page, 100 by default, sorted by name, ``[]`` after the
+last page), ``/portfolio/{acct}/position/{conid}``,
 ``/portfolio2/{acct}/positions``, ``/portfolio/{acct}/positions/invalidate``,
 ``/portfolio/{acct}/summary`` and ``/portfolio/{acct}/ledger``. Positions are the order book's:
 they move when simulated orders fill. Field names follow IBKR's documentation and IBind's samples.
@@ -116,7 +117,7 @@ def position_entry(gw: Gateway, uni: Universe, acct: str, conid: int) -> dict[st
         "baseAvgPrice": round(pos.avg_cost, 6),
         "baseRealizedPnl": 0.0,
         "baseUnrealizedPnl": round(unrealized, 2),
-        "pageSize": PAGE_SIZE,
+        "pageSize": gw.cfg.positions_page_size,
     }
 
 
@@ -256,7 +257,8 @@ def add_portfolio_routes(app: web.Application, gw: Gateway, uni: Universe) -> No
             return _json({"error": f"Bad Request: invalid page {raw_page}"}, 400)
         page = int(raw_page)
         held = _held(gw) if acct == gw.cfg.account else []
-        chunk = held[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+        size = gw.cfg.positions_page_size
+        chunk = held[page * size : (page + 1) * size]
         return _json([position_entry(gw, uni, acct, c) for c in chunk])
 
     async def positions2(request: web.Request) -> web.Response:

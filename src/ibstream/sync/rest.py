@@ -132,13 +132,14 @@ class SyncMarketData:
     def snapshot(
         self,
         conids: Iterable[int | str] | int | str,
-        fields: Iterable[str | int] = DEFAULT_FIELDS,
+        fields: Iterable[str | int] | int | str = DEFAULT_FIELDS,
         *,
         timeout: float = 5.0,
         interval: float = 0.2,
     ) -> dict[int, TickerSnapshot]:
         items = conids if isinstance(conids, int | str) else list(conids)
-        return self._run(self._m.snapshot(items, list(fields), timeout=timeout, interval=interval))
+        wanted = fields if isinstance(fields, int | str) else list(fields)
+        return self._run(self._m.snapshot(items, wanted, timeout=timeout, interval=interval))
 
     def history(
         self,
