@@ -52,7 +52,13 @@ class ConsumerQueue(EventBuffer):
         return f"<ConsumerQueue {len(self)}/{self.maxsize} conflated={self.conflated}{flag}>"
 
     def put_raw(self, data: bytes) -> None:
-        """Queue an encoded control message (a reply, a notice); never conflated."""
+        """Queue an encoded control message (a reply, a notice); never conflated. Replies are
+        never dropped either: a consumer that lets ``maxsize`` of them pile up beyond a full
+        queue (requests whose replies it does not read) overflows like a slow consumer."""
+        if len(self) >= 2 * self.maxsize:
+            if not (self.closed or self.overflowed):
+                self._overflow("reply")
+            return
         self.put_control(data)
 
     def raise_if_done(self) -> None:
