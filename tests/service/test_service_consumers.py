@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
+
+from ibstream.service import Service
 
 from .conftest import ServiceFactory
 from .helpers import wait_for
@@ -43,3 +46,28 @@ async def test_requests_whose_replies_are_never_read_cut_the_consumer_off(
     assert consumer.queue.overflowed and "never dropped" in consumer.close_reason
     assert deepest <= 2 * 50, deepest
     assert service.hub.disconnected_slow == 1
+
+
+async def test_query_lists_of_events_and_stream_are_bounded_before_any_work(
+    service: Service, http: aiohttp.ClientSession
+) -> None:
+    """``max_list_items`` bounds the conid/account lists of an ``/events`` or ``/stream``
+    query as it bounds a ``filter`` message. An ``/events`` query of 1,000 conids and 1,000
+    accounts for ``bd`` once built its million specs (seconds of the event loop every
+    consumer shares, hundreds of MB) before counting them."""
+    many = ",".join(["1"] * 1000)
+    accounts = ",".join(["a"] * 1000)
+    async with http.get(f"{service.url}/events?topic=bd&conid={many}&account={accounts}") as r:
+        assert r.status == 400
+        assert "max_list_items" in (await r.json())["error"]
+    # within the list bound, the product is counted before a spec is built
+    conids = ",".join(str(i) for i in range(1, 201))
+    accounts = ",".join(f"a{i}" for i in range(200))
+    async with http.get(f"{service.url}/events?topic=bd&conid={conids}&account={accounts}") as r:
+        assert r.status == 400
+        assert "40000 specs in one request" in (await r.json())["error"]
+    async with http.get(f"{service.url}/stream?conid={many}") as r:
+        assert r.status == 400
+        assert "max_list_items" in (await r.json())["error"]
+    assert service.hub.counts["refused_list_items"] == 2
+    assert not service.hub.consumers

@@ -82,6 +82,9 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
     query = request.query
     batch = query.get("batch", "1") not in ("0", "false")
     try:
+        limits.check_filter_items(
+            hub, topics=query.get("topic"), conids=query.get("conid"), accounts=query.get("account")
+        )
         filters = Filters.parse(query.get("topic"), query.get("conid"), query.get("account"))
     except IBStreamError as exc:
         return web.json_response({"error": str(exc)}, status=400)
@@ -304,12 +307,14 @@ _OPS: dict[str, Callable[[Hub, Consumer, dict[str, Any], Any], None]] = {
 # -- Server-Sent Events ------------------------------------------------------------------------
 
 
-def specs_from_query(query: Any) -> tuple[list[Spec], Filters | None]:
+def specs_from_query(query: Any, hub: Hub | None = None) -> tuple[list[Spec], Filters | None]:
     """``/events`` query -> the specs to subscribe and the consumer's filters.
 
     ``topic`` (comma-separated or repeated): md, mh, bd, or, tr, pl, sd, ld, session;
     ``conid`` (for md/mh/bd, and a filter), ``account`` (for bd/sd/ld, and a filter),
-    ``fields`` (market data field ids), ``exchange``.
+    ``fields`` (market data field ids), ``exchange``. With ``hub``, its limits apply to the
+    lists and to the number of specs before any is built (``bd`` takes every conid with every
+    account).
     """
 
     def many(name: str) -> list[str]:
@@ -331,6 +336,16 @@ def specs_from_query(query: Any) -> tuple[list[Spec], Filters | None]:
     accounts = many("account")
     fields = many("fields")
     exchange = query.get("exchange")
+    if hub is not None:
+        limits.check_filter_items(hub, topics=named, conids=conids, accounts=accounts)
+        count = 0
+        for topic in dict.fromkeys(topics):
+            if topic != SESSION_TOPIC:
+                combos = 1
+                for name in topic_entry(topic).required:
+                    combos *= len(conids) if name == "conid" else len(accounts)
+                count += combos
+        limits.check_request(hub, count)
     specs: list[Spec] = []
     for topic in dict.fromkeys(topics):
         if topic == SESSION_TOPIC:
@@ -360,8 +375,7 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     max_bytes = request.app[CONFIG].max_batch_bytes
     try:
-        specs, filters = specs_from_query(request.query)
-        limits.check_request(hub, len(specs))
+        specs, filters = specs_from_query(request.query, hub)
         consumer = hub.open_consumer("sse", request.remote or "", filters=filters)
     except (ValueError, IBStreamError) as exc:
         return web.json_response({"error": str(exc)}, status=400)
