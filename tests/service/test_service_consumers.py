@@ -71,3 +71,15 @@ async def test_query_lists_of_events_and_stream_are_bounded_before_any_work(
         assert "max_list_items" in (await r.json())["error"]
     assert service.hub.counts["refused_list_items"] == 2
     assert not service.hub.consumers
+
+
+async def test_plain_get_of_stream_leaves_no_consumer_behind(
+    service: Service, http: aiohttp.ClientSession
+) -> None:
+    """``GET /stream`` without a WebSocket upgrade (a browser tab, a health checker, curl) once
+    left a consumer registered for good: listed by /metrics and queued session events."""
+    for _ in range(3):
+        async with http.get(f"{service.url}/stream") as r:
+            assert r.status == 400
+    assert not service.hub.consumers
+    assert service.hub.counts["opened_ws"] == 3  # each was opened, and closed

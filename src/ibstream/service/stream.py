@@ -98,7 +98,11 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
     except IBStreamError as exc:
         return web.json_response({"error": str(exc)}, status=503)
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=1 << 20)
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)  # a GET without an upgrade: 400
+    except BaseException:
+        hub.close_consumer(consumer, "no WebSocket handshake")
+        raise
     _tune_socket(request)
     consumer.abort = lambda: _abort(request)
     consumer.queue.put_raw(_msg(hub.status_message()))
