@@ -12,12 +12,15 @@ import aiohttp
 import pytest
 
 from ibstream.service import Service
+from ibstream.sim import Simulator
 
 from .conftest import ServiceFactory
-from .helpers import wait_for
+from .helpers import AAPL, wait_for
 from .rawws import raw_ws, ws_text
 
 pytestmark = pytest.mark.e2e
+
+TRADING = "trading-token-abcdefghij"
 
 
 async def test_requests_whose_replies_are_never_read_cut_the_consumer_off(
@@ -83,3 +86,30 @@ async def test_plain_get_of_stream_leaves_no_consumer_behind(
             assert r.status == 400
     assert not service.hub.consumers
     assert service.hub.counts["opened_ws"] == 3  # each was opened, and closed
+
+
+async def test_trading_token_in_a_url_does_not_trade(
+    make_service: ServiceFactory, http: aiohttp.ClientSession, sim: Simulator
+) -> None:
+    """The trading scope comes only from ``Authorization: Bearer`` (docs/service.md): a URL
+    ends up in shell histories, proxy logs and ``Referer`` headers. ``?token=<trading token>``
+    once placed orders; now it reads, as the query token exists for browsers that read."""
+    service = await make_service(token="read-token-123456", trading=True, trading_token=TRADING)
+    price = round(sim.last_price(AAPL) * 0.98, 2)
+    order = {"conid": AAPL, "side": "BUY", "orderType": "LMT", "quantity": 1, "price": price}
+    query = "mutation P($o: PlaceOrderInput!) { placeOrder(order: $o) { orderId } }"
+    body = {"query": query, "variables": {"o": order}}
+    async with http.post(f"{service.url}/graphql?token={TRADING}", json=body) as r:
+        assert r.status == 200
+        reply = await r.json()
+    assert "cannot trade" in reply["errors"][0]["message"], reply
+    assert sim.entry.counters.placed == 0
+    async with http.post(
+        f"{service.url}/graphql?token={TRADING}", json={"query": "{ accounts }"}
+    ) as r:
+        assert (await r.json())["data"]["accounts"]
+    headers = {"Authorization": f"Bearer {TRADING}"}
+    async with http.post(f"{service.url}/graphql", json=body, headers=headers) as r:
+        reply = await r.json()
+    assert "errors" not in reply, reply
+    assert sim.entry.counters.placed == 1

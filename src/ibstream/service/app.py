@@ -42,7 +42,7 @@ from ibstream.service.keys import CONFIG, HUB
 from ibstream.service.ops import livez, metrics, readyz
 from ibstream.service.stream import events_handler, stream_handler
 from ibstream.service.symbols import install_increments, symbols_handler
-from ibstream.service.trading import SCOPES, token_scopes
+from ibstream.service.trading import READ, SCOPES, token_scopes
 from ibstream.service.upstream_auth import upstream_auth
 from ibstream.sim import SimConfig, Simulator
 
@@ -72,7 +72,8 @@ def auth_middleware(
     * With a token: ``Authorization: Bearer <token>`` or ``?token=<token>`` (browsers cannot set
       headers on WebSocket/EventSource), compared in constant time. The token is never logged.
     * Scopes (ibstream.service.trading): the read token reads; the trading token (when the service
-      trades) also trades. The caller's scopes are stored on the request.
+      trades) also trades, presented in the ``Authorization`` header only (``?token=`` with it
+      reads). The caller's scopes are stored on the request.
     """
     expected = token.encode() if token else None
     allowed = frozenset(o.rstrip("/") for o in allowed_origins)
@@ -102,6 +103,8 @@ def auth_middleware(
         scopes = token_scopes(given, token, trading_token)
         if scopes is None:
             return _unauthorized("invalid bearer token")
+        if "trade" in scopes and "Authorization" not in request.headers:
+            scopes = READ  # a URL leaks (histories, proxy logs, Referer): it never trades
         request[SCOPES] = scopes
         return await handler(request)
 

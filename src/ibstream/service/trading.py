@@ -119,7 +119,9 @@ def trading_of(info: strawberry.Info) -> Any:
     if not trading.enabled:
         raise PermissionError("trading is off in this service (start it with --trading)")
     if request is None or "trade" not in request_scopes(request):
-        raise PermissionError("this token cannot trade: present the trading token")
+        raise PermissionError(
+            "this token cannot trade: present the trading token (Authorization: Bearer)"
+        )
     return trading
 
 
