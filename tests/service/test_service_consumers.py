@@ -15,7 +15,7 @@ from ibstream.service import Service
 from ibstream.sim import Simulator
 
 from .conftest import ServiceFactory
-from .helpers import AAPL, wait_for
+from .helpers import AAPL, gql, wait_for
 from .rawws import raw_ws, ws_text
 
 pytestmark = pytest.mark.e2e
@@ -113,3 +113,16 @@ async def test_trading_token_in_a_url_does_not_trade(
         reply = await r.json()
     assert "errors" not in reply, reply
     assert sim.entry.counters.placed == 1
+
+
+async def test_snapshot_of_more_instruments_than_allowed_is_an_error(
+    service: Service, http: aiohttp.ClientSession
+) -> None:
+    """``snapshot`` takes at most 100 instruments: a 101st was dropped silently (100 rows
+    back, no error), so a consumer could not tell its last quotes were missing."""
+    q = "query S($i: [String!]!) { snapshot(instruments: $i) { conid } }"
+    body = await gql(http, service, q, i=[str(AAPL)] * 101)
+    assert body["data"] is None
+    assert "at most 100 instruments, got 101" in body["errors"][0]["message"], body
+    body = await gql(http, service, q, i=[str(AAPL)] * 2)
+    assert [row["conid"] for row in body["data"]["snapshot"]] == [AAPL, AAPL]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from strawberry.scalars import JSON
 
+from ibstream.exceptions import InvalidArgument
 from ibstream.protocol.portfolio import Position
 from ibstream.state.ticker import TickerSnapshot
 
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
     from ibstream.aio.client import StreamClient
 
 __all__ = ["RestQuery"]
+
+
+MAX_SNAPSHOT_INSTRUMENTS = 100
+"""The most instruments one ``snapshot`` query may name."""
 
 
 def _client(info: strawberry.Info) -> StreamClient:
@@ -242,8 +247,13 @@ async def _q_option_strikes(info: strawberry.Info, symbol: str, month: str) -> O
 async def _q_snapshot(
     info: strawberry.Info, instruments: list[str], fields: list[str] | None = None
 ) -> list[QuoteSnapshot]:
+    if len(instruments) > MAX_SNAPSHOT_INSTRUMENTS:  # refused, never cut short silently
+        raise InvalidArgument(
+            "instruments",
+            f"at most {MAX_SNAPSHOT_INSTRUMENTS} instruments, got {len(instruments)}",
+        )
     client = _client(info)
-    conids = [(await client.contracts.resolve(text)).conid for text in instruments[:100]]
+    conids = [(await client.contracts.resolve(text)).conid for text in instruments]
     if fields:
         snaps = await client.marketdata.snapshot(conids, fields)
     else:
@@ -351,7 +361,8 @@ class RestQuery:
     )
     snapshot: list[QuoteSnapshot] = strawberry.field(
         resolver=_q_snapshot,
-        description="Current quotes over REST (pre-flight handled); at most 100 instruments.",
+        description="Current quotes over REST (pre-flight handled); at most 100 instruments "
+        "(more: an error).",
     )
     history: BarHistory = strawberry.field(
         resolver=_q_history, description="Historical bars over REST."
