@@ -126,3 +126,21 @@ async def test_snapshot_of_more_instruments_than_allowed_is_an_error(
     assert "at most 100 instruments, got 101" in body["errors"][0]["message"], body
     body = await gql(http, service, q, i=[str(AAPL)] * 2)
     assert [row["conid"] for row in body["data"]["snapshot"]] == [AAPL, AAPL]
+
+
+async def test_concurrent_first_positions_queries_all_see_the_positions(
+    service: Service, http: aiohttp.ClientSession, sim: Simulator
+) -> None:
+    """The first ``positions`` query starts tracking and reads them over REST; queries that
+    came meanwhile answered at once from the still empty book (``[]``: no position held), so
+    of two dashboards opened together, one showed a flat account."""
+    book = sim.gateway.book
+    held = book.positions[AAPL].quantity if AAPL in book.positions else 0
+    await sim.place_order(AAPL, "BUY", 4, "MKT")
+    await wait_for(lambda: AAPL in book.positions and book.positions[AAPL].quantity == held + 4)
+    q = "{ positions { conid quantity } }"
+    bodies = await asyncio.gather(*(gql(http, service, q) for _ in range(4)))
+    for body in bodies:
+        assert "errors" not in body, body
+        assert {p["conid"]: p["quantity"] for p in body["data"]["positions"]}.get(AAPL) == held + 4
+    assert bodies[0] == bodies[-1]

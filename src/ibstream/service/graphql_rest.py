@@ -11,6 +11,8 @@ kept current by fills and reconnects.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import strawberry
@@ -28,6 +30,14 @@ __all__ = ["RestQuery"]
 
 MAX_SNAPSHOT_INSTRUMENTS = 100
 """The most instruments one ``snapshot`` query may name."""
+
+
+_FIRST_READS: weakref.WeakKeyDictionary[Any, asyncio.Future[Any]] = weakref.WeakKeyDictionary()
+"""The ``positions`` query's first read of a client's positions (it starts tracking)."""
+
+
+def _failed(future: asyncio.Future[Any]) -> bool:
+    return future.done() and (future.cancelled() or future.exception() is not None)
 
 
 def _client(info: strawberry.Info) -> StreamClient:
@@ -307,8 +317,11 @@ async def _q_positions(
     info: strawberry.Info, account: str | None = None, refresh: bool = False
 ) -> list[PositionRow]:
     live = _client(info).positions
-    if not live.tracking:
-        await live.start()
+    first = _FIRST_READS.get(live)
+    if (first is None and not live.tracking) or (first is not None and _failed(first)):
+        first = _FIRST_READS[live] = asyncio.ensure_future(live.start())
+    if first is not None and not first.done():
+        await asyncio.shield(first)  # queries meanwhile wait for it, not answer from no book
     elif refresh:
         await live.refresh()
     return [_position(p) for p in live.all() if account is None or p.account == account]
