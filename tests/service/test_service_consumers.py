@@ -15,7 +15,7 @@ from ibstream.service import Service
 from ibstream.sim import Simulator
 
 from .conftest import ServiceFactory
-from .helpers import AAPL, gql, wait_for
+from .helpers import AAPL, gql, plain_ws, wait_for
 from .rawws import raw_ws, ws_text
 
 pytestmark = pytest.mark.e2e
@@ -144,3 +144,15 @@ async def test_concurrent_first_positions_queries_all_see_the_positions(
         assert "errors" not in body, body
         assert {p["conid"]: p["quantity"] for p in body["data"]["positions"]}.get(AAPL) == held + 4
     assert bodies[0] == bodies[-1]
+
+
+async def test_unsubscribe_with_keys_not_a_list_names_the_problem(
+    service: Service, http: aiohttp.ClientSession
+) -> None:
+    """``{"op":"unsubscribe","keys":"md:265598"}`` was answered "subscribe needs 'spec'...":
+    the wrong op and the wrong argument."""
+    c = await plain_ws(http, service)
+    rid = await c.send("unsubscribe", keys="md:265598")
+    err = await c.until(lambda m: m.get("id") == rid)
+    assert err["type"] == "Error" and "'keys' must be a list" in err["message"], err
+    await c.close()

@@ -288,7 +288,9 @@ def _op_subscribe(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any) -
 def _op_unsubscribe(hub: Hub, consumer: Consumer, req: dict[str, Any], rid: Any) -> None:
     if "key" in req:
         keys = [parse_key(req["key"])]
-    elif "keys" in req and isinstance(req["keys"], list):
+    elif "keys" in req:
+        if not isinstance(req["keys"], list):
+            raise ValueError("'keys' must be a list of stream keys like 'md:265598'")
         limits.check_request(hub, len(req["keys"]))
         keys = [parse_key(k) for k in req["keys"]]
     else:
