@@ -347,10 +347,10 @@ def specs_from_query(query: Any, hub: Hub | None = None) -> tuple[list[Spec], Fi
         count = 0
         for topic in dict.fromkeys(topics):
             if topic != SESSION_TOPIC:
-                combos = 1
+                product = 1
                 for name in topic_entry(topic).required:
-                    combos *= len(conids) if name == "conid" else len(accounts)
-                count += combos
+                    product *= len(conids) if name == "conid" else len(accounts)
+                count += product
         limits.check_request(hub, count)
     specs: list[Spec] = []
     for topic in dict.fromkeys(topics):
