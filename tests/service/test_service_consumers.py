@@ -15,7 +15,7 @@ from ibstream.service import Service
 from ibstream.sim import Simulator
 
 from .conftest import ServiceFactory
-from .helpers import AAPL, gql, plain_ws, wait_for
+from .helpers import AAPL, GraphQLWS, gql, plain_ws, wait_for
 from .rawws import raw_ws, ws_text
 
 pytestmark = pytest.mark.e2e
@@ -156,3 +156,21 @@ async def test_unsubscribe_with_keys_not_a_list_names_the_problem(
     err = await c.until(lambda m: m.get("id") == rid)
     assert err["type"] == "Error" and "'keys' must be a list" in err["message"], err
     await c.close()
+
+
+async def test_graphql_json_nested_too_deeply_is_a_bad_request(
+    service: Service, http: aiohttp.ClientSession
+) -> None:
+    """A GraphQL body or graphql-ws message nested 100,000 deep hit Python's recursion limit in
+    the JSON decoder: a 500 with a traceback in the service's log, a WebSocket dropped without a
+    close code. It is now what any JSON that cannot be parsed is: 400, close 4400."""
+    deep = "[" * 100_000 + "]" * 100_000
+    body = '{"query":"{ accounts }","variables":{"x":' + deep + "}}"
+    headers = {"Content-Type": "application/json"}
+    async with http.post(f"{service.url}/graphql", data=body, headers=headers) as r:
+        assert r.status == 400, await r.text()
+    g = await GraphQLWS.connect(http, f"{service.url}/graphql")
+    await g.ws.send_str('{"id":"1","type":"subscribe","payload":' + body + "}")
+    msg = await g.ws.receive()
+    assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 4400, msg
+    assert (await gql(http, service, "{ accounts }"))["data"]["accounts"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from typing import Any
 
@@ -25,6 +26,14 @@ class ServiceGraphQLView(GraphQLView[dict[str, Any], None]):
         super().__init__(schema, **kwargs)
         self.hub = hub
         self.sockets: set[web.WebSocketResponse] = set()
+
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON nested beyond Python's recursion limit is JSON that cannot be parsed (400, close
+        4400), not an internal error."""
+        try:
+            return json.loads(data)
+        except RecursionError:
+            raise json.JSONDecodeError("JSON nested too deeply", "", 0) from None
 
     async def get_context(
         self, request: web.Request, response: web.Response | web.WebSocketResponse
