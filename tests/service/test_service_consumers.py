@@ -174,3 +174,27 @@ async def test_graphql_json_nested_too_deeply_is_a_bad_request(
     msg = await g.ws.receive()
     assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 4400, msg
     assert (await gql(http, service, "{ accounts }"))["data"]["accounts"]
+
+
+async def test_streams_of_one_consumer_are_bounded_for_every_topic(
+    make_service: ServiceFactory, http: aiohttp.ClientSession
+) -> None:
+    """Only market data was bounded: one consumer held 500 historical-data streams (``mh``;
+    IBKR serves a handful at once), each one a request on the shared session. Every topic now
+    counts toward ``max_streams_per_consumer`` (default 200)."""
+    service = await make_service()
+    c = await plain_ws(http, service)
+    replies: list[dict[str, object]] = []
+    for k in range(3):
+        replies += await c.subscribe(
+            *({"topic": "mh", "conid": 1000 + 100 * k + i} for i in range(100))
+        )
+    assert sum(r["type"] == "Subscribed" for r in replies) == 200
+    refused = [r for r in replies if r["type"] == "Error"]
+    assert len(refused) == 100 and "max_streams_per_consumer" in str(refused[0]["message"])
+    assert len(service.hub.upstreams) == 200
+    assert service.hub.counts["refused_streams_per_consumer"] == 100
+    # a stream it already holds is not a new one
+    [again] = await c.subscribe({"topic": "mh", "conid": 1000})
+    assert again["type"] == "Subscribed"
+    await c.close()

@@ -92,6 +92,8 @@ class ServiceConfig:
     max_batch_bytes: int = 65_536
 
     # Limits on what consumers may ask upstream (service/limits.py; 0 = no limit)
+    #: Upstream streams of any topic one consumer may hold.
+    max_streams_per_consumer: int = 200
     #: Upstream market-data streams one consumer may hold.
     max_market_data_per_consumer: int = 100
     #: Upstream market-data streams in total (IBKR serves ~100 concurrent lines per account).
@@ -135,6 +137,7 @@ class ServiceConfig:
         if self.max_query_depth < 1:
             raise InvalidArgument("max_query_depth", "must be >= 1")
         for name in (
+            "max_streams_per_consumer",
             "max_market_data_per_consumer",
             "max_market_data",
             "max_specs_per_request",

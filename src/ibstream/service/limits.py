@@ -7,8 +7,9 @@ the hub subscribes anything. A refusal raises :class:`LimitExceeded` (an ``Inval
 every protocol replies with its usual error) naming the limit and its setting, and is counted
 in ``hub.counts["refused_<limit>"]`` (``ibstream_service_limit_refusals_total`` in /metrics).
 
-Defaults (see docs/service.md, "Limits"): IBKR serves about 100 concurrent market-data lines
-for most accounts, so 100 market-data streams in total and per consumer; 100 specs per request;
+Defaults (see docs/service.md, "Limits"): 200 upstream streams of any topic per consumer; IBKR
+serves about 100 concurrent market-data lines for most accounts, so 100 market-data streams in
+total and per consumer; 100 specs per request;
 64 characters per text argument; 256 keys or fields per spec. ``0`` turns a limit off.
 
 The limits of a hub are installed once with :func:`install` (the service does it at start);
@@ -59,6 +60,8 @@ class LimitExceeded(InvalidArgument):
 class Limits:
     """The service's limits on consumer requests (``0`` = no limit)."""
 
+    #: Upstream streams of any topic one consumer may hold.
+    max_streams_per_consumer: int = 200
     #: Upstream market-data streams one consumer may hold.
     max_market_data_per_consumer: int = 100
     #: Upstream market-data streams the whole service may hold (IBKR's line limit is ~100).
@@ -166,12 +169,22 @@ def market_data_streams(hub: Hub) -> int:
 
 def check_attach(hub: Hub, consumer: Consumer | None, spec: Spec) -> Spec:
     """Whether ``consumer`` (``None``: the service itself, e.g. a pinned stream) may hold
-    ``spec``'s stream: argument lengths, then the market-data lines; returns ``spec``."""
+    ``spec``'s stream: argument lengths, its streams, then the market-data lines; returns
+    ``spec``."""
     check_spec(hub, spec)
     key = spec.key
+    limits = limits_of(hub)
+    if consumer is not None and key not in consumer.keys:
+        cap = limits.max_streams_per_consumer
+        if cap and len(consumer.keys) >= cap:
+            raise _refuse(
+                hub,
+                "streams_per_consumer",
+                "max_streams_per_consumer",
+                f"this consumer already holds {len(consumer.keys)} streams, at most {cap}",
+            )
     if key.topic not in MARKET_DATA_TOPICS:
         return spec
-    limits = limits_of(hub)
     if consumer is not None and key not in consumer.keys:
         cap = limits.max_market_data_per_consumer
         held = sum(1 for k in consumer.keys if k.topic in MARKET_DATA_TOPICS)
