@@ -31,6 +31,7 @@ __all__ = [
     "FrameRecorder",
     "ParquetFrameRecorder",
     "RecordedFrame",
+    "is_parquet_recording",
     "read_recording",
 ]
 
@@ -141,7 +142,7 @@ def read_recording(path: str | Path) -> Iterator[RecordedFrame]:
     """Read a recording (JSON lines, ``.gz``, or Parquet: a file, a rolled set or a directory);
     raises ``InvalidArgument`` naming the line or file for a malformed recording."""
     p = Path(path)
-    if p.suffix == ".parquet" or p.is_dir():
+    if is_parquet_recording(p):
         yield from _read_parquet(p)
         return
     try:
@@ -232,10 +233,21 @@ class ParquetFrameRecorder(_Recorder):
             ],
             metadata={"ibstream.recording": PARQUET_SCHEMA_VERSION},
         )
+        if self._rolling:
+            self._remove_earlier_set()
         self._open_file()
 
     def __repr__(self) -> str:
         return f"<ParquetFrameRecorder {self.path} frames={self.frames} files={len(self.paths)}>"
+
+    def _remove_earlier_set(self) -> None:
+        """A new rolled set replaces an earlier recording at the same path, as a new single file
+        does: its leftover files would otherwise be read back as part of this one."""
+        for stale in [self.path, *_rolled_files(self.path)]:
+            try:
+                stale.unlink(missing_ok=True)
+            except OSError as exc:
+                raise InvalidArgument("path", f"cannot replace {str(stale)!r}: {exc}") from exc
 
     def _open_file(self) -> None:
         if self._rolling:
@@ -308,12 +320,31 @@ class ParquetFrameRecorder(_Recorder):
             self._writer = None
 
 
+def _rolled_files(p: Path) -> list[Path]:
+    """The files of the rolled set ``p`` names (``<stem>-00000.parquet``, ...), in order."""
+    return sorted(p.parent.glob(f"{p.stem}-[0-9][0-9][0-9][0-9][0-9].parquet"))
+
+
+def is_parquet_recording(p: Path) -> bool:
+    """Whether ``p`` is a Parquet recording: by name, a directory, a file starting with
+    Parquet's magic (``--format parquet`` under another name) or a rolled set's name."""
+    if p.suffix == ".parquet" or p.is_dir():
+        return True
+    if p.is_file():
+        try:
+            with open(p, "rb") as fh:
+                return fh.read(4) == b"PAR1"
+        except OSError:
+            return False
+    return not p.exists() and bool(_rolled_files(p))
+
+
 def _parquet_files(p: Path) -> list[Path]:
     if p.is_dir():
         return sorted(p.glob("*.parquet"))
     if p.exists():
         return [p]
-    return sorted(p.parent.glob(f"{p.stem}-[0-9][0-9][0-9][0-9][0-9].parquet"))
+    return _rolled_files(p)
 
 
 def _read_parquet(p: Path) -> Iterator[RecordedFrame]:

@@ -1,0 +1,56 @@
+"""Recording files on disk: re-recording over an earlier set, Parquet under any file name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ibstream.aio.recorder import ParquetFrameRecorder, read_recording
+
+pytest.importorskip("pyarrow")
+
+T0 = 1_764_400_000.0  # epoch s
+
+
+def _record(path: Path, n: int, **kwargs: object) -> ParquetFrameRecorder:
+    rec = ParquetFrameRecorder(path, **kwargs)  # type: ignore[arg-type]
+    for i in range(n):
+        rec("in", orjson.dumps({"topic": "system", "hb": i}), T0 + i, False)
+    rec.close()
+    return rec
+
+
+def _hbs(path: Path) -> list[int]:
+    return [orjson.loads(f.data)["hb"] for f in read_recording(path)]
+
+
+def test_rolling_again_replaces_the_earlier_set(tmp_path: Path) -> None:
+    path = tmp_path / "day.parquet"
+    first = _record(path, 50, roll_seconds=10)
+    assert len(first.paths) == 5
+    second = _record(path, 15, roll_seconds=10)
+    assert len(second.paths) == 2
+    # the files day-00002..00004 of the first run are not part of the second recording
+    assert _hbs(path) == list(range(15))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in second.paths]
+
+
+def test_rolling_over_a_single_file_recording(tmp_path: Path) -> None:
+    path = tmp_path / "day.parquet"
+    _record(path, 3)
+    assert path.exists()
+    _record(path, 15, roll_seconds=10)
+    assert _hbs(path) == list(range(15))  # not the 3 frames of the earlier single file
+
+
+def test_parquet_under_another_name_reads_back(tmp_path: Path) -> None:
+    # ``ibstream record day.rec --format parquet`` writes Parquet to day.rec
+    single = tmp_path / "day.rec"
+    _record(single, 4)
+    assert _hbs(single) == [0, 1, 2, 3]
+    # ... and with --roll-time, day-00000.parquet, day-00001.parquet next to day.rec
+    rolled = tmp_path / "roll.rec"
+    _record(rolled, 25, roll_seconds=10)
+    assert _hbs(rolled) == list(range(25))
