@@ -184,7 +184,8 @@ def _typed(table: pa.Table) -> pa.Table:
             cols[name[: -len("_ms")] or name] = col.cast(_TS)
             continue
         if name in ("time", "t", "start", "end") and pa.types.is_floating(col.type):
-            col = pc.multiply(col, 1000).cast(pa.int64()).cast(_TS)
+            # epoch seconds from a clock carry sub-ms digits: round to the ms, as recordings do
+            col = pc.round(pc.multiply(col, 1000)).cast(pa.int64()).cast(_TS)
         if name in _CATEGORY_COLUMNS and pa.types.is_string(col.type):
             col = col.dictionary_encode()
         cols[name] = col
