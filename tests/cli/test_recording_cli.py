@@ -1,13 +1,18 @@
-"""``ibstream replay`` of recordings on disk: a Parquet set under any name."""
+"""Recording files through the CLI: Parquet under any name, ``sim --replay`` errors, SIGHUP."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from pathlib import Path
 
 import orjson
 import pytest
 
 from ibstream.cli.main import main
+from ibstream.sim.testing import wait_until
+
+from .conftest import Gateway, cli_argv, cli_env
 
 pytest.importorskip("pyarrow")
 
@@ -59,3 +64,33 @@ def test_sim_replay_of_a_missing_or_unservable_file_names_it(
         rec("in", b"{}", T0, False)
     code, err = _sim_replay_error(tmp_path / "day.parquet", capsys)
     assert code == 2 and "Parquet" in err and "JSON lines" in err, err
+
+
+@pytest.mark.e2e
+def test_record_closes_the_file_on_sighup(gateway: Gateway, tmp_path: Path) -> None:
+    """A closed terminal or dropped ssh session (SIGHUP) ends the recording like Ctrl-C: the
+    Parquet file gets its footer (without it the whole file is unreadable), exit 0."""
+    from ibstream.aio.recorder import read_recording
+
+    path = tmp_path / "day.parquet"
+    argv = [str(path), "md:AAPL", "orders", "--url", gateway.url, "--roll-size", "0.0002"]
+    proc = subprocess.Popen(
+        cli_argv("record", *argv),
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        # a second rolled file: frames are flowing and the recorder is open
+        wait_until(lambda: (tmp_path / "day-00001.parquet").exists(), timeout=30.0)
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=30.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    frames = list(read_recording(path))  # every file, the last one too, has its footer
+    topics = [orjson.loads(f.data).get("topic") for f in frames if f.direction == "in"]
+    assert topics[:3] == ["system", "act", "sts"], topics[:5]
