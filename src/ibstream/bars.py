@@ -172,10 +172,13 @@ def bars_from_recording(
             continue
         while pending and pending[0][0] <= frame.t:
             start, end = pending.pop(0)
+            # a time bar that ended before the gap began is whole: close it first
+            bars += builder.advance(round(start * 1000))
             builder.gap(round(start * 1000), round(end * 1000))
         for ev in decode(frame.data):
             bars += builder.on_event(ev, round(frame.t * 1000))
     for start, end in pending:
+        bars += builder.advance(round(start * 1000))
         builder.gap(round(start * 1000), round(end * 1000))
     if keep_partial:
         bars += builder.close()
