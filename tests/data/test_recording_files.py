@@ -54,3 +54,29 @@ def test_parquet_under_another_name_reads_back(tmp_path: Path) -> None:
     rolled = tmp_path / "roll.rec"
     _record(rolled, 25, roll_seconds=10)
     assert _hbs(rolled) == list(range(25))
+
+
+def test_a_cut_off_or_mislabelled_gzip_recording_is_invalid_argument(tmp_path: Path) -> None:
+    """``read_recording`` (and the data functions on it) promise ``InvalidArgument`` naming the
+    file: a ``.gz`` cut off by a crash yields its frames, then says so."""
+    from ibstream.aio.recorder import FrameRecorder
+    from ibstream.data import recording_market_data
+    from ibstream.exceptions import InvalidArgument
+
+    whole = tmp_path / "whole.jsonl.gz"
+    with FrameRecorder(whole) as rec:
+        for i in range(200):
+            rec("in", orjson.dumps({"topic": "system", "hb": i}), T0 + i, False)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(whole.read_bytes()[:-12])  # no end-of-stream marker
+    got: list[int] = []
+    with pytest.raises(InvalidArgument, match=r"cut\.jsonl\.gz: unreadable"):
+        for frame in read_recording(cut):
+            got.append(orjson.loads(frame.data)["hb"])
+    assert got == list(range(len(got))) and got
+    with pytest.raises(InvalidArgument, match=r"cut\.jsonl\.gz"):
+        recording_market_data(cut)
+    plain = tmp_path / "plain.jsonl.gz"  # not gzip at all
+    plain.write_bytes(b'{"t": 1, "frame": "{}"}\n')
+    with pytest.raises(InvalidArgument, match=r"plain\.jsonl\.gz: unreadable"):
+        list(read_recording(plain))

@@ -150,26 +150,37 @@ def read_recording(path: str | Path) -> Iterator[RecordedFrame]:
     except OSError as exc:
         raise InvalidArgument("file", f"cannot read {str(path)!r}: {exc}") from exc
     with fh:
-        for number, line in enumerate(fh, 1):
-            stripped = line.strip()
-            if not stripped or stripped.startswith(b"#"):
-                continue
-            try:
-                obj = orjson.loads(stripped)
-                frame = obj["frame"]
-                data = base64.b64decode(frame) if obj.get("enc") == "b64" else frame.encode("utf-8")
-                yield RecordedFrame(
-                    t=float(obj["t"]),
-                    direction=str(obj.get("dir", "in")),
-                    data=data,
-                    binary=bool(obj.get("binary", False)),
-                )
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise InvalidArgument(
-                    "file", f"{p.name} line {number} is not a recorded frame: {exc}"
-                ) from exc
-            except (OSError, EOFError) as exc:
-                raise InvalidArgument("file", f"{p.name}: unreadable ({exc})") from exc
+        try:  # reading, not parsing, fails for a .gz cut off by a crash or not gzip at all
+            for number, line in enumerate(fh, 1):
+                stripped = line.strip()
+                if not stripped or stripped.startswith(b"#"):
+                    continue
+                try:
+                    obj = orjson.loads(stripped)
+                    frame = obj["frame"]
+                    data = (
+                        base64.b64decode(frame)
+                        if obj.get("enc") == "b64"
+                        else frame.encode("utf-8")
+                    )
+                    yield RecordedFrame(
+                        t=float(obj["t"]),
+                        direction=str(obj.get("dir", "in")),
+                        data=data,
+                        binary=bool(obj.get("binary", False)),
+                    )
+                except (
+                    orjson.JSONDecodeError,
+                    KeyError,
+                    TypeError,
+                    ValueError,
+                    AttributeError,
+                ) as exc:
+                    raise InvalidArgument(
+                        "file", f"{p.name} line {number} is not a recorded frame: {exc}"
+                    ) from exc
+        except (OSError, EOFError) as exc:
+            raise InvalidArgument("file", f"{p.name}: unreadable recording ({exc})") from exc
 
 
 # -- Parquet ---------------------------------------------------------------------------------
