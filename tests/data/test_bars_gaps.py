@@ -35,3 +35,24 @@ def test_a_gap_after_a_bar_ended_does_not_mark_it(tmp_path: Path) -> None:
     # a gap after the last trade: the forming bar ended before it
     bars = bars_from_recording(path, 265598, "5s", gaps=[(T0 + 200, T0 + 210)])
     assert [b.gap for b in bars] == [False, False, False]
+
+
+def test_the_duplicated_opening_snapshot_counts_once(tmp_path: Path) -> None:
+    """The gateway sends a stream's first ``smd`` frame twice (protocol.md §1); the live client
+    delivers it once, and so must the offline readers: the first trade is not doubled."""
+    from ibstream.data import recording_market_data
+
+    path = tmp_path / "r.jsonl"
+    snapshot = _trade(1.0)
+    with FrameRecorder(path) as rec:
+        rec("out", 'smd+265598+{"fields":["31","7059"]}', T0, False)
+        rec("in", snapshot, T0 + 0.5, False)
+        rec("in", snapshot, T0 + 0.6, False)  # the duplicate
+        rec("in", _trade(2.0), T0 + 1, False)
+        rec("in", _trade(3.0), T0 + 2, False)
+    bars = bars_from_recording(path, 265598, "2t")
+    assert [(b.open, b.close, b.volume, b.ticks, b.complete) for b in bars] == [
+        (1.0, 2.0, 20.0, 2, True),
+        (3.0, 3.0, 10.0, 1, False),
+    ]
+    assert recording_market_data(path).column("last").to_pylist() == [1.0, 2.0, 3.0]

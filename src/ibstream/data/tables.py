@@ -22,6 +22,7 @@ from ibstream.aio.recorder import read_recording
 from ibstream.protocol.decoding import decode
 from ibstream.protocol.events import MarketData
 from ibstream.protocol.fields import FIELDS, Availability, FieldKind, field_name
+from ibstream.protocol.once import CountOnce
 from ibstream.protocol.specs import StreamKey
 from ibstream.state.bars import OHLCV
 
@@ -243,13 +244,15 @@ def bars_table(bars: Iterable[OHLCV]) -> pa.Table:
 
 def recording_market_data(path: str | Path, *, conid: int | None = None) -> pa.Table:
     """The market data of a recording (JSON lines or Parquet) as a table, frame receive time
-    where ``_updated`` is missing."""
+    where ``_updated`` is missing; a stream's duplicated opening snapshot is one row, as live."""
     events: list[MarketData] = []
     times: list[float] = []
+    once = CountOnce()  # as live: the duplicated opening snapshot is one row, not two
     for frame in read_recording(path):
         if frame.direction != "in":
+            once.sent(frame.text)
             continue
-        for ev in decode(frame.data):
+        for ev in once.received(decode(frame.data)):
             if isinstance(ev, MarketData) and (conid is None or ev.conid == conid):
                 events.append(ev)
                 times.append(frame.t)
