@@ -80,3 +80,20 @@ def test_a_cut_off_or_mislabelled_gzip_recording_is_invalid_argument(tmp_path: P
     plain.write_bytes(b'{"t": 1, "frame": "{}"}\n')
     with pytest.raises(InvalidArgument, match=r"plain\.jsonl\.gz: unreadable"):
         list(read_recording(plain))
+
+
+def test_a_set_past_99999_files_reads_every_file_in_order(tmp_path: Path) -> None:
+    """Rolling every second for 28 hours passes file 99999: the writer names the next one
+    day-100000.parquet, and the reader must neither skip it nor sort it before day-99999."""
+    import shutil
+
+    src = tmp_path / "src"
+    src.mkdir()
+    rec = _record(src / "x.parquet", 3, roll_seconds=1)  # three files of one frame each
+    names = ["day-99998.parquet", "day-99999.parquet", "day-100000.parquet"]
+    for made, name in zip(rec.paths, names, strict=True):
+        shutil.copy(made, tmp_path / name)
+    assert _hbs(tmp_path / "day.parquet") == [0, 1, 2]
+    assert _hbs(tmp_path) == [0, 1, 2]  # a directory: numbers in names sort as numbers
+    again = _record(tmp_path / "day.parquet", 2, roll_seconds=1)  # replaces all three
+    assert sorted(p.name for p in tmp_path.glob("day-*")) == [p.name for p in again.paths]

@@ -16,7 +16,9 @@ Parquet it also takes a directory or a rolled set (``day.parquet`` finds ``day-0
 from __future__ import annotations
 
 import base64
+import glob
 import gzip
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -332,8 +334,15 @@ class ParquetFrameRecorder(_Recorder):
 
 
 def _rolled_files(p: Path) -> list[Path]:
-    """The files of the rolled set ``p`` names (``<stem>-00000.parquet``, ...), in order."""
-    return sorted(p.parent.glob(f"{p.stem}-[0-9][0-9][0-9][0-9][0-9].parquet"))
+    """The files of the rolled set ``p`` names (``<stem>-00000.parquet``, ... past
+    ``-99999`` too), in order."""
+    prefix = f"{p.stem}-"
+    numbered: list[tuple[int, Path]] = []
+    for file in p.parent.glob(f"{glob.escape(prefix)}[0-9][0-9][0-9][0-9][0-9]*.parquet"):
+        digits = file.name[len(prefix) : -len(".parquet")]
+        if digits.isascii() and digits.isdigit():
+            numbered.append((int(digits), file))
+    return [file for _, file in sorted(numbered)]
 
 
 def is_parquet_recording(p: Path) -> bool:
@@ -350,9 +359,13 @@ def is_parquet_recording(p: Path) -> bool:
     return not p.exists() and bool(_rolled_files(p))
 
 
+def _natural(file: Path) -> list[str | int]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", file.name)]
+
+
 def _parquet_files(p: Path) -> list[Path]:
-    if p.is_dir():
-        return sorted(p.glob("*.parquet"))
+    if p.is_dir():  # day-99999 before day-100000: numbers in names sort as numbers
+        return sorted(p.glob("*.parquet"), key=_natural)
     if p.exists():
         return [p]
     return _rolled_files(p)
