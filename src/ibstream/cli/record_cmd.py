@@ -153,8 +153,10 @@ async def _record(args: argparse.Namespace) -> int:
                     last_line = loop.time()
                     print(_progress(recorder, started), file=sys.stderr, flush=True)
         finally:
-            await client.stop()
-            recorder.close()
+            try:
+                await client.stop()
+            finally:  # a second Ctrl-C while stopping: the file still gets its rows and footer
+                recorder.close()
         if tty:
             print(file=sys.stderr)
         elapsed = time.monotonic() - started
