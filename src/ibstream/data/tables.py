@@ -79,8 +79,8 @@ def _cell(value: Any, kind: pa.DataType) -> Any:
         return float(value) if isinstance(value, int | float) else None
     if pa.types.is_integer(kind):
         return value if isinstance(value, int) and -(2**63) <= value < 2**63 else None
-    if pa.types.is_boolean(kind):
-        return bool(value)
+    if pa.types.is_boolean(kind):  # text a decoder could not read is unknown, not True
+        return value if isinstance(value, bool) else None
     return str(value)
 
 
