@@ -14,8 +14,8 @@ pytest.importorskip("pyarrow")
 T0 = 1_764_400_000.0  # epoch s
 
 
-def _record(path: Path, n: int, **kwargs: object) -> ParquetFrameRecorder:
-    rec = ParquetFrameRecorder(path, **kwargs)  # type: ignore[arg-type]
+def _record(path: Path, n: int, roll_seconds: float | None = None) -> ParquetFrameRecorder:
+    rec = ParquetFrameRecorder(path, roll_seconds=roll_seconds)
     for i in range(n):
         rec("in", orjson.dumps({"topic": "system", "hb": i}), T0 + i, False)
     rec.close()
