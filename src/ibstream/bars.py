@@ -26,6 +26,7 @@ from ibstream.exceptions import InvalidState
 from ibstream.protocol.decoding import decode
 from ibstream.protocol.events import MarketData
 from ibstream.protocol.lifecycle import Gap
+from ibstream.protocol.once import CountOnce
 from ibstream.protocol.specs import MarketDataSpec
 from ibstream.state.bars import OHLCV, BarBuilder, BarSize
 
@@ -162,20 +163,26 @@ def bars_from_recording(
     interruptions you know of as ``gaps`` (``(start, end)`` epoch seconds, e.g. from the
     ``Gap`` events a ``RecorderSink`` kept) and the bars they span say so. ``keep_partial``
     adds the bar still forming at the end (``complete=False``). Frames without ``_updated``
-    take their receive time.
+    take their receive time. The protocol's count-once rules apply as live (a stream's
+    duplicated opening snapshot is one trade).
     """
     builder = BarBuilder(conid, size)
     pending = sorted(gaps)
     bars: list[OHLCV] = []
+    once = CountOnce()  # as live: the duplicated opening snapshot is one trade, not two
     for frame in read_recording(path):
         if frame.direction != "in":
+            once.sent(frame.text)
             continue
         while pending and pending[0][0] <= frame.t:
             start, end = pending.pop(0)
+            # a time bar that ended before the gap began is whole: close it first
+            bars += builder.advance(round(start * 1000))
             builder.gap(round(start * 1000), round(end * 1000))
-        for ev in decode(frame.data):
+        for ev in once.received(decode(frame.data)):
             bars += builder.on_event(ev, round(frame.t * 1000))
     for start, end in pending:
+        bars += builder.advance(round(start * 1000))
         builder.gap(round(start * 1000), round(end * 1000))
     if keep_partial:
         bars += builder.close()

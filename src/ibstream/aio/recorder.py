@@ -16,7 +16,9 @@ Parquet it also takes a directory or a rolled set (``day.parquet`` finds ``day-0
 from __future__ import annotations
 
 import base64
+import glob
 import gzip
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ __all__ = [
     "FrameRecorder",
     "ParquetFrameRecorder",
     "RecordedFrame",
+    "is_parquet_recording",
     "read_recording",
 ]
 
@@ -141,7 +144,7 @@ def read_recording(path: str | Path) -> Iterator[RecordedFrame]:
     """Read a recording (JSON lines, ``.gz``, or Parquet: a file, a rolled set or a directory);
     raises ``InvalidArgument`` naming the line or file for a malformed recording."""
     p = Path(path)
-    if p.suffix == ".parquet" or p.is_dir():
+    if is_parquet_recording(p):
         yield from _read_parquet(p)
         return
     try:
@@ -149,26 +152,37 @@ def read_recording(path: str | Path) -> Iterator[RecordedFrame]:
     except OSError as exc:
         raise InvalidArgument("file", f"cannot read {str(path)!r}: {exc}") from exc
     with fh:
-        for number, line in enumerate(fh, 1):
-            stripped = line.strip()
-            if not stripped or stripped.startswith(b"#"):
-                continue
-            try:
-                obj = orjson.loads(stripped)
-                frame = obj["frame"]
-                data = base64.b64decode(frame) if obj.get("enc") == "b64" else frame.encode("utf-8")
-                yield RecordedFrame(
-                    t=float(obj["t"]),
-                    direction=str(obj.get("dir", "in")),
-                    data=data,
-                    binary=bool(obj.get("binary", False)),
-                )
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise InvalidArgument(
-                    "file", f"{p.name} line {number} is not a recorded frame: {exc}"
-                ) from exc
-            except (OSError, EOFError) as exc:
-                raise InvalidArgument("file", f"{p.name}: unreadable ({exc})") from exc
+        try:  # reading, not parsing, fails for a .gz cut off by a crash or not gzip at all
+            for number, line in enumerate(fh, 1):
+                stripped = line.strip()
+                if not stripped or stripped.startswith(b"#"):
+                    continue
+                try:
+                    obj = orjson.loads(stripped)
+                    frame = obj["frame"]
+                    data = (
+                        base64.b64decode(frame)
+                        if obj.get("enc") == "b64"
+                        else frame.encode("utf-8")
+                    )
+                    yield RecordedFrame(
+                        t=float(obj["t"]),
+                        direction=str(obj.get("dir", "in")),
+                        data=data,
+                        binary=bool(obj.get("binary", False)),
+                    )
+                except (
+                    orjson.JSONDecodeError,
+                    KeyError,
+                    TypeError,
+                    ValueError,
+                    AttributeError,
+                ) as exc:
+                    raise InvalidArgument(
+                        "file", f"{p.name} line {number} is not a recorded frame: {exc}"
+                    ) from exc
+        except (OSError, EOFError) as exc:
+            raise InvalidArgument("file", f"{p.name}: unreadable recording ({exc})") from exc
 
 
 # -- Parquet ---------------------------------------------------------------------------------
@@ -232,10 +246,21 @@ class ParquetFrameRecorder(_Recorder):
             ],
             metadata={"ibstream.recording": PARQUET_SCHEMA_VERSION},
         )
+        if self._rolling:
+            self._remove_earlier_set()
         self._open_file()
 
     def __repr__(self) -> str:
         return f"<ParquetFrameRecorder {self.path} frames={self.frames} files={len(self.paths)}>"
+
+    def _remove_earlier_set(self) -> None:
+        """A new rolled set replaces an earlier recording at the same path, as a new single file
+        does: its leftover files would otherwise be read back as part of this one."""
+        for stale in [self.path, *_rolled_files(self.path)]:
+            try:
+                stale.unlink(missing_ok=True)
+            except OSError as exc:
+                raise InvalidArgument("path", f"cannot replace {str(stale)!r}: {exc}") from exc
 
     def _open_file(self) -> None:
         if self._rolling:
@@ -308,12 +333,42 @@ class ParquetFrameRecorder(_Recorder):
             self._writer = None
 
 
+def _rolled_files(p: Path) -> list[Path]:
+    """The files of the rolled set ``p`` names (``<stem>-00000.parquet``, ... past
+    ``-99999`` too), in order."""
+    prefix = f"{p.stem}-"
+    numbered: list[tuple[int, Path]] = []
+    for file in p.parent.glob(f"{glob.escape(prefix)}[0-9][0-9][0-9][0-9][0-9]*.parquet"):
+        digits = file.name[len(prefix) : -len(".parquet")]
+        if digits.isascii() and digits.isdigit():
+            numbered.append((int(digits), file))
+    return [file for _, file in sorted(numbered)]
+
+
+def is_parquet_recording(p: Path) -> bool:
+    """Whether ``p`` is a Parquet recording: by name, a directory, a file starting with
+    Parquet's magic (``--format parquet`` under another name) or a rolled set's name."""
+    if p.suffix == ".parquet" or p.is_dir():
+        return True
+    if p.is_file():
+        try:
+            with open(p, "rb") as fh:
+                return fh.read(4) == b"PAR1"
+        except OSError:
+            return False
+    return not p.exists() and bool(_rolled_files(p))
+
+
+def _natural(file: Path) -> list[str | int]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", file.name)]
+
+
 def _parquet_files(p: Path) -> list[Path]:
-    if p.is_dir():
-        return sorted(p.glob("*.parquet"))
+    if p.is_dir():  # day-99999 before day-100000: numbers in names sort as numbers
+        return sorted(p.glob("*.parquet"), key=_natural)
     if p.exists():
         return [p]
-    return sorted(p.parent.glob(f"{p.stem}-[0-9][0-9][0-9][0-9][0-9].parquet"))
+    return _rolled_files(p)
 
 
 def _read_parquet(p: Path) -> Iterator[RecordedFrame]:

@@ -5,9 +5,9 @@ start a new file FILE-00000.parquet, FILE-00001.parquet, ... at that size or age
 
 The file is what ``ibstream replay FILE`` decodes, ``ibstream plot FILE`` draws and
 ``ibstream sim --replay FILE`` serves to any client (plain or .gz). The recorder is attached
-before the client
-starts, so the opening burst (system, act, sts) is in the file. Ctrl-C or ``--duration`` ends
-the recording (exit 0).
+before the client starts, so the opening burst (system, act, sts) is in the file. Ctrl-C,
+SIGTERM, SIGHUP (a closed terminal) or ``--duration`` end the recording and close the file
+(exit 0).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,10 @@ async def _record(args: argparse.Namespace) -> int:
     parsed = [parse_spec(text) for text in args.specs]
     stop = asyncio.Event()
     stop_on_signals(stop)
+    # a closed terminal or dropped ssh session must not kill the recording mid-write (a .gz
+    # without its end marker, a Parquet file without its footer: unreadable)
+    with contextlib.suppress(AttributeError, NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, stop.set)
     async with connected_client(args, stop) as client:
         specs = await unless_stopped(
             stop, build_specs(parsed, lambda names: resolve_instruments(client.rest, names))
@@ -148,8 +153,10 @@ async def _record(args: argparse.Namespace) -> int:
                     last_line = loop.time()
                     print(_progress(recorder, started), file=sys.stderr, flush=True)
         finally:
-            await client.stop()
-            recorder.close()
+            try:
+                await client.stop()
+            finally:  # a second Ctrl-C while stopping: the file still gets its rows and footer
+                recorder.close()
         if tty:
             print(file=sys.stderr)
         elapsed = time.monotonic() - started

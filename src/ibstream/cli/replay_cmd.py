@@ -15,11 +15,12 @@ import sys
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from ibstream.aio.recorder import read_recording
+from ibstream.aio.recorder import is_parquet_recording, read_recording
 from ibstream.cli.common import EXIT_FAILURE, EXIT_USAGE, CliError, help_text
 from ibstream.exceptions import InvalidArgument
 from ibstream.protocol import lifecycle
@@ -160,7 +161,7 @@ def _clock(t: float) -> str:
 
 def _replay(args: argparse.Namespace) -> int:
     keep = _Filter(args.topic, args.conid)
-    parquet = str(args.file).endswith(".parquet") or os.path.isdir(args.file)
+    parquet = is_parquet_recording(Path(args.file))
     if not parquet and not os.path.isfile(args.file):  # Parquet: read_recording finds sets
         what = "is not a file" if os.path.exists(args.file) else "no such file"
         raise CliError(f"{args.file}: {what}", EXIT_USAGE)

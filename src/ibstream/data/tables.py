@@ -22,6 +22,7 @@ from ibstream.aio.recorder import read_recording
 from ibstream.protocol.decoding import decode
 from ibstream.protocol.events import MarketData
 from ibstream.protocol.fields import FIELDS, Availability, FieldKind, field_name
+from ibstream.protocol.once import CountOnce
 from ibstream.protocol.specs import StreamKey
 from ibstream.state.bars import OHLCV
 
@@ -78,8 +79,8 @@ def _cell(value: Any, kind: pa.DataType) -> Any:
         return float(value) if isinstance(value, int | float) else None
     if pa.types.is_integer(kind):
         return value if isinstance(value, int) and -(2**63) <= value < 2**63 else None
-    if pa.types.is_boolean(kind):
-        return bool(value)
+    if pa.types.is_boolean(kind):  # text a decoder could not read is unknown, not True
+        return value if isinstance(value, bool) else None
     return str(value)
 
 
@@ -184,7 +185,8 @@ def _typed(table: pa.Table) -> pa.Table:
             cols[name[: -len("_ms")] or name] = col.cast(_TS)
             continue
         if name in ("time", "t", "start", "end") and pa.types.is_floating(col.type):
-            col = pc.multiply(col, 1000).cast(pa.int64()).cast(_TS)
+            # epoch seconds from a clock carry sub-ms digits: round to the ms, as recordings do
+            col = pc.round(pc.multiply(col, 1000)).cast(pa.int64()).cast(_TS)
         if name in _CATEGORY_COLUMNS and pa.types.is_string(col.type):
             col = col.dictionary_encode()
         cols[name] = col
@@ -242,13 +244,15 @@ def bars_table(bars: Iterable[OHLCV]) -> pa.Table:
 
 def recording_market_data(path: str | Path, *, conid: int | None = None) -> pa.Table:
     """The market data of a recording (JSON lines or Parquet) as a table, frame receive time
-    where ``_updated`` is missing."""
+    where ``_updated`` is missing; a stream's duplicated opening snapshot is one row, as live."""
     events: list[MarketData] = []
     times: list[float] = []
+    once = CountOnce()  # as live: the duplicated opening snapshot is one row, not two
     for frame in read_recording(path):
         if frame.direction != "in":
+            once.sent(frame.text)
             continue
-        for ev in decode(frame.data):
+        for ev in once.received(decode(frame.data)):
             if isinstance(ev, MarketData) and (conid is None or ev.conid == conid):
                 events.append(ev)
                 times.append(frame.t)

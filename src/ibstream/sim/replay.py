@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -58,31 +58,45 @@ class Replay:
 
     @classmethod
     def load(cls, path: str, speed: float | None = 1.0) -> Replay:
-        """Parse a JSON-lines recording (see module docstring)."""
+        """Parse a JSON-lines recording (see module docstring); ``InvalidArgument`` naming the
+        file for one that cannot be read or served."""
         frames: list[ReplayFrame] = []
         opener = gzip.open if str(path).endswith(".gz") else open
-        with opener(path, "rb") as fh:
-            for n, line in enumerate(fh, 1):
-                line = line.strip()
-                if not line or line.startswith(b"#"):
-                    continue
-                try:
-                    rec = orjson.loads(line)
-                    raw = rec["frame"]
-                    payload = (
-                        base64.b64decode(raw) if rec.get("enc") == "b64" else str(raw).encode()
-                    )
-                    frames.append(
-                        ReplayFrame(
-                            float(rec["t"]),
-                            payload,
-                            bool(rec.get("binary")),
-                            rec.get("dir", "in") == "out",
-                        )
-                    )
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                    raise InvalidArgument("replay", f"line {n}: {exc}") from exc
+        try:
+            with opener(path, "rb") as fh:
+                cls._parse(fh, str(path), frames)
+        except OSError as exc:  # missing, a directory, a bad gzip header
+            raise InvalidArgument("replay", f"cannot read {str(path)!r}: {exc}") from exc
+        except EOFError as exc:  # e.g. a .gz cut off by a crash, without its end marker
+            raise InvalidArgument("replay", f"{path}: unreadable recording ({exc})") from exc
         return cls(frames, speed)
+
+    @staticmethod
+    def _parse(fh: Iterable[bytes], name: str, frames: list[ReplayFrame]) -> None:
+        for n, line in enumerate(fh, 1):
+            if n == 1 and line.startswith(b"PAR1"):
+                raise InvalidArgument(
+                    "replay",
+                    f"{name} is a Parquet recording; the simulator serves JSON lines "
+                    "(plain or .gz): record with --format jsonl",
+                )
+            line = line.strip()
+            if not line or line.startswith(b"#"):
+                continue
+            try:
+                rec = orjson.loads(line)
+                raw = rec["frame"]
+                payload = base64.b64decode(raw) if rec.get("enc") == "b64" else str(raw).encode()
+                frames.append(
+                    ReplayFrame(
+                        float(rec["t"]),
+                        payload,
+                        bool(rec.get("binary")),
+                        rec.get("dir", "in") == "out",
+                    )
+                )
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise InvalidArgument("replay", f"{name} line {n}: {exc}") from exc
 
     def starter(self, gw: Gateway) -> Callable[[Connection], None]:
         """The callback the WS handler calls when a socket authenticates."""

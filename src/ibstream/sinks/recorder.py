@@ -1,4 +1,4 @@
-"""Raw frames to a JSON-lines file in the simulator's replay format.
+"""Raw frames to a JSON-lines file in the simulator's replay format (or Parquet).
 
 Recording works on frames, not events (a replay needs the gateway's exact bytes). The sync
 client taps its asyncio client with ``on_frame`` and hands each frame, as a :class:`RawFrame`,
@@ -6,7 +6,7 @@ through its dispatcher thread to a :class:`RecorderSink`, which writes it with
 :class:`ibstream.aio.recorder.FrameRecorder` (so disk writes never run on the socket reader)::
 
     with ibstream.Client(url) as client:
-        rec = client.record("session.jsonl")     # or .jsonl.gz
+        rec = client.record("session.jsonl")     # or .jsonl.gz, or .parquet
         ...
     # ibstream sim --replay session.jsonl
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ibstream.aio.recorder import FrameRecorder
+from ibstream.aio.recorder import FrameRecorder, ParquetFrameRecorder
 
 __all__ = ["RawFrame", "RecorderSink"]
 
@@ -39,11 +39,17 @@ class RecorderSink:
     """Writes every :class:`RawFrame` it is given to a JSON-lines file; ignores other events.
 
     The file is ``{"t":..., "dir": "in"|"out", "frame": "..."}`` per line (see
-    :mod:`ibstream.aio.recorder`); a path ending in ``.gz`` is gzip-compressed.
+    :mod:`ibstream.aio.recorder`); a path ending in ``.gz`` is gzip-compressed, one ending in
+    ``.parquet`` is Parquet (:class:`~ibstream.aio.recorder.ParquetFrameRecorder`, needs
+    ``pyarrow``).
     """
 
     def __init__(self, path: str | Path, *, include_outgoing: bool = True) -> None:
-        self._recorder = FrameRecorder(path, include_outgoing=include_outgoing)
+        self._recorder: FrameRecorder | ParquetFrameRecorder
+        if str(path).endswith(".parquet"):
+            self._recorder = ParquetFrameRecorder(path, include_outgoing=include_outgoing)
+        else:
+            self._recorder = FrameRecorder(path, include_outgoing=include_outgoing)
         self._lock = threading.Lock()
         self._closed = False
 

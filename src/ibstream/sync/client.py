@@ -166,8 +166,9 @@ class Client(ThreadedFacade[StreamClient]):
 
     def record(self, path: str | Path, *, include_outgoing: bool = True) -> RecorderSink:
         """Record raw frames to ``path`` (JSON lines, the format ``ibstream sim --replay``
-        serves; ``.gz`` compresses). Writes happen on the dispatcher thread; the file is closed
-        when the client stops, or earlier with ``recorder.close()``."""
+        serves; ``.gz`` compresses; ``.parquet`` writes Parquet). Writes happen on the
+        dispatcher thread; the file is closed when the client stops, or earlier with
+        ``recorder.close()``."""
         recorder = RecorderSink(path, include_outgoing=include_outgoing)
         with self._lock:
             if self._phase in (Phase.STOPPING, Phase.STOPPED):
