@@ -93,7 +93,7 @@ class SyncEventStream:
                     self._request()
                     continue
                 remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+                if remaining is not None and not remaining > 0:  # NaN too, as asyncio's
                     raise StreamTimeout(f"no event within {timeout} s")
                 self._cond.wait(remaining)
 
