@@ -164,6 +164,45 @@ def test_callback_sink_types_unions_catch_all_and_remove() -> None:
         sink.on("OrderUpdate", orders.append)
 
 
+class _HookedMeta(type):
+    """Runs ``hook`` (once) while a CallbackSink looks up an event class's callbacks: a
+    registration from another thread landing exactly in that window, made deterministic."""
+
+    hook: Any = None
+
+    @property
+    def __mro__(cls) -> tuple[type, ...]:  # type: ignore[override]
+        hook, _HookedMeta.hook = _HookedMeta.hook, None
+        if hook is not None:
+            hook()
+        mro: tuple[type, ...] = type.__dict__["__mro__"].__get__(cls)
+        return mro
+
+
+class _Hooked(metaclass=_HookedMeta):
+    pass
+
+
+def test_callback_sink_registration_racing_a_lookup_is_not_lost() -> None:
+    """A callback registered (or removed) while the dispatcher looks up an event type's
+    callbacks applies from the next event on: the lookup used to store its stale result in the
+    fresh cache, so a new callback missed every later event of that type (and a removed one
+    kept being called) until some other registration."""
+    sink = CallbackSink()
+    got: list[Any] = []
+    removers: list[Any] = []
+    _HookedMeta.hook = lambda: removers.append(sink.on(_Hooked, got.append))
+    sink.emit(_Hooked())  # on() runs during this emit's lookup
+    sink.emit(_Hooked())
+    assert len(got) == 1
+    sink.on(OrderUpdate, got.append)  # any registration: the next emit looks up again
+    _HookedMeta.hook = removers[0]
+    sink.emit(_Hooked())  # remove() runs during this lookup (this event still reaches it)
+    sink.emit(_Hooked())
+    sink.emit(_Hooked())
+    assert len(got) == 2
+
+
 # -- CompositeSink ---------------------------------------------------------------------------------
 
 
