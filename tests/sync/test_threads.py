@@ -10,10 +10,12 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ibstream.protocol.events import MarketData
+from ibstream.protocol.lifecycle import SessionState, SessionStateChanged
 from ibstream.protocol.specs import MarketDataSpec
 from ibstream.sim.testing import SimThread, wait_until
 from ibstream.sinks import CallbackSink
@@ -36,6 +38,47 @@ def test_forgotten_client_is_stopped_by_the_finaliser(sim: SimThread) -> None:
     assert sorted(ibstream_threads()) == ["ibstream-loop", "ibstream-sinks"]
     del client, handle
     gc.collect()
+    assert_nothing_left(sim)
+
+
+def test_stop_from_a_loop_thread_callback_then_from_another_thread(sim: SimThread) -> None:
+    """stop() from a callback on the loop thread (``positions.on_change``) cannot wait for its
+    own loop; a later stop() from another thread must: it returns once the threads are gone,
+    and the sinks got the session's last states before being closed (the hand-off used to be
+    closed before the session was, and the second stop() returned at once)."""
+    events: list[Any] = []
+    closed = threading.Event()
+
+    class Sink:
+        def emit(self, event: Any) -> None:
+            events.append(event)
+
+        def close(self) -> None:
+            closed.set()
+
+    client = Client(sim.url, config=fast_client_config(), sink=Sink())
+    client.start()
+    client.positions.start()
+    stopped = threading.Event()
+    errors: list[BaseException] = []
+
+    def on_change(change: object) -> None:
+        if not stopped.is_set():
+            try:
+                client.stop()
+            except BaseException as exc:
+                errors.append(exc)
+            stopped.set()
+
+    client.positions.on_change(on_change)
+    sim.run(sim.sim.place_order(CONIDS[0], "BUY", 3, "MKT"))
+    assert stopped.wait(10)
+    assert errors == []
+    client.stop()
+    assert ibstream_threads() == []
+    assert closed.is_set()
+    states = [e.current for e in events if isinstance(e, SessionStateChanged)]
+    assert states[-1] is SessionState.CLOSED
     assert_nothing_left(sim)
 
 
