@@ -266,6 +266,27 @@ def test_log_sink_masks_secrets(caplog: pytest.LogCaptureFixture) -> None:
     assert "DU*****67" in caplog.text
 
 
+def test_log_sink_masks_the_act_session_id(caplog: pytest.LogCaptureFixture) -> None:
+    """The ``act`` frame's session id (``69f03732.00000af0``: not hex, so the hex rule missed
+    it) is masked in the event's field and in its raw frame."""
+    sid = "69f03732.00000af0"
+    ev = AccountInfo(
+        accounts=("DU1234567",),
+        selected_account="DU1234567",
+        session_id=sid,
+        server_name="JifZ11074",
+        server_version=None,
+        is_paper=True,
+        raw={"sessionId": sid, "selectedAccount": "DU1234567"},
+    )
+    with caplog.at_level(logging.INFO, logger="ibstream.events"):
+        LogSink(level=logging.INFO).emit(ev)
+        LogSink(level=logging.INFO, include_raw=True).emit(ev)
+    assert caplog.text.count("AccountInfo") == 2 and "JifZ11074" in caplog.text
+    assert sid not in caplog.text and "00000af0" not in caplog.text
+    assert '"69f0…(17)"' in caplog.text  # masked, not dropped: enough to correlate
+
+
 def test_log_sink_disabled_level_formats_nothing(caplog: pytest.LogCaptureFixture) -> None:
     """Below the logger's level nothing is produced."""
     sink = LogSink(logging.getLogger("ibstream.test.quiet"), logging.DEBUG)
