@@ -393,6 +393,34 @@ def test_dispatcher_overflow_stops_delivery_loudly() -> None:
     assert d.metrics()["overflowed"] is True
 
 
+def test_dispatcher_overflow_reaches_queue_readers_as_slow_consumer_error() -> None:
+    """When an overflow ends delivery, a QueueSink's readers get what was delivered and then
+    SlowConsumerError: their iteration used to end quietly, as if the client had stopped,
+    while it ran on and the overflowing orders were lost to them."""
+    gate = threading.Event()
+
+    class Stuck:
+        def emit(self, event: Any) -> None:
+            gate.wait(5)
+
+    queue = QueueSink()
+    d = Dispatcher(10)
+    d.add(Stuck())
+    d.add(CompositeSink(queue))
+    d.start()
+    for n in range(30):
+        d.put(order(n))
+    gate.set()
+    reader = queue.reader(OrderUpdate)
+    got: list[int] = []
+    with pytest.raises(SlowConsumerError):
+        while True:
+            got.append(reader.get(10).order_id)
+    assert got == list(range(len(got))) and 0 < len(got) < 30
+    d.stop()
+    assert isinstance(d.error, SlowConsumerError)
+
+
 def test_dispatcher_routes_frames_to_frame_sinks() -> None:
     """RawFrames go to frame sinks only; events to event sinks only."""
     events, frames = Collecting(), Collecting()

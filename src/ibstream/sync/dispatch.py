@@ -5,8 +5,9 @@ the dispatcher thread takes events in batches and calls each sink. A slow sink t
 the dispatcher, never the socket reader. The buffer has the asyncio client's policies (it is a
 :class:`~ibstream.sinks.ThreadSafeBuffer`): market data conflates per instrument when the sinks
 fall behind; other events are never dropped: if they overflow the buffer, delivery to the sinks
-stops with ``SlowConsumerError`` (logged, and kept in :attr:`Dispatcher.error` and the client's
-``metrics()``) instead of silently losing orders or trades.
+stops with ``SlowConsumerError`` (logged, kept in :attr:`Dispatcher.error` and the client's
+``metrics()``, and handed to sinks whose ``close`` takes an ``error``) instead of silently losing
+orders or trades.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class Dispatcher:
                 self._deliver(batch)
         finally:
             for sink in (*self._sinks, *self._frame_sinks):
-                close_sink(sink)
+                close_sink(sink, self.error)
 
     def _deliver(self, batch: list[Any]) -> None:
         for event in batch:
