@@ -315,6 +315,26 @@ def test_queue_sink_per_type_readers_and_policies() -> None:
         orders.get(0)
 
 
+def test_queue_sink_repr_while_a_queue_is_added() -> None:
+    """repr() of a QueueSink (logged, printed) while the dispatcher thread adds a queue for a
+    new key: it used to raise ``dictionary changed size during iteration``. The key's name
+    lookup stands in for the other thread, landing exactly inside the repr."""
+    sink = QueueSink()
+    armed = False
+
+    class Key:
+        @property
+        def __name__(self) -> str:
+            if armed:
+                sink.emit(order(1))  # a queue for a new key (OrderUpdate)
+            return "key"
+
+    sink.reader(Key())
+    armed = True
+    text = repr(sink)
+    assert "key" in text and len(sink.keys()) == 2
+
+
 def test_queue_sink_by_stream_and_close_ends_iteration() -> None:
     """key_by_stream keys by StreamKey; close() ends each reader's iteration after draining."""
     sink = QueueSink(key=key_by_stream)

@@ -87,7 +87,8 @@ class QueueSink:
         self._error: BaseException | None = None
 
     def __repr__(self) -> str:
-        sizes = {str(getattr(k, "__name__", k)): len(q) for k, q in self._queues.items()}
+        queues = list(self._queues.items())  # one atomic copy: the dispatcher may add a key
+        sizes = {str(getattr(k, "__name__", k)): len(q) for k, q in queues}
         return f"<QueueSink {sizes}>"
 
     def _queue(self, key: Hashable) -> ThreadSafeBuffer:
