@@ -8,9 +8,11 @@ decide with ``PromptPolicy(accept=[...])`` up front.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
+from ibstream.exceptions import InvalidState
 from ibstream.orders.handle import OrderEvent, OrderHandle
 from ibstream.orders.model import Bracket, Modification, OcaGroup, OrderRequest
 from ibstream.orders.prompts import PromptPolicy
@@ -94,7 +96,9 @@ class SyncOrderHandle:
         self._loop.run(self._handle.modify(**changes))
 
     def close(self) -> None:
-        self._loop.call(self._handle.close)
+        """Stop following the order (a no-op once the client stopped)."""
+        with contextlib.suppress(InvalidState):
+            self._loop.call(self._handle.close)
 
     def __enter__(self) -> SyncOrderHandle:
         return self
