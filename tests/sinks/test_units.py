@@ -441,6 +441,31 @@ def test_dispatcher_overflow_reaches_queue_readers_as_slow_consumer_error() -> N
     assert isinstance(d.error, SlowConsumerError)
 
 
+def test_dispatcher_closes_a_sink_added_after_delivery_ended() -> None:
+    """A sink added once delivery ended (an overflow; then ``on()`` or ``record()``) is closed
+    too, with the error: it used to stay open for good (a recording never closed)."""
+    gate = threading.Event()
+
+    class Stuck:
+        def emit(self, event: Any) -> None:
+            gate.wait(5)
+
+    d = Dispatcher(10)
+    d.add(Stuck())
+    d.start()
+    for n in range(30):
+        d.put(order(n))
+    gate.set()
+    thread = d.thread
+    assert thread is not None
+    thread.join(10)
+    assert not thread.is_alive() and isinstance(d.error, SlowConsumerError)
+    late = Collecting()
+    d.add(late)
+    d.stop()
+    assert late.closed
+
+
 def test_dispatcher_routes_frames_to_frame_sinks() -> None:
     """RawFrames go to frame sinks only; events to event sinks only."""
     events, frames = Collecting(), Collecting()
