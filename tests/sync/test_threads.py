@@ -14,13 +14,15 @@ from typing import Any
 
 import pytest
 
+from ibstream.exceptions import InvalidState
 from ibstream.protocol.events import MarketData
 from ibstream.protocol.lifecycle import SessionState, SessionStateChanged
 from ibstream.protocol.specs import MarketDataSpec
 from ibstream.sim.testing import SimThread, wait_until
 from ibstream.sinks import CallbackSink
 from ibstream.sync import Client
-from toolkit import assert_nothing_left, fast_client_config, ibstream_threads
+from ibstream.sync.loop import LoopThread
+from toolkit import assert_nothing_left, fast_client_config, ibstream_threads, waiting
 
 pytestmark = pytest.mark.e2e
 
@@ -80,6 +82,39 @@ def test_stop_from_a_loop_thread_callback_then_from_another_thread(sim: SimThrea
     states = [e.current for e in events if isinstance(e, SessionStateChanged)]
     assert states[-1] is SessionState.CLOSED
     assert_nothing_left(sim)
+
+
+def test_blocking_call_racing_the_loop_shutdown_raises_instead_of_hanging() -> None:
+    """A blocking call that passed its "running" check just as the loop stopped (a sink
+    callback calling the client during stop()) gets InvalidState: its work used to be scheduled
+    on a loop that then closed with it pending, and the caller waited forever."""
+    lt = LoopThread(name="ibstream-test-loop")
+    lt.start()
+    stopping, proceed = threading.Event(), threading.Event()
+
+    def stop_and_hold() -> None:  # the loop is stopping but has not returned yet
+        lt.loop.stop()
+        stopping.set()
+        proceed.wait(10)
+
+    lt.call_soon(stop_and_hold)
+    assert stopping.wait(10)
+    outcome: list[BaseException] = []
+
+    def caller() -> None:
+        try:
+            lt.run(asyncio.sleep(3600))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=caller, daemon=True)
+    thread.start()
+    wait_until(lambda: waiting(thread))
+    proceed.set()
+    lt.thread.join(10)
+    thread.join(10)
+    assert not thread.is_alive(), "the blocking call never returned"
+    assert len(outcome) == 1 and isinstance(outcome[0], InvalidState)
 
 
 def test_usable_from_inside_a_running_event_loop(sim: SimThread) -> None:
