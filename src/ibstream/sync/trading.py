@@ -44,7 +44,11 @@ class SyncOrderHandle:
         return repr(self._handle).replace("<OrderHandle", "<SyncOrderHandle", 1)
 
     def _read(self, fn: Callable[[], T]) -> T:
-        return self._loop.call(fn)
+        """``fn()`` on the loop thread; directly once the client stopped (its last state)."""
+        if self._loop.running:
+            with contextlib.suppress(InvalidState):
+                return self._loop.call(fn)
+        return fn()
 
     @property
     def order(self) -> Order | None:
