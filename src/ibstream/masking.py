@@ -9,7 +9,8 @@ __all__ = ["mask", "mask_account", "mask_text"]
 
 _ACCOUNT_RE = re.compile(r"\b(?:DU|DF|U|F|I)\d{4,9}\b")
 _HEX_RE = re.compile(r"\b[0-9a-fA-F]{16,64}\b")
-_SESSION_JSON_RE = re.compile(r'("session"\s*:\s*")([^"]*)(")')
+# "session" (the tickle/WebSocket session), "sessionId"/"session_id" (the act frame's, §1.4).
+_SESSION_JSON_RE = re.compile(r'("(?:session|sessionId|session_id)"\s*:\s*")([^"]*)(")')
 _TOKEN_QS_RE = re.compile(r"((?:oauth_token|sessionToken|token)=)([^&\s]+)")
 
 

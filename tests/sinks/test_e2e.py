@@ -11,11 +11,19 @@ from typing import Any
 import pytest
 
 from ibstream.aio.recorder import read_recording
+from ibstream.exceptions import InvalidArgument
 from ibstream.protocol.events import MarketData
 from ibstream.protocol.lifecycle import LifecycleEvent, SessionStateChanged
 from ibstream.protocol.specs import MarketDataSpec, StreamKey, Topic
 from ibstream.sim.testing import SimThread, wait_until
-from ibstream.sinks import CallbackSink, CompositeSink, LogSink, QueueSink, key_by_stream
+from ibstream.sinks import (
+    CallbackSink,
+    CompositeSink,
+    LogSink,
+    QueueSink,
+    RecorderSink,
+    key_by_stream,
+)
 from ibstream.sync import Client
 from toolkit import assert_nothing_left, fast_client_config
 
@@ -132,6 +140,31 @@ def test_record_raw_frames_in_replay_format(sim: SimThread, tmp_path: Path) -> N
     assert any(f.direction == "out" and f.text.startswith(f"smd+{AAPL}") for f in frames)
     assert any(f.direction == "in" and '"smd+' in f.text for f in frames)
     assert_nothing_left(sim)
+
+
+def test_recorder_sink_given_as_the_client_sink_records_frames(
+    sim: SimThread, tmp_path: Path
+) -> None:
+    """``Client(url, sink=RecorderSink(path))`` (the README lists it among the sinks) records the
+    session like ``record(path)``: it used to get only decoded events, which it ignores, and
+    left an empty file without a word."""
+    path = tmp_path / "session.jsonl"
+    recorder = RecorderSink(path)
+    with Client(sim.url, config=fast_client_config(), sink=recorder) as client:
+        assert client.subscribe(MarketDataSpec(AAPL)).wait(5)
+        wait_until(lambda: recorder.frames >= 5)
+    assert recorder.closed
+    frames = list(read_recording(path))
+    assert any(f.direction == "in" and '"smd+' in f.text for f in frames)
+    assert_nothing_left(sim)
+
+
+def test_recorder_sink_inside_a_composite_is_refused(sim: SimThread, tmp_path: Path) -> None:
+    """A RecorderSink in a CompositeSink would only see events, never frames: refused at once."""
+    recorder = RecorderSink(tmp_path / "session.jsonl")
+    with pytest.raises(InvalidArgument, match="record"):
+        Client(sim.url, config=fast_client_config(), sink=CompositeSink(LogSink(), recorder))
+    recorder.close()
 
 
 def test_stop_from_a_callback(sim: SimThread) -> None:

@@ -164,6 +164,45 @@ def test_callback_sink_types_unions_catch_all_and_remove() -> None:
         sink.on("OrderUpdate", orders.append)
 
 
+class _HookedMeta(type):
+    """Runs ``hook`` (once) while a CallbackSink looks up an event class's callbacks: a
+    registration from another thread landing exactly in that window, made deterministic."""
+
+    hook: Any = None
+
+    @property
+    def __mro__(cls) -> tuple[type, ...]:  # type: ignore[override]
+        hook, _HookedMeta.hook = _HookedMeta.hook, None
+        if hook is not None:
+            hook()
+        mro: tuple[type, ...] = type.__dict__["__mro__"].__get__(cls)
+        return mro
+
+
+class _Hooked(metaclass=_HookedMeta):
+    pass
+
+
+def test_callback_sink_registration_racing_a_lookup_is_not_lost() -> None:
+    """A callback registered (or removed) while the dispatcher looks up an event type's
+    callbacks applies from the next event on: the lookup used to store its stale result in the
+    fresh cache, so a new callback missed every later event of that type (and a removed one
+    kept being called) until some other registration."""
+    sink = CallbackSink()
+    got: list[Any] = []
+    removers: list[Any] = []
+    _HookedMeta.hook = lambda: removers.append(sink.on(_Hooked, got.append))
+    sink.emit(_Hooked())  # on() runs during this emit's lookup
+    sink.emit(_Hooked())
+    assert len(got) == 1
+    sink.on(OrderUpdate, got.append)  # any registration: the next emit looks up again
+    _HookedMeta.hook = removers[0]
+    sink.emit(_Hooked())  # remove() runs during this lookup (this event still reaches it)
+    sink.emit(_Hooked())
+    sink.emit(_Hooked())
+    assert len(got) == 2
+
+
 # -- CompositeSink ---------------------------------------------------------------------------------
 
 
@@ -227,6 +266,27 @@ def test_log_sink_masks_secrets(caplog: pytest.LogCaptureFixture) -> None:
     assert "DU*****67" in caplog.text
 
 
+def test_log_sink_masks_the_act_session_id(caplog: pytest.LogCaptureFixture) -> None:
+    """The ``act`` frame's session id (``69f03732.00000af0``: not hex, so the hex rule missed
+    it) is masked in the event's field and in its raw frame."""
+    sid = "69f03732.00000af0"
+    ev = AccountInfo(
+        accounts=("DU1234567",),
+        selected_account="DU1234567",
+        session_id=sid,
+        server_name="JifZ11074",
+        server_version=None,
+        is_paper=True,
+        raw={"sessionId": sid, "selectedAccount": "DU1234567"},
+    )
+    with caplog.at_level(logging.INFO, logger="ibstream.events"):
+        LogSink(level=logging.INFO).emit(ev)
+        LogSink(level=logging.INFO, include_raw=True).emit(ev)
+    assert caplog.text.count("AccountInfo") == 2 and "JifZ11074" in caplog.text
+    assert sid not in caplog.text and "00000af0" not in caplog.text
+    assert '"69f0…(17)"' in caplog.text  # masked, not dropped: enough to correlate
+
+
 def test_log_sink_disabled_level_formats_nothing(caplog: pytest.LogCaptureFixture) -> None:
     """Below the logger's level nothing is produced."""
     sink = LogSink(logging.getLogger("ibstream.test.quiet"), logging.DEBUG)
@@ -253,6 +313,26 @@ def test_queue_sink_per_type_readers_and_policies() -> None:
     assert [orders.get_nowait().order_id, orders.get_nowait().order_id] == [0, 1]
     with pytest.raises(SlowConsumerError):
         orders.get(0)
+
+
+def test_queue_sink_repr_while_a_queue_is_added() -> None:
+    """repr() of a QueueSink (logged, printed) while the dispatcher thread adds a queue for a
+    new key: it used to raise ``dictionary changed size during iteration``. The key's name
+    lookup stands in for the other thread, landing exactly inside the repr."""
+    sink = QueueSink()
+    armed = False
+
+    class Key:
+        @property
+        def __name__(self) -> str:
+            if armed:
+                sink.emit(order(1))  # a queue for a new key (OrderUpdate)
+            return "key"
+
+    sink.reader(Key())
+    armed = True
+    text = repr(sink)
+    assert "key" in text and len(sink.keys()) == 2
 
 
 def test_queue_sink_by_stream_and_close_ends_iteration() -> None:
@@ -331,6 +411,59 @@ def test_dispatcher_overflow_stops_delivery_loudly() -> None:
     d.stop()
     assert isinstance(d.error, SlowConsumerError)
     assert d.metrics()["overflowed"] is True
+
+
+def test_dispatcher_overflow_reaches_queue_readers_as_slow_consumer_error() -> None:
+    """When an overflow ends delivery, a QueueSink's readers get what was delivered and then
+    SlowConsumerError: their iteration used to end quietly, as if the client had stopped,
+    while it ran on and the overflowing orders were lost to them."""
+    gate = threading.Event()
+
+    class Stuck:
+        def emit(self, event: Any) -> None:
+            gate.wait(5)
+
+    queue = QueueSink()
+    d = Dispatcher(10)
+    d.add(Stuck())
+    d.add(CompositeSink(queue))
+    d.start()
+    for n in range(30):
+        d.put(order(n))
+    gate.set()
+    reader = queue.reader(OrderUpdate)
+    got: list[int] = []
+    with pytest.raises(SlowConsumerError):
+        while True:
+            got.append(reader.get(10).order_id)
+    assert got == list(range(len(got))) and 0 < len(got) < 30
+    d.stop()
+    assert isinstance(d.error, SlowConsumerError)
+
+
+def test_dispatcher_closes_a_sink_added_after_delivery_ended() -> None:
+    """A sink added once delivery ended (an overflow; then ``on()`` or ``record()``) is closed
+    too, with the error: it used to stay open for good (a recording never closed)."""
+    gate = threading.Event()
+
+    class Stuck:
+        def emit(self, event: Any) -> None:
+            gate.wait(5)
+
+    d = Dispatcher(10)
+    d.add(Stuck())
+    d.start()
+    for n in range(30):
+        d.put(order(n))
+    gate.set()
+    thread = d.thread
+    assert thread is not None
+    thread.join(10)
+    assert not thread.is_alive() and isinstance(d.error, SlowConsumerError)
+    late = Collecting()
+    d.add(late)
+    d.stop()
+    assert late.closed
 
 
 def test_dispatcher_routes_frames_to_frame_sinks() -> None:

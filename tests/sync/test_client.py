@@ -182,6 +182,40 @@ def test_get_timeout_and_get_nowait(client: Client) -> None:
     assert time.monotonic() - t0 < 5
 
 
+def test_get_zero_timeout_returns_an_event_already_received(client: Client) -> None:
+    """get(0) returns an event the client already holds for the handle, as the asyncio
+    handle's ``get(0)`` does; it used to time out at once on a handle not read before (the
+    events stayed in the loop's buffer until a later call)."""
+    handle = client.subscribe(MarketDataSpec(AAPL))
+    assert handle.wait(5)
+    wait_until(lambda: client.ticker_snapshot(AAPL).last is not None)  # data reached the client
+    assert handle.get(0) is not None
+    assert handle.get(-1) is not None  # a negative timeout is 0, as asyncio's
+
+
+def test_get_nan_timeout_times_out_instead_of_spinning(client: Client) -> None:
+    """get(nan) on a quiet stream raises StreamTimeout at once, as the asyncio handle's
+    ``get(nan)`` does (it used to busy-loop on a core until an event came)."""
+    handle = client.subscribe(TradesSpec())
+    assert handle.wait(5)
+    with pytest.raises(StreamTimeout):
+        while True:
+            handle.get(0.2)  # drain the opening events
+    outcome: list[object] = []
+
+    def get_nan() -> None:
+        try:
+            outcome.append(handle.get(float("nan")))
+        except Exception as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=get_nan, daemon=True)
+    reader.start()
+    reader.join(10)
+    assert not reader.is_alive(), "get(nan) did not return"
+    assert len(outcome) == 1 and isinstance(outcome[0], StreamTimeout)
+
+
 def test_rejected_subscription_and_wait_all(client: Client, sim: SimThread) -> None:
     """wait() is False for a rejected stream; wait_all returns exactly the failed handles."""
     sim.call(sim.sim.reject_subscriptions, f"smd+{MSFT}", 10)

@@ -43,3 +43,23 @@ def test_sync_exercise_dialog_and_rails(sim: SimThread) -> None:
     finally:
         off.stop()
     assert_nothing_left(sim)
+
+
+def test_leaving_handles_after_the_client_stopped(sim: SimThread) -> None:
+    """Leaving ``with`` an order handle or an exercise ticket once the client stopped (another
+    thread, a callback) is a no-op, as for subscriptions: it used to raise InvalidState, which
+    replaced the exception that was leaving the block."""
+    c = Client(sim.url, config=fast_config(trading=TradingConfig(enabled=True)))
+    c.start()
+    try:
+        order = OrderRequest.market(MSFT, "BUY", 2)
+        with pytest.raises(ValueError, match="mine"), c.trading.place(order) as handle:
+            handle.filled(timeout=10)
+            ticket = c.exercise.start(MSFT)
+            c.stop()
+            raise ValueError("mine")
+        ticket.close()
+        handle.close()
+    finally:
+        c.stop()
+    assert_nothing_left(sim)

@@ -10,15 +10,19 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from ibstream.exceptions import InvalidState
 from ibstream.protocol.events import MarketData
+from ibstream.protocol.lifecycle import SessionState, SessionStateChanged
 from ibstream.protocol.specs import MarketDataSpec
 from ibstream.sim.testing import SimThread, wait_until
 from ibstream.sinks import CallbackSink
 from ibstream.sync import Client
-from toolkit import assert_nothing_left, fast_client_config, ibstream_threads
+from ibstream.sync.loop import LoopThread
+from toolkit import assert_nothing_left, fast_client_config, ibstream_threads, waiting
 
 pytestmark = pytest.mark.e2e
 
@@ -37,6 +41,80 @@ def test_forgotten_client_is_stopped_by_the_finaliser(sim: SimThread) -> None:
     del client, handle
     gc.collect()
     assert_nothing_left(sim)
+
+
+def test_stop_from_a_loop_thread_callback_then_from_another_thread(sim: SimThread) -> None:
+    """stop() from a callback on the loop thread (``positions.on_change``) cannot wait for its
+    own loop; a later stop() from another thread must: it returns once the threads are gone,
+    and the sinks got the session's last states before being closed (the hand-off used to be
+    closed before the session was, and the second stop() returned at once)."""
+    events: list[Any] = []
+    closed = threading.Event()
+
+    class Sink:
+        def emit(self, event: Any) -> None:
+            events.append(event)
+
+        def close(self) -> None:
+            closed.set()
+
+    client = Client(sim.url, config=fast_client_config(), sink=Sink())
+    client.start()
+    client.positions.start()
+    stopped = threading.Event()
+    errors: list[BaseException] = []
+
+    def on_change(change: object) -> None:
+        if not stopped.is_set():
+            try:
+                client.stop()
+            except BaseException as exc:
+                errors.append(exc)
+            stopped.set()
+
+    client.positions.on_change(on_change)
+    sim.run(sim.sim.place_order(CONIDS[0], "BUY", 3, "MKT"))
+    assert stopped.wait(10)
+    assert errors == []
+    client.stop()
+    assert ibstream_threads() == []
+    assert closed.is_set()
+    states = [e.current for e in events if isinstance(e, SessionStateChanged)]
+    assert states[-1] is SessionState.CLOSED
+    assert_nothing_left(sim)
+
+
+def test_blocking_call_racing_the_loop_shutdown_raises_instead_of_hanging() -> None:
+    """A blocking call that passed its "running" check just as the loop stopped (a sink
+    callback calling the client during stop()) gets InvalidState: its work used to be scheduled
+    on a loop that then closed with it pending, and the caller waited forever."""
+    lt = LoopThread(name="ibstream-test-loop")
+    lt.start()
+    stopping, proceed = threading.Event(), threading.Event()
+
+    def stop_and_hold() -> None:  # the loop is stopping but has not returned yet
+        lt.loop.stop()
+        stopping.set()
+        proceed.wait(10)
+
+    lt.call_soon(stop_and_hold)
+    assert stopping.wait(10)
+    outcome: list[BaseException] = []
+
+    def caller() -> None:
+        try:
+            lt.run(asyncio.sleep(3600))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=caller, daemon=True)
+    thread.start()
+    wait_until(lambda: waiting(thread))
+    proceed.set()
+    lt.thread.join(10)
+    thread.join(10)
+    assert not thread.is_alive(), "the blocking call never returned"
+    assert len(outcome) == 1 and isinstance(outcome[0], InvalidState)
 
 
 def test_usable_from_inside_a_running_event_loop(sim: SimThread) -> None:

@@ -146,3 +146,19 @@ def test_sync_suppress_refuses_one_string_like_the_asyncio_api(sim: SimThread) -
         assert sim.call(lambda: set(sim.sim.entry.suppressed)) == set()
     finally:
         c.stop()
+
+
+def test_order_handle_reads_after_the_client_stopped(sim: SimThread) -> None:
+    """An order handle's last known state stays readable once the client stopped (as
+    ``client.orders`` is): reading it used to raise InvalidState."""
+    c = trading_client(sim)
+    try:
+        handle = c.trading.place(OrderRequest.market(AAPL, "BUY", 2))
+        handle.filled(timeout=5)
+    finally:
+        c.stop()
+    assert handle.status is OrderStatus.FILLED and handle.done
+    assert handle.filled_quantity == 2 and len(handle.fills) >= 1
+    order = handle.order
+    assert order is not None and order.order_id == handle.order_id
+    assert_nothing_left(sim)

@@ -76,11 +76,14 @@ class CallbackSink:
         return remove
 
     def _for(self, cls: type) -> tuple[Callback, ...]:
-        found = self._cache.get(cls)
+        # The cache is read before the callbacks and filled in that same dict: a registration
+        # meanwhile replaces both, so a stale lookup lands only in the discarded cache.
+        cache = self._cache
+        found = cache.get(cls)
         if found is None:
             callbacks = self._callbacks
             found = tuple(fn for t in (*cls.__mro__, None) for fn in callbacks.get(t, ()))
-            self._cache[cls] = found
+            cache[cls] = found
         return found
 
     def emit(self, event: Any) -> None:

@@ -43,6 +43,6 @@ class CompositeSink:
                 self.errors += 1
                 self.failures[index] += 1
 
-    def close(self) -> None:
+    def close(self, error: BaseException | None = None) -> None:
         for sink in self._sinks:
-            close_sink(sink)
+            close_sink(sink, error)

@@ -84,9 +84,11 @@ class QueueSink:
         self._queues: dict[Hashable, ThreadSafeBuffer] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._error: BaseException | None = None
 
     def __repr__(self) -> str:
-        sizes = {str(getattr(k, "__name__", k)): len(q) for k, q in self._queues.items()}
+        queues = list(self._queues.items())  # one atomic copy: the dispatcher may add a key
+        sizes = {str(getattr(k, "__name__", k)): len(q) for k, q in queues}
         return f"<QueueSink {sizes}>"
 
     def _queue(self, key: Hashable) -> ThreadSafeBuffer:
@@ -98,7 +100,7 @@ class QueueSink:
                     name = getattr(key, "__name__", None) or str(key)
                     queue = ThreadSafeBuffer(self.maxsize, name=f"queue {name}")
                     if self._closed:
-                        queue.close()
+                        queue.close(self._error)
                     self._queues[key] = queue
         return queue
 
@@ -124,9 +126,13 @@ class QueueSink:
         """Keys that have a queue."""
         return list(self._queues)
 
-    def close(self) -> None:
+    def close(self, error: BaseException | None = None) -> None:
+        """Readers drain their queue, then iteration ends (``error``, if given, is raised to
+        them instead: the client's sinks get ``SlowConsumerError`` when its hand-off overflowed).
+        """
         with self._lock:
             self._closed = True
+            self._error = error
             queues = list(self._queues.values())
         for queue in queues:
-            queue.close()
+            queue.close(error)

@@ -28,6 +28,7 @@ from ibstream.state import AccountState, OrderBook, Ticker, Tickers, TickerSnaps
 from ibstream.sync.dispatch import Dispatcher
 from ibstream.sync.handles import SyncEventStream
 from ibstream.sync.loop import LoopThread
+from ibstream.sync.loop import join as join_thread
 
 __all__ = ["AsyncClient", "Engine", "Phase", "ThreadedFacade", "run_or_close"]
 
@@ -87,10 +88,15 @@ class Engine:
         interrupted = False
         if loop is not None and loop.in_loop_thread:
             # Collected or stopped on the loop thread itself: we cannot block on our own loop.
+            # The hand-off closes once the session did (so sinks get its last events); another
+            # thread's stop() then waits in :meth:`join`.
+            def stopped(_: object) -> None:
+                if dispatcher is not None:
+                    dispatcher.stop(join=False)
+                loop.loop.stop()
+
             task = loop.loop.create_task(self._stop_async(), name="ibstream-stop")
-            task.add_done_callback(lambda _: loop.loop.stop())
-            if dispatcher is not None:
-                dispatcher.stop(join=False)
+            task.add_done_callback(stopped)
             return False
         if loop is not None:
             if loop.running:
@@ -101,6 +107,17 @@ class Engine:
                 except Exception:
                     log.exception("stopping the asyncio client failed")
             interrupted |= loop.stop()
+        if dispatcher is not None:
+            interrupted |= dispatcher.stop()
+        return interrupted
+
+    def join(self) -> bool:
+        """Wait (not on the client's own threads) for the threads of a shutdown begun elsewhere,
+        e.g. on the loop thread; return whether a ``KeyboardInterrupt`` arrived meanwhile."""
+        loop, dispatcher = self.loop, self.dispatcher
+        interrupted = False
+        if loop is not None and not loop.in_loop_thread and loop.thread.is_alive():
+            interrupted = join_thread(loop.thread, 10.0)
         if dispatcher is not None:
             interrupted |= dispatcher.stop()
         return interrupted
@@ -179,12 +196,13 @@ class ThreadedFacade(Generic[A]):
                 self._phase = Phase.STOPPED
                 self._stopped.set()
                 return
-            if phase is Phase.STOPPED:
-                return
-            self._phase = Phase.STOPPING
-        if phase is Phase.STOPPING:
+            if phase is not Phase.STOPPED:
+                self._phase = Phase.STOPPING
+        if phase is not Phase.RUNNING:  # stopping or stopped by another caller
             if not self._in_own_thread():
                 self._stopped.wait()
+                if self._engine.join():
+                    raise KeyboardInterrupt
             return
         interrupted = self._engine.shutdown()
         if self._finalizer is not None:

@@ -21,11 +21,12 @@ from typing import Any
 
 from ibstream.aio.client import ClientConfig, StreamClient
 from ibstream.auth.strategy import Auth
-from ibstream.exceptions import InvalidState
+from ibstream.exceptions import InvalidArgument, InvalidState
 from ibstream.protocol.lifecycle import SessionState
 from ibstream.protocol.specs import Spec
 from ibstream.sinks.base import Sink
 from ibstream.sinks.callback import Callback
+from ibstream.sinks.composite import CompositeSink
 from ibstream.sinks.recorder import RecorderSink
 from ibstream.state import OrderBook, Ticker
 from ibstream.sync._facade import Engine, Phase, ThreadedFacade
@@ -39,6 +40,17 @@ from ibstream.sync.trading import SyncTrading
 __all__ = ["Client"]
 
 
+def _no_nested_recorder(sink: Sink | None) -> Sink | None:
+    """``InvalidArgument`` for a composite holding a RecorderSink (it would never see a frame)."""
+    if isinstance(sink, CompositeSink) and any(isinstance(s, RecorderSink) for s in sink.sinks):
+        raise InvalidArgument(
+            "sink",
+            "a RecorderSink records raw frames, which a CompositeSink never gets: pass it as "
+            "the client's sink alone, or use client.record(path)",
+        )
+    return sink
+
+
 class Client(ThreadedFacade[StreamClient]):
     """A blocking client for the gateway at ``url``::
 
@@ -49,7 +61,8 @@ class Client(ThreadedFacade[StreamClient]):
                     print(event)
 
     ``sink`` (any object with ``emit(event)``, see :mod:`ibstream.sinks`) gets every event,
-    lifecycle included, from the client's dispatcher thread. Every method may be called from any
+    lifecycle included, from the client's dispatcher thread (a ``RecorderSink`` gets the raw
+    frames instead, as with :meth:`record`). Every method may be called from any
     thread, including one that runs its own asyncio loop (Jupyter, uvicorn): the client never
     touches the caller's loop. Blocking calls from the client's own threads' callbacks are fine,
     except ``stop()`` from a sink callback does not wait for the dispatcher thread (it is that
@@ -75,8 +88,9 @@ class Client(ThreadedFacade[StreamClient]):
         super().__init__(aclient, Engine(aclient), aclient.config.buffer_size)
         self.config: ClientConfig = aclient.config
         # Where events go besides handles: the user's sink, callbacks of on(), recordings.
-        self._sink = sink
-        self._recorders: list[RecorderSink] = []
+        # A RecorderSink records frames, not events: given as the sink, it is a recording.
+        self._sink = None if isinstance(sink, RecorderSink) else _no_nested_recorder(sink)
+        self._recorders: list[RecorderSink] = [sink] if isinstance(sink, RecorderSink) else []
         self._frames_tapped = False
 
     _STARTS_ONCE = "a Client starts once; create a new one"

@@ -5,8 +5,9 @@ the dispatcher thread takes events in batches and calls each sink. A slow sink t
 the dispatcher, never the socket reader. The buffer has the asyncio client's policies (it is a
 :class:`~ibstream.sinks.ThreadSafeBuffer`): market data conflates per instrument when the sinks
 fall behind; other events are never dropped: if they overflow the buffer, delivery to the sinks
-stops with ``SlowConsumerError`` (logged, and kept in :attr:`Dispatcher.error` and the client's
-``metrics()``) instead of silently losing orders or trades.
+stops with ``SlowConsumerError`` (logged, kept in :attr:`Dispatcher.error` and the client's
+``metrics()``, and handed to sinks whose ``close`` takes an ``error``) instead of silently losing
+orders or trades.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._sinks_closed = False  # set (under _lock) when the sinks were closed
         # Counters and the error that ended delivery, if any.
         self.delivered = 0
         self.errors = 0
@@ -56,12 +58,16 @@ class Dispatcher:
         return self._thread
 
     def add(self, sink: Sink, *, frames: bool = False) -> None:
-        """Deliver events (or, with ``frames=True``, ``RawFrame`` objects) to ``sink``."""
+        """Deliver events (or, with ``frames=True``, ``RawFrame`` objects) to ``sink``; once
+        delivery ended, ``sink`` is closed at once instead."""
         with self._lock:
-            if frames:
+            ended = self._sinks_closed
+            if not ended and frames:
                 self._frame_sinks = (*self._frame_sinks, sink)
-            else:
+            elif not ended:
                 self._sinks = (*self._sinks, sink)
+        if ended:
+            close_sink(sink, self.error)
 
     def put(self, event: Any) -> None:
         """Hand an event over (loop thread); never blocks."""
@@ -89,8 +95,14 @@ class Dispatcher:
                     return
                 self._deliver(batch)
         finally:
-            for sink in (*self._sinks, *self._frame_sinks):
-                close_sink(sink)
+            self._close_sinks()
+
+    def _close_sinks(self) -> None:
+        with self._lock:
+            self._sinks_closed = True
+            sinks = (*self._sinks, *self._frame_sinks)
+        for sink in sinks:
+            close_sink(sink, self.error)
 
     def _deliver(self, batch: list[Any]) -> None:
         for event in batch:
@@ -111,8 +123,7 @@ class Dispatcher:
             if self._stopped:
                 return False
             self._stopped = True
-            for sink in (*self._sinks, *self._frame_sinks):
-                close_sink(sink)
+            self._close_sinks()
             return False
         if not join or thread is threading.current_thread():
             return False

@@ -8,8 +8,10 @@ logging exist once, in the asyncio layer.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+from ibstream.exceptions import InvalidState
 from ibstream.orders.exercise import ExerciseDesk, ExerciseTicket, Question
 from ibstream.protocol.events import (
     ErrorMessage,
@@ -72,7 +74,9 @@ class SyncExerciseTicket:
         self._loop.run(self._ticket.cancel())
 
     def close(self) -> None:
-        self._loop.call(self._ticket.close)
+        """Leave the dialog (a no-op once the client stopped)."""
+        with contextlib.suppress(InvalidState):
+            self._loop.call(self._ticket.close)
 
 
 class SyncExerciseDesk:

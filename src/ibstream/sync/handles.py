@@ -12,6 +12,7 @@ timeout while waiting loses no event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
@@ -78,7 +79,8 @@ class SyncEventStream:
     # -- reading (any thread) ------------------------------------------------------------------
 
     def get(self, timeout: float | None = None) -> Any:
-        """The next event; blocks up to ``timeout`` seconds (``StreamTimeout``).
+        """The next event; blocks up to ``timeout`` seconds (``StreamTimeout``); ``get(0)``
+        returns an event the client already received, as the asyncio ``get(0)`` does.
 
         Raises ``ClientClosed`` once closed and drained (iteration ends instead).
         """
@@ -93,9 +95,19 @@ class SyncEventStream:
                     self._request()
                     continue
                 remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise StreamTimeout(f"no event within {timeout} s")
+                if remaining is not None and not remaining > 0:  # NaN too, as asyncio's
+                    break
                 self._cond.wait(remaining)
+        # Timed out with nothing at hand: take what the loop already holds for this handle (as
+        # the asyncio get(timeout) does, get(0) included) before giving up.
+        with contextlib.suppress(InvalidState):  # stopped: the final drain handed all over
+            self._loop.call(self._take_held)
+        with self._cond:
+            if self._local:
+                return self._local.popleft()
+            if self._end is not None:
+                raise self._end
+        raise StreamTimeout(f"no event within {timeout} s")
 
     def get_nowait(self) -> Any | None:
         """The next event if one is at hand, else ``None`` (asks the loop for more)."""
@@ -159,6 +171,16 @@ class SyncEventStream:
             if end is not None and self._end is None:
                 self._end = end
             self._requested = False
+            self._cond.notify_all()
+
+    def _take_held(self) -> None:
+        """On the loop: move what the asyncio buffer holds now (a pending fill stays pending)."""
+        events: list[Any] = []
+        end = _drain(self._stream.buffer, events, BATCH)
+        with self._cond:
+            self._local.extend(events)
+            if end is not None and self._end is None:
+                self._end = end
             self._cond.notify_all()
 
     def _final_drain(self) -> None:

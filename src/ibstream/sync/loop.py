@@ -41,6 +41,9 @@ class LoopThread:
         self._started = threading.Event()
         # True from the first loop iteration until run_forever returned (set on the loop thread).
         self.running = False
+        # Results other threads wait for; those still pending when the loop closed are
+        # cancelled then, so no caller waits forever on work a closed loop will never run.
+        self._pending: set[concurrent.futures.Future[Any]] = set()
 
     def __repr__(self) -> str:
         return f"<LoopThread {self.name} running={self.running}>"
@@ -71,9 +74,12 @@ class LoopThread:
                 self._cancel_leftovers()
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.run_until_complete(loop.shutdown_default_executor())
+                self._cancel_leftovers()  # work handed over while the loop was stopping
             finally:
                 asyncio.set_event_loop(None)
                 loop.close()
+                for fut in list(self._pending):
+                    _abandon(fut)
 
     def _cancel_leftovers(self) -> None:
         tasks = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
@@ -95,10 +101,22 @@ class LoopThread:
         try:
             self._check("a blocking call")
             fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        except RuntimeError as exc:  # closed since the check
+            coro.close()
+            if isinstance(exc, InvalidState):
+                raise
+            raise InvalidState("the client is not running") from exc
         except BaseException:
             coro.close()
             raise
+        self._track(fut)
         return self._wait(fut, shield_interrupt)
+
+    def _track(self, fut: concurrent.futures.Future[Any]) -> None:
+        self._pending.add(fut)
+        fut.add_done_callback(self._pending.discard)
+        if self.loop.is_closed():  # closed meanwhile: the sweep in _main may have missed it
+            _abandon(fut)
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the loop and return its result (direct call on the loop thread)."""
@@ -115,7 +133,12 @@ class LoopThread:
             except BaseException as exc:
                 fut.set_exception(exc)
 
-        self.loop.call_soon_threadsafe(work)
+        self._track(fut)
+        try:
+            self.loop.call_soon_threadsafe(work)
+        except RuntimeError as exc:  # closed since the check
+            fut.cancel()
+            raise InvalidState("the client is not running") from exc
         return self._wait(fut, False)
 
     def call_soon(self, fn: Callable[..., object], *args: Any) -> None:
@@ -157,6 +180,13 @@ class LoopThread:
         if self.in_loop_thread or not self._thread.is_alive():
             return False
         return join(self._thread, timeout)
+
+
+def _abandon(fut: concurrent.futures.Future[Any]) -> None:
+    """End a wait on work the closed loop will never run (an exception, not ``cancel()``: that
+    would ask the closed loop to cancel the task)."""
+    with contextlib.suppress(concurrent.futures.InvalidStateError):  # done meanwhile
+        fut.set_exception(InvalidState("the client stopped while the call was pending"))
 
 
 def join(thread: threading.Thread, timeout: float | None) -> bool:

@@ -8,9 +8,11 @@ decide with ``PromptPolicy(accept=[...])`` up front.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
+from ibstream.exceptions import InvalidState
 from ibstream.orders.handle import OrderEvent, OrderHandle
 from ibstream.orders.model import Bracket, Modification, OcaGroup, OrderRequest
 from ibstream.orders.prompts import PromptPolicy
@@ -42,7 +44,11 @@ class SyncOrderHandle:
         return repr(self._handle).replace("<OrderHandle", "<SyncOrderHandle", 1)
 
     def _read(self, fn: Callable[[], T]) -> T:
-        return self._loop.call(fn)
+        """``fn()`` on the loop thread; directly once the client stopped (its last state)."""
+        if self._loop.running:
+            with contextlib.suppress(InvalidState):
+                return self._loop.call(fn)
+        return fn()
 
     @property
     def order(self) -> Order | None:
@@ -94,7 +100,9 @@ class SyncOrderHandle:
         self._loop.run(self._handle.modify(**changes))
 
     def close(self) -> None:
-        self._loop.call(self._handle.close)
+        """Stop following the order (a no-op once the client stopped)."""
+        with contextlib.suppress(InvalidState):
+            self._loop.call(self._handle.close)
 
     def __enter__(self) -> SyncOrderHandle:
         return self
