@@ -393,9 +393,9 @@ def test_dispatcher_slow_sink_never_blocks_put() -> None:
     assert [e.order_id for e in got] == list(range(500))
 
 
-def test_dispatcher_overflow_stops_delivery_loudly() -> None:
-    """Never-drop events beyond the buffer: delivery stops with SlowConsumerError, no silent
-    loss; market data from the same overflow would have conflated."""
+def _overflowed(*sinks: Any) -> Dispatcher:
+    """A started dispatcher (buffer 10) whose first sink blocks while 30 orders are put, so
+    its hand-off overflows; then the sink is released. ``sinks`` are added after it."""
     gate = threading.Event()
 
     class Stuck:
@@ -404,10 +404,19 @@ def test_dispatcher_overflow_stops_delivery_loudly() -> None:
 
     d = Dispatcher(10)
     d.add(Stuck())
+    for sink in sinks:
+        d.add(sink)
     d.start()
     for n in range(30):
         d.put(order(n))
     gate.set()
+    return d
+
+
+def test_dispatcher_overflow_stops_delivery_loudly() -> None:
+    """Never-drop events beyond the buffer: delivery stops with SlowConsumerError, no silent
+    loss; market data from the same overflow would have conflated."""
+    d = _overflowed()
     d.stop()
     assert isinstance(d.error, SlowConsumerError)
     assert d.metrics()["overflowed"] is True
@@ -417,20 +426,8 @@ def test_dispatcher_overflow_reaches_queue_readers_as_slow_consumer_error() -> N
     """When an overflow ends delivery, a QueueSink's readers get what was delivered and then
     SlowConsumerError: their iteration used to end quietly, as if the client had stopped,
     while it ran on and the overflowing orders were lost to them."""
-    gate = threading.Event()
-
-    class Stuck:
-        def emit(self, event: Any) -> None:
-            gate.wait(5)
-
     queue = QueueSink()
-    d = Dispatcher(10)
-    d.add(Stuck())
-    d.add(CompositeSink(queue))
-    d.start()
-    for n in range(30):
-        d.put(order(n))
-    gate.set()
+    d = _overflowed(CompositeSink(queue))
     reader = queue.reader(OrderUpdate)
     got: list[int] = []
     with pytest.raises(SlowConsumerError):
@@ -444,18 +441,7 @@ def test_dispatcher_overflow_reaches_queue_readers_as_slow_consumer_error() -> N
 def test_dispatcher_closes_a_sink_added_after_delivery_ended() -> None:
     """A sink added once delivery ended (an overflow; then ``on()`` or ``record()``) is closed
     too, with the error: it used to stay open for good (a recording never closed)."""
-    gate = threading.Event()
-
-    class Stuck:
-        def emit(self, event: Any) -> None:
-            gate.wait(5)
-
-    d = Dispatcher(10)
-    d.add(Stuck())
-    d.start()
-    for n in range(30):
-        d.put(order(n))
-    gate.set()
+    d = _overflowed()
     thread = d.thread
     assert thread is not None
     thread.join(10)
