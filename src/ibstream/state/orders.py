@@ -22,8 +22,8 @@ Memory is bounded for processes that run for weeks: working orders are always ke
 forgotten (:attr:`OrderBook.evicted`). The ids of forgotten orders are remembered (a bounded
 memory): a late entry for one of them (a commission or fill field after ``Filled``, a REST
 re-seed listing the day's orders) is ignored and counted (:attr:`OrderBook.late_updates`) instead
-of coming back as an open order with partial fields; only an entry that says the order is working
-again brings it back.
+of coming back as an open order with partial fields; only a ``sor`` entry that says the order is
+working again brings it back (a REST list may be older than the stream, so it never does).
 
 The book is pure: no clock, no I/O. It hands out immutable :class:`Order` snapshots; a snapshot
 shares the record's field dict, which is replaced (copied on the next change), never mutated,
@@ -296,8 +296,9 @@ class OrderBook(Mapping[int, Order]):
     The ids of evicted (and pruned) orders are remembered, the most recent
     ``max(max_terminal, DEFAULT_MAX_TERMINAL_ORDERS)`` of them: an entry for one of them is
     ignored and counted in :attr:`late_updates` (a late delta would otherwise come back as an
-    open order with partial fields), unless it carries a working status, which brings the order
-    back as a new record. Every entry costs O(1) amortised, eviction included.
+    open order with partial fields), unless it is a ``sor`` entry with a working status, which
+    brings the order back as a new record (a REST list may be older than the stream: never).
+    Every entry costs O(1) amortised, eviction included.
     """
 
     def __init__(
